@@ -90,8 +90,12 @@ struct ProcessRecord {
   uint64_t rlimits[kNumRlimits][2];  // cur, max
   uint32_t cr_signal;    // the signal libcr stops threads with
   uint32_t reserved;
+  // The kernel's view of the address space (/proc/PID/stat fields 26-28,
+  // 45-51): start_code, end_code, start_stack, start_data, end_data,
+  // start_brk, arg_start, arg_end, env_start, env_end.
+  uint64_t mm[10];
 };
-static_assert(sizeof(ProcessRecord) == 336);
+static_assert(sizeof(ProcessRecord) == 416);
 
 // ---------------------------------------------------------------- THREADS
 // Payload: u32 count, then per thread ThreadRecord + xstate bytes

@@ -131,12 +131,14 @@ Image Image::open(const std::string& p) {
   FileHeader& h = img.header;
   img.read_exact(0, &h, sizeof h, "header");
   if (memcmp(h.magic, kMagic, sizeof h.magic) != 0) img.fail("not a crmpi process image (bad magic)");
-  if (checksum(&h, offsetof(FileHeader, checksum)) != h.checksum) {
-    img.fail("corrupt image: header checksum mismatch");
-  }
+  // The version comes before the checksum: another version may lay the
+  // header out differently.
   if (h.version != kVersion) {
     img.fail("unsupported image version " + std::to_string(h.version) + " (this build reads version " +
              std::to_string(kVersion) + ")");
+  }
+  if (checksum(&h, offsetof(FileHeader, checksum)) != h.checksum) {
+    img.fail("corrupt image: header checksum mismatch");
   }
   if (h.arch != kArchX86_64) img.fail("image is for another architecture (ELF machine " + std::to_string(h.arch) + ")");
   if (h.page_size != static_cast<uint32_t>(sysconf(_SC_PAGESIZE))) {

@@ -19,6 +19,7 @@ enum crb_op_kind {
   CRB_MUNMAP = 1, /* a = addr, b = len */
   CRB_MREMAP = 2, /* a = old, b = len, c = new (MREMAP_FIXED) */
   CRB_BRK = 3,    /* a = new program break */
+  CRB_SET_MM = 4, /* a = struct prctl_mm_map*, b = size: best effort */
 };
 
 struct crb_op {

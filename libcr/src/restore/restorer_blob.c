@@ -50,6 +50,7 @@
 #define NR_exit_group 231
 #define NR_set_robust_list 273
 #define NR_rseq 334
+#define NR_prctl 157
 
 #define ARCH_SET_FS 0x1002
 #define MREMAP_MAYMOVE 1
@@ -215,6 +216,9 @@ CRB void crb_entry(struct crb_args* a) {
         break;
       case CRB_BRK:
         sys1(NR_brk, (long)op->a); /* best effort: returns the break */
+        break;
+      case CRB_SET_MM: /* prctl(PR_SET_MM, PR_SET_MM_MAP, map, size): best effort */
+        sys5(NR_prctl, 35, 14, (long)op->a, (long)op->b, 0);
         break;
       default:
         r = -22;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <linux/prctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -73,13 +74,15 @@ void enter_blob(State& s) {
       const crimg::RegionRecord& r = img.regions[i].rec;
       moves.push_back({CRB_MREMAP, 0, s.place[i].staging, r.end - r.start, r.start});
     }
-  const size_t max_ops = 2 * (keep.size() + 2) + 1 + s.ops.size() + moves.size();
+  const size_t max_ops = 2 * (keep.size() + 2) + 2 + s.ops.size() + moves.size();
 
   uint64_t off = code_sz;
   const uint64_t args_off = off;
   off = align_up(off + sizeof(crb_args), 64);
   const uint64_t ops_off = off;
   off = align_up(off + max_ops * sizeof(crb_op), 64);
+  const uint64_t mm_off = off;
+  off = align_up(off + sizeof(struct prctl_mm_map), 64);
   const uint64_t thr_off = off;
   off = align_up(off + nthreads * sizeof(crb_thread), s.page);
   const uint64_t stacks_off = off;
@@ -112,6 +115,27 @@ void enter_blob(State& s) {
   if (cur < kUserTop) ops.push_back({CRB_MUNMAP, 0, cur, kUserTop - cur, 0});
   ops.insert(ops.end(), s.ops.begin(), s.ops.end());
   ops.insert(ops.end(), moves.begin(), moves.end());
+  // The kernel's brk and argument bounds: those of the image, so that the
+  // restored malloc's sbrk() and /proc/PID/cmdline work.  Unprivileged
+  // (exe_fd = -1); if the kernel refuses, the brk reset above remains.
+  const crimg::ProcessRecord& pr = img.process.rec;
+  if (pr.mm[0] && pr.brk_current) {
+    auto* mm = reinterpret_cast<struct prctl_mm_map*>(b + mm_off);
+    memset(mm, 0, sizeof *mm);
+    mm->start_code = pr.mm[0];
+    mm->end_code = pr.mm[1];
+    mm->start_stack = pr.mm[2];
+    mm->start_data = pr.mm[3];
+    mm->end_data = pr.mm[4];
+    mm->start_brk = pr.mm[5];
+    mm->brk = pr.brk_current;
+    mm->arg_start = pr.mm[6];
+    mm->arg_end = pr.mm[7];
+    mm->env_start = pr.mm[8];
+    mm->env_end = pr.mm[9];
+    mm->exe_fd = static_cast<__u32>(-1);
+    ops.push_back({CRB_SET_MM, 0, base + mm_off, sizeof *mm, 0});
+  }
   if (ops.size() > max_ops) s.fail("internal error: restorer op list overflow");
 
   auto* args = reinterpret_cast<crb_args*>(b + args_off);

@@ -22,7 +22,11 @@ void forget_self_fd(int fd) {
   pthread_mutex_lock(&g_self_lock);
   Globals& G = g();
   for (int i = 0; i < G.nself; ++i)
-    if (G.self_fds[i] == fd) G.self_fds[i] = G.self_fds[--G.nself];
+    if (G.self_fds[i] == fd) {
+      --G.nself;
+      G.self_fds[i] = G.self_fds[G.nself];
+      G.self_image_fds[i] = G.self_image_fds[G.nself];
+    }
   pthread_mutex_unlock(&g_self_lock);
 }
 
@@ -90,7 +94,11 @@ int cr_request_checkpoint(const cr_checkpoint_args_t* a, cr_checkpoint_handle_t*
   if (self) {
     pthread_mutex_lock(&g_self_lock);
     Globals& G = g();
-    if (G.nself < kMaxInternalFds) G.self_fds[G.nself++] = s;
+    if (G.nself < kMaxInternalFds) {
+      G.self_fds[G.nself] = s;
+      G.self_image_fds[G.nself] = a->cr_fd;
+      ++G.nself;
+    }
     pthread_mutex_unlock(&g_self_lock);
   }
   WireRequest w;

@@ -123,8 +123,10 @@ void restart_fixups() {
   for (int i = 0; i < G.nself; ++i) {
     int sp[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) continue;
-    dup3(sp[0], G.self_fds[i], O_CLOEXEC);
-    close(sp[0]);
+    if (sp[0] != G.self_fds[i]) {  // the number may already be free and reused
+      dup3(sp[0], G.self_fds[i], O_CLOEXEC);
+      close(sp[0]);
+    }
     control_reply(sp[1], 0, true, 0);
     close(sp[1]);
   }

@@ -119,7 +119,15 @@ int encode_fds(crimg::Encoder* e, crimg::Scratch* s) {
     size_t data_len = 0;
 
     const bool deleted = pl > 10 && strcmp(path + pl - 10, " (deleted)") == 0;
-    if (fd <= 2) {
+    bool own_image = false;
+    for (int j = 0; j < G.nself; ++j) own_image |= G.self_image_fds[j] == fd;
+    if (own_image) {
+      // A self-checkpoint's own image file: the restarted process gets
+      // /dev/null there (writes vanish, close works, no number reuse).
+      r.kind = crimg::kFdDevice;
+      strcpy(path, "/dev/null");
+      r.offset = 0;
+    } else if (fd <= 2) {
       r.kind = crimg::kFdStdio;
     } else if (fl >= 0 && (fl & O_PATH)) {
       r.kind = crimg::kFdPath;

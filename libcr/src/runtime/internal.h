@@ -95,6 +95,7 @@ struct Globals {
 
   // Self-checkpoint requests in flight (requester side fds).
   int self_fds[kMaxInternalFds]{};
+  int self_image_fds[kMaxInternalFds]{};  // the requester's own image fd
   int nself = 0;
 
   RestoreMailbox mailbox{};

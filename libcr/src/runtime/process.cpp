@@ -2,6 +2,7 @@
 // and the glibc facts the restorer needs (rseq offset, TID offset).
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -61,6 +62,20 @@ int encode_process(crimg::Encoder* e) {
     }
   }
   p.cr_signal = static_cast<uint32_t>(G.cr_signal);
+  {
+    char st[2048];
+    size_t n = read_small("/proc/self/stat", st, sizeof st - 1);
+    st[n] = '\0';
+    const char* s = strrchr(st, ')');
+    static const int kFields[10] = {26, 27, 28, 45, 46, 47, 48, 49, 50, 51};
+    int field = 2, k = 0;
+    for (; s && *s && k < 10; ++s) {
+      if (*s != ' ') continue;
+      ++field;
+      if (field == kFields[k]) p.mm[k++] = strtoull(s + 1, nullptr, 10);
+    }
+    p.brk_start = p.mm[5];
+  }
   e->pod(p);
   char buf[8192];
   e->str(getcwd(buf, sizeof buf) ? buf : "/");
