@@ -123,12 +123,15 @@ void restart_fixups() {
   for (int i = 0; i < G.nself; ++i) {
     int sp[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) continue;
-    if (sp[0] != G.self_fds[i]) {  // the number may already be free and reused
-      dup3(sp[0], G.self_fds[i], O_CLOEXEC);
-      close(sp[0]);
+    // The ends are alike: keep whichever already sits on the number.
+    int mine = sp[0], peer = sp[1];
+    if (peer == G.self_fds[i]) mine = sp[1], peer = sp[0];
+    if (mine != G.self_fds[i]) {
+      dup3(mine, G.self_fds[i], O_CLOEXEC);
+      close(mine);
     }
-    control_reply(sp[1], 0, true, 0);
-    close(sp[1]);
+    control_reply(peer, 0, true, 0);
+    close(peer);
   }
   activate_placeholders();
   // Wait for every other thread to be back in libcr, then drop the
