@@ -67,9 +67,12 @@ int main(int argc, char** argv) {
     printf("\nthreads (%zu):\n", img.threads.size());
     for (const crimg::ThreadInfo& th : img.threads) {
       const crimg::ThreadRecord& r = th.rec;
+      // libcr's own thread stopped in a call, not in a signal: show where.
+      const bool mgr = r.flags & crimg::kThreadManager;
+      const unsigned long long rip = mgr ? r.ctx.rip : r.gregs[16], rsp = mgr ? r.ctx.rsp : r.gregs[15];
       printf("  tid %-7u %-8s rip %#014llx rsp %#014llx fs %#014llx xstate %u B, %u pending signal(s)%s\n", r.tid,
              (r.flags & crimg::kThreadManager) ? "libcr" : (r.flags & crimg::kThreadMain) ? "main" : "",
-             static_cast<unsigned long long>(r.gregs[16]), static_cast<unsigned long long>(r.gregs[15]),
+             rip, rsp,
              static_cast<unsigned long long>(r.fs_base), r.xstate_size, r.npending,
              r.altstack_sp ? ", altstack" : "");
     }

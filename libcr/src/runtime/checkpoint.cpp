@@ -87,8 +87,11 @@ struct Step {
 const Step kWriteSteps[] = {
     {"header", step_header}, {"process", step_process}, {"threads", step_threads},
     {"signals", step_signals}, {"fds", step_fds}, {"memory", step_memory},
-    {"end", step_end}, {"sync", step_sync},
+    {"end", step_end},
 };
+// step_sync runs after the threads are released: write() has already copied
+// every page into the page cache, so the application may change its memory
+// while the disk catches up.  The pause is the write, not the flush.
 
 int write_image() {
   for (const Step& s : kWriteSteps) {
@@ -188,9 +191,13 @@ int checkpoint_now() {
     g_scratch.reset();
     rc = write_image();
     if (rc == 0) {
-      control_reply(g_req->conn, 0, false, g_image_bytes);
-      g_req->replied = true;
-      after_signal_before_release();
+      if (g_req->after_signal == SIGKILL || g_req->after_signal == SIGSTOP) {
+        // We will not run again before the requester acts: report now; the
+        // requester makes the image durable (cr_checkpoint always fsyncs).
+        control_reply(g_req->conn, 0, false, g_image_bytes);
+        g_req->replied = true;
+        after_signal_before_release();
+      }
       G.active = 0;
       release_threads(0, 0);
     } else {
@@ -204,6 +211,16 @@ int checkpoint_now() {
     release_threads(1, 0);
   }
   wait_threads_departed();
+  if (G.result == 0 && !g_req->replied) {
+    int src = step_sync();
+    control_reply(g_req->conn, src ? -src : 0, false, g_image_bytes);
+    g_req->replied = true;
+    if (src) {
+      write_stderr("libcr: checkpoint failed syncing the image: ", strerror(-src), "\n");
+      G.result = -1;
+      G.result_errno = -src;
+    }
+  }
   if (!G.restarted.load() || G.result != 1) g_scratch.release();
   if (G.result < 0) errno = G.result_errno;
   return G.result;
