@@ -30,7 +30,7 @@ class Decoder {
     if (n > n_ - off_) {
       throw ImageError(img_.path + ": corrupt image: " + sec_ + " section is shorter than its records");
     }
-    memcpy(out, p_ + off_, n);
+    if (n) memcpy(out, p_ + off_, n);
     off_ += n;
   }
   std::string str() {
@@ -61,6 +61,8 @@ class Decoder {
 
 }  // namespace
 
+void Image::DctxFree::operator()(ZSTD_DCtx_s* d) const { ZSTD_freeDCtx(d); }
+
 Image::Image(Image&& o) noexcept { *this = std::move(o); }
 Image& Image::operator=(Image&& o) noexcept {
   if (this != &o) {
@@ -78,6 +80,8 @@ Image& Image::operator=(Image&& o) noexcept {
     end = o.end;
     fd_ = o.fd_;
     o.fd_ = -1;
+    zbuf_ = std::move(o.zbuf_);
+    dctx_ = std::move(o.dctx_);
   }
   return *this;
 }
@@ -331,16 +335,20 @@ void Image::load_chunk(const ChunkRef& c,
 
   // Compressed: verify the stored bytes first, then stream-decompress into
   // the destinations.
-  std::string stored = std::string(c.hdr.stored_size, '\0');
-  read_exact(c.payload_offset, stored.data(), stored.size(), "PAGES");
-  if (checksum(stored.data(), stored.size()) != c.hdr.payload_checksum) fail("corrupt image: checksum mismatch in " + sec);
-  std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
-  ZSTD_inBuffer in = {stored.data(), stored.size(), 0};
+  // One buffer for all sections: a fresh 32 MiB allocation per section
+  // would be mapped, zeroed and unmapped every time.
+  if (zbuf_.size() < c.hdr.stored_size) zbuf_.resize(c.hdr.stored_size);
+  read_exact(c.payload_offset, zbuf_.data(), c.hdr.stored_size, "PAGES");
+  if (checksum(zbuf_.data(), c.hdr.stored_size) != c.hdr.payload_checksum) fail("corrupt image: checksum mismatch in " + sec);
+  if (!dctx_) dctx_.reset(ZSTD_createDCtx());
+  ZSTD_DCtx_reset(dctx_.get(), ZSTD_reset_session_only);
+  ZSTD_DCtx* dctx = dctx_.get();
+  ZSTD_inBuffer in = {zbuf_.data(), c.hdr.stored_size, 0};
   auto pull = [&](void* out, size_t n) {
     ZSTD_outBuffer ob = {out, n, 0};
     while (ob.pos < ob.size) {
       size_t before_in = in.pos, before_out = ob.pos;
-      size_t r = ZSTD_decompressStream(dctx.get(), &ob, &in);
+      size_t r = ZSTD_decompressStream(dctx, &ob, &in);
       if (ZSTD_isError(r)) fail("corrupt image: " + sec + " does not decompress");
       if (in.pos == before_in && ob.pos == before_out) fail("corrupt image: " + sec + " is short after decompression");
     }

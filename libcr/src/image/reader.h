@@ -8,11 +8,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "format.h"
+
+struct ZSTD_DCtx_s;
 
 namespace crimg {
 
@@ -88,6 +91,11 @@ class Image {
   std::string read_payload(const SectionHeader& h, uint64_t off) const;
   void parse(const SectionHeader& h, const std::string& payload);
   int fd_ = -1;
+  struct DctxFree {
+    void operator()(ZSTD_DCtx_s* d) const;
+  };
+  mutable std::vector<char> zbuf_;
+  mutable std::unique_ptr<ZSTD_DCtx_s, DctxFree> dctx_;
 };
 
 }  // namespace crimg
