@@ -83,5 +83,26 @@ expect 1 "nonexistent-dir" -- "$BIN/cr_checkpoint" -f nonexistent-dir/x.img $APP
 kill -0 $APP 2>/dev/null || fail "the process died after a failed checkpoint"
 kill -9 $APP; wait $APP 2>/dev/null
 
+# A full disk: the checkpoint fails cleanly, the process goes on, the
+# previous image in that folder is untouched.  Needs a small tmpfs (root).
+mkdir -p full
+if mount -t tmpfs -o size=2m tmpfs full 2>/dev/null; then
+  echo "previous image" > full/keep.img
+  "$BIN/cr_run" "$PROG" 400 50 > run3.out 2>&1 &
+  APP=$!
+  for _ in $(seq 100); do grep -q "step 1" run3.out 2>/dev/null && break; sleep 0.05; done
+  expect 1 "No space left on device" -- "$BIN/cr_checkpoint" -f full/keep.img $APP
+  [ "$(cat full/keep.img)" = "previous image" ] || fail "full disk: the previous image was damaged"
+  [ "$(ls full)" = "keep.img" ] || fail "full disk: files left behind: $(ls full)"
+  sleep 0.2
+  kill -0 $APP 2>/dev/null || fail "full disk: the process died"
+  n1=$(wc -l < run3.out); sleep 0.3; n2=$(wc -l < run3.out)
+  [ "$n2" -gt "$n1" ] || fail "full disk: the process stopped making progress"
+  kill -9 $APP; wait $APP 2>/dev/null
+  umount full
+else
+  echo "skip: cannot mount a tmpfs to fill (not root)"
+fi
+
 if [ $FAILS -ne 0 ]; then echo "$FAILS failure(s)"; exit 1; fi
 echo "PASS: bad inputs"
