@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
     x ^= x >> 7;
     x ^= x << 17;
     if (!strcmp(kind, "compressible")) {
-      m[i] = (i % 8 == 0) ? i : 0x2020202065747962ull;  /* "byte    " records */
+      m[i] = (i % 8 == 0) ? i : 0x2020202065747962ull; /* "byte    " records */
     } else if (!strcmp(kind, "halfzero")) {
       m[i] = ((i / page_words) % 2) ? x : 0;
     } else {

@@ -133,7 +133,10 @@ int main(int argc, char** argv) {
     int e = errno;
     discard();
     if (e == CR_ENOSUPPORT) {
-      fprintf(stderr, "cr_checkpoint: process %ld is not checkpointable: libcr is not loaded in it (start it with cr_run)\n", pid);
+      fprintf(stderr,
+              "cr_checkpoint: process %ld is not checkpointable: libcr is not loaded in it (start "
+              "it with cr_run)\n",
+              pid);
       return 1;
     }
     return fail(("cannot request a checkpoint of " + std::to_string(pid)).c_str(), e);
@@ -145,7 +148,8 @@ int main(int argc, char** argv) {
     if (rc == 0) {
       cr_forget_checkpoint(&h);
       discard();
-      fprintf(stderr, "cr_checkpoint: process %ld did not finish its checkpoint within %ld s\n", pid, timeout);
+      fprintf(stderr, "cr_checkpoint: process %ld did not finish its checkpoint within %ld s\n",
+              pid, timeout);
       return 1;
     }
   } while (rc < 0 && errno == EINTR);

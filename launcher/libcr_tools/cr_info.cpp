@@ -19,7 +19,9 @@ static std::string prot_str(uint32_t p) {
 }
 
 static void usage(FILE* f) {
-  fprintf(f, "usage: cr_info [--no-verify] FILE\nPrint a crmpi process image and check every checksum.\n");
+  fprintf(
+      f,
+      "usage: cr_info [--no-verify] FILE\nPrint a crmpi process image and check every checksum.\n");
 }
 
 int main(int argc, char** argv) {
@@ -56,40 +58,49 @@ int main(int argc, char** argv) {
            static_cast<unsigned long long>(img.end.total_pages));
     printf("taken:    %s\n", when);
     const crimg::ProcessRecord& p = img.process.rec;
-    printf("process:  pid %u (ppid %u), uid %u, gid %u, umask %03o\n", p.pid, p.ppid, p.uid, p.gid, p.umask);
+    printf("process:  pid %u (ppid %u), uid %u, gid %u, umask %03o\n", p.pid, p.ppid, p.uid, p.gid,
+           p.umask);
     printf("exe:      %s\n", img.process.exe.c_str());
     std::string cmd;
     for (const std::string& a : img.process.argv) cmd += (cmd.empty() ? "" : " ") + a;
     printf("command:  %s\ncwd:      %s\n", cmd.c_str(), img.process.cwd.c_str());
-    printf("glibc:    tid offset %lld, rseq offset %lld size %u\n", static_cast<long long>(p.tid_offset),
-           static_cast<long long>(p.rseq_offset), p.rseq_size);
+    printf("glibc:    tid offset %lld, rseq offset %lld size %u\n",
+           static_cast<long long>(p.tid_offset), static_cast<long long>(p.rseq_offset),
+           p.rseq_size);
 
     printf("\nthreads (%zu):\n", img.threads.size());
     for (const crimg::ThreadInfo& th : img.threads) {
       const crimg::ThreadRecord& r = th.rec;
       // libcr's own thread stopped in a call, not in a signal: show where.
       const bool mgr = r.flags & crimg::kThreadManager;
-      const unsigned long long rip = mgr ? r.ctx.rip : r.gregs[16], rsp = mgr ? r.ctx.rsp : r.gregs[15];
-      printf("  tid %-7u %-8s rip %#014llx rsp %#014llx fs %#014llx xstate %u B, %u pending signal(s)%s\n", r.tid,
-             (r.flags & crimg::kThreadManager) ? "libcr" : (r.flags & crimg::kThreadMain) ? "main" : "",
-             rip, rsp,
-             static_cast<unsigned long long>(r.fs_base), r.xstate_size, r.npending,
-             r.altstack_sp ? ", altstack" : "");
+      const unsigned long long rip = mgr ? r.ctx.rip : r.gregs[16],
+                               rsp = mgr ? r.ctx.rsp : r.gregs[15];
+      printf(
+          "  tid %-7u %-8s rip %#014llx rsp %#014llx fs %#014llx xstate %u B, %u pending "
+          "signal(s)%s\n",
+          r.tid,
+          (r.flags & crimg::kThreadManager) ? "libcr"
+          : (r.flags & crimg::kThreadMain)  ? "main"
+                                            : "",
+          rip, rsp, static_cast<unsigned long long>(r.fs_base), r.xstate_size, r.npending,
+          r.altstack_sp ? ", altstack" : "");
     }
 
     printf("\nregions (%zu):\n", img.regions.size());
     uint64_t saved = 0;
     for (const crimg::RegionInfo& r : img.regions) {
-      printf("  %012llx-%012llx %s %-12s %8llu pages saved  %s\n", static_cast<unsigned long long>(r.rec.start),
+      printf("  %012llx-%012llx %s %-12s %8llu pages saved  %s\n",
+             static_cast<unsigned long long>(r.rec.start),
              static_cast<unsigned long long>(r.rec.end), prot_str(r.rec.prot).c_str(),
-             crimg::region_kind_name(r.rec.kind), static_cast<unsigned long long>(r.rec.saved_pages),
-             r.path.c_str());
+             crimg::region_kind_name(r.rec.kind),
+             static_cast<unsigned long long>(r.rec.saved_pages), r.path.c_str());
       saved += r.rec.saved_pages;
     }
     printf("\nfds (%zu):\n", img.fds.size());
     for (const crimg::FdInfo& f : img.fds) {
-      printf("  %4d %-8s flags %#o offset %lld%s  %s\n", f.rec.fd, crimg::fd_kind_name(f.rec.kind), f.rec.open_flags,
-             static_cast<long long>(f.rec.offset), f.data.empty() ? "" : (" +" + std::to_string(f.data.size()) + " B queued").c_str(),
+      printf("  %4d %-8s flags %#o offset %lld%s  %s\n", f.rec.fd, crimg::fd_kind_name(f.rec.kind),
+             f.rec.open_flags, static_cast<long long>(f.rec.offset),
+             f.data.empty() ? "" : (" +" + std::to_string(f.data.size()) + " B queued").c_str(),
              f.path.c_str());
     }
     int handled = 0;
@@ -100,7 +111,8 @@ int main(int argc, char** argv) {
     for (const crimg::SectionHeader& s : img.sections) {
       if (s.type == crimg::kSecPages) continue;
       printf("  %3u %-8s %10llu bytes  xxh3 %016llx\n", s.index, crimg::section_name(s.type),
-             static_cast<unsigned long long>(s.stored_size), static_cast<unsigned long long>(s.payload_checksum));
+             static_cast<unsigned long long>(s.stored_size),
+             static_cast<unsigned long long>(s.payload_checksum));
     }
     uint64_t raw = 0, stored = 0;
     for (const crimg::ChunkRef& c : img.chunks) {

@@ -116,9 +116,9 @@ cr_callback_id_t cr_register_callback(cr_callback_t func, void* arg, int flags);
  * ------------------------------------------------------------------------ */
 
 /** Flags for cr_checkpoint(). */
-#define CR_CHECKPOINT_READY 0           /**< go ahead */
-#define CR_CHECKPOINT_TEMP_FAILURE 0x1  /**< abort this checkpoint: CR_ETEMPFAIL */
-#define CR_CHECKPOINT_PERM_FAILURE 0x2  /**< abort this checkpoint: CR_EPERMFAIL */
+#define CR_CHECKPOINT_READY 0          /**< go ahead */
+#define CR_CHECKPOINT_TEMP_FAILURE 0x1 /**< abort this checkpoint: CR_ETEMPFAIL */
+#define CR_CHECKPOINT_PERM_FAILURE 0x2 /**< abort this checkpoint: CR_EPERMFAIL */
 
 /**
  * cr_checkpoint -- take the checkpoint at this point of a callback.
@@ -221,9 +221,10 @@ void cr_initialize_checkpoint_args_t(cr_checkpoint_args_t* args);
 int cr_request_checkpoint(const cr_checkpoint_args_t* args, cr_checkpoint_handle_t* handle);
 
 /** cr_poll_checkpoint() failure returns (BLCR names). */
-#define CR_POLL_CHKPT_ERR_PRE (-1)  /**< failed before the image was complete */
-#define CR_POLL_CHKPT_ERR_POST (-2) /**< the image is complete; errno tells what
-                                         happened after (CR_ERESTARTED) */
+#define CR_POLL_CHKPT_ERR_PRE (-1) /**< failed before the image was complete */
+#define CR_POLL_CHKPT_ERR_POST                      \
+  (-2) /**< the image is complete; errno tells what \
+            happened after (CR_ERESTARTED) */
 
 /**
  * cr_poll_checkpoint -- wait for a requested checkpoint to finish.

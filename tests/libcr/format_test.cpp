@@ -109,7 +109,8 @@ class FormatTest : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
     npages_ = 8;
-    mem_ = static_cast<char*>(mmap(nullptr, npages_ * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    mem_ = static_cast<char*>(
+        mmap(nullptr, npages_ * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     for (size_t i = 0; i < npages_ * kPage; ++i) mem_[i] = static_cast<char>((i * 131) ^ (i >> 9));
     path_ = temp_path(GetParam() ? "z" : "s");
     make_image(path_, mem_, npages_, GetParam());

@@ -20,7 +20,7 @@ namespace crimg {
 
 inline constexpr char kMagic[8] = {'C', 'R', 'M', 'P', 'I', 'I', 'M', 'G'};
 inline constexpr uint32_t kVersion = 1;
-inline constexpr uint32_t kArchX86_64 = 62;  // ELF EM_X86_64
+inline constexpr uint32_t kArchX86_64 = 62;            // ELF EM_X86_64
 inline constexpr uint32_t kSectionMagic = 0x54434553;  // "SECT"
 
 // Hard limits a reader enforces before trusting any size field.
@@ -35,7 +35,7 @@ struct FileHeader {
   uint32_t version;
   uint32_t arch;
   uint32_t page_size;
-  uint32_t flags;  // kImageCompressed if any PAGES section is zstd
+  uint32_t flags;       // kImageCompressed if any PAGES section is zstd
   uint64_t created_ns;  // CLOCK_REALTIME
   uint32_t pid;
   uint32_t reserved0;
@@ -57,12 +57,12 @@ enum SectionType : uint32_t {
 const char* section_name(uint32_t type);
 
 struct SectionHeader {
-  uint32_t magic;  // kSectionMagic
-  uint32_t type;   // SectionType
-  uint32_t flags;  // kSectionZstd
-  uint32_t index;  // 0, 1, 2 ... in file order
-  uint64_t raw_size;     // payload size once decompressed
-  uint64_t stored_size;  // payload bytes that follow in the file
+  uint32_t magic;             // kSectionMagic
+  uint32_t type;              // SectionType
+  uint32_t flags;             // kSectionZstd
+  uint32_t index;             // 0, 1, 2 ... in file order
+  uint64_t raw_size;          // payload size once decompressed
+  uint64_t stored_size;       // payload bytes that follow in the file
   uint64_t payload_checksum;  // XXH3-64 of the stored payload
   uint64_t header_checksum;   // XXH3-64 of the 40 bytes before it
 };
@@ -80,15 +80,15 @@ struct ProcessRecord {
   uint32_t gid;
   uint32_t umask;
   uint32_t nthreads;
-  uint32_t main_tid;     // thread restored onto the restarting process's leader
-  uint32_t rseq_size;    // glibc __rseq_size (0: rseq not registered)
-  int64_t rseq_offset;   // glibc __rseq_offset: thread pointer -> rseq area
-  int64_t tid_offset;    // thread pointer -> glibc's struct pthread::tid
-  uint64_t mailbox_addr; // libcr's restore mailbox (see restore_mailbox.h)
+  uint32_t main_tid;      // thread restored onto the restarting process's leader
+  uint32_t rseq_size;     // glibc __rseq_size (0: rseq not registered)
+  int64_t rseq_offset;    // glibc __rseq_offset: thread pointer -> rseq area
+  int64_t tid_offset;     // thread pointer -> glibc's struct pthread::tid
+  uint64_t mailbox_addr;  // libcr's restore mailbox (see restore_mailbox.h)
   uint64_t brk_start;
   uint64_t brk_current;
   uint64_t rlimits[kNumRlimits][2];  // cur, max
-  uint32_t cr_signal;    // the signal libcr stops threads with
+  uint32_t cr_signal;                // the signal libcr stops threads with
   uint32_t reserved;
   // The kernel's view of the address space (/proc/PID/stat fields 26-28,
   // 45-51): start_code, end_code, start_stack, start_data, end_data,
@@ -125,7 +125,7 @@ struct ThreadRecord {
   uint64_t rseq_area;
   uint32_t rseq_len;
   uint32_t rseq_sig;
-  uint64_t gregs[23];  // interrupted context (ucontext gregs), for cr_info
+  uint64_t gregs[23];    // interrupted context (ucontext gregs), for cr_info
   uint32_t xstate_size;  // bytes of interrupted FPU/xstate that follow
   uint32_t reserved;
 };
@@ -171,7 +171,7 @@ struct FdRecord {
   uint64_t ino;
   uint64_t size;
   int64_t mtime_ns;
-  uint64_t pipe_id;  // inode of the pipe
+  uint64_t pipe_id;    // inode of the pipe
   uint32_t pipe_size;  // F_GETPIPE_SZ
   uint32_t mode;
 };

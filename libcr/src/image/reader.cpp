@@ -28,7 +28,8 @@ class Decoder {
   }
   void take(void* out, size_t n) {
     if (n > n_ - off_) {
-      throw ImageError(img_.path + ": corrupt image: " + sec_ + " section is shorter than its records");
+      throw ImageError(img_.path + ": corrupt image: " + sec_ +
+                       " section is shorter than its records");
     }
     if (n) memcpy(out, p_ + off_, n);
     off_ += n;
@@ -36,7 +37,8 @@ class Decoder {
   std::string str() {
     uint32_t len = pod<uint32_t>();
     if (len > n_ - off_) {
-      throw ImageError(img_.path + ": corrupt image: " + sec_ + " section is shorter than its records");
+      throw ImageError(img_.path + ": corrupt image: " + sec_ +
+                       " section is shorter than its records");
     }
     std::string s(p_ + off_, len);
     off_ += len;
@@ -61,9 +63,13 @@ class Decoder {
 
 }  // namespace
 
-void Image::DctxFree::operator()(ZSTD_DCtx_s* d) const { ZSTD_freeDCtx(d); }
+void Image::DctxFree::operator()(ZSTD_DCtx_s* d) const {
+  ZSTD_freeDCtx(d);
+}
 
-Image::Image(Image&& o) noexcept { *this = std::move(o); }
+Image::Image(Image&& o) noexcept {
+  *this = std::move(o);
+}
 Image& Image::operator=(Image&& o) noexcept {
   if (this != &o) {
     if (fd_ >= 0) close(fd_);
@@ -89,12 +95,15 @@ Image::~Image() {
   if (fd_ >= 0) close(fd_);
 }
 
-void Image::fail(const std::string& what) const { throw ImageError(path + ": " + what); }
+void Image::fail(const std::string& what) const {
+  throw ImageError(path + ": " + what);
+}
 
 void Image::read_exact(uint64_t off, void* buf, size_t n, const char* what) const {
   size_t done = 0;
   while (done < n) {
-    ssize_t r = pread(fd_, static_cast<char*>(buf) + done, n - done, static_cast<off_t>(off + done));
+    ssize_t r =
+        pread(fd_, static_cast<char*>(buf) + done, n - done, static_cast<off_t>(off + done));
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) fail(std::string("read error in ") + what + ": " + strerror(errno));
     if (r == 0) fail(std::string("truncated image: ") + what + " ends past the end of the file");
@@ -134,17 +143,19 @@ Image Image::open(const std::string& p) {
   }
   FileHeader& h = img.header;
   img.read_exact(0, &h, sizeof h, "header");
-  if (memcmp(h.magic, kMagic, sizeof h.magic) != 0) img.fail("not a crmpi process image (bad magic)");
+  if (memcmp(h.magic, kMagic, sizeof h.magic) != 0)
+    img.fail("not a crmpi process image (bad magic)");
   // The version comes before the checksum: another version may lay the
   // header out differently.
   if (h.version != kVersion) {
-    img.fail("unsupported image version " + std::to_string(h.version) + " (this build reads version " +
-             std::to_string(kVersion) + ")");
+    img.fail("unsupported image version " + std::to_string(h.version) +
+             " (this build reads version " + std::to_string(kVersion) + ")");
   }
   if (checksum(&h, offsetof(FileHeader, checksum)) != h.checksum) {
     img.fail("corrupt image: header checksum mismatch");
   }
-  if (h.arch != kArchX86_64) img.fail("image is for another architecture (ELF machine " + std::to_string(h.arch) + ")");
+  if (h.arch != kArchX86_64)
+    img.fail("image is for another architecture (ELF machine " + std::to_string(h.arch) + ")");
   if (h.page_size != static_cast<uint32_t>(sysconf(_SC_PAGESIZE))) {
     img.fail("image page size " + std::to_string(h.page_size) + " differs from this machine's");
   }
@@ -152,22 +163,29 @@ Image Image::open(const std::string& p) {
   uint64_t off = sizeof(FileHeader);
   bool ended = false;
   while (!ended) {
-    if (off == img.file_size) img.fail("truncated image: END section missing after " + std::to_string(img.sections.size()) + " sections");
-    if (img.file_size - off < sizeof(SectionHeader)) img.fail("truncated image: partial section header at offset " + std::to_string(off));
+    if (off == img.file_size)
+      img.fail("truncated image: END section missing after " + std::to_string(img.sections.size()) +
+               " sections");
+    if (img.file_size - off < sizeof(SectionHeader))
+      img.fail("truncated image: partial section header at offset " + std::to_string(off));
     SectionHeader sh;
     img.read_exact(off, &sh, sizeof sh, "section header");
-    const std::string where = "section " + std::to_string(img.sections.size()) + " at offset " + std::to_string(off);
-    if (sh.magic != kSectionMagic || checksum(&sh, offsetof(SectionHeader, header_checksum)) != sh.header_checksum) {
+    const std::string where =
+        "section " + std::to_string(img.sections.size()) + " at offset " + std::to_string(off);
+    if (sh.magic != kSectionMagic ||
+        checksum(&sh, offsetof(SectionHeader, header_checksum)) != sh.header_checksum) {
       img.fail("corrupt image: bad header for " + where);
     }
     if (sh.index != img.sections.size()) img.fail("corrupt image: out-of-order " + where);
     off += sizeof sh;
     if (sh.stored_size > img.file_size - off) {
       img.fail("truncated image: " + where + " (" + section_name(sh.type) + ") needs " +
-               std::to_string(sh.stored_size) + " bytes, only " + std::to_string(img.file_size - off) + " left");
+               std::to_string(sh.stored_size) + " bytes, only " +
+               std::to_string(img.file_size - off) + " left");
     }
     const bool is_pages = sh.type == kSecPages;
-    if ((is_pages ? sh.raw_size > kMaxPagesChunk + (1u << 20) : sh.raw_size > kMaxMetadataSection) ||
+    if ((is_pages ? sh.raw_size > kMaxPagesChunk + (1u << 20)
+                  : sh.raw_size > kMaxMetadataSection) ||
         (!(sh.flags & kSectionZstd) && sh.raw_size != sh.stored_size)) {
       img.fail("corrupt image: implausible sizes in " + where);
     }
@@ -180,9 +198,13 @@ Image Image::open(const std::string& p) {
     }
     off += sh.stored_size;
   }
-  if (off != img.file_size) img.fail("corrupt image: " + std::to_string(img.file_size - off) + " bytes after the END section");
-  if (img.end.nsections != img.sections.size() - 1) img.fail("corrupt image: END counts " + std::to_string(img.end.nsections) + " sections");
-  if (img.process.rec.pid == 0 || img.threads.empty() || img.regions.empty()) img.fail("corrupt image: PROCESS, THREADS or REGIONS section missing");
+  if (off != img.file_size)
+    img.fail("corrupt image: " + std::to_string(img.file_size - off) +
+             " bytes after the END section");
+  if (img.end.nsections != img.sections.size() - 1)
+    img.fail("corrupt image: END counts " + std::to_string(img.end.nsections) + " sections");
+  if (img.process.rec.pid == 0 || img.threads.empty() || img.regions.empty())
+    img.fail("corrupt image: PROCESS, THREADS or REGIONS section missing");
   return img;
 }
 
@@ -207,7 +229,8 @@ void Image::parse(const SectionHeader& h, const std::string& payload) {
       for (uint32_t i = 0; i < n; ++i) {
         ThreadInfo t;
         t.rec = d.pod<ThreadRecord>();
-        if (t.rec.xstate_size > 64 * 1024 || t.rec.npending > 1024) fail("corrupt image: implausible thread record");
+        if (t.rec.xstate_size > 64 * 1024 || t.rec.npending > 1024)
+          fail("corrupt image: implausible thread record");
         t.xstate.resize(t.rec.xstate_size);
         d.take(t.xstate.data(), t.xstate.size());
         t.pending.resize(t.rec.npending);
@@ -239,7 +262,8 @@ void Image::parse(const SectionHeader& h, const std::string& payload) {
         RegionInfo r;
         r.rec = d.pod<RegionRecord>();
         r.path = d.str();
-        if (r.rec.end <= r.rec.start || (r.rec.start | r.rec.end) % header.page_size) fail("corrupt image: bad region bounds");
+        if (r.rec.end <= r.rec.start || (r.rec.start | r.rec.end) % header.page_size)
+          fail("corrupt image: bad region bounds");
         regions.push_back(std::move(r));
       }
       break;
@@ -259,13 +283,15 @@ std::vector<PageRun> Image::chunk_runs(const ChunkRef& c, uint32_t* region) cons
     std::string raw = read_payload(c.hdr, c.payload_offset);
     if (raw.size() < sizeof ch) fail("corrupt image: short PAGES section");
     memcpy(&ch, raw.data(), sizeof ch);
-    if (ch.nruns > (raw.size() - sizeof ch) / sizeof(PageRun)) fail("corrupt image: bad PAGES run count");
+    if (ch.nruns > (raw.size() - sizeof ch) / sizeof(PageRun))
+      fail("corrupt image: bad PAGES run count");
     runs.resize(ch.nruns);
     memcpy(runs.data(), raw.data() + sizeof ch, ch.nruns * sizeof(PageRun));
   } else {
     if (c.hdr.stored_size < sizeof ch) fail("corrupt image: short PAGES section");
     read_exact(c.payload_offset, &ch, sizeof ch, "PAGES");
-    if (ch.nruns > (c.hdr.stored_size - sizeof ch) / sizeof(PageRun)) fail("corrupt image: bad PAGES run count");
+    if (ch.nruns > (c.hdr.stored_size - sizeof ch) / sizeof(PageRun))
+      fail("corrupt image: bad PAGES run count");
     runs.resize(ch.nruns);
     read_exact(c.payload_offset + sizeof ch, runs.data(), ch.nruns * sizeof(PageRun), "PAGES");
   }
@@ -286,7 +312,8 @@ void Image::verify_pages() const {
       done += n;
     }
     if (XXH3_64bits_digest(&st) != c.hdr.payload_checksum) {
-      fail("corrupt image: checksum mismatch in section " + std::to_string(c.hdr.index) + " (PAGES)");
+      fail("corrupt image: checksum mismatch in section " + std::to_string(c.hdr.index) +
+           " (PAGES)");
     }
   }
 }
@@ -295,12 +322,15 @@ void Image::load_chunk(const ChunkRef& c,
                        const std::function<char*(uint64_t, uint64_t)>& dest) const {
   const std::string sec = "section " + std::to_string(c.hdr.index) + " (PAGES)";
   const uint64_t page = header.page_size;
-  auto check_runs = [&](const PagesChunkHeader& ch, const std::vector<PageRun>& runs, uint64_t avail) {
-    if (ch.region_index >= regions.size()) fail("corrupt image: " + sec + " names region " + std::to_string(ch.region_index));
+  auto check_runs = [&](const PagesChunkHeader& ch, const std::vector<PageRun>& runs,
+                        uint64_t avail) {
+    if (ch.region_index >= regions.size())
+      fail("corrupt image: " + sec + " names region " + std::to_string(ch.region_index));
     const RegionRecord& r = regions[ch.region_index].rec;
     uint64_t total = 0;
     for (const PageRun& run : runs) {
-      if (run.npages == 0 || run.addr < r.start || run.addr % page || run.npages > (r.end - run.addr) / page) {
+      if (run.npages == 0 || run.addr < r.start || run.addr % page ||
+          run.npages > (r.end - run.addr) / page) {
         fail("corrupt image: " + sec + " has a page run outside its region");
       }
       total += run.npages * page;
@@ -312,7 +342,8 @@ void Image::load_chunk(const ChunkRef& c,
   if (!(c.hdr.flags & kSectionZstd)) {
     if (c.hdr.stored_size < sizeof ch) fail("corrupt image: short " + sec);
     read_exact(c.payload_offset, &ch, sizeof ch, "PAGES");
-    if (ch.nruns > (c.hdr.stored_size - sizeof ch) / sizeof(PageRun)) fail("corrupt image: bad run count in " + sec);
+    if (ch.nruns > (c.hdr.stored_size - sizeof ch) / sizeof(PageRun))
+      fail("corrupt image: bad run count in " + sec);
     std::vector<PageRun> runs(ch.nruns);
     read_exact(c.payload_offset + sizeof ch, runs.data(), runs.size() * sizeof(PageRun), "PAGES");
     const uint64_t head = sizeof ch + runs.size() * sizeof(PageRun);
@@ -329,7 +360,8 @@ void Image::load_chunk(const ChunkRef& c,
       XXH3_64bits_update(&st, d, len);
       off += len;
     }
-    if (XXH3_64bits_digest(&st) != c.hdr.payload_checksum) fail("corrupt image: checksum mismatch in " + sec);
+    if (XXH3_64bits_digest(&st) != c.hdr.payload_checksum)
+      fail("corrupt image: checksum mismatch in " + sec);
     return;
   }
 
@@ -339,7 +371,8 @@ void Image::load_chunk(const ChunkRef& c,
   // would be mapped, zeroed and unmapped every time.
   if (zbuf_.size() < c.hdr.stored_size) zbuf_.resize(c.hdr.stored_size);
   read_exact(c.payload_offset, zbuf_.data(), c.hdr.stored_size, "PAGES");
-  if (checksum(zbuf_.data(), c.hdr.stored_size) != c.hdr.payload_checksum) fail("corrupt image: checksum mismatch in " + sec);
+  if (checksum(zbuf_.data(), c.hdr.stored_size) != c.hdr.payload_checksum)
+    fail("corrupt image: checksum mismatch in " + sec);
   if (!dctx_) dctx_.reset(ZSTD_createDCtx());
   ZSTD_DCtx_reset(dctx_.get(), ZSTD_reset_session_only);
   ZSTD_DCtx* dctx = dctx_.get();
@@ -350,7 +383,8 @@ void Image::load_chunk(const ChunkRef& c,
       size_t before_in = in.pos, before_out = ob.pos;
       size_t r = ZSTD_decompressStream(dctx, &ob, &in);
       if (ZSTD_isError(r)) fail("corrupt image: " + sec + " does not decompress");
-      if (in.pos == before_in && ob.pos == before_out) fail("corrupt image: " + sec + " is short after decompression");
+      if (in.pos == before_in && ob.pos == before_out)
+        fail("corrupt image: " + sec + " is short after decompression");
     }
   };
   pull(&ch, sizeof ch);

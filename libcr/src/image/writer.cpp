@@ -50,7 +50,9 @@ void Encoder::str(const char* s, size_t n) {
   put(s, n);
 }
 
-void Encoder::str(const char* s) { str(s, s ? strlen(s) : 0); }
+void Encoder::str(const char* s) {
+  str(s, s ? strlen(s) : 0);
+}
 
 int ImageWriter::write_all(const struct iovec* iov_in, int iovcnt) {
   // writev may write partially; walk a local copy of the vector.
@@ -165,8 +167,8 @@ int ImageWriter::pages(uint32_t region, const PageRun* runs, uint32_t nruns, boo
     int rc = feed(&ch, sizeof ch, ZSTD_e_continue);
     if (!rc) rc = feed(runs, nruns * sizeof(PageRun), ZSTD_e_continue);
     for (uint32_t i = 0; !rc && i < nruns; ++i)
-      rc = feed(reinterpret_cast<const void*>(runs[i].addr), runs[i].npages * page,
-                ZSTD_e_continue);
+      rc =
+          feed(reinterpret_cast<const void*>(runs[i].addr), runs[i].npages * page, ZSTD_e_continue);
     if (!rc) rc = feed(nullptr, 0, ZSTD_e_end);
     if (rc) return rc;
     struct iovec iov = {zbuf_, out.pos};
@@ -186,7 +188,9 @@ int ImageWriter::pages(uint32_t region, const PageRun* runs, uint32_t nruns, boo
     XXH3_64bits_update(&st, &ch, sizeof ch);
     XXH3_64bits_update(&st, runs, nruns * sizeof(PageRun));
     XXH3_64bits_update(&st, bounce_, data_bytes);
-    struct iovec iov[3] = {{&ch, sizeof ch}, {const_cast<PageRun*>(runs), nruns * sizeof(PageRun)}, {bounce_, data_bytes}};
+    struct iovec iov[3] = {{&ch, sizeof ch},
+                           {const_cast<PageRun*>(runs), nruns * sizeof(PageRun)},
+                           {bounce_, data_bytes}};
     return emit(kSecPages, 0, raw, iov, 3, XXH3_64bits_digest(&st));
   }
 

@@ -39,7 +39,9 @@ class Encoder {
   Encoder(void* buf, size_t cap) : buf_(static_cast<char*>(buf)), cap_(cap) {}
   void put(const void* p, size_t n);
   template <typename T>
-  void pod(const T& v) { put(&v, sizeof v); }
+  void pod(const T& v) {
+    put(&v, sizeof v);
+  }
   void str(const char* s, size_t n);  // u32 length + bytes
   void str(const char* s);
   bool overflow() const { return overflow_; }

@@ -38,7 +38,7 @@ struct crb_ctx { /* same layout as crimg::JmpContext */
 struct crb_thread {
   struct crb_ctx ctx;
   uint64_t fs_base;
-  uint64_t tid_addr;    /* &struct pthread::tid, 0 if unknown */
+  uint64_t tid_addr; /* &struct pthread::tid, 0 if unknown */
   uint64_t robust_head;
   uint64_t robust_len;
   uint64_t rseq_area;
@@ -49,7 +49,7 @@ struct crb_thread {
   uint64_t ss_size;
   int32_t ss_flags;
   int32_t is_leader;
-  uint64_t stack_top;   /* small stack inside the blob mapping */
+  uint64_t stack_top; /* small stack inside the blob mapping */
 };
 
 struct crb_args {
@@ -57,12 +57,12 @@ struct crb_args {
   struct crb_op* ops;
   uint64_t nthreads;
   struct crb_thread* threads;
-  uint64_t mailbox;     /* target address of libcr's RestoreMailbox, or 0 */
+  uint64_t mailbox; /* target address of libcr's RestoreMailbox, or 0 */
   uint64_t blob_base;
   uint64_t blob_len;
   uint32_t rseq_failures;
   uint32_t reserved;
-  char fail_msg[64];    /* "cr_restart: restorer failed at step " */
+  char fail_msg[64]; /* "cr_restart: restorer failed at step " */
 };
 
 /* Entry point, called on a stack inside the blob mapping.  Never returns. */

@@ -21,7 +21,8 @@
 namespace crrestore {
 namespace {
 
-constexpr int kReopenFlags = O_ACCMODE | O_APPEND | O_NONBLOCK | O_SYNC | O_DSYNC | O_NOATIME | O_DIRECT;
+constexpr int kReopenFlags =
+    O_ACCMODE | O_APPEND | O_NONBLOCK | O_SYNC | O_DSYNC | O_NOATIME | O_DIRECT;
 
 int park(int fd, int above) {
   if (fd < 0) return fd;
@@ -37,7 +38,8 @@ void check_fds(State& s) {
     if (f.rec.kind != crimg::kFdFile && f.rec.kind != crimg::kFdDir) continue;
     struct stat st;
     if (stat(f.path.c_str(), &st) != 0) {
-      s.fail("file " + f.path + " (fd " + std::to_string(f.rec.fd) + ") is missing: " + strerror(errno));
+      s.fail("file " + f.path + " (fd " + std::to_string(f.rec.fd) +
+             ") is missing: " + strerror(errno));
     }
   }
 }
@@ -69,7 +71,8 @@ void restore_fds(State& s) {
         continue;
       case crimg::kFdFile:
       case crimg::kFdDevice:
-        t = park(open(f.path.c_str(), static_cast<int>(r.open_flags & kReopenFlags) | O_CLOEXEC), above);
+        t = park(open(f.path.c_str(), static_cast<int>(r.open_flags & kReopenFlags) | O_CLOEXEC),
+                 above);
         if (t >= 0 && r.kind == crimg::kFdFile) lseek(t, r.offset, SEEK_SET);
         break;
       case crimg::kFdDir:
@@ -83,7 +86,8 @@ void restore_fds(State& s) {
         auto it = pipes.find(r.pipe_id);
         if (it == pipes.end()) {
           int p[2];
-          if (pipe2(p, O_CLOEXEC) != 0) s.fail("cannot create a pipe for " + what + ": " + strerror(errno));
+          if (pipe2(p, O_CLOEXEC) != 0)
+            s.fail("cannot create a pipe for " + what + ": " + strerror(errno));
           std::pair<int, int> ends = {park(p[0], above), park(p[1], above)};
           if (r.pipe_size) fcntl(ends.second, F_SETPIPE_SZ, static_cast<int>(r.pipe_size));
           it = pipes.emplace(r.pipe_id, ends).first;
@@ -92,16 +96,19 @@ void restore_fds(State& s) {
         }
         if (!f.data.empty()) {
           ssize_t w = write(it->second.second, f.data.data(), f.data.size());
-          if (w != static_cast<ssize_t>(f.data.size())) s.warnings.push_back("could not refill " + what);
+          if (w != static_cast<ssize_t>(f.data.size()))
+            s.warnings.push_back("could not refill " + what);
         }
         t = (r.open_flags & O_ACCMODE) == O_RDONLY ? it->second.first : it->second.second;
-        if (dup3(t, r.fd, (r.fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) s.fail("cannot place " + what + ": " + strerror(errno));
+        if (dup3(t, r.fd, (r.fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+          s.fail("cannot place " + what + ": " + strerror(errno));
         fcntl(r.fd, F_SETFL, r.open_flags & O_NONBLOCK);
         continue;
       }
       default: {  // socket or unknown: a placeholder (seed 004)
         int sp[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) s.fail("cannot create a placeholder for " + what);
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0)
+          s.fail("cannot create a placeholder for " + what);
         close(sp[1]);
         t = park(sp[0], above);
         if (!s.opt.quiet) {
@@ -112,7 +119,8 @@ void restore_fds(State& s) {
       }
     }
     if (t < 0) s.fail("cannot reopen " + what + ": " + strerror(errno));
-    if (dup3(t, r.fd, (r.fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) s.fail("cannot place " + what + ": " + strerror(errno));
+    if (dup3(t, r.fd, (r.fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+      s.fail("cannot place " + what + ": " + strerror(errno));
     close(t);
   }
   // Pipe ends not taken by any fd are closed, so a pipe whose other end was

@@ -31,7 +31,9 @@ namespace {
 constexpr uint64_t kStagingBase = 0x100000000000ull;  // 16 TiB
 constexpr uint64_t kUserTop = 0x7ffffffff000ull;
 
-bool is_vsyscall(const crimg::RegionInfo& r) { return r.path == "[vsyscall]"; }
+bool is_vsyscall(const crimg::RegionInfo& r) {
+  return r.path == "[vsyscall]";
+}
 
 std::vector<Range> sorted(std::vector<Range> v) {
   std::sort(v.begin(), v.end(), [](const Range& a, const Range& b) { return a.lo < b.lo; });
@@ -45,7 +47,8 @@ bool overlaps(const std::vector<Range>& v, uint64_t lo, uint64_t hi) {
 }
 
 int open_for(const crimg::RegionInfo& r) {
-  int flags = (r.rec.kind == crimg::kRegFileShared && (r.rec.prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
+  int flags =
+      (r.rec.kind == crimg::kRegFileShared && (r.rec.prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
   return open(r.path.c_str(), flags | O_CLOEXEC);
 }
 
@@ -97,10 +100,13 @@ uint64_t find_free(const std::vector<Range>& busy_in, uint64_t len) {
 
 char* State::where(size_t r, uint64_t addr) const {
   const crimg::RegionInfo& reg = img.regions[r];
-  return reinterpret_cast<char*>(place[r].staged ? place[r].staging + (addr - reg.rec.start) : addr);
+  return reinterpret_cast<char*>(place[r].staged ? place[r].staging + (addr - reg.rec.start)
+                                                 : addr);
 }
 
-void State::fail(const std::string& what) const { throw RestoreError(img.path + ": " + what); }
+void State::fail(const std::string& what) const {
+  throw RestoreError(img.path + ": " + what);
+}
 
 void check_files(State& s) {
   for (const crimg::RegionInfo& r : s.img.regions) {
@@ -110,7 +116,8 @@ void check_files(State& s) {
       s.fail("mapped file " + r.path + " is missing: " + strerror(errno));
     }
     const int64_t mt = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-    if (st.st_ino != r.rec.ino || static_cast<uint64_t>(st.st_size) != r.rec.file_size || mt != r.rec.mtime_ns) {
+    if (st.st_ino != r.rec.ino || static_cast<uint64_t>(st.st_size) != r.rec.file_size ||
+        mt != r.rec.mtime_ns) {
       s.fail("mapped file " + r.path + " has changed since the checkpoint");
     }
   }
@@ -159,8 +166,10 @@ void map_regions(State& s) {
     int fd = -1;
     switch (r.kind) {
       case crimg::kRegAnon:
-        p = mmap(addr, len, rw, MAP_PRIVATE | MAP_ANONYMOUS | fixed |
-                 ((r.flags & crimg::kRegGrowsDown) ? MAP_GROWSDOWN : 0), -1, 0);
+        p = mmap(addr, len, rw,
+                 MAP_PRIVATE | MAP_ANONYMOUS | fixed |
+                     ((r.flags & crimg::kRegGrowsDown) ? MAP_GROWSDOWN : 0),
+                 -1, 0);
         break;
       case crimg::kRegSharedAnon:
         p = mmap(addr, len, rw, MAP_SHARED | MAP_ANONYMOUS | fixed, -1, 0);
@@ -179,7 +188,8 @@ void map_regions(State& s) {
     }
     if (p == MAP_FAILED || p != addr) {
       char buf[64];
-      snprintf(buf, sizeof buf, "%#lx-%#lx", static_cast<unsigned long>(r.start), static_cast<unsigned long>(r.end));
+      snprintf(buf, sizeof buf, "%#lx-%#lx", static_cast<unsigned long>(r.start),
+               static_cast<unsigned long>(r.end));
       s.fail(std::string("cannot map region ") + buf + " (" + ri.path + "): " + strerror(errno));
     }
   }
@@ -199,8 +209,8 @@ void load_pages(State& s) {
     if (it == order.begin()) s.fail("corrupt image: page outside every region");
     size_t r = *(it - 1);
     const crimg::RegionRecord& reg = s.img.regions[r].rec;
-    if (addr + len > reg.end || reg.kind == crimg::kRegSpecial || reg.kind == crimg::kRegFileShared ||
-        reg.prot == PROT_NONE) {
+    if (addr + len > reg.end || reg.kind == crimg::kRegSpecial ||
+        reg.kind == crimg::kRegFileShared || reg.prot == PROT_NONE) {
       s.fail("corrupt image: page run does not fit its region");
     }
     // Fault the run in with one call: a page fault per 4 KiB inside read()
@@ -229,15 +239,22 @@ void plan_specials(State& s) {
   std::vector<Range> busy = own_mappings();
   for (const crimg::RegionInfo& r : s.img.regions) busy.push_back({r.rec.start, r.rec.end});
   for (size_t i = 0; i < s.img.regions.size(); ++i)
-    if (s.place[i].staged) busy.push_back({s.place[i].staging, s.place[i].staging + s.img.regions[i].rec.end - s.img.regions[i].rec.start});
+    if (s.place[i].staged)
+      busy.push_back({s.place[i].staging,
+                      s.place[i].staging + s.img.regions[i].rec.end - s.img.regions[i].rec.start});
   std::vector<crb_op> to_temp, to_final;
   for (const crimg::RegionInfo& r : s.img.regions) {
     if (r.rec.kind != crimg::kRegSpecial || is_vsyscall(r)) continue;
-    auto it = std::find_if(cur.begin(), cur.end(), [&](const NamedRange& c) { return c.name == r.path; });
-    if (it == cur.end()) s.fail("this kernel has no " + r.path + " mapping; restart on the kernel that took the checkpoint");
+    auto it =
+        std::find_if(cur.begin(), cur.end(), [&](const NamedRange& c) { return c.name == r.path; });
+    if (it == cur.end())
+      s.fail("this kernel has no " + r.path +
+             " mapping; restart on the kernel that took the checkpoint");
     const uint64_t len = r.rec.end - r.rec.start;
     if (it->r.hi - it->r.lo != len) {
-      s.fail(r.path + " differs in size from the checkpointed kernel's; restart on the kernel that took the checkpoint");
+      s.fail(r.path +
+             " differs in size from the checkpointed kernel's; restart on the kernel that took the "
+             "checkpoint");
     }
     const uint64_t temp = find_free(busy, len);
     busy.push_back({temp, temp + len});
@@ -249,7 +266,8 @@ void plan_specials(State& s) {
   }
   // A special mapping the image did not have would be left at a random
   // address, where it may sit on target memory: unmap it (none expected).
-  for (const NamedRange& c : cur) s.warnings.push_back("dropping " + c.name + " not present in the image");
+  for (const NamedRange& c : cur)
+    s.warnings.push_back("dropping " + c.name + " not present in the image");
   s.ops.insert(s.ops.end(), to_temp.begin(), to_temp.end());
   s.ops.insert(s.ops.end(), to_final.begin(), to_final.end());
 }

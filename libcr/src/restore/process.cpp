@@ -14,17 +14,20 @@ namespace crrestore {
 
 void restore_process(State& s) {
   const crimg::ProcessInfo& p = s.img.process;
-  if (chdir(p.cwd.c_str()) != 0) s.warnings.push_back("cannot return to " + p.cwd + ": " + strerror(errno) + "; staying in the current folder");
+  if (chdir(p.cwd.c_str()) != 0)
+    s.warnings.push_back("cannot return to " + p.cwd + ": " + strerror(errno) +
+                         "; staying in the current folder");
   umask(p.rec.umask);
   for (int i = 0; i < crimg::kNumRlimits; ++i) {
     struct rlimit rl = {p.rec.rlimits[i][0], p.rec.rlimits[i][1]};
     struct rlimit cur;
-    if (prlimit(0, static_cast<__rlimit_resource>(i), nullptr, &cur) == 0 && cur.rlim_cur == rl.rlim_cur &&
-        cur.rlim_max == rl.rlim_max) {
+    if (prlimit(0, static_cast<__rlimit_resource>(i), nullptr, &cur) == 0 &&
+        cur.rlim_cur == rl.rlim_cur && cur.rlim_max == rl.rlim_max) {
       continue;
     }
     if (prlimit(0, static_cast<__rlimit_resource>(i), &rl, nullptr) != 0) {
-      s.warnings.push_back("cannot restore resource limit " + std::to_string(i) + ": " + strerror(errno));
+      s.warnings.push_back("cannot restore resource limit " + std::to_string(i) + ": " +
+                           strerror(errno));
     }
   }
   std::string name = p.exe.substr(p.exe.find_last_of('/') + 1);
@@ -41,7 +44,8 @@ void restore_signals(State& s) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     crimg::KSigaction k = s.img.sigactions[i];
     if (syscall(SYS_rt_sigaction, sig, &k, nullptr, 8) != 0) {
-      s.fail("cannot restore the handler of signal " + std::to_string(sig) + ": " + strerror(errno));
+      s.fail("cannot restore the handler of signal " + std::to_string(sig) + ": " +
+             strerror(errno));
     }
   }
 }

@@ -15,16 +15,16 @@ uint64_t current_start_brk();  // threads.cpp
 namespace {
 
 enum class Stage {
-  kCheckFiles,     // mapped files and open files still there, unchanged
-  kPlanMemory,     // in place or staged; reserve target ranges
-  kMapRegions,     // create every mapping, writable
-  kLoadPages,      // read and verify page data into them
-  kProtect,        // final protections
-  kPlanSpecials,   // vdso/vvar moves
-  kRestoreFds,     // fd table (0-2 stay ours)
-  kRestoreProcess, // cwd, umask, rlimits, name
-  kRestoreSignals, // block all; install the image's handlers
-  kEnterBlob,      // point of no return
+  kCheckFiles,      // mapped files and open files still there, unchanged
+  kPlanMemory,      // in place or staged; reserve target ranges
+  kMapRegions,      // create every mapping, writable
+  kLoadPages,       // read and verify page data into them
+  kProtect,         // final protections
+  kPlanSpecials,    // vdso/vvar moves
+  kRestoreFds,      // fd table (0-2 stay ours)
+  kRestoreProcess,  // cwd, umask, rlimits, name
+  kRestoreSignals,  // block all; install the image's handlers
+  kEnterBlob,       // point of no return
 };
 
 struct StageInfo {

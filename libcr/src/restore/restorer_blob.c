@@ -86,7 +86,10 @@ CRB_INLINE long sys3(long n, long a, long b, long c) {
 CRB_INLINE long sys4(long n, long a, long b, long c, long d) {
   long r;
   register long r10 __asm__("r10") = d;
-  __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
+  __asm__ volatile("syscall"
+                   : "=a"(r)
+                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10)
+                   : "rcx", "r11", "memory");
   return r;
 }
 CRB_INLINE long sys5(long n, long a, long b, long c, long d, long e) {
@@ -102,32 +105,34 @@ CRB_INLINE long sys5(long n, long a, long b, long c, long d, long e) {
 
 /* Spawns a thread on @stack that runs crb_thread_start(t).  Returns the
  * child's TID in the parent, or -errno. */
-__attribute__((visibility("hidden"))) long crb_clone(long flags, uint64_t stack, uint64_t ptid, uint64_t ctid, uint64_t tls,
-               struct crb_thread* t);
+__attribute__((visibility("hidden"))) long crb_clone(long flags, uint64_t stack, uint64_t ptid,
+                                                     uint64_t ctid, uint64_t tls,
+                                                     struct crb_thread* t);
 __attribute__((visibility("hidden"))) void crb_thread_start(struct crb_thread* t);
-__attribute__((visibility("hidden"))) void crb_jump(const struct crb_ctx* c) __attribute__((noreturn));
+__attribute__((visibility("hidden"))) void crb_jump(const struct crb_ctx* c)
+    __attribute__((noreturn));
 
 __asm__(
     ".pushsection crblob,\"ax\",@progbits\n"
     ".type crb_clone,@function\n"
     "crb_clone:\n"
     "  push %r12\n"
-    "  mov %r9, %r12\n"       /* t survives the syscall in r12 */
+    "  mov %r9, %r12\n" /* t survives the syscall in r12 */
     "  mov %rcx, %r10\n"
-    "  mov $56, %eax\n"       /* clone(flags, stack, ptid, ctid, tls) */
+    "  mov $56, %eax\n" /* clone(flags, stack, ptid, ctid, tls) */
     "  syscall\n"
     "  test %rax, %rax\n"
     "  jz 1f\n"
     "  pop %r12\n"
     "  ret\n"
-    "1:\n"                    /* child: on its own stack */
+    "1:\n" /* child: on its own stack */
     "  xor %ebp, %ebp\n"
     "  mov %r12, %rdi\n"
     "  call crb_thread_start\n"
     "  hlt\n"
     ".size crb_clone, .-crb_clone\n"
     ".type crb_jump,@function\n"
-    "crb_jump:\n"             /* rdi = struct crb_ctx* */
+    "crb_jump:\n" /* rdi = struct crb_ctx* */
     "  ldmxcsr 64(%rdi)\n"
     "  fldcw 68(%rdi)\n"
     "  mov 0(%rdi), %rbx\n"
@@ -138,12 +143,13 @@ __asm__(
     "  mov 40(%rdi), %r15\n"
     "  mov 48(%rdi), %rsp\n"
     "  mov 56(%rdi), %rcx\n"
-    "  mov $1, %eax\n"        /* cr_ctx_save() returns 1 */
+    "  mov $1, %eax\n" /* cr_ctx_save() returns 1 */
     "  jmp *%rcx\n"
     ".size crb_jump, .-crb_jump\n"
     ".popsection\n");
 
-__attribute__((section("crblob"), used)) static void crb_fail(struct crb_args* a, uint64_t step, long err) {
+__attribute__((section("crblob"), used)) static void crb_fail(struct crb_args* a, uint64_t step,
+                                                              long err) {
   volatile char buf[96]; /* volatile: no merged stores from .rodata */
   int n = 0;
   for (int i = 0; i < 63 && a->fail_msg[i]; ++i) buf[n++] = a->fail_msg[i];

@@ -17,19 +17,19 @@ struct Range {
 
 // Where a target region's bytes go before the blob runs.
 struct Placement {
-  bool staged = false;     // false: mapped at its own address
-  uint64_t staging = 0;    // staging address when staged
+  bool staged = false;   // false: mapped at its own address
+  uint64_t staging = 0;  // staging address when staged
 };
 
 struct State {
   Options opt;
   crimg::Image img;
   uint64_t page = 4096;
-  std::vector<Placement> place;     // per region
-  std::vector<Range> current;       // our own mappings at planning time
-  std::vector<Range> keep;          // ranges the blob must not unmap
-  std::vector<Range> avoid;         // temporary addresses the blob uses
-  std::vector<crb_op> ops;          // the blob's op list
+  std::vector<Placement> place;  // per region
+  std::vector<Range> current;    // our own mappings at planning time
+  std::vector<Range> keep;       // ranges the blob must not unmap
+  std::vector<Range> avoid;      // temporary addresses the blob uses
+  std::vector<crb_op> ops;       // the blob's op list
   uint64_t blob_base = 0, blob_len = 0;
   uint64_t start_brk = 0;
   std::vector<std::string> warnings;
@@ -41,16 +41,16 @@ struct State {
 };
 
 // Stage functions, one file per resource kind.
-void check_files(State& s);        // memory.cpp: mapped files unchanged
-void plan_memory(State& s);        // memory.cpp: direct or staged, reserve
-void map_regions(State& s);        // memory.cpp
-void load_pages(State& s);         // memory.cpp
-void protect_regions(State& s);    // memory.cpp
-void plan_specials(State& s);      // memory.cpp: vdso/vvar moves
-void check_fds(State& s);          // fds.cpp
-void restore_fds(State& s);        // fds.cpp
-void restore_process(State& s);    // process.cpp: cwd, umask, rlimits, name
-void restore_signals(State& s);    // process.cpp
+void check_files(State& s);              // memory.cpp: mapped files unchanged
+void plan_memory(State& s);              // memory.cpp: direct or staged, reserve
+void map_regions(State& s);              // memory.cpp
+void load_pages(State& s);               // memory.cpp
+void protect_regions(State& s);          // memory.cpp
+void plan_specials(State& s);            // memory.cpp: vdso/vvar moves
+void check_fds(State& s);                // fds.cpp
+void restore_fds(State& s);              // fds.cpp
+void restore_process(State& s);          // process.cpp: cwd, umask, rlimits, name
+void restore_signals(State& s);          // process.cpp
 [[noreturn]] void enter_blob(State& s);  // threads.cpp
 
 // Our own mappings (parsed /proc/self/maps), sorted.

@@ -7,8 +7,8 @@
 // the blob itself.
 #include <errno.h>
 #include <fcntl.h>
-#include <string.h>
 #include <linux/prctl.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -30,7 +30,9 @@ constexpr uint64_t kThreadStack = 32 << 10;
 constexpr uint64_t kLeaderStack = 128 << 10;
 constexpr uint64_t kUserTop = 0x7ffffffff000ull;
 
-uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
+uint64_t align_up(uint64_t v, uint64_t a) {
+  return (v + a - 1) & ~(a - 1);
+}
 
 uint64_t read_start_brk() {
   // Field 47 of /proc/self/stat.
@@ -179,15 +181,18 @@ void enter_blob(State& s) {
     stack += i == leader ? kLeaderStack : kThreadStack;
     t.stack_top = stack & ~15ull;
   }
-  if (mprotect(b, code_sz, PROT_READ | PROT_EXEC) != 0) s.fail(std::string("cannot protect the restorer: ") + strerror(errno));
+  if (mprotect(b, code_sz, PROT_READ | PROT_EXEC) != 0)
+    s.fail(std::string("cannot protect the restorer: ") + strerror(errno));
 
   // Point of no return.  Our own rseq registration would make the kernel
   // write into memory that is about to become the target's: drop it.
   if (&__rseq_size && &__rseq_offset && __rseq_size > 0) {
     char* tp = static_cast<char*>(__builtin_thread_pointer());
-    syscall(SYS_rseq, tp + __rseq_offset, __rseq_size < 32 ? 32 : __rseq_size, 1 /* UNREGISTER */, 0x53053053);
+    syscall(SYS_rseq, tp + __rseq_offset, __rseq_size < 32 ? 32 : __rseq_size, 1 /* UNREGISTER */,
+            0x53053053);
   }
-  const uint64_t entry = base + static_cast<uint64_t>(reinterpret_cast<const char*>(&crb_entry) - __start_crblob);
+  const uint64_t entry =
+      base + static_cast<uint64_t>(reinterpret_cast<const char*>(&crb_entry) - __start_crblob);
   const uint64_t leader_stack = tv[leader].stack_top;
   __asm__ volatile(
       "mov %0, %%rsp\n"
@@ -201,6 +206,8 @@ void enter_blob(State& s) {
 }
 
 // Exposed for the stage machine.
-uint64_t current_start_brk() { return read_start_brk(); }
+uint64_t current_start_brk() {
+  return read_start_brk();
+}
 
 }  // namespace crrestore

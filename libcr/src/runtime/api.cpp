@@ -41,11 +41,17 @@ extern "C" {
 
 const char* cr_strerror(int e) {
   switch (e) {
-    case CR_ETEMPFAIL: return "checkpoint failed temporarily (cancelled by the application or a thread did not stop); try again";
-    case CR_EPERMFAIL: return "checkpoint failed permanently (cancelled by the application)";
-    case CR_ENOSUPPORT: return "process is not checkpointable (libcr not loaded: start it with cr_run or link -lcr)";
-    case CR_ERESTARTED: return "restarted from a checkpoint";
-    default: return strerror(e);
+    case CR_ETEMPFAIL:
+      return "checkpoint failed temporarily (cancelled by the application or a thread did not "
+             "stop); try again";
+    case CR_EPERMFAIL:
+      return "checkpoint failed permanently (cancelled by the application)";
+    case CR_ENOSUPPORT:
+      return "process is not checkpointable (libcr not loaded: start it with cr_run or link -lcr)";
+    case CR_ERESTARTED:
+      return "restarted from a checkpoint";
+    default:
+      return strerror(e);
   }
 }
 
@@ -196,8 +202,12 @@ void cr_enter_cs(cr_client_id_t) {
     G.cs_depth.fetch_sub(1);
   }
 }
-void cr_leave_cs(cr_client_id_t) { g().cs_depth.fetch_sub(1); }
+void cr_leave_cs(cr_client_id_t) {
+  g().cs_depth.fetch_sub(1);
+}
 
-int cr_is_restarted(void) { return g().restarted.load(); }
+int cr_is_restarted(void) {
+  return g().restarted.load();
+}
 
 }  // extern "C"

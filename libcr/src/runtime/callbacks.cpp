@@ -27,9 +27,9 @@ pthread_mutex_t g_reg_lock = PTHREAD_MUTEX_INITIALIZER;
 
 // Per-thread chain position.  initial-exec: safe in signal handlers.
 struct ChainState {
-  int context = 0;       // 0 = not inside a callback
-  int level = 0;         // callbacks still to run below this one
-  bool called = false;   // cr_checkpoint already called at this level
+  int context = 0;      // 0 = not inside a callback
+  int level = 0;        // callbacks still to run below this one
+  bool called = false;  // cr_checkpoint already called at this level
   int rc = 0;
   const Callback* const* list = nullptr;
   ThreadSlot* slot = nullptr;

@@ -57,11 +57,15 @@ int fill_threads(crimg::Encoder* e) {
   return e->overflow() ? -ENOMEM : 0;
 }
 
-int step_process() { return encode_into(crimg::kSecProcess, 64 << 10, encode_process); }
+int step_process() {
+  return encode_into(crimg::kSecProcess, 64 << 10, encode_process);
+}
 int step_threads() {
   return encode_into(crimg::kSecThreads, 4 + g().nslots.load() * sizeof(ThreadSlot), fill_threads);
 }
-int step_signals() { return encode_into(crimg::kSecSignals, 4 << 10, encode_signals); }
+int step_signals() {
+  return encode_into(crimg::kSecSignals, 4 << 10, encode_signals);
+}
 int step_fds() {
   size_t cap = 8u << 20;
   void* buf = g_scratch.alloc(cap);
@@ -74,7 +78,9 @@ int step_memory() {
   MemoryStats st;
   return write_memory(&g_writer, &g_scratch, g_scratch.begin(), g_scratch.end(), &st);
 }
-int step_end() { return g_writer.end(); }
+int step_end() {
+  return g_writer.end();
+}
 int step_sync() {
   // Durable before we say so.  fdatasync is not enough for a new file's size.
   return fsync(g_req->image_fd) == 0 ? 0 : -errno;
@@ -85,8 +91,8 @@ struct Step {
   int (*run)();
 };
 const Step kWriteSteps[] = {
-    {"header", step_header}, {"process", step_process}, {"threads", step_threads},
-    {"signals", step_signals}, {"fds", step_fds}, {"memory", step_memory},
+    {"header", step_header},   {"process", step_process}, {"threads", step_threads},
+    {"signals", step_signals}, {"fds", step_fds},         {"memory", step_memory},
     {"end", step_end},
 };
 // step_sync runs after the threads are released: write() has already copied
@@ -116,7 +122,7 @@ void restart_fixups() {
   G.mailbox.restarts++;
   G.pid = getpid();
   G.manager_tid = gettid_raw();
-  G.ninternal = 0;  // none of libcr's old fds exist here
+  G.ninternal = 0;               // none of libcr's old fds exist here
   g_scratch = crimg::Scratch();  // its mapping was not restored
   // A fresh control socket under the new pid.
   G.listen_fd = control_listen(G.pid);
@@ -143,7 +149,8 @@ void restart_fixups() {
   for (int waited = 0; waited < 10000; ++waited) {
     uint32_t n = __atomic_load_n(&G.mailbox.restored_threads, __ATOMIC_SEQ_CST);
     if (n >= want) {
-      if (G.mailbox.blob_addr) munmap(reinterpret_cast<void*>(G.mailbox.blob_addr), G.mailbox.blob_len);
+      if (G.mailbox.blob_addr)
+        munmap(reinterpret_cast<void*>(G.mailbox.blob_addr), G.mailbox.blob_len);
       G.mailbox.blob_addr = 0;
       break;
     }
@@ -160,7 +167,9 @@ void after_signal_before_release() {
 
 }  // namespace
 
-void set_current_request(Request* r) { g_req = r; }
+void set_current_request(Request* r) {
+  g_req = r;
+}
 
 int checkpoint_now() {
   Globals& G = g();
@@ -256,7 +265,8 @@ int handle_request(Request* r) {
     set_current_request(nullptr);
     return 0;
   }
-  int status = rc < 0 ? (G.result_errno ? G.result_errno : (G.fail_errno ? G.fail_errno.load() : EIO)) : 0;
+  int status =
+      rc < 0 ? (G.result_errno ? G.result_errno : (G.fail_errno ? G.fail_errno.load() : EIO)) : 0;
   if (!r->replied) control_reply(r->conn, status, false, g_image_bytes);
   if (rc == 0 && r->after_signal == SIGTERM) kill(getpid(), SIGTERM);
   remove_internal_fd(r->conn);

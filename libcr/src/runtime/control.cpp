@@ -62,7 +62,8 @@ int control_receive(int listen_fd, Request* r) {
   ssize_t n = recvmsg(c, &m, MSG_CMSG_CLOEXEC);
   int fd = -1;
   for (cmsghdr* h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
-    if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS) memcpy(&fd, CMSG_DATA(h), sizeof fd);
+    if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
+      memcpy(&fd, CMSG_DATA(h), sizeof fd);
   if (n != static_cast<ssize_t>(sizeof w) || w.magic != kRequestMagic || w.version != 1 || fd < 0) {
     if (fd >= 0) close(fd);
     control_reply(c, EINVAL, false, 0);

@@ -7,8 +7,8 @@
 // Sockets and kinds libcr does not know are recorded, never refused: after a
 // restart they are placeholders on which I/O fails with ECONNRESET (seed
 // 004), rather than a closed number an open() could silently reuse.
-#include <dlfcn.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -35,7 +35,8 @@ bool is_internal_fd(int fd) {
 
 void add_internal_fd(int fd) {
   Globals& G = g();
-  if (fd >= 0 && G.ninternal < kMaxInternalFds && !is_internal_fd(fd)) G.internal_fds[G.ninternal++] = fd;
+  if (fd >= 0 && G.ninternal < kMaxInternalFds && !is_internal_fd(fd))
+    G.internal_fds[G.ninternal++] = fd;
 }
 
 void remove_internal_fd(int fd) {
@@ -44,7 +45,9 @@ void remove_internal_fd(int fd) {
     if (G.internal_fds[i] == fd) G.internal_fds[i] = G.internal_fds[--G.ninternal];
 }
 
-static bool starts_with(const char* s, const char* p) { return strncmp(s, p, strlen(p)) == 0; }
+static bool starts_with(const char* s, const char* p) {
+  return strncmp(s, p, strlen(p)) == 0;
+}
 
 // Copies the bytes queued in the pipe read end @fd without consuming them.
 static size_t peek_pipe(int fd, char* out, size_t cap) {
@@ -213,7 +216,8 @@ struct RealIo {
 
 void resolve_real_io() {
   if (real_io.read) return;
-#define CR_RESOLVE(name) real_io.name = reinterpret_cast<decltype(real_io.name)>(dlsym(RTLD_NEXT, #name))
+#define CR_RESOLVE(name) \
+  real_io.name = reinterpret_cast<decltype(real_io.name)>(dlsym(RTLD_NEXT, #name))
   CR_RESOLVE(write);
   CR_RESOLVE(readv);
   CR_RESOLVE(writev);
@@ -228,26 +232,42 @@ void resolve_real_io() {
 }
 }  // namespace crrt
 
-#define CR_IO(name, ...)                              \
-  crrt::resolve_real_io();                             \
-  if (crrt::is_placeholder(fd)) return -1;             \
+#define CR_IO(name, ...)                   \
+  crrt::resolve_real_io();                 \
+  if (crrt::is_placeholder(fd)) return -1; \
   return crrt::real_io.name(__VA_ARGS__)
 
 extern "C" {
 
-ssize_t read(int fd, void* b, size_t n) { CR_IO(read, fd, b, n); }
-ssize_t write(int fd, const void* b, size_t n) { CR_IO(write, fd, b, n); }
-ssize_t readv(int fd, const struct iovec* v, int c) { CR_IO(readv, fd, v, c); }
-ssize_t writev(int fd, const struct iovec* v, int c) { CR_IO(writev, fd, v, c); }
-ssize_t recv(int fd, void* b, size_t n, int f) { CR_IO(recv, fd, b, n, f); }
-ssize_t send(int fd, const void* b, size_t n, int f) { CR_IO(send, fd, b, n, f); }
+ssize_t read(int fd, void* b, size_t n) {
+  CR_IO(read, fd, b, n);
+}
+ssize_t write(int fd, const void* b, size_t n) {
+  CR_IO(write, fd, b, n);
+}
+ssize_t readv(int fd, const struct iovec* v, int c) {
+  CR_IO(readv, fd, v, c);
+}
+ssize_t writev(int fd, const struct iovec* v, int c) {
+  CR_IO(writev, fd, v, c);
+}
+ssize_t recv(int fd, void* b, size_t n, int f) {
+  CR_IO(recv, fd, b, n, f);
+}
+ssize_t send(int fd, const void* b, size_t n, int f) {
+  CR_IO(send, fd, b, n, f);
+}
 ssize_t recvfrom(int fd, void* b, size_t n, int f, struct sockaddr* a, socklen_t* l) {
   CR_IO(recvfrom, fd, b, n, f, a, l);
 }
 ssize_t sendto(int fd, const void* b, size_t n, int f, const struct sockaddr* a, socklen_t l) {
   CR_IO(sendto, fd, b, n, f, a, l);
 }
-ssize_t recvmsg(int fd, struct msghdr* m, int f) { CR_IO(recvmsg, fd, m, f); }
-ssize_t sendmsg(int fd, const struct msghdr* m, int f) { CR_IO(sendmsg, fd, m, f); }
+ssize_t recvmsg(int fd, struct msghdr* m, int f) {
+  CR_IO(recvmsg, fd, m, f);
+}
+ssize_t sendmsg(int fd, const struct msghdr* m, int f) {
+  CR_IO(sendmsg, fd, m, f);
+}
 
 }  // extern "C"

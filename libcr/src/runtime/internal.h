@@ -48,38 +48,38 @@ struct RestoreMailbox {
   uint64_t blob_len;
   uint32_t restored_threads;  // futex word: threads back in libcr
   uint32_t rseq_failures;
-  uint32_t restarts;          // how many times this memory was restarted
+  uint32_t restarts;  // how many times this memory was restarted
   uint32_t reserved;
 };
 
 // Request handed to the manager.
 struct Request {
-  int conn = -1;        // connection to the requester
-  int image_fd = -1;    // where to write
-  int after_signal = 0; // SIGKILL/SIGTERM/SIGSTOP/SIGCONT or 0
+  int conn = -1;         // connection to the requester
+  int image_fd = -1;     // where to write
+  int after_signal = 0;  // SIGKILL/SIGTERM/SIGSTOP/SIGCONT or 0
   unsigned timeout_s = 0;
-  unsigned flags = 0;   // CR_CHKPT_*
+  unsigned flags = 0;  // CR_CHKPT_*
   bool self = false;
   bool replied = false;
 };
 
 struct Globals {
-  int cr_signal = 0;          // signal used to stop threads
-  int listen_fd = -1;         // control socket
+  int cr_signal = 0;   // signal used to stop threads
+  int listen_fd = -1;  // control socket
   pid_t pid = 0;
   pid_t manager_tid = 0;
-  long tid_offset = -1;       // thread pointer -> struct pthread::tid
-  std::atomic<int> cs_depth{0};  // cr_enter_cs nesting
+  long tid_offset = -1;              // thread pointer -> struct pthread::tid
+  std::atomic<int> cs_depth{0};      // cr_enter_cs nesting
   std::atomic<uint32_t> cs_gate{0};  // futex: 1 while a checkpoint is pending
 
   // Checkpoint in progress (manager-owned unless noted).
-  std::atomic<int> active{0};     // handler checks: ignore stray signals
-  std::atomic<uint32_t> gen{0};   // futex: bumped to release threads
-  std::atomic<uint32_t> arrived{0};  // futex: threads stopped
-  std::atomic<uint32_t> departed{0}; // futex: threads done with callbacks
-  std::atomic<int> nslots{0};     // slots claimed (slot 0 = manager)
-  std::atomic<int> fail_errno{0}; // set by a callback asking to fail
-  int result = 0;                 // 0 continue, 1 restart, -1 failure
+  std::atomic<int> active{0};         // handler checks: ignore stray signals
+  std::atomic<uint32_t> gen{0};       // futex: bumped to release threads
+  std::atomic<uint32_t> arrived{0};   // futex: threads stopped
+  std::atomic<uint32_t> departed{0};  // futex: threads done with callbacks
+  std::atomic<int> nslots{0};         // slots claimed (slot 0 = manager)
+  std::atomic<int> fail_errno{0};     // set by a callback asking to fail
+  int result = 0;                     // 0 continue, 1 restart, -1 failure
   int result_errno = 0;
   ThreadSlot slots[kMaxThreadRecords]{};
 
@@ -119,20 +119,20 @@ struct WireRequest {
 };
 struct WireReply {
   uint32_t magic;
-  int32_t status;   // 0 ok, else errno
+  int32_t status;  // 0 ok, else errno
   uint32_t restarted;
   uint32_t reserved;
   uint64_t image_bytes;
 };
-inline constexpr uint32_t kRequestMagic = 0x51524343;  // "CCRQ"
-inline constexpr uint32_t kReplyMagic = 0x50524343;    // "CCRP"
+inline constexpr uint32_t kRequestMagic = 0x51524343;         // "CCRQ"
+inline constexpr uint32_t kReplyMagic = 0x50524343;           // "CCRP"
 void control_socket_name(pid_t pid, char* out, size_t* len);  // abstract name
-int control_listen(pid_t pid);                 // new listening socket or -errno
-int control_receive(int listen_fd, Request* r);  // accept + read; 0 or -errno
+int control_listen(pid_t pid);                                // new listening socket or -errno
+int control_receive(int listen_fd, Request* r);               // accept + read; 0 or -errno
 int control_reply(int conn, int status, bool restarted, uint64_t bytes);
 
 // callbacks.cpp
-int run_thread_chain();          // manager: callbacks, then capture
+int run_thread_chain();                  // manager: callbacks, then capture
 int run_signal_chain(ThreadSlot* slot);  // handler: callbacks, then stop
 int callback_count(int context);
 
@@ -140,10 +140,10 @@ int callback_count(int context);
 void install_signal_handler();
 pid_t gettid_raw();
 long discover_tid_offset();
-int stop_all_threads(unsigned timeout_ms);   // 0 or -errno (CR_ETEMPFAIL)
-void release_threads(int result, int err);   // wake stopped threads
+int stop_all_threads(unsigned timeout_ms);  // 0 or -errno (CR_ETEMPFAIL)
+void release_threads(int result, int err);  // wake stopped threads
 void wait_threads_departed();
-int thread_park(ThreadSlot* slot);           // handler side: returns result
+int thread_park(ThreadSlot* slot);  // handler side: returns result
 void fill_thread_record(ThreadSlot* s, const ucontext_t* uc);
 
 // checkpoint.cpp

@@ -61,9 +61,12 @@ uint64_t hex(const char*& s) {
   uint64_t v = 0;
   for (;; ++s) {
     char c = *s;
-    if (c >= '0' && c <= '9') v = v * 16 + (c - '0');
-    else if (c >= 'a' && c <= 'f') v = v * 16 + (c - 'a' + 10);
-    else return v;
+    if (c >= '0' && c <= '9')
+      v = v * 16 + (c - '0');
+    else if (c >= 'a' && c <= 'f')
+      v = v * 16 + (c - 'a' + 10);
+    else
+      return v;
   }
 }
 
@@ -74,7 +77,8 @@ bool parse_header(char* line, Vma* v) {
   if (*s++ != '-') return false;
   v->end = hex(s);
   if (*s++ != ' ') return false;
-  v->prot = (s[0] == 'r' ? PROT_READ : 0) | (s[1] == 'w' ? PROT_WRITE : 0) | (s[2] == 'x' ? PROT_EXEC : 0);
+  v->prot = (s[0] == 'r' ? PROT_READ : 0) | (s[1] == 'w' ? PROT_WRITE : 0) |
+            (s[2] == 'x' ? PROT_EXEC : 0);
   v->shared = s[3] == 's';
   s += 5;
   v->offset = hex(s);
@@ -136,7 +140,8 @@ class PageWriter {
 bool is_unstable(uint64_t lo, uint64_t hi) {
   int local = 0;
   const uint64_t probes[] = {reinterpret_cast<uint64_t>(&local), reinterpret_cast<uint64_t>(&g()),
-                             reinterpret_cast<uint64_t>(&errno), reinterpret_cast<uint64_t>(&is_zero_page)};
+                             reinterpret_cast<uint64_t>(&errno),
+                             reinterpret_cast<uint64_t>(&is_zero_page)};
   for (uint64_t p : probes)
     if (p >= lo && p < hi) return true;
   return false;
@@ -166,7 +171,8 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uint
 
   const size_t kMaxVmas = 1 << 16;
   Vma* vmas = static_cast<Vma*>(s->alloc(kMaxVmas * sizeof(Vma)));
-  crimg::RegionRecord* regs = static_cast<crimg::RegionRecord*>(s->alloc(kMaxVmas * sizeof(crimg::RegionRecord)));
+  crimg::RegionRecord* regs =
+      static_cast<crimg::RegionRecord*>(s->alloc(kMaxVmas * sizeof(crimg::RegionRecord)));
   const char** names = static_cast<const char**>(s->alloc(kMaxVmas * sizeof(char*)));
   crimg::PageRun* runs = static_cast<crimg::PageRun*>(s->alloc(kMaxRuns * sizeof(crimg::PageRun)));
   uint64_t* pm = static_cast<uint64_t*>(s->alloc(kBatchPages * sizeof(uint64_t)));
@@ -225,8 +231,9 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uint
         }
       } else if (nm[0] == '/' && v.shared) {
         struct stat fst;
-        const bool keep_file = v.ino && !ends_with(nm, " (deleted)") && strncmp(nm, "/dev/", 5) != 0 &&
-                               stat(nm, &fst) == 0 && fst.st_ino == v.ino && S_ISREG(fst.st_mode);
+        const bool keep_file = v.ino && !ends_with(nm, " (deleted)") &&
+                               strncmp(nm, "/dev/", 5) != 0 && stat(nm, &fst) == 0 &&
+                               fst.st_ino == v.ino && S_ISREG(fst.st_mode);
         r.kind = keep_file ? crimg::kRegFileShared : crimg::kRegSharedAnon;
         if (keep_file) {
           r.file_size = static_cast<uint64_t>(fst.st_size);
@@ -242,7 +249,8 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uint
   // 3. Pages.  libcr's own file mappings count as unstable too.
   uint64_t libcr_ino = 0;
   for (size_t i = 0; i < nr; ++i)
-    if (regs[i].start <= reinterpret_cast<uint64_t>(&is_zero_page) && reinterpret_cast<uint64_t>(&is_zero_page) < regs[i].end)
+    if (regs[i].start <= reinterpret_cast<uint64_t>(&is_zero_page) &&
+        reinterpret_cast<uint64_t>(&is_zero_page) < regs[i].end)
       libcr_ino = regs[i].ino;
   int pmfd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   if (pmfd < 0) return -errno;
@@ -250,7 +258,8 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uint
   int rc = 0;
   for (size_t i = 0; i < nr && !rc; ++i) {
     crimg::RegionRecord& r = regs[i];
-    if (r.kind == crimg::kRegSpecial || r.kind == crimg::kRegFileShared || !(r.prot & PROT_READ)) continue;
+    if (r.kind == crimg::kRegSpecial || r.kind == crimg::kRegFileShared || !(r.prot & PROT_READ))
+      continue;
     const bool file = r.kind == crimg::kRegFilePrivate;
     const bool unstable = is_unstable(r.start, r.end) || (libcr_ino && r.ino == libcr_ino);
     for (uint64_t a = r.start; a < r.end && !rc;) {
@@ -267,7 +276,8 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uint
         if (file) {
           pick = ((e & kPresent) && !(e & kFilePage)) || (e & kSwapped);
         } else {
-          pick = (e & (kPresent | kSwapped)) && !is_zero_page(reinterpret_cast<const void*>(a), page);
+          pick =
+              (e & (kPresent | kSwapped)) && !is_zero_page(reinterpret_cast<const void*>(a), page);
         }
         if (pick) {
           rc = pw.add(static_cast<uint32_t>(i), a, page, unstable);

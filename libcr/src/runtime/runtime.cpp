@@ -18,7 +18,9 @@
 namespace crrt {
 
 constinit static Globals g_state;
-Globals& g() { return g_state; }
+Globals& g() {
+  return g_state;
+}
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static std::atomic<int> g_start_ok{0};
@@ -116,8 +118,12 @@ static void after_fork_child() {
   ensure_started();
 }
 
-void ensure_started() { pthread_once(&g_once, start_once); }
-bool started_ok() { return g_start_ok.load() != 0; }
+void ensure_started() {
+  pthread_once(&g_once, start_once);
+}
+bool started_ok() {
+  return g_start_ok.load() != 0;
+}
 
 __attribute__((constructor)) static void libcr_load() {
   if (getenv("CRMPI_LIBCR_DISABLE")) return;

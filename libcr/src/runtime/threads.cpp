@@ -41,7 +41,9 @@ extern const unsigned int __rseq_size __attribute__((weak));
 
 namespace crrt {
 
-pid_t gettid_raw() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+pid_t gettid_raw() {
+  return static_cast<pid_t>(syscall(SYS_gettid));
+}
 
 static uint64_t get_fs_base() {
   unsigned long v = 0;
@@ -96,7 +98,7 @@ void fill_thread_record(ThreadSlot* s, const ucontext_t* uc) {
     if (fp) {
       uint32_t size = 512;
       const uint32_t* sw = reinterpret_cast<const uint32_t*>(fp + 464);  // fpx_sw_bytes
-      if (sw[0] == 0x46505853U /* FP_XSTATE_MAGIC1 */) size = sw[4];   // xstate_size
+      if (sw[0] == 0x46505853U /* FP_XSTATE_MAGIC1 */) size = sw[4];     // xstate_size
       if (size > kXstateMax) size = kXstateMax;
       memcpy(s->xstate, fp, size);
       r.xstate_size = size;
@@ -148,7 +150,8 @@ int thread_park(ThreadSlot* slot) {
   } else {
     // Restarted: the restorer jumped here.  Tell the manager we are back.
     __atomic_fetch_add(&G.mailbox.restored_threads, 1, __ATOMIC_SEQ_CST);
-    syscall(SYS_futex, &G.mailbox.restored_threads, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+    syscall(SYS_futex, &G.mailbox.restored_threads, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr,
+            0);
   }
   while (G.gen.load() == gen) futex_wait(&G.gen, gen, -1);
   if (G.result < 0) errno = G.result_errno;

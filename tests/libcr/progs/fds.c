@@ -57,14 +57,15 @@ int main(int argc, char** argv) {
 
   char buf[64];
   for (int step = 0; step < 10; ++step) {
-    ssize_t n = read(rfd, buf, 15);  /* one input line per step */
+    ssize_t n = read(rfd, buf, 15); /* one input line per step */
     printf("step %d read %.*s", step, (int)(n > 0 ? n : 0), buf);
     char line[64];
     int len = snprintf(line, sizeof line, "out %d\n", step);
-    if (write(wfd, line, len) != len || write(afd, line, len) != len || write(nullfd, line, len) != len) {
+    if (write(wfd, line, len) != len || write(afd, line, len) != len ||
+        write(nullfd, line, len) != len) {
       printf("write failed: %s\n", strerror(errno));
     }
-    if (step % 2 == 0) {  /* data that stays queued in the pipe across steps */
+    if (step % 2 == 0) { /* data that stays queued in the pipe across steps */
       len = snprintf(line, sizeof line, "pipe %d|", step);
       if (write(p[1], line, len) != len) printf("pipe write failed\n");
     } else {

@@ -71,7 +71,8 @@ int main(int argc, char** argv) {
   sigprocmask(SIG_BLOCK, NULL, &cur);
   printf("mask still blocks USR1: %d\n", sigismember(&cur, SIGUSR1));
   sigprocmask(SIG_UNBLOCK, &block, NULL);
-  printf("delivered: USR1=%d RT3=%d payload=%d on_altstack=%d\n", got[SIGUSR1], got[SIGRTMIN + 3], payload, on_alt);
+  printf("delivered: USR1=%d RT3=%d payload=%d on_altstack=%d\n", got[SIGUSR1], got[SIGRTMIN + 3],
+         payload, on_alt);
   struct sigaction old;
   sigaction(SIGUSR2, NULL, &old);
   printf("SIGUSR2 ignored: %d\n", old.sa_handler == SIG_IGN);

@@ -55,7 +55,8 @@ int main(int argc, char** argv) {
     fflush(stdout);
     if (step == 4) {
       int restarted = checkpoint_self(argv[1]);
-      printf("after checkpoint: %s (cr_is_restarted=%d)\n", restarted ? "restarted" : "continued", cr_is_restarted());
+      printf("after checkpoint: %s (cr_is_restarted=%d)\n", restarted ? "restarted" : "continued",
+             cr_is_restarted());
     }
   }
   return 0;

@@ -32,8 +32,7 @@ static void* worker(void* arg) {
   int seen_round = -1;
   for (;;) {
     pthread_mutex_lock(&mu);
-    while (round_no == seen_round)
-      pthread_cond_wait(&work_cv, &mu);
+    while (round_no == seen_round) pthread_cond_wait(&work_cv, &mu);
     if (round_no >= rounds) {
       pthread_mutex_unlock(&mu);
       break;
@@ -45,7 +44,7 @@ static void* worker(void* arg) {
       pthread_mutex_unlock(&mu);
       uint64_t v = mix(item + 7919ULL * seen_round);
       for (int k = 0; k < 2000; ++k) v = mix(v + mine[k & 511]);  // real work
-      mine[item & 511] ^= v;  // private state changes too
+      mine[item & 511] ^= v;                                      // private state changes too
       pthread_mutex_lock(&mu);
       round_sum += mix(item + 7919ULL * seen_round);
     }
