@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -242,6 +243,17 @@ int handle_request(Request* r) {
   add_internal_fd(r->image_fd);
   G.fail_errno = 0;
   G.result_errno = 0;
+  // A requester that gave up (timeout) before we got to its request:
+  // do not pause the application for an image nobody will keep.
+  struct pollfd pf = {r->conn, POLLRDHUP, 0};
+  if (poll(&pf, 1, 0) == 1 && (pf.revents & (POLLHUP | POLLRDHUP | POLLERR))) {
+    remove_internal_fd(r->conn);
+    remove_internal_fd(r->image_fd);
+    close(r->conn);
+    close(r->image_fd);
+    set_current_request(nullptr);
+    return -1;
+  }
 
   // Critical sections: close the gate, wait for open sections to end.
   const long limit_ms = r->timeout_s ? r->timeout_s * 1000L : 10000L;

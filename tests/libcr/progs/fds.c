@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 /* fds.c -- open files (read, write, append), a pipe and a socket across a
  * checkpoint.  Phase 1 uses each fd part way; the program then steps until
  * the end, and phase 2 (after the checkpoint, possibly restarted) continues
@@ -11,9 +12,11 @@
  * Usage: fds WORKDIR */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -54,6 +57,10 @@ int main(int argc, char** argv) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 1;
   const int expect_restart = getenv("CR_EXPECT_RESTART") != NULL;
+  /* hwloc keeps O_PATH fds under /sys (DMTCP asserted on those). */
+  int pathfd = open("/sys/devices/system/cpu", O_PATH | O_DIRECTORY);
+  /* A kind libcr does not restore: must come back as a placeholder. */
+  int efd = eventfd(0, 0);
 
   char buf[64];
   for (int step = 0; step < 10; ++step) {
@@ -82,6 +89,14 @@ int main(int argc, char** argv) {
   int ok = expect_restart ? (w < 0 && e == ECONNRESET) : (w == 1);
   printf("socket %s\n", ok ? "behaves as expected" : "MISBEHAVES");
   if (!ok) fprintf(stderr, "socket write returned %zd errno %d (%s)\n", w, e, strerror(e));
+  struct stat st;
+  printf("O_PATH fd works: %s\n", fstatat(pathfd, "online", &st, 0) == 0 ? "yes" : "NO");
+  uint64_t one = 1;
+  errno = 0;
+  w = write(efd, &one, sizeof one);
+  e = errno;
+  ok = expect_restart ? (w < 0 && e == ECONNRESET) : (w == sizeof one);
+  printf("eventfd %s\n", ok ? "behaves as expected" : "MISBEHAVES");
   /* A new file must not land on the socket's number. */
   int nfd = open(in, O_RDONLY);
   printf("new fd distinct from socket: %s\n", (nfd != sv[0] && nfd != sv[1]) ? "yes" : "NO");

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# tools_test.sh -- cr_checkpoint's after-checkpoint actions (--stop,
+# --term), --timeout, and the tools' --help.
+#   tools_test.sh BIN_DIR WORK_DIR HEAP_PROG
+set -uo pipefail
+BIN=$1 WORK=$2 PROG=$3
+rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
+for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done
+FAILS=0
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+start() {  # OUT: start the heap program under cr_run, wait for step 1
+  "$BIN/cr_run" "$PROG" 200 50 > "$1" 2>&1 &
+  APP=$!
+  for _ in $(seq 200); do grep -q "step 1" "$1" 2>/dev/null && return 0; sleep 0.05; done
+  fail "program did not start"
+}
+
+# --stop: stopped right after the checkpoint, and goes on after SIGCONT.
+start stop.out
+"$BIN/cr_checkpoint" -q --stop -f stop.img $APP || fail "--stop checkpoint failed"
+sleep 0.2
+state=$(awk '{print $3}' /proc/$APP/stat)
+[ "$state" = T ] || fail "--stop: process state is $state, not T"
+n1=$(wc -l < stop.out); sleep 0.3; n2=$(wc -l < stop.out)
+[ "$n1" = "$n2" ] || fail "--stop: the process kept running"
+kill -CONT $APP; sleep 0.3
+n3=$(wc -l < stop.out)
+[ "$n3" -gt "$n2" ] || fail "--stop: no progress after SIGCONT"
+kill -9 $APP; wait $APP 2>/dev/null
+"$BIN/cr_info" stop.img > /dev/null || fail "--stop image is not valid"
+
+# --term: SIGTERM after a complete checkpoint; the image restarts.
+start term.out
+"$BIN/cr_checkpoint" -q --term -f term.img $APP || fail "--term checkpoint failed"
+wait $APP; rc=$?
+[ $rc = 143 ] || fail "--term: exit status $rc, not 143 (SIGTERM)"
+timeout 60 "$BIN/cr_restart" -q term.img > term-rst.out 2>&1 &
+R=$!
+for _ in $(seq 100); do [ -s term-rst.out ] && break; sleep 0.05; done
+grep -q "^step" term-rst.out || fail "--term image does not restart"
+kill -9 $R 2>/dev/null; wait $R 2>/dev/null
+
+# --timeout: a process that cannot stop in time (SIGSTOPped) fails cleanly.
+start to.out
+kill -STOP $APP
+timeout 30 "$BIN/cr_checkpoint" --timeout 1 -f to.img $APP 2> to.err
+rc=$?
+[ $rc = 1 ] || fail "--timeout: status $rc, not 1"
+grep -q "did not finish its checkpoint within 1 s" to.err || fail "--timeout message: $(cat to.err)"
+[ ! -e to.img ] || fail "--timeout left an image"
+ls to.img.tmp.* > /dev/null 2>&1 && fail "--timeout left a temporary file"
+kill -CONT $APP; sleep 0.3
+kill -0 $APP 2>/dev/null || fail "--timeout: the process died"
+kill -9 $APP; wait $APP 2>/dev/null
+
+for t in cr_run cr_checkpoint cr_restart cr_info; do
+  "$BIN/$t" --help | grep -q usage || fail "$t --help"
+done
+if [ $FAILS -ne 0 ]; then echo "$FAILS failure(s)"; exit 1; fi
+echo "PASS: tools"
