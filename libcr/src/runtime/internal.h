@@ -36,6 +36,7 @@ inline constexpr int kMaxPending = 64;
 
 // Saved state of one thread, filled in by the thread itself.
 struct ThreadSlot {
+  uint32_t gen_at_entry = 0;  // `gen` when the handler started
   crimg::ThreadRecord rec{};
   alignas(64) uint8_t xstate[kXstateMax]{};
   crimg::PendingSignal pending[kMaxPending]{};

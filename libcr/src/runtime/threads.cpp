@@ -110,6 +110,10 @@ void fill_thread_record(ThreadSlot* s, const ucontext_t* uc) {
 
 static void cr_signal_handler(int, siginfo_t*, void* ucv) {
   Globals& G = g();
+  // Read the generation before looking at `active`: if the manager gives up
+  // (timeout) and releases everybody between the two, this thread still
+  // sees the release instead of waiting for the next checkpoint.
+  const uint32_t gen = G.gen.load();
   if (!G.active.load()) return;  // late or stray: nothing to do
   int saved_errno = errno;
   int idx = G.nslots.fetch_add(1);
@@ -122,6 +126,7 @@ static void cr_signal_handler(int, siginfo_t*, void* ucv) {
     return;
   }
   ThreadSlot* s = &G.slots[idx];
+  s->gen_at_entry = gen;
   memset(&s->rec, 0, sizeof s->rec);
   fill_thread_record(s, static_cast<ucontext_t*>(ucv));
   dequeue_pending(s);
@@ -143,7 +148,7 @@ void install_signal_handler() {
 
 int thread_park(ThreadSlot* slot) {
   Globals& G = g();
-  const uint32_t gen = G.gen.load();
+  const uint32_t gen = slot->gen_at_entry;
   if (cr_ctx_save(&slot->rec.ctx) == 0) {
     G.arrived.fetch_add(1);
     futex_wake(&G.arrived);
