@@ -234,8 +234,11 @@ int cr_request_checkpoint(const cr_checkpoint_args_t* args, cr_checkpoint_handle
  *           otherwise the longest time to wait, as for select().
  *
  * Returns:
- *   > 0  the checkpoint is complete and durable on cr_fd (the number of
- *        processes checkpointed: 1).  The handle is released.
+ *   > 0  the checkpoint is complete on cr_fd, and fsynced by the target
+ *        (the number of processes checkpointed: 1).  With cr_signal SIGKILL
+ *        or SIGSTOP the target answers before it syncs, since it will not
+ *        run again: fsync cr_fd yourself (cr_checkpoint(1) always does).
+ *        The handle is released.
  *   0    the timeout expired; poll again later.
  *   CR_POLL_CHKPT_ERR_PRE with errno:
  *        EINTR          a signal interrupted the wait; poll again
