@@ -167,6 +167,7 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uint
     if (len == cap - 1) break;
   }
   close(fd);
+  if (len == cap - 1) return -E2BIG;  // never silently drop regions
   buf[len] = '\0';
 
   const size_t kMaxVmas = 1 << 16;
@@ -183,7 +184,8 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uint
     char* nl = strchr(line, '\n');
     if (nl) *nl = '\0';
     if ((*line >= '0' && *line <= '9') || (*line >= 'a' && *line <= 'f')) {
-      if (nv < kMaxVmas && parse_header(line, &vmas[nv])) ++nv;
+      if (nv == kMaxVmas) return -E2BIG;
+      if (parse_header(line, &vmas[nv])) ++nv;
     } else if (nv && strncmp(line, "VmFlags:", 8) == 0) {
       vmas[nv - 1].growsdown = strstr(line, " gd") != nullptr;
     }
@@ -202,7 +204,8 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uint
       pieces[1][1] = v.end;
     }
     for (auto& pc : pieces) {
-      if (pc[1] <= pc[0] || nr >= kMaxVmas) continue;
+      if (pc[1] <= pc[0]) continue;
+      if (nr >= kMaxVmas) return -E2BIG;
       crimg::RegionRecord& r = regs[nr];
       memset(&r, 0, sizeof r);
       r.start = pc[0];
