@@ -12,6 +12,8 @@
 #   twice     like kill, then restart the same image a second time
 #   chain     like kill, then checkpoint the restarted process at a second
 #             marker, kill it, and restart that image
+#   repeat    eight checkpoints with continue while it runs, then one with
+#             --kill and a restart (races in stopping and releasing threads)
 # options:
 #   --marker TEXT    checkpoint once TEXT appears in the output (default "step 3")
 #   --marker2 TEXT   second marker for chain (default "step 6")
@@ -91,6 +93,17 @@ case $MODE in
     checkpoint $APP img1
     set +e; wait $PID; RC=$?; set -e
     compare $REF_RC $RC run.out
+    ;;
+  repeat)
+    for i in 1 2 3 4 5 6 7 8; do
+      checkpoint $APP img$i
+      sleep 0.05
+    done
+    checkpoint $APP img9 --kill
+    set +e; wait $PID; RC=$?; set -e
+    [ $RC = 137 ] || die "process was not killed after checkpoint --kill (status $RC)"
+    restart img9 r1.out
+    compare $REF_RC $RRC run.out r1.out
     ;;
   kill|twice|chain)
     checkpoint $APP img1 --kill
