@@ -10,6 +10,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <memory>
 
 namespace crimg {
@@ -356,8 +357,13 @@ void Image::load_chunk(const ChunkRef& c,
     for (const PageRun& run : runs) {
       const uint64_t len = run.npages * page;
       char* d = dest(run.addr, len);
-      read_exact(off, d, len, "PAGES");
-      XXH3_64bits_update(&st, d, len);
+      // Hash each piece right after reading it, while it is still in cache.
+      for (uint64_t done = 0; done < len;) {
+        const uint64_t n = std::min<uint64_t>(len - done, 1u << 20);
+        read_exact(off + done, d + done, n, "PAGES");
+        XXH3_64bits_update(&st, d + done, n);
+        done += n;
+      }
       off += len;
     }
     if (XXH3_64bits_digest(&st) != c.hdr.payload_checksum)
