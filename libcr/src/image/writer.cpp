@@ -117,8 +117,8 @@ int ImageWriter::begin(int fd, Scratch* scratch, uint32_t pid, int compress_leve
   return write_all(&iov, 1);
 }
 
-int ImageWriter::emit(uint32_t type, uint32_t flags, uint64_t raw, const struct iovec* iov,
-                      int iovcnt, uint64_t payload_checksum) {
+int ImageWriter::section_header(uint32_t type, uint32_t flags, uint64_t raw, uint64_t stored,
+                                uint64_t payload_checksum) {
   SectionHeader sh;
   memset(&sh, 0, sizeof sh);
   sh.magic = kSectionMagic;
@@ -126,15 +126,19 @@ int ImageWriter::emit(uint32_t type, uint32_t flags, uint64_t raw, const struct 
   sh.flags = flags;
   sh.index = nsections_++;
   sh.raw_size = raw;
-  uint64_t stored = 0;
-  for (int i = 0; i < iovcnt; ++i) stored += iov[i].iov_len;
   sh.stored_size = stored;
   sh.payload_checksum = payload_checksum;
   sh.header_checksum = checksum(&sh, offsetof(SectionHeader, header_checksum));
   struct iovec h = {&sh, sizeof sh};
-  int rc = write_all(&h, 1);
-  if (rc) return rc;
-  return write_all(iov, iovcnt);
+  return write_all(&h, 1);
+}
+
+int ImageWriter::emit(uint32_t type, uint32_t flags, uint64_t raw, const struct iovec* iov,
+                      int iovcnt, uint64_t payload_checksum) {
+  uint64_t stored = 0;
+  for (int i = 0; i < iovcnt; ++i) stored += iov[i].iov_len;
+  int rc = section_header(type, flags, raw, stored, payload_checksum);
+  return rc ? rc : write_all(iov, iovcnt);
 }
 
 int ImageWriter::metadata(uint32_t type, const void* payload, size_t n) {
@@ -208,19 +212,7 @@ int ImageWriter::pages(uint32_t region, const PageRun* runs, uint32_t nruns, boo
   int n = 0;
   iov[n++] = {&ch, sizeof ch};
   iov[n++] = {const_cast<PageRun*>(runs), nruns * sizeof(PageRun)};
-  // emit() writes the section header first; then we stream the rest.
-  SectionHeader sh;
-  memset(&sh, 0, sizeof sh);
-  sh.magic = kSectionMagic;
-  sh.type = kSecPages;
-  sh.flags = 0;
-  sh.index = nsections_++;
-  sh.raw_size = raw;
-  sh.stored_size = raw;
-  sh.payload_checksum = sum;
-  sh.header_checksum = checksum(&sh, offsetof(SectionHeader, header_checksum));
-  struct iovec h = {&sh, sizeof sh};
-  int rc = write_all(&h, 1);
+  int rc = section_header(kSecPages, 0, raw, raw, sum);
   if (rc) return rc;
   for (uint32_t i = 0; i < nruns; ++i) {
     iov[n++] = {reinterpret_cast<void*>(runs[i].addr), runs[i].npages * page};

@@ -73,6 +73,8 @@ class ImageWriter {
 
  private:
   int write_all(const struct iovec* iov, int iovcnt);
+  int section_header(uint32_t type, uint32_t flags, uint64_t raw, uint64_t stored,
+                     uint64_t payload_checksum);
   int emit(uint32_t type, uint32_t flags, uint64_t raw, const struct iovec* iov, int iovcnt,
            uint64_t payload_checksum);
   int fd_ = -1;

@@ -88,11 +88,8 @@ int cr_request_checkpoint(const cr_checkpoint_args_t* a, cr_checkpoint_handle_t*
   int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (s < 0) return -1;
   struct sockaddr_un addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sun_family = AF_UNIX;
-  size_t len;
-  control_socket_name(target, addr.sun_path, &len);
-  if (connect(s, reinterpret_cast<sockaddr*>(&addr), offsetof(sockaddr_un, sun_path) + len) != 0) {
+  const socklen_t len = control_address(target, &addr);
+  if (connect(s, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     close(s);
     errno = CR_ENOSUPPORT;
     return -1;

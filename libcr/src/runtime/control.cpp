@@ -15,23 +15,21 @@
 
 namespace crrt {
 
-void control_socket_name(pid_t pid, char* out, size_t* len) {
+socklen_t control_address(pid_t pid, struct sockaddr_un* a) {
   // Abstract namespace: leading NUL, no terminator counted.
-  int n = snprintf(out + 1, 100, "crmpi-libcr.%d", static_cast<int>(pid));
-  out[0] = '\0';
-  *len = static_cast<size_t>(n) + 1;
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  int n =
+      snprintf(a->sun_path + 1, sizeof a->sun_path - 1, "crmpi-libcr.%d", static_cast<int>(pid));
+  return static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + 1 + n);
 }
 
 int control_listen(pid_t pid) {
   int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   struct sockaddr_un a;
-  memset(&a, 0, sizeof a);
-  a.sun_family = AF_UNIX;
-  size_t len;
-  control_socket_name(pid, a.sun_path, &len);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), offsetof(sockaddr_un, sun_path) + len) != 0 ||
-      listen(fd, 8) != 0) {
+  const socklen_t len = control_address(pid, &a);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), len) != 0 || listen(fd, 8) != 0) {
     int e = errno;
     close(fd);
     return -e;

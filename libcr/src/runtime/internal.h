@@ -17,7 +17,9 @@
 
 #include <signal.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <atomic>
 
@@ -127,7 +129,7 @@ struct WireReply {
 };
 inline constexpr uint32_t kRequestMagic = 0x51524343;         // "CCRQ"
 inline constexpr uint32_t kReplyMagic = 0x50524343;           // "CCRP"
-void control_socket_name(pid_t pid, char* out, size_t* len);  // abstract name
+socklen_t control_address(pid_t pid, struct sockaddr_un* a);  // "@crmpi-libcr.<pid>"
 int control_listen(pid_t pid);                                // new listening socket or -errno
 int control_receive(int listen_fd, Request* r);               // accept + read; 0 or -errno
 int control_reply(int conn, int status, bool restarted, uint64_t bytes);
