@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
     for (const crimg::FdInfo& f : img.fds) {
       printf("  %4d %-8s flags %#o offset %lld%s  %s\n", f.rec.fd, crimg::fd_kind_name(f.rec.kind),
              f.rec.open_flags, static_cast<long long>(f.rec.offset),
-             f.data.empty() ? "" : (" +" + std::to_string(f.data.size()) + " B queued").c_str(),
+             f.data.empty() ? "" : (" +" + std::to_string(f.data.size()) + " B saved").c_str(),
              f.path.c_str());
     }
     int handled = 0;

@@ -48,6 +48,8 @@ const char* fd_kind_name(uint32_t kind) {
       return "o_path";
     case kFdStdio:
       return "stdio";
+    case kFdDeleted:
+      return "deleted-file";
     default:
       return "?";
   }

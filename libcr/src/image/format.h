@@ -158,7 +158,9 @@ enum FdKind : uint32_t {
   kFdUnknown = 6,  // anything else (eventfd, epoll ...): placeholder + warning
   kFdPath = 7,     // O_PATH
   kFdStdio = 8,    // 0, 1, 2: provided by the restarting command
+  kFdDeleted = 9,  // regular file already unlinked (tmpfile()): contents saved
 };
+inline constexpr uint64_t kMaxDeletedFileBytes = 64ull << 20;
 const char* fd_kind_name(uint32_t kind);
 
 struct FdRecord {

@@ -44,6 +44,16 @@ void Encoder::put(const void* p, size_t n) {
   len_ += n;
 }
 
+char* Encoder::reserve(size_t n) {
+  if (overflow_ || len_ + n > cap_) {
+    overflow_ = true;
+    return nullptr;
+  }
+  char* p = buf_ + len_;
+  len_ += n;
+  return p;
+}
+
 void Encoder::str(const char* s, size_t n) {
   uint32_t len = static_cast<uint32_t>(n);
   pod(len);

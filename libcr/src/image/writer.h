@@ -44,8 +44,10 @@ class Encoder {
   }
   void str(const char* s, size_t n);  // u32 length + bytes
   void str(const char* s);
+  char* reserve(size_t n);  // n bytes to fill in place; nullptr on overflow
   bool overflow() const { return overflow_; }
   size_t size() const { return len_; }
+  size_t room() const { return overflow_ ? 0 : cap_ - len_; }
   const char* data() const { return buf_; }
   char* at(size_t off) { return buf_ + off; }
 

@@ -79,6 +79,22 @@ void restore_fds(State& s) {
         t = park(open(f.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), above);
         if (t >= 0) lseek(t, r.offset, SEEK_SET);
         break;
+      case crimg::kFdDeleted: {
+        // Unlinked again, in its old folder if possible, with its bytes.
+        const std::string dir = f.path.substr(0, f.path.find_last_of('/') + 1);
+        int tf = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, r.mode & 0777);
+        if (tf < 0) tf = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, r.mode & 0777);
+        if (tf >= 0 && !f.data.empty() &&
+            write(tf, f.data.data(), f.data.size()) != static_cast<ssize_t>(f.data.size())) {
+          s.fail("cannot recreate the unlinked file of " + what + ": " + strerror(errno));
+        }
+        if (tf >= 0) {
+          lseek(tf, r.offset, SEEK_SET);
+          fcntl(tf, F_SETFL, r.open_flags & (O_APPEND | O_NONBLOCK));
+        }
+        t = park(tf, above);
+        break;
+      }
       case crimg::kFdPath:
         t = park(open(f.path.c_str(), O_PATH | O_CLOEXEC), above);
         break;

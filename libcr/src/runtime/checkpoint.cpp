@@ -68,7 +68,8 @@ int step_signals() {
   return encode_into(crimg::kSecSignals, 4 << 10, encode_signals);
 }
 int step_fds() {
-  size_t cap = 8u << 20;
+  // Room for the records plus a few unlinked files' contents.
+  size_t cap = (8u << 20) + 2 * crimg::kMaxDeletedFileBytes;
   void* buf = g_scratch.alloc(cap);
   if (!buf) return -ENOMEM;
   crimg::Encoder e(buf, cap);
@@ -174,7 +175,8 @@ void set_current_request(Request* r) {
 
 int checkpoint_now() {
   Globals& G = g();
-  int rc = g_scratch.init(256u << 20);
+  // Virtual reservation only (MAP_NORESERVE): pages cost when touched.
+  int rc = g_scratch.init(size_t{1} << 30);
   if (rc) {
     G.result_errno = -rc;
     return -1;

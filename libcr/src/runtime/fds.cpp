@@ -152,6 +152,22 @@ int encode_fds(crimg::Encoder* e, crimg::Scratch* s) {
         data = pipebuf;
         data_len = peek_pipe(fd, pipebuf, kPipeCap);
       }
+    } else if (S_ISREG(st.st_mode) && deleted && path[0] == '/' &&
+               static_cast<uint64_t>(st.st_size) <= crimg::kMaxDeletedFileBytes &&
+               static_cast<uint64_t>(st.st_size) + 65536 < e->room() &&
+               (r.open_flags & O_ACCMODE) != O_WRONLY) {
+      // An unlinked file (tmpfile()): keep its bytes; it comes back as an
+      // unlinked file again.  Read into the encoder's own buffer.
+      r.kind = crimg::kFdDeleted;
+      path[pl - 10] = '\0';
+      e->pod(r);
+      e->str(path);
+      uint32_t n32 = static_cast<uint32_t>(st.st_size);
+      e->pod(n32);
+      char* dst = e->reserve(n32);
+      ssize_t got = dst ? pread(fd, dst, n32, 0) : -1;
+      if (got != static_cast<ssize_t>(n32)) return -EIO;
+      continue;
     } else {
       r.kind = S_ISSOCK(st.st_mode) ? crimg::kFdSocket : crimg::kFdUnknown;
       if (G.nplaceholders < kMaxPlaceholders) G.placeholder_fd[G.nplaceholders++] = fd;

@@ -61,6 +61,10 @@ int main(int argc, char** argv) {
   int pathfd = open("/sys/devices/system/cpu", O_PATH | O_DIRECTORY);
   /* A kind libcr does not restore: must come back as a placeholder. */
   int efd = eventfd(0, 0);
+  /* An unlinked scratch file (tmpfile): its bytes must survive. */
+  FILE* tmp = tmpfile();
+  for (int i = 0; i < 1000; ++i) fprintf(tmp, "tmp line %d\n", i);
+  fflush(tmp);
 
   char buf[64];
   for (int step = 0; step < 10; ++step) {
@@ -97,6 +101,15 @@ int main(int argc, char** argv) {
   e = errno;
   ok = expect_restart ? (w < 0 && e == ECONNRESET) : (w == sizeof one);
   printf("eventfd %s\n", ok ? "behaves as expected" : "MISBEHAVES");
+  fprintf(tmp, "written after the steps\n");
+  rewind(tmp);
+  unsigned long th = 5381;
+  int c, lines = 0;
+  while ((c = fgetc(tmp)) != EOF) {
+    th = th * 33 + (unsigned)c;
+    lines += c == '\n';
+  }
+  printf("tmpfile: %d lines, hash %lx\n", lines, th);
   /* A new file must not land on the socket's number. */
   int nfd = open(in, O_RDONLY);
   printf("new fd distinct from socket: %s\n", (nfd != sv[0] && nfd != sv[1]) ? "yes" : "NO");
