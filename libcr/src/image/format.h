@@ -94,8 +94,11 @@ struct ProcessRecord {
   // 45-51): start_code, end_code, start_stack, start_data, end_data,
   // start_brk, arg_start, arg_end, env_start, env_end.
   uint64_t mm[10];
+  // Interval timers ITIMER_REAL, _VIRTUAL, _PROF: interval and value, each
+  // as seconds and microseconds.
+  uint64_t itimers[3][4];
 };
-static_assert(sizeof(ProcessRecord) == 416);
+static_assert(sizeof(ProcessRecord) == 512);
 
 // ---------------------------------------------------------------- THREADS
 // Payload: u32 count, then per thread ThreadRecord + xstate bytes

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "state.h"
@@ -39,6 +40,16 @@ void restore_signals(State& s) {
   sigset_t all;
   sigfillset(&all);
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, nullptr, 8);
+  // Interval timers, after the handlers are in place and with every signal
+  // blocked: an expiry during the restart stays pending until the threads
+  // take their own masks back.
+  for (int i = 0; i < 3; ++i) {
+    const uint64_t* t = s.img.process.rec.itimers[i];
+    if (!t[2] && !t[3]) continue;
+    struct itimerval it = {{static_cast<time_t>(t[0]), static_cast<suseconds_t>(t[1])},
+                           {static_cast<time_t>(t[2]), static_cast<suseconds_t>(t[3])}};
+    if (setitimer(i, &it, nullptr) != 0) s.warnings.push_back(std::string("cannot restore interval timer ") + std::to_string(i));
+  }
   for (size_t i = 0; i < s.img.sigactions.size(); ++i) {
     const int sig = static_cast<int>(i) + 1;
     if (sig == SIGKILL || sig == SIGSTOP) continue;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -62,6 +63,14 @@ int encode_process(crimg::Encoder* e) {
     }
   }
   p.cr_signal = static_cast<uint32_t>(G.cr_signal);
+  for (int i = 0; i < 3; ++i) {
+    struct itimerval it;
+    if (getitimer(i, &it) != 0) continue;
+    p.itimers[i][0] = static_cast<uint64_t>(it.it_interval.tv_sec);
+    p.itimers[i][1] = static_cast<uint64_t>(it.it_interval.tv_usec);
+    p.itimers[i][2] = static_cast<uint64_t>(it.it_value.tv_sec);
+    p.itimers[i][3] = static_cast<uint64_t>(it.it_value.tv_usec);
+  }
   {
     char st[2048];
     size_t n = read_small("/proc/self/stat", st, sizeof st - 1);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 static volatile int got[65];
@@ -58,6 +59,9 @@ int main(int argc, char** argv) {
   union sigval v = {.sival_int = 4242};
   sigqueue(getpid(), SIGRTMIN + 3, v);
 
+  struct itimerval it = {{0, 0}, {100, 0}};
+  setitimer(ITIMER_REAL, &it, NULL); /* armed, far in the future */
+
   for (int step = 0; step < 8; ++step) {
     printf("step %d\n", step);
     fflush(stdout);
@@ -76,6 +80,8 @@ int main(int argc, char** argv) {
   struct sigaction old;
   sigaction(SIGUSR2, NULL, &old);
   printf("SIGUSR2 ignored: %d\n", old.sa_handler == SIG_IGN);
+  getitimer(ITIMER_REAL, &it);
+  printf("alarm timer armed: %d\n", it.it_value.tv_sec > 90 && it.it_value.tv_sec < 100);
   mode_t m = umask(0);
   printf("umask %03o\n", m);
   getrlimit(RLIMIT_NOFILE, &rl);
