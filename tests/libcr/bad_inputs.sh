@@ -57,6 +57,28 @@ mkdir -p adir && expect 1 "adir.*not a regular file" -- "$BIN/cr_restart" adir
 expect 2 "usage" -- "$BIN/cr_restart"
 expect 2 "unknown option" -- "$BIN/cr_restart" --bogus good.img
 
+# The environment changed since the checkpoint: a mapped file (the
+# program itself) was modified, or an open file was deleted.
+cp "$PROG" ./prog-copy
+"$BIN/cr_run" ./prog-copy 400 50 > run4.out 2>&1 &
+APP=$!
+for _ in $(seq 100); do grep -q "step 1" run4.out 2>/dev/null && break; sleep 0.05; done
+"$BIN/cr_checkpoint" -q --kill -f changed.img $APP || fail "cannot checkpoint prog-copy"
+wait $APP 2>/dev/null
+"$BIN/cr_info" changed.img > /dev/null || fail "changed.img is not valid"
+echo "appended" >> prog-copy
+expect 1 "changed.img.*prog-copy has changed since the checkpoint" -- "$BIN/cr_restart" changed.img
+rm -f prog-copy
+expect 1 "changed.img.*prog-copy is missing" -- "$BIN/cr_restart" changed.img
+echo data > opened.txt
+( exec 7< opened.txt; exec "$BIN/cr_run" "$PROG" 400 50 ) > run5.out 2>&1 &
+APP=$!
+for _ in $(seq 100); do grep -q "step 1" run5.out 2>/dev/null && break; sleep 0.05; done
+"$BIN/cr_checkpoint" -q --kill -f opened.img $APP || fail "cannot checkpoint with an open file"
+wait $APP 2>/dev/null
+rm -f opened.txt
+expect 1 "opened.img.*opened.txt \(fd 7\) is missing" -- "$BIN/cr_restart" opened.img
+
 # cr_checkpoint: bad PIDs and arguments.
 expect 1 "no process 4194000" -- "$BIN/cr_checkpoint" 4194000
 sleep 30 & PLAIN=$!
