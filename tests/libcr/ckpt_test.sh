@@ -19,17 +19,21 @@
 #   --marker2 TEXT   second marker for chain (default "step 6")
 #   --compress       pass --compress to cr_checkpoint
 #   --env K=V        environment for the checkpointed run only
+#   --no-aslr        run the program and cr_restart with ASLR off: both then
+#                    use the same addresses, so every region collides with
+#                    cr_restart's own and takes the staged path
 set -euo pipefail
 
 BIN=$1 WORK=$2 MODE=$3
 shift 3
-MARKER="step 3" MARKER2="step 6" COMPRESS="" RUNENV=()
+MARKER="step 3" MARKER2="step 6" COMPRESS="" RUNENV=() WRAP=()
 while [ $# -gt 0 ]; do
   case $1 in
     --marker) MARKER=$2; shift 2 ;;
     --marker2) MARKER2=$2; shift 2 ;;
     --compress) COMPRESS=--compress; shift ;;
     --env) RUNENV+=("$2"); shift 2 ;;
+    --no-aslr) WRAP=(setarch -R); shift ;;
     --) shift; break ;;
     *) echo "ckpt_test: bad option $1" >&2; exit 2 ;;
   esac
@@ -59,7 +63,7 @@ set -e
 [ $REF_RC -lt 124 ] || die "reference run failed or timed out (status $REF_RC)"
 
 # 2. The run under cr_run, checkpointed at the marker.
-env "${RUNENV[@]}" timeout 300 "$BIN/cr_run" "$@" > run.out 2> run.err &
+env "${RUNENV[@]}" timeout 300 "${WRAP[@]}" "$BIN/cr_run" "$@" > run.out 2> run.err &
 PID=$!
 wait_for run.out "$MARKER" $PID || die "marker '$MARKER' never printed"
 # timeout runs cr_run, which execs PROG, as its child.
@@ -82,7 +86,7 @@ compare() {  # EXPECTED-RC RC FILES...
 
 restart() {  # IMAGE OUT -> sets RRC
   set +e
-  timeout 300 "$BIN/cr_restart" -q "$1" > "$2" 2> "$2.err"
+  timeout 300 "${WRAP[@]}" "$BIN/cr_restart" -q "$1" > "$2" 2> "$2.err"
   RRC=$?
   set -e
   [ $RRC -lt 124 ] || [ $RRC = "$REF_RC" ] || die "cr_restart $1 died (status $RRC): $(tail -3 "$2.err")"
@@ -110,7 +114,7 @@ case $MODE in
     set +e; wait $PID; RC=$?; set -e
     [ $RC = 137 ] || die "process was not killed after checkpoint --kill (status $RC)"
     if [ $MODE = chain ]; then
-      timeout 300 "$BIN/cr_restart" -q img1 > r1.out 2> r1.err &
+      timeout 300 "${WRAP[@]}" "$BIN/cr_restart" -q img1 > r1.out 2> r1.err &
       RPID=$!
       wait_for r1.out "$MARKER2" $RPID || die "restarted process never printed '$MARKER2'"
       RAPP=$(pgrep -P $RPID | head -1 || true)
