@@ -30,6 +30,7 @@ static void usage(FILE* f) {
           "      --kill           kill the process (SIGKILL) after the checkpoint\n"
           "      --stop           stop the process (SIGSTOP) after the checkpoint\n"
           "      --cont           let the process continue (default)\n"
+          "      --signal NUM     send signal NUM to the process after the checkpoint\n"
           "  -T, --timeout SECS   give up if the checkpoint takes longer\n"
           "  -z, --compress       compress page data with zstd\n"
           "  -q, --quiet          no message on success\n");
@@ -70,6 +71,15 @@ int main(int argc, char** argv) {
       sig = SIGSTOP;
     } else if (a == "--cont") {
       sig = CR_SIGNAL_NONE;
+    } else if (a == "--signal" || a.rfind("--signal=", 0) == 0) {
+      const char* v = a.rfind("--signal=", 0) == 0 ? argv[i] + 9 : value("--signal");
+      char* end;
+      long n = strtol(v, &end, 10);
+      if (*v == '\0' || *end || n < 0 || n > 64) {
+        fprintf(stderr, "cr_checkpoint: bad signal '%s'\n", v);
+        return 2;
+      }
+      sig = static_cast<int>(n);
     } else if (a == "-T" || a == "--timeout" || a.rfind("--timeout=", 0) == 0) {
       const char* v = a.rfind("--timeout=", 0) == 0 ? argv[i] + 10 : value("--timeout");
       char* end;

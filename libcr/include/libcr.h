@@ -182,9 +182,9 @@ typedef struct cr_checkpoint_args {
   pid_t cr_target;         /**< target PID; 0 = the calling process */
   int cr_fd;               /**< open, writable fd the image is written to */
   int cr_signal;           /**< signal the target gets after a successful
-                                checkpoint (SIGTERM, SIGKILL, SIGSTOP,
-                                SIGCONT) or CR_SIGNAL_NONE.  SIGKILL and
-                                SIGSTOP act before the target resumes. */
+                                checkpoint (any signal number, e.g. SIGTERM),
+                                or CR_SIGNAL_NONE.  SIGKILL and SIGSTOP act
+                                before the target resumes; others after. */
   unsigned int cr_timeout; /**< seconds the target may take; 0 = no limit */
   unsigned int cr_flags;   /**< CR_CHKPT_* */
 } cr_checkpoint_args_t;

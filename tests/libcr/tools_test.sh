@@ -53,6 +53,30 @@ kill -CONT $APP; sleep 0.3
 kill -0 $APP 2>/dev/null || fail "--timeout: the process died"
 kill -9 $APP; wait $APP 2>/dev/null
 
+# --signal NUM: any signal after the checkpoint (SIGUSR1 kills the program).
+start sig.out
+"$BIN/cr_checkpoint" -q --signal 10 -f sig.img $APP || fail "--signal checkpoint failed"
+wait $APP; rc=$?
+[ $rc = 138 ] || fail "--signal 10: exit status $rc, not 138 (SIGUSR1)"
+
+# cr_restart --relocate OLD=NEW: the program, its cwd and an open file
+# moved to another folder.
+mkdir -p old && cp "$PROG" old/prog && echo data > old/data.txt
+( cd old && exec 7< data.txt && exec "$BIN/cr_run" ./prog 40 50 ) > rel.out 2>&1 &
+APP=$!
+for _ in $(seq 200); do grep -q "step 1" rel.out 2>/dev/null && break; sleep 0.05; done
+"$BIN/cr_checkpoint" -q --kill -f rel.img $APP || fail "relocate: checkpoint failed"
+wait $APP 2>/dev/null
+mv old new
+timeout 30 "$BIN/cr_restart" rel.img > /dev/null 2> rel.err
+[ $? = 1 ] && grep -q "missing" rel.err || fail "relocate: restart without --relocate did not refuse: $(cat rel.err)"
+timeout 60 "$BIN/cr_restart" -q --relocate "$PWD/old=$PWD/new" rel.img > rel-rst.out 2> rel-rst.err
+rc=$?
+[ $rc = 3 ] || fail "relocate: restarted program exit status $rc, not 3: $(cat rel-rst.err)"
+grep -q "^step 39 " rel-rst.out || fail "relocate: restarted program did not finish"
+expect_rc=$(timeout 10 "$BIN/cr_restart" --relocate nonsense rel.img 2>&1 >/dev/null; echo $?)
+[ "${expect_rc##*$'\n'}" = 2 ] || fail "--relocate without '=' accepted"
+
 for t in cr_run cr_checkpoint cr_restart cr_info; do
   "$BIN/$t" --help | grep -q usage || fail "$t --help"
 done

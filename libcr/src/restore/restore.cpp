@@ -64,9 +64,30 @@ const StageInfo kStages[] = {
 
 }  // namespace
 
+// Applies --relocate rules to every path of the image.
+void relocate_paths(State& s) {
+  auto apply = [&](std::string& p) -> bool {
+    for (const auto& [from, to] : s.opt.relocate) {
+      if (p.compare(0, from.size(), from) == 0 && (p.size() == from.size() || p[from.size()] == '/')) {
+        p = to + p.substr(from.size());
+        return true;
+      }
+    }
+    return false;
+  };
+  for (crimg::RegionInfo& r : s.img.regions) {
+    if (r.rec.kind != crimg::kRegFilePrivate && r.rec.kind != crimg::kRegFileShared) continue;
+    if (apply(r.path)) r.rec.ino = 0;  // a copy: compare the size only
+  }
+  for (crimg::FdInfo& f : s.img.fds)
+    if (f.rec.kind != crimg::kFdStdio) apply(f.path);
+  apply(s.img.process.cwd);
+}
+
 void restart_from(const std::string& image_path, const Options& opt) {
   State s(crimg::Image::open(image_path));
   s.opt = opt;
+  relocate_paths(s);
   s.page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   for (const StageInfo& st : kStages) {
     if (opt.verbose) fprintf(stderr, "cr_restart: %s\n", st.name);

@@ -8,6 +8,8 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace crrestore {
 
@@ -19,6 +21,10 @@ class RestoreError : public std::runtime_error {
 struct Options {
   bool verbose = false;  // print each stage to stderr
   bool quiet = false;    // no warnings about placeholders
+  // --relocate OLD=NEW (BLCR): paths under OLD are looked for under NEW
+  // (open files, mapped files, cwd).  A relocated mapped file must have the
+  // same size; its inode and mtime are not compared.
+  std::vector<std::pair<std::string, std::string>> relocate;
 };
 
 // On success does not return.  Before the point of no return every problem

@@ -282,7 +282,11 @@ int handle_request(Request* r) {
   int status =
       rc < 0 ? (G.result_errno ? G.result_errno : (G.fail_errno ? G.fail_errno.load() : EIO)) : 0;
   if (!r->replied) control_reply(r->conn, status, false, g_image_bytes);
-  if (rc == 0 && r->after_signal == SIGTERM) kill(getpid(), SIGTERM);
+  // Any other after-signal (SIGTERM, --signal N) once the process runs again.
+  if (rc == 0 && r->after_signal > 0 && r->after_signal < 65 && r->after_signal != SIGKILL &&
+      r->after_signal != SIGSTOP) {
+    kill(getpid(), r->after_signal);
+  }
   remove_internal_fd(r->conn);
   remove_internal_fd(r->image_fd);
   close(r->conn);
