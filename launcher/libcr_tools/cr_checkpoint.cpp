@@ -117,6 +117,23 @@ int main(int argc, char** argv) {
     fprintf(stderr, "cr_checkpoint: no process %ld\n", pid);
     return 1;
   }
+  // A stopped process cannot answer (and a zombie never will): say so
+  // instead of waiting for ever.
+  if (FILE* st = fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r")) {
+    char buf[512] = {0};
+    size_t n = fread(buf, 1, sizeof buf - 1, st);
+    fclose(st);
+    const char* rp = n ? strrchr(buf, ')') : nullptr;
+    const char state = rp && rp[1] == ' ' ? rp[2] : '?';
+    if (state == 'T' || state == 't') {
+      fprintf(stderr, "cr_checkpoint: process %ld is stopped; continue it first (kill -CONT %ld)\n", pid, pid);
+      return 1;
+    }
+    if (state == 'Z' || state == 'X') {
+      fprintf(stderr, "cr_checkpoint: process %ld has exited (zombie)\n", pid);
+      return 1;
+    }
+  }
   if (file.empty()) file = "context." + std::to_string(pid);
 
   // Temporary file beside the final name, so the rename is atomic.

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # tools_test.sh -- cr_checkpoint's after-checkpoint actions (--stop,
 # --term), --timeout, and the tools' --help.
-#   tools_test.sh BIN_DIR WORK_DIR HEAP_PROG
+#   tools_test.sh BIN_DIR WORK_DIR HEAP_PROG BLOCKER_PROG
 set -uo pipefail
-BIN=$1 WORK=$2 PROG=$3
+BIN=$1 WORK=$2 PROG=$3 BLOCKER=$4
 rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
 for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done
 FAILS=0
@@ -40,17 +40,31 @@ for _ in $(seq 100); do [ -s term-rst.out ] && break; sleep 0.05; done
 grep -q "^step" term-rst.out || fail "--term image does not restart"
 kill -9 $R 2>/dev/null; wait $R 2>/dev/null
 
-# --timeout: a process that cannot stop in time (SIGSTOPped) fails cleanly.
-start to.out
-kill -STOP $APP
+# --timeout: a process that cannot stop in time fails cleanly.
+"$BIN/cr_run" "$BLOCKER" > to.out 2>&1 &
+APP=$!
+for _ in $(seq 200); do grep -q "step 1" to.out 2>/dev/null && break; sleep 0.05; done
+T0=$(date +%s)
 timeout 30 "$BIN/cr_checkpoint" --timeout 1 -f to.img $APP 2> to.err
 rc=$?
+T1=$(date +%s)
 [ $rc = 1 ] || fail "--timeout: status $rc, not 1"
-grep -q "did not finish its checkpoint within 1 s" to.err || fail "--timeout message: $(cat to.err)"
+[ $((T1 - T0)) -le 5 ] || fail "--timeout 1 took $((T1 - T0)) s"
+grep -qE "did not finish its checkpoint within 1 s|try again" to.err || fail "--timeout message: $(cat to.err)"
 [ ! -e to.img ] || fail "--timeout left an image"
 ls to.img.tmp.* > /dev/null 2>&1 && fail "--timeout left a temporary file"
+n1=$(wc -l < to.out); sleep 0.3; n2=$(wc -l < to.out)
+[ "$n2" -gt "$n1" ] || fail "--timeout: the process stopped making progress"
+kill -9 $APP; wait $APP 2>/dev/null
+
+start to2.out
+kill -STOP $APP
+# Without --timeout a stopped process is refused at once, never waited for.
+timeout 10 "$BIN/cr_checkpoint" -f to2.img $APP 2> to2.err
+rc=$?
+[ $rc = 1 ] && grep -q "is stopped" to2.err || fail "stopped process: status $rc: $(cat to2.err)"
 kill -CONT $APP; sleep 0.3
-kill -0 $APP 2>/dev/null || fail "--timeout: the process died"
+kill -0 $APP 2>/dev/null || fail "stopped process: it died"
 kill -9 $APP; wait $APP 2>/dev/null
 
 # --signal NUM: any signal after the checkpoint (SIGUSR1 kills the program).
