@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # tools_test.sh -- cr_checkpoint's after-checkpoint actions (--stop,
 # --term), --timeout, and the tools' --help.
-#   tools_test.sh BIN_DIR WORK_DIR HEAP_PROG BLOCKER_PROG
+#   tools_test.sh BIN_DIR WORK_DIR HEAP_PROG BLOCKER_PROG STATIC_PROG
 set -uo pipefail
-BIN=$1 WORK=$2 PROG=$3 BLOCKER=$4
+BIN=$1 WORK=$2 PROG=$3 BLOCKER=$4 STATIC=$5
 rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
 for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done
 FAILS=0
@@ -90,6 +90,14 @@ rc=$?
 grep -q "^step 39 " rel-rst.out || fail "relocate: restarted program did not finish"
 expect_rc=$(timeout 10 "$BIN/cr_restart" --relocate nonsense rel.img 2>&1 >/dev/null; echo $?)
 [ "${expect_rc##*$'\n'}" = 2 ] || fail "--relocate without '=' accepted"
+
+# cr_run: a static binary cannot be preloaded (warned); a missing program
+# is exit status 127 like a shell's.
+"$BIN/cr_run" "$STATIC" 2> static.err || fail "cr_run of a static program failed"
+grep -q "statically linked" static.err || fail "cr_run did not warn about a static binary"
+"$BIN/cr_run" ./no-such-program 2> missing.err
+rc=$?
+[ $rc = 127 ] && grep -q "no-such-program" missing.err || fail "cr_run of a missing program: status $rc"
 
 for t in cr_run cr_checkpoint cr_restart cr_info; do
   "$BIN/$t" --help | grep -q usage || fail "$t --help"
