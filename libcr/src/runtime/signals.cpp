@@ -112,6 +112,30 @@ int sigsuspend(const sigset_t* mask) {
   return static_cast<int>(syscall(SYS_rt_sigsuspend, &copy, 8));
 }
 
+// Waiting for "every signal" must not swallow the checkpoint signal either.
+int sigtimedwait(const sigset_t* set, siginfo_t* info, const struct timespec* timeout) {
+  sigset_t copy = *set;
+  strip(&copy);
+  for (;;) {
+    long r = syscall(SYS_rt_sigtimedwait, &copy, info, timeout, 8);
+    // Interrupted by a checkpoint of this thread: wait again (a timeout
+    // restarts from the beginning; acceptable for such a rare event).
+    if (r < 0 && errno == EINTR && !timeout) continue;
+    return static_cast<int>(r);
+  }
+}
+
+int sigwaitinfo(const sigset_t* set, siginfo_t* info) {
+  return sigtimedwait(set, info, nullptr);
+}
+
+int sigwait(const sigset_t* set, int* sig) {
+  int r = sigtimedwait(set, nullptr, nullptr);
+  if (r < 0) return errno;
+  *sig = r;
+  return 0;
+}
+
 int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   if (act && sig == crrt::g().cr_signal && crrt::g().cr_signal != 0) {
     errno = EINVAL;  // reserved by libcr
