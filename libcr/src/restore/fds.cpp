@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -48,6 +49,23 @@ void restore_fds(State& s) {
   int maxfd = 2;
   for (const crimg::FdInfo& f : s.img.fds) maxfd = std::max(maxfd, f.rec.fd);
   const int above = maxfd + 1;
+  // The image's fds may sit above our own RLIMIT_NOFILE (a program that
+  // raised it): raise ours enough for them and for parking, up to the
+  // image's hard limit where permitted.  restore_process() then sets the
+  // image's exact limits.
+  struct rlimit cur;
+  if (getrlimit(RLIMIT_NOFILE, &cur) == 0) {
+    const rlim_t need = static_cast<rlim_t>(above) + s.img.fds.size() + 16;
+    const rlim_t img_max = s.img.process.rec.rlimits[RLIMIT_NOFILE][1];
+    if (cur.rlim_cur < need) {
+      struct rlimit want = {need, std::max(cur.rlim_max, std::max<rlim_t>(need, img_max))};
+      if (setrlimit(RLIMIT_NOFILE, &want) != 0) {
+        want.rlim_max = cur.rlim_max;
+        want.rlim_cur = std::min(need, cur.rlim_max);
+        setrlimit(RLIMIT_NOFILE, &want);
+      }
+    }
+  }
 
   // Close everything of ours beyond stdio (the image is fully loaded).
   std::vector<int> mine;
@@ -106,14 +124,17 @@ void restore_fds(State& s) {
             s.fail("cannot create a pipe for " + what + ": " + strerror(errno));
           std::pair<int, int> ends = {park(p[0], above), park(p[1], above)};
           if (r.pipe_size) fcntl(ends.second, F_SETPIPE_SZ, static_cast<int>(r.pipe_size));
+          fcntl(ends.second, F_SETFL, O_NONBLOCK);  // a refill never blocks
           it = pipes.emplace(r.pipe_id, ends).first;
           parked.push_back(ends.first);
           parked.push_back(ends.second);
         }
         if (!f.data.empty()) {
           ssize_t w = write(it->second.second, f.data.data(), f.data.size());
-          if (w != static_cast<ssize_t>(f.data.size()))
-            s.warnings.push_back("could not refill " + what);
+          if (w != static_cast<ssize_t>(f.data.size())) {
+            s.fail("cannot put the " + std::to_string(f.data.size()) + " bytes of " + what +
+                   " back: the pipe is smaller here (pipe-max-size?)");
+          }
         }
         t = (r.open_flags & O_ACCMODE) == O_RDONLY ? it->second.first : it->second.second;
         if (dup3(t, r.fd, (r.fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)

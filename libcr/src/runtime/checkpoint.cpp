@@ -101,14 +101,31 @@ const Step kWriteSteps[] = {
 // every page into the page cache, so the application may change its memory
 // while the disk catches up.  The pause is the write, not the flush.
 
+// errno names without strerror(): it may take locale locks or allocate,
+// and every other thread is stopped here.
+const char* errno_text(int e) {
+  switch (e) {
+    case ENOSPC: return "No space left on device";
+    case EDQUOT: return "Disk quota exceeded";
+    case EIO: return "Input/output error";
+    case EFBIG: return "File too large";
+    case ENOMEM: return "Cannot allocate memory";
+    case EPIPE: return "Broken pipe";
+    case EBADF: return "Bad file descriptor";
+    case E2BIG: return "Too many memory regions";
+    case EROFS: return "Read-only file system";
+    default: return "error";
+  }
+}
+
 int write_image() {
   for (const Step& s : kWriteSteps) {
     int rc = s.run();
     if (rc) {
-      char num[16];
-      snprintf(num, sizeof num, "%d", -rc);
+      char num[40];
+      snprintf(num, sizeof num, " (errno %d)\n", -rc);
       write_stderr("libcr: checkpoint failed writing ", s.name, ": ");
-      write_stderr(-rc >= CR_ERRNO_BASE ? cr_strerror(-rc) : strerror(-rc), "\n");
+      write_stderr(errno_text(-rc), num);
       return rc;
     }
   }
@@ -181,6 +198,9 @@ int checkpoint_now() {
     G.result_errno = -rc;
     return -1;
   }
+  // A thread that entered the handler just as an earlier checkpoint gave up
+  // may still be counting itself: let it leave before the counters reset.
+  for (int i = 0; i < 1000 && G.in_handler.load() > 0; ++i) usleep(1000);
   G.arrived = 0;
   G.departed = 0;
   G.nslots = 1;  // slot 0: the manager
@@ -206,9 +226,13 @@ int checkpoint_now() {
       if (g_req->after_signal == SIGKILL || g_req->after_signal == SIGSTOP) {
         // We will not run again before the requester acts: report now; the
         // requester makes the image durable (cr_checkpoint always fsyncs).
-        control_reply(g_req->conn, 0, false, g_image_bytes);
+        // Only a requester still there to keep the image may stop us: one
+        // that gave up (timeout) has already deleted it.
+        struct pollfd pf = {g_req->conn, POLLRDHUP, 0};
+        const bool gone = poll(&pf, 1, 0) == 1 && (pf.revents & (POLLHUP | POLLRDHUP | POLLERR));
+        const bool told = !gone && control_reply(g_req->conn, 0, false, g_image_bytes) == 0;
         g_req->replied = true;
-        after_signal_before_release();
+        if (told) after_signal_before_release();
       }
       G.active = 0;
       release_threads(0, 0);

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -50,16 +51,24 @@ static bool starts_with(const char* s, const char* p) {
 }
 
 // Copies the bytes queued in the pipe read end @fd without consuming them.
-static size_t peek_pipe(int fd, char* out, size_t cap) {
+// Returns -1 if they cannot all be copied (never a silent truncation).
+static ssize_t peek_pipe(int fd, char* out, size_t cap) {
+  int queued = 0;
+  if (ioctl(fd, FIONREAD, &queued) != 0 || queued < 0) return -1;
+  if (queued == 0) return 0;
+  if (static_cast<size_t>(queued) > cap) return -1;
   int tmp[2];
-  if (pipe2(tmp, O_CLOEXEC | O_NONBLOCK) != 0) return 0;
-  fcntl(tmp[1], F_SETPIPE_SZ, static_cast<int>(cap));
-  ssize_t n = tee(fd, tmp[1], cap, SPLICE_F_NONBLOCK);
-  size_t got = 0;
-  while (n > 0 && got < static_cast<size_t>(n)) {
-    ssize_t r = read(tmp[0], out + got, static_cast<size_t>(n) - got);
-    if (r <= 0) break;
-    got += static_cast<size_t>(r);
+  if (pipe2(tmp, O_CLOEXEC | O_NONBLOCK) != 0) return -1;
+  ssize_t got = -1;
+  if (fcntl(tmp[1], F_SETPIPE_SZ, queued) >= queued) {
+    ssize_t n = tee(fd, tmp[1], static_cast<size_t>(queued), SPLICE_F_NONBLOCK);
+    size_t done = 0;
+    while (n > 0 && done < static_cast<size_t>(n)) {
+      ssize_t r = read(tmp[0], out + done, static_cast<size_t>(n) - done);
+      if (r <= 0) break;
+      done += static_cast<size_t>(r);
+    }
+    if (done == static_cast<size_t>(queued)) got = static_cast<ssize_t>(done);
   }
   close(tmp[0]);
   close(tmp[1]);
@@ -150,7 +159,9 @@ int encode_fds(crimg::Encoder* e, crimg::Scratch* s) {
       if (!seen && (r.open_flags & O_ACCMODE) == O_RDONLY && pipebuf) {
         if (nseen < 64) seen_pipes[nseen++] = st.st_ino;
         data = pipebuf;
-        data_len = peek_pipe(fd, pipebuf, kPipeCap);
+        ssize_t got = peek_pipe(fd, pipebuf, kPipeCap);
+        if (got < 0) return -EIO;  // bytes in a pipe we could not copy
+        data_len = static_cast<size_t>(got);
       }
     } else if (S_ISREG(st.st_mode) && deleted && path[0] == '/' &&
                static_cast<uint64_t>(st.st_size) <= crimg::kMaxDeletedFileBytes &&

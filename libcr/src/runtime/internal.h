@@ -77,6 +77,7 @@ struct Globals {
 
   // Checkpoint in progress (manager-owned unless noted).
   std::atomic<int> active{0};         // handler checks: ignore stray signals
+  std::atomic<int> in_handler{0};  // threads inside the checkpoint handler
   std::atomic<uint32_t> gen{0};       // futex: bumped to release threads
   std::atomic<uint32_t> arrived{0};   // futex: threads stopped
   std::atomic<uint32_t> departed{0};  // futex: threads done with callbacks

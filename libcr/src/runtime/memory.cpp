@@ -177,7 +177,8 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uint
   const char** names = static_cast<const char**>(s->alloc(kMaxVmas * sizeof(char*)));
   crimg::PageRun* runs = static_cast<crimg::PageRun*>(s->alloc(kMaxRuns * sizeof(crimg::PageRun)));
   uint64_t* pm = static_cast<uint64_t*>(s->alloc(kBatchPages * sizeof(uint64_t)));
-  if (!vmas || !regs || !names || !runs || !pm) return -ENOMEM;
+  unsigned char* resident = static_cast<unsigned char*>(s->alloc(kBatchPages));
+  if (!vmas || !regs || !names || !runs || !pm || !resident) return -ENOMEM;
 
   size_t nv = 0;
   for (char* line = buf; *line;) {
@@ -264,7 +265,17 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uint
     if (r.kind == crimg::kRegSpecial || r.kind == crimg::kRegFileShared || !(r.prot & PROT_READ))
       continue;
     const bool file = r.kind == crimg::kRegFilePrivate;
-    const bool unstable = is_unstable(r.start, r.end) || (libcr_ino && r.ino == libcr_ino);
+    // Shared memory is written by others (a child, the kernel) while we
+    // write it out: copy it first, like the writer's own memory.
+    const bool shared = r.kind == crimg::kRegSharedAnon;
+    const bool unstable =
+        shared || is_unstable(r.start, r.end) || (libcr_ino && r.ino == libcr_ino);
+    // Pages that may hold data without being mapped here: a private mapping
+    // of a file that is gone (its untouched pages are the old file's), and
+    // shared memory (written through another mapping).  Read them all;
+    // mincore() tells which shared pages exist at all.
+    const bool every_page = r.kind == crimg::kRegAnon && names[i][0] == '/';
+    const bool ask_mincore = shared;
     for (uint64_t a = r.start; a < r.end && !rc;) {
       size_t n = static_cast<size_t>((r.end - a) / page);
       if (n > kBatchPages) n = kBatchPages;
@@ -272,6 +283,12 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uint
       if (got != static_cast<ssize_t>(n * 8)) {
         rc = got < 0 ? -errno : -EIO;
         break;
+      }
+      if (every_page) {
+        for (size_t k = 0; k < n; ++k) pm[k] |= kPresent;
+      } else if (ask_mincore && mincore(reinterpret_cast<void*>(a), n * page, resident) == 0) {
+        for (size_t k = 0; k < n; ++k)
+          if (resident[k] & 1) pm[k] |= kPresent;
       }
       for (size_t k = 0; k < n && !rc; ++k, a += page) {
         const uint64_t e = pm[k];

@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -113,8 +114,12 @@ static void cr_signal_handler(int, siginfo_t*, void* ucv) {
   // Read the generation before looking at `active`: if the manager gives up
   // (timeout) and releases everybody between the two, this thread still
   // sees the release instead of waiting for the next checkpoint.
+  G.in_handler.fetch_add(1);
   const uint32_t gen = G.gen.load();
-  if (!G.active.load()) return;  // late or stray: nothing to do
+  if (!G.active.load()) {  // late or stray: nothing to do
+    G.in_handler.fetch_sub(1);
+    return;
+  }
   int saved_errno = errno;
   int idx = G.nslots.fetch_add(1);
   if (idx >= kMaxThreadRecords) {  // cannot record: fail the checkpoint
@@ -123,6 +128,7 @@ static void cr_signal_handler(int, siginfo_t*, void* ucv) {
     G.arrived.fetch_add(1);
     futex_wake(&G.arrived);
     errno = saved_errno;
+    G.in_handler.fetch_sub(1);
     return;
   }
   ThreadSlot* s = &G.slots[idx];
@@ -135,6 +141,7 @@ static void cr_signal_handler(int, siginfo_t*, void* ucv) {
   G.departed.fetch_add(1);
   futex_wake(&G.departed);
   errno = saved_errno;
+  G.in_handler.fetch_sub(1);
 }
 
 void install_signal_handler() {
@@ -182,8 +189,20 @@ static int list_tasks(pid_t* out, int max) {
   return n;
 }
 
+// A thread that can still run: exists and is not a zombie (a main thread
+// that called pthread_exit stays listed, as a zombie, until the process
+// ends, and never runs a handler).
 static bool task_alive(pid_t tid) {
-  return syscall(SYS_tgkill, getpid(), tid, 0) == 0;
+  char path[64], buf[256];
+  snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char* rp = strrchr(buf, ')');
+  return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
 }
 
 static long now_ms() {
@@ -209,7 +228,7 @@ int stop_all_threads(unsigned timeout_ms) {
       if (t == me) continue;
       bool seen = false;
       for (int j = 0; j < nsig && !seen; ++j) seen = signalled[j] == t;
-      if (seen) continue;
+      if (seen || !task_alive(t)) continue;
       if (nsig >= kMaxThreadRecords - 1) return -CR_EPERMFAIL;
       if (syscall(SYS_tgkill, pid, t, G.cr_signal) == 0) {
         signalled[nsig++] = t;
