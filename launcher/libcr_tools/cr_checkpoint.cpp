@@ -129,7 +129,15 @@ int main(int argc, char** argv) {
       fprintf(stderr, "cr_checkpoint: process %ld is stopped; continue it first (kill -CONT %ld)\n", pid, pid);
       return 1;
     }
-    if (state == 'Z' || state == 'X') {
+    // A zombie leader with live threads (main called pthread_exit) is fine.
+    int threads = 1;
+    if (FILE* ps = fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "r")) {
+      char line[256];
+      while (fgets(line, sizeof line, ps))
+        if (sscanf(line, "Threads: %d", &threads) == 1) break;
+      fclose(ps);
+    }
+    if ((state == 'Z' || state == 'X') && threads <= 1) {
       fprintf(stderr, "cr_checkpoint: process %ld has exited (zombie)\n", pid);
       return 1;
     }

@@ -114,6 +114,7 @@ const char* errno_text(int e) {
     case EBADF: return "Bad file descriptor";
     case E2BIG: return "Too many memory regions";
     case EROFS: return "Read-only file system";
+    case ESRCH: return "No such process";
     default: return "error";
   }
 }

@@ -77,7 +77,7 @@ static ssize_t peek_pipe(int fd, char* out, size_t cap) {
 
 int encode_fds(crimg::Encoder* e, crimg::Scratch* s) {
   Globals& G = g();
-  int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int dir = open("/proc/thread-self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) return -errno;
   // Collect the numbers first: the capture itself opens fds.
   const int kMax = 65536;
@@ -112,7 +112,7 @@ int encode_fds(crimg::Encoder* e, crimg::Scratch* s) {
     memset(&r, 0, sizeof r);
     r.fd = fd;
     char link[64], path[4096];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    snprintf(link, sizeof link, "/proc/thread-self/fd/%d", fd);
     ssize_t pl = readlink(link, path, sizeof path - 1);
     path[pl > 0 ? pl : 0] = '\0';
     struct stat st;

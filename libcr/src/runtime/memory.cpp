@@ -1,7 +1,10 @@
 // memory.cpp -- memory regions and their pages.
 //
+// Everything is read through /proc/thread-self: /proc/self stops giving
+// memory information once the main thread has called pthread_exit.
+//
 // Algorithm:
-//   1. Read /proc/self/smaps whole (into scratch memory; no malloc) and
+//   1. Read /proc/thread-self/smaps whole (into scratch memory; no malloc) and
 //      parse each VMA: range, protection, private/shared, file identity,
 //      name, and the "gd" (grows-down) VmFlag.
 //   2. Classify: [vdso]/[vvar]/[vvar_vclock]/[vsyscall] are special (never
@@ -9,12 +12,18 @@
 //      mappings; shared file mappings (the file holds the data); shared
 //      anonymous memory (memfd, /dev/zero, deleted shm), whose pages are
 //      saved.  libcr's scratch range is cut out of whatever VMA holds it.
-//   3. For each readable region that needs pages, read its /proc/self/pagemap
-//      entries in batches and pick the pages to save:
-//        anonymous / shared anonymous: present or swapped, and not all zero;
+//   3. For each readable region that needs pages, read its pagemap entries
+//      in batches and pick the pages to save:
+//        anonymous: present or swapped, and not all zero;
+//        anonymous that was a file now deleted or replaced: every page that
+//          is not all zero (untouched pages held the old file's data);
+//        shared anonymous: present, swapped, or resident per mincore() (it
+//          may have been written through another mapping), and not zero;
 //        private file mapping: pages that are no longer the file's page
 //          (present without the file-page bit, or swapped) -- unmodified
 //          pages are referenced through the file instead of copied.
+//      Shared memory and the writer's own memory are copied before being
+//      hashed (another process may write it meanwhile).
 //      Consecutive picked pages form runs; runs are written in PAGES
 //      sections of at most 32 MiB straight from memory.
 //   4. Write the REGIONS section last, with the count of pages saved per
@@ -156,7 +165,7 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uint
   const size_t cap = 64u << 20;
   char* buf = static_cast<char*>(s->alloc(cap));
   if (!buf) return -ENOMEM;
-  int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+  int fd = open("/proc/thread-self/smaps", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
   size_t len = 0;
   for (;;) {
@@ -256,7 +265,7 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uint
     if (regs[i].start <= reinterpret_cast<uint64_t>(&is_zero_page) &&
         reinterpret_cast<uint64_t>(&is_zero_page) < regs[i].end)
       libcr_ino = regs[i].ino;
-  int pmfd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  int pmfd = open("/proc/thread-self/pagemap", O_RDONLY | O_CLOEXEC);
   if (pmfd < 0) return -errno;
   PageWriter pw(w, runs);
   int rc = 0;

@@ -73,7 +73,7 @@ int encode_process(crimg::Encoder* e) {
   }
   {
     char st[2048];
-    size_t n = read_small("/proc/self/stat", st, sizeof st - 1);
+    size_t n = read_small("/proc/thread-self/stat", st, sizeof st - 1);
     st[n] = '\0';
     const char* s = strrchr(st, ')');
     static const int kFields[10] = {26, 27, 28, 45, 46, 47, 48, 49, 50, 51};
@@ -88,9 +88,9 @@ int encode_process(crimg::Encoder* e) {
   e->pod(p);
   char buf[8192];
   e->str(getcwd(buf, sizeof buf) ? buf : "/");
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  ssize_t n = readlink("/proc/thread-self/exe", buf, sizeof buf - 1);
   e->str(buf, n > 0 ? static_cast<size_t>(n) : 0);
-  size_t cl = read_small("/proc/self/cmdline", buf, sizeof buf);
+  size_t cl = read_small("/proc/thread-self/cmdline", buf, sizeof buf);
   if (cl && buf[cl - 1] == '\0') --cl;  // separators only
   e->str(buf, cl);
   return e->overflow() ? -ENOMEM : 0;
