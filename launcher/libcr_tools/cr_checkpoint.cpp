@@ -22,6 +22,14 @@
 
 #include "libcr.h"
 
+// The temporary image, removed if we are interrupted (Ctrl-C, SIGTERM).
+static char g_tmp_path[4096];
+static void on_interrupt(int sig) {
+  if (g_tmp_path[0]) unlink(g_tmp_path);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
 static void usage(FILE* f) {
   fprintf(f,
           "usage: cr_checkpoint [options] PID\n"
@@ -126,7 +134,8 @@ int main(int argc, char** argv) {
     const char* rp = n ? strrchr(buf, ')') : nullptr;
     const char state = rp && rp[1] == ' ' ? rp[2] : '?';
     if (state == 'T' || state == 't') {
-      fprintf(stderr, "cr_checkpoint: process %ld is stopped; continue it first (kill -CONT %ld)\n", pid, pid);
+      fprintf(stderr, "cr_checkpoint: process %ld is stopped; continue it first (kill -CONT %ld)\n",
+              pid, pid);
       return 1;
     }
     // A zombie leader with live threads (main called pthread_exit) is fine.
@@ -151,6 +160,8 @@ int main(int argc, char** argv) {
   int fd = mkostemp(tmpl.data(), O_CLOEXEC);
   if (fd < 0) return fail(("cannot create " + tmpl).c_str(), errno);
   fchmod(fd, 0600);
+  snprintf(g_tmp_path, sizeof g_tmp_path, "%s", tmpl.c_str());
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) signal(sig, on_interrupt);
   auto discard = [&]() {
     close(fd);
     unlink(tmpl.c_str());
@@ -204,7 +215,9 @@ int main(int argc, char** argv) {
     return fail(("cannot sync " + tmpl).c_str(), e);
   }
   close(fd);
-  if (rename(tmpl.c_str(), file.c_str()) != 0) {
+  const int rn = rename(tmpl.c_str(), file.c_str());
+  g_tmp_path[0] = '\0';
+  if (rn != 0) {
     int e = errno;
     unlink(tmpl.c_str());
     return fail(("cannot rename to " + file).c_str(), e);

@@ -34,12 +34,14 @@ static bool is_static_elf(const char* prog) {
   if (fd < 0) return false;
   Elf64_Ehdr eh;
   bool is_static = false;
-  if (pread(fd, &eh, sizeof eh, 0) == static_cast<ssize_t>(sizeof eh) && !memcmp(eh.e_ident, ELFMAG, SELFMAG) &&
-      eh.e_ident[EI_CLASS] == ELFCLASS64 && eh.e_phentsize == sizeof(Elf64_Phdr) && eh.e_phnum < 256) {
+  if (pread(fd, &eh, sizeof eh, 0) == static_cast<ssize_t>(sizeof eh) &&
+      !memcmp(eh.e_ident, ELFMAG, SELFMAG) && eh.e_ident[EI_CLASS] == ELFCLASS64 &&
+      eh.e_phentsize == sizeof(Elf64_Phdr) && eh.e_phnum < 256) {
     is_static = true;
     for (int i = 0; i < eh.e_phnum; ++i) {
       Elf64_Phdr ph;
-      if (pread(fd, &ph, sizeof ph, static_cast<off_t>(eh.e_phoff + i * sizeof ph)) != static_cast<ssize_t>(sizeof ph) ||
+      if (pread(fd, &ph, sizeof ph, static_cast<off_t>(eh.e_phoff + i * sizeof ph)) !=
+              static_cast<ssize_t>(sizeof ph) ||
           ph.p_type == PT_INTERP) {
         is_static = false;
         break;

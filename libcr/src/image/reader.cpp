@@ -162,6 +162,7 @@ Image Image::open(const std::string& p) {
   }
 
   uint64_t off = sizeof(FileHeader);
+  uint64_t metadata_total = 0;
   bool ended = false;
   while (!ended) {
     if (off == img.file_size)
@@ -191,6 +192,14 @@ Image Image::open(const std::string& p) {
       img.fail("corrupt image: implausible sizes in " + where);
     }
     img.sections.push_back(sh);
+    if (!is_pages) {
+      // Each metadata section once; their total decompressed size bounded.
+      for (size_t k = 0; k + 1 < img.sections.size(); ++k)
+        if (img.sections[k].type == sh.type)
+          img.fail("corrupt image: repeated " + std::string(section_name(sh.type)) + " section");
+      metadata_total += sh.raw_size;
+      if (metadata_total > kMaxMetadataSection) img.fail("corrupt image: metadata too large");
+    }
     if (is_pages) {
       img.chunks.push_back({sh, off});
     } else {

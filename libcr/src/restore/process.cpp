@@ -48,7 +48,8 @@ void restore_signals(State& s) {
     if (!t[2] && !t[3]) continue;
     struct itimerval it = {{static_cast<time_t>(t[0]), static_cast<suseconds_t>(t[1])},
                            {static_cast<time_t>(t[2]), static_cast<suseconds_t>(t[3])}};
-    if (setitimer(i, &it, nullptr) != 0) s.warnings.push_back(std::string("cannot restore interval timer ") + std::to_string(i));
+    if (setitimer(i, &it, nullptr) != 0)
+      s.warnings.push_back(std::string("cannot restore interval timer ") + std::to_string(i));
   }
   for (size_t i = 0; i < s.img.sigactions.size(); ++i) {
     const int sig = static_cast<int>(i) + 1;

@@ -68,7 +68,8 @@ const StageInfo kStages[] = {
 void relocate_paths(State& s) {
   auto apply = [&](std::string& p) -> bool {
     for (const auto& [from, to] : s.opt.relocate) {
-      if (p.compare(0, from.size(), from) == 0 && (p.size() == from.size() || p[from.size()] == '/')) {
+      if (p.compare(0, from.size(), from) == 0 &&
+          (p.size() == from.size() || p[from.size()] == '/')) {
         p = to + p.substr(from.size());
         return true;
       }

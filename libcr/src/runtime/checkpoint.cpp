@@ -105,17 +105,28 @@ const Step kWriteSteps[] = {
 // and every other thread is stopped here.
 const char* errno_text(int e) {
   switch (e) {
-    case ENOSPC: return "No space left on device";
-    case EDQUOT: return "Disk quota exceeded";
-    case EIO: return "Input/output error";
-    case EFBIG: return "File too large";
-    case ENOMEM: return "Cannot allocate memory";
-    case EPIPE: return "Broken pipe";
-    case EBADF: return "Bad file descriptor";
-    case E2BIG: return "Too many memory regions";
-    case EROFS: return "Read-only file system";
-    case ESRCH: return "No such process";
-    default: return "error";
+    case ENOSPC:
+      return "No space left on device";
+    case EDQUOT:
+      return "Disk quota exceeded";
+    case EIO:
+      return "Input/output error";
+    case EFBIG:
+      return "File too large";
+    case ENOMEM:
+      return "Cannot allocate memory";
+    case EPIPE:
+      return "Broken pipe";
+    case EBADF:
+      return "Bad file descriptor";
+    case E2BIG:
+      return "Too many memory regions";
+    case EROFS:
+      return "Read-only file system";
+    case ESRCH:
+      return "No such process";
+    default:
+      return "error";
   }
 }
 

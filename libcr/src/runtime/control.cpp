@@ -48,6 +48,9 @@ int control_receive(int listen_fd, Request* r) {
     close(c);
     return -EPERM;
   }
+  // A client that connects and says nothing must not hold the manager.
+  struct timeval tv = {5, 0};
+  setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   WireRequest w;
   char cbuf[CMSG_SPACE(sizeof(int))];
   struct iovec iov = {&w, sizeof w};

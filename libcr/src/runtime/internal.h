@@ -77,7 +77,7 @@ struct Globals {
 
   // Checkpoint in progress (manager-owned unless noted).
   std::atomic<int> active{0};         // handler checks: ignore stray signals
-  std::atomic<int> in_handler{0};  // threads inside the checkpoint handler
+  std::atomic<int> in_handler{0};     // threads inside the checkpoint handler
   std::atomic<uint32_t> gen{0};       // futex: bumped to release threads
   std::atomic<uint32_t> arrived{0};   // futex: threads stopped
   std::atomic<uint32_t> departed{0};  // futex: threads done with callbacks
@@ -169,6 +169,7 @@ void add_internal_fd(int fd);
 void remove_internal_fd(int fd);
 void activate_placeholders();  // restart fix-up
 void resolve_real_io();        // at load time
+void resolve_real_sig();       // at load time
 
 // signals.cpp
 int encode_signals(crimg::Encoder* e);

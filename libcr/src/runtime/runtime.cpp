@@ -72,6 +72,7 @@ static void* manager_main(void*) {
 static void start_once() {
   Globals& G = g();
   resolve_real_io();
+  resolve_real_sig();
   G.pid = getpid();
   const char* sig = getenv("CRMPI_CR_SIGNAL");
   G.cr_signal = sig ? atoi(sig) : SIGRTMAX - 2;

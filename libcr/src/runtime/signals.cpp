@@ -15,8 +15,11 @@
 // itself does for its internal signals.
 #include <dlfcn.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -84,6 +87,28 @@ static void strip(sigset_t* set) {
 
 using crrt::strip;
 
+// Calls that take a temporary signal mask.  The real functions are found
+// at load time (resolve_real_sig), never in a checkpoint.
+struct RealSig {
+  int (*ppoll)(struct pollfd*, nfds_t, const struct timespec*, const sigset_t*);
+  int (*pselect)(int, fd_set*, fd_set*, fd_set*, const struct timespec*, const sigset_t*);
+  int (*epoll_pwait)(int, struct epoll_event*, int, int, const sigset_t*);
+  sighandler_t (*signal)(int, sighandler_t);
+  sighandler_t (*sigset)(int, sighandler_t);
+};
+static RealSig real_sig;
+
+void crrt::resolve_real_sig() {
+#define CR_RESOLVE(name) \
+  real_sig.name = reinterpret_cast<decltype(real_sig.name)>(dlsym(RTLD_NEXT, #name))
+  CR_RESOLVE(ppoll);
+  CR_RESOLVE(pselect);
+  CR_RESOLVE(epoll_pwait);
+  CR_RESOLVE(signal);
+  CR_RESOLVE(sigset);
+#undef CR_RESOLVE
+}
+
 extern "C" {
 
 // Interposed mask calls (only effective where libcr precedes libc).
@@ -134,6 +159,52 @@ int sigwait(const sigset_t* set, int* sig) {
   if (r < 0) return errno;
   *sig = r;
   return 0;
+}
+
+static const sigset_t* stripped(const sigset_t* in, sigset_t* copy) {
+  if (!in) return nullptr;
+  *copy = *in;
+  strip(copy);
+  return copy;
+}
+
+int ppoll(struct pollfd* fds, nfds_t n, const struct timespec* t, const sigset_t* mask) {
+  if (!real_sig.ppoll) crrt::resolve_real_sig();
+  sigset_t c;
+  return real_sig.ppoll(fds, n, t, stripped(mask, &c));
+}
+
+int pselect(int n, fd_set* r, fd_set* w, fd_set* e, const struct timespec* t,
+            const sigset_t* mask) {
+  if (!real_sig.pselect) crrt::resolve_real_sig();
+  sigset_t c;
+  return real_sig.pselect(n, r, w, e, t, stripped(mask, &c));
+}
+
+int epoll_pwait(int ep, struct epoll_event* ev, int max, int t, const sigset_t* mask) {
+  if (!real_sig.epoll_pwait) crrt::resolve_real_sig();
+  sigset_t c;
+  return real_sig.epoll_pwait(ep, ev, max, t, stripped(mask, &c));
+}
+
+// signal() and sigset() go through glibc's internal sigaction, past the
+// interposed one: refuse the checkpoint signal here too.
+sighandler_t signal(int sig, sighandler_t h) {
+  if (!real_sig.signal) crrt::resolve_real_sig();
+  if (sig == crrt::g().cr_signal && sig != 0) {
+    errno = EINVAL;
+    return SIG_ERR;
+  }
+  return real_sig.signal(sig, h);
+}
+
+sighandler_t sigset(int sig, sighandler_t h) {
+  if (!real_sig.sigset) crrt::resolve_real_sig();
+  if (sig == crrt::g().cr_signal && sig != 0) {
+    errno = EINVAL;
+    return SIG_ERR;
+  }
+  return real_sig.sigset(sig, h);
 }
 
 int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {

@@ -1,7 +1,10 @@
 /* sigwaiter.c -- a thread that waits for "every signal" with sigwait(), as
  * signal-handling threads do.  It must neither swallow libcr's checkpoint
  * signal nor keep the checkpoint from stopping it, and must still get the
- * signal meant for it after a restart. */
+ * signal meant for it after a restart.  Another thread sleeps in ppoll()
+ * with every signal blocked. */
+#define _GNU_SOURCE
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,12 +20,22 @@ static void* waiter(void* arg) {
   return arg;
 }
 
+/* Sleeps for ever in ppoll() with every signal blocked. */
+static void* poller(void* arg) {
+  sigset_t all;
+  sigfillset(&all);
+  ppoll(NULL, 0, NULL, &all);
+  return arg;
+}
+
 int main(void) {
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL);
   pthread_t t;
   pthread_create(&t, NULL, waiter, NULL);
+  pthread_t p;
+  pthread_create(&p, NULL, poller, NULL);
   for (int i = 0; i < 14; i++) {
     printf("step %d\n", i);
     fflush(stdout);
