@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # tools_test.sh -- cr_checkpoint's after-checkpoint actions (--stop,
 # --term), --timeout, and the tools' --help.
-#   tools_test.sh BIN_DIR WORK_DIR HEAP_PROG BLOCKER_PROG STATIC_PROG
+#   tools_test.sh BIN_DIR WORK_DIR HEAP_PROG BLOCKER_PROG STATIC_PROG BIGMEM_PROG
 set -uo pipefail
-BIN=$1 WORK=$2 PROG=$3 BLOCKER=$4 STATIC=$5
+BIN=$1 WORK=$2 PROG=$3 BLOCKER=$4 STATIC=$5 BIGMEM=$6
 rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
 for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done
 FAILS=0
@@ -66,6 +66,24 @@ rc=$?
 kill -CONT $APP; sleep 0.3
 kill -0 $APP 2>/dev/null || fail "stopped process: it died"
 kill -9 $APP; wait $APP 2>/dev/null
+
+# --kill with a --timeout that expires: the image is discarded, so the
+# process must not be killed (and when it does finish in time, the image
+# must be there).  512 MiB make the checkpoint slower than 1 s here.
+"$BIN/cr_run" "$BIGMEM" 512 100 > km.out 2>&1 &
+APP=$!
+for _ in $(seq 400); do grep -q "step 1" km.out 2>/dev/null && break; sleep 0.05; done
+timeout 60 "$BIN/cr_checkpoint" -q --kill --timeout 1 -f km.img $APP 2> km.err
+rc=$?
+sleep 1
+if [ $rc = 0 ]; then
+  [ -s km.img ] || fail "--kill --timeout: success without an image"
+  kill -0 $APP 2>/dev/null && fail "--kill --timeout: success but the process lives"
+else
+  [ ! -e km.img ] || fail "--kill --timeout: failure but an image exists"
+  kill -0 $APP 2>/dev/null || fail "--kill --timeout: the image was discarded AND the process killed"
+fi
+kill -9 $APP 2>/dev/null; wait $APP 2>/dev/null
 
 # --signal NUM: any signal after the checkpoint (SIGUSR1 kills the program).
 start sig.out
