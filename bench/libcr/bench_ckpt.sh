@@ -4,7 +4,9 @@
 #   bench/libcr/bench_ckpt.sh [BUILD_DIR] [DIR] [SIZES_MIB]
 # For each size and kind of memory: checkpoint (continue) stored and
 # compressed, the pause the application saw, image bytes, and restart from
-# the (cached) image.  Baseline: dd of the same size with conv=fsync.
+# the (cached) image.  Baselines measured in the same run: dd of the same
+# size with conv=fsync (vs_dd = dd time / checkpoint time), and faulting in
+# the same amount of fresh memory (vs_mem = that time / restart time).
 set -euo pipefail
 BUILD=$(realpath "${1:-build}")
 DIR=${2:-$BUILD/bench-tmp}
@@ -15,14 +17,17 @@ t() { date +%s.%N; }
 gib() { echo "scale=2; $1 / 1024" | bc; }
 rate() { echo "scale=2; $1 / 1024 / $2" | bc; }
 
-printf "%-6s %-15s %-9s %8s %9s %7s %8s %12s %9s %9s | %8s %12s %9s\n" \
-  MiB kind mode ckpt_s ckpt_GiBs vs_dd pause_s image_bytes restart_s rst_GiBs zst_ckpt zst_bytes zst_rst
+printf "%-6s %-15s %-9s %8s %9s %7s %8s %12s %9s %9s %7s | %8s %12s %9s\n" \
+  MiB kind mode ckpt_s ckpt_GiBs vs_dd pause_s image_bytes restart_s rst_GiBs vs_mem zst_ckpt zst_bytes zst_rst
 for size in $SIZES; do
   sync
   T0=$(t); dd if=/dev/zero of=dd.tmp bs=1M count="$size" conv=fsync status=none; T1=$(t)
   DD_S=$(echo "$T1 - $T0" | bc); rm -f dd.tmp
   DD_RATE=$(rate "$size" "$DD_S")
   echo "dd $size MiB with fsync: ${DD_S} s = ${DD_RATE} GiB/s"
+  # Restart baseline: faulting in that much fresh memory (best of 3).
+  MEM_S=$(for _ in 1 2 3; do "$BIN/bench_populate" "$size"; done | sort -n | head -1)
+  echo "populate $size MiB of fresh memory: ${MEM_S} s = $(rate "$size" "$MEM_S") GiB/s"
   for kind in incompressible compressible halfzero; do
     row=()
     for mode in stored zstd; do
@@ -45,10 +50,11 @@ for size in $SIZES; do
       RS=$(echo "$(awk '/^go/ {print $2}' rst.txt) - $T0" | bc)
       row+=("$CK" "$BYTES" "$RS" "$PAUSE")
     done
-    printf "%-6s %-15s %-9s %8.2f %9s %7s %8s %12s %9.2f %9s | %8.2f %12s %9.2f\n" \
+    printf "%-6s %-15s %-9s %8.2f %9s %7s %8s %12s %9.2f %9s %7s | %8.2f %12s %9.2f\n" \
       "$size" $kind stored "${row[0]}" "$(rate "$size" "${row[0]}")" \
       "$(echo "scale=2; $DD_S / ${row[0]}" | bc)" "${row[3]}" "${row[1]}" "${row[2]}" \
-      "$(rate "$size" "${row[2]}")" "${row[4]}" "${row[5]}" "${row[6]}"
+      "$(rate "$size" "${row[2]}")" "$(echo "scale=2; $MEM_S / ${row[2]}" | bc)" \
+      "${row[4]}" "${row[5]}" "${row[6]}"
     rm -f img
   done
 done
