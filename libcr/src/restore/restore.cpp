@@ -70,7 +70,7 @@ void relocate_paths(State& s) {
     for (const auto& [from, to] : s.opt.relocate) {
       if (p.compare(0, from.size(), from) == 0 &&
           (p.size() == from.size() || p[from.size()] == '/')) {
-        p = to + p.substr(from.size());
+        p.replace(0, from.size(), to);
         return true;
       }
     }
