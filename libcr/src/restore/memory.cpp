@@ -108,6 +108,12 @@ void State::fail(const std::string& what) const {
   throw RestoreError(img.path + ": " + what);
 }
 
+// Regions are created writable to be filled, except unreadable ones with
+// no saved page, which are created as they are.
+int initial_prot(const crimg::RegionRecord& r) {
+  return r.prot == PROT_NONE && r.saved_pages == 0 ? PROT_NONE : PROT_READ | PROT_WRITE;
+}
+
 void check_files(State& s) {
   for (const crimg::RegionInfo& r : s.img.regions) {
     if (r.rec.kind != crimg::kRegFilePrivate && r.rec.kind != crimg::kRegFileShared) continue;
@@ -162,7 +168,7 @@ void map_regions(State& s) {
     void* addr = s.where(i, r.start);
     const size_t len = r.end - r.start;
     const int fixed = s.place[i].staged ? MAP_FIXED_NOREPLACE : MAP_FIXED;
-    const int rw = r.prot == PROT_NONE ? PROT_NONE : PROT_READ | PROT_WRITE;
+    const int rw = initial_prot(r);
     void* p = MAP_FAILED;
     int fd = -1;
     switch (r.kind) {
@@ -211,7 +217,7 @@ void load_pages(State& s) {
     size_t r = *(it - 1);
     const crimg::RegionRecord& reg = s.img.regions[r].rec;
     if (addr + len > reg.end || reg.kind == crimg::kRegSpecial ||
-        reg.kind == crimg::kRegFileShared || reg.prot == PROT_NONE) {
+        reg.kind == crimg::kRegFileShared || initial_prot(reg) == PROT_NONE) {
       s.fail("corrupt image: page run does not fit its region");
     }
     // Fault the run in with one call: a page fault per 4 KiB inside read()
@@ -227,7 +233,7 @@ void protect_regions(State& s) {
   for (size_t i = 0; i < s.img.regions.size(); ++i) {
     const crimg::RegionRecord& r = s.img.regions[i].rec;
     if (r.kind == crimg::kRegSpecial || r.kind == crimg::kRegFileShared) continue;
-    if (r.prot == (PROT_READ | PROT_WRITE) || r.prot == PROT_NONE) continue;
+    if (static_cast<int>(r.prot) == initial_prot(r)) continue;
     if (mprotect(s.where(i, r.start), r.end - r.start, static_cast<int>(r.prot)) != 0) {
       s.fail("cannot set protection of region " + s.img.regions[i].path + ": " + strerror(errno));
     }

@@ -271,9 +271,29 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uint
   int rc = 0;
   for (size_t i = 0; i < nr && !rc; ++i) {
     crimg::RegionRecord& r = regs[i];
-    if (r.kind == crimg::kRegSpecial || r.kind == crimg::kRegFileShared || !(r.prot & PROT_READ))
-      continue;
+    if (r.kind == crimg::kRegSpecial || r.kind == crimg::kRegFileShared) continue;
     const bool file = r.kind == crimg::kRegFilePrivate;
+    // Memory the program made unreadable (mprotect) may still hold data:
+    // if any page is there, make it readable for the time of the capture
+    // (every other thread is stopped) and put the protection back after.
+    const bool unreadable = !(r.prot & PROT_READ);
+    if (unreadable) {
+      bool any = false;
+      for (uint64_t a = r.start; a < r.end && !any;) {
+        size_t n = static_cast<size_t>((r.end - a) / page);
+        if (n > kBatchPages) n = kBatchPages;
+        if (pread(pmfd, pm, n * 8, static_cast<off_t>(a / page * 8)) != static_cast<ssize_t>(n * 8))
+          break;
+        for (size_t k = 0; k < n && !any; ++k)
+          any = file ? ((pm[k] & kPresent) && !(pm[k] & kFilePage)) || (pm[k] & kSwapped)
+                     : (pm[k] & (kPresent | kSwapped)) != 0;
+        a += n * page;
+      }
+      if (!any || mprotect(reinterpret_cast<void*>(r.start), r.end - r.start,
+                           static_cast<int>(r.prot | PROT_READ)) != 0) {
+        continue;
+      }
+    }
     // Shared memory is written by others (a child, the kernel) while we
     // write it out: copy it first, like the writer's own memory.
     const bool shared = r.kind == crimg::kRegSharedAnon;
@@ -313,6 +333,10 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uint
           ++r.saved_pages;
         }
       }
+    }
+    if (unreadable) {
+      if (!rc) rc = pw.flush();  // written while still readable
+      mprotect(reinterpret_cast<void*>(r.start), r.end - r.start, static_cast<int>(r.prot));
     }
   }
   if (!rc) rc = pw.flush();

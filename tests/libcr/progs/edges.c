@@ -4,7 +4,8 @@
  *    (their data lives only in the deleted file);
  *  - shared anonymous memory written only by a child that has exited
  *    (the pages are not mapped in this process's page tables);
- *  - RLIMIT_NOFILE raised and an fd above the default limit.
+ *  - RLIMIT_NOFILE raised and an fd above the default limit;
+ *  - data in memory the program made PROT_NONE.
  * A worker thread steps; after the steps it checks everything.
  * Usage: edges WORKDIR */
 #define _GNU_SOURCE
@@ -23,6 +24,7 @@
 static char* filemap;
 static char* shared;
 static int highfd = -1;
+static char* guarded_area;
 
 static void* worker(void* arg) {
   (void)arg;
@@ -36,6 +38,8 @@ static void* worker(void* arg) {
   for (int p = 0; p < PAGES; ++p) ok &= filemap[p * page + 5] == (char)('a' + p % 26);
   printf("deleted file's untouched pages intact: %s\n", ok ? "yes" : "NO");
   printf("child's shared memory: %.16s\n", shared + 100 * page);
+  mprotect(guarded_area, 4 * page, PROT_READ);
+  printf("guarded page: %s\n", guarded_area + page);
   struct stat st;
   printf("fd 3000 open: %s\n", fstat(highfd, &st) == 0 && highfd == 3000 ? "yes" : "NO");
   struct rlimit rl;
@@ -66,6 +70,12 @@ int main(int argc, char** argv) {
     _exit(0);
   }
   waitpid(c, NULL, 0);
+
+  /* Data behind PROT_NONE (a guard the program set on its own data). */
+  char* guarded = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  strcpy(guarded + page, "kept behind PROT_NONE");
+  mprotect(guarded, 4 * page, PROT_NONE);
+  guarded_area = guarded;
 
   struct rlimit rl = {4096, 4096};
   setrlimit(RLIMIT_NOFILE, &rl);
