@@ -4,6 +4,7 @@
 // touched anything that the calling process needs to print it and exit.
 // kEnterBlob is the point of no return.
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "state.h"
@@ -90,8 +91,14 @@ void restart_from(const std::string& image_path, const Options& opt) {
   s.opt = opt;
   relocate_paths(s);
   s.page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   for (const StageInfo& st : kStages) {
-    if (opt.verbose) fprintf(stderr, "cr_restart: %s\n", st.name);
+    if (opt.verbose) {
+      clock_gettime(CLOCK_MONOTONIC, &t1);
+      fprintf(stderr, "cr_restart: %7.3f s  %s\n",
+              (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9, st.name);
+    }
     st.run(s);
   }
   __builtin_unreachable();
