@@ -1,0 +1,679 @@
+// cr_agent: execution of channel calls on the real Open MPI.
+//
+// Algorithm (buffers): a call names its source and destination buffers with
+// chan::Buf. INLINE buffers are used in place in the channel's data area;
+// CMA buffers are copied from/to the app with process_vm_readv/writev through
+// agent scratch memory. Nonblocking operations own private copies (AReq) until
+// completion, when received bytes are delivered: inline into the reply when
+// small, else by CMA. Calls using a user op never use the data area in place,
+// because the op's callbacks reuse it.
+#include <sys/uio.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "agent.h"
+
+namespace crmpi::agent {
+namespace {
+
+using chan::Buf;
+using chan::Msg;
+
+bool g_app_init = false, g_app_fin = false;
+std::vector<void*> g_predef;
+
+// ---------------------------------------------------------------- memory
+
+struct Scratch {
+  char* p = nullptr;
+  size_t cap = 0;
+  char* get(size_t n) {
+    if (n > cap) {
+      free(p);
+      cap = n + n / 4 + 4096;
+      p = static_cast<char*>(malloc(cap));
+      if (!p) {
+        fprintf(stderr, "crmpi: agent out of memory (%zu bytes)\n", n);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+      }
+    }
+    return p;
+  }
+};
+Scratch g_scratch[3];
+
+void cma(bool write, uint64_t addr, char* local, size_t n) {
+  size_t done = 0;
+  while (done < n) {
+    iovec l{local + done, n - done}, r{reinterpret_cast<void*>(addr + done), n - done};
+    ssize_t k = write ? process_vm_writev(g_app, &l, 1, &r, 1, 0) : process_vm_readv(g_app, &l, 1, &r, 1, 0);
+    if (k <= 0) {
+      fprintf(stderr, "crmpi: rank %d: process_vm_%s of %zu bytes failed: %m\n", g_rank, write ? "writev" : "readv",
+              n);
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    done += k;
+  }
+}
+
+// Pointer to a source buffer's bytes. `priv` forces a private copy.
+char* src_ptr(const Buf& b, Scratch& s, bool priv = false) {
+  switch (b.mode) {
+    case chan::kInline:
+      if (!priv) return g_sh->data + b.off;
+      return static_cast<char*>(memcpy(s.get(b.bytes), g_sh->data + b.off, b.bytes));
+    case chan::kCma: {
+      char* p = s.get(b.bytes);
+      cma(false, b.addr, p, b.bytes);
+      return p;
+    }
+    case chan::kInPlace:
+      return static_cast<char*>(MPI_IN_PLACE);
+    default:
+      return nullptr;
+  }
+}
+
+char* dst_ptr(const Buf& b, Scratch& s, bool priv = false) {
+  if (b.mode == chan::kInPlace) return static_cast<char*>(MPI_IN_PLACE);
+  if (b.mode == chan::kInline && !priv) return g_sh->data + b.off;
+  if (b.mode == chan::kNone) return nullptr;
+  char* p = s.get(b.bytes);
+  if (b.prefill) {
+    if (b.mode == chan::kInline) memcpy(p, g_sh->data + b.off, b.bytes);
+    else cma(false, b.addr, p, b.bytes);
+  }
+  return p;
+}
+
+void dst_done(const Buf& b, char* p, size_t n) {
+  if (b.mode == chan::kInPlace) return;
+  if (n > b.bytes) n = b.bytes;
+  if (b.mode == chan::kCma) cma(true, b.addr, p, n);
+  else if (b.mode == chan::kInline && p != g_sh->data + b.off) memcpy(g_sh->data + b.off, p, n);
+}
+
+// ---------------------------------------------------------------- handles
+
+std::map<uint64_t, MPI_Datatype> g_bytes_types;
+
+MPI_Datatype wtype(uint64_t w) {
+  if (!(w & chan::kBytesType)) return reinterpret_cast<MPI_Datatype>(w);
+  uint64_t n = w & ~chan::kBytesType;
+  auto it = g_bytes_types.find(n);
+  if (it != g_bytes_types.end()) return it->second;
+  MPI_Datatype t;
+  MPI_Type_contiguous(static_cast<int>(n), MPI_BYTE, &t);
+  MPI_Type_commit(&t);
+  return g_bytes_types[n] = t;
+}
+MPI_Comm wcomm(uint64_t w) { return reinterpret_cast<MPI_Comm>(w); }
+MPI_Op wop(uint64_t w) { return reinterpret_cast<MPI_Op>(w); }
+template <class T>
+uint64_t u(T h) {
+  return reinterpret_cast<uint64_t>(h);
+}
+
+void put_status(Msg& m, const MPI_Status& st) {
+  m.a[10] = static_cast<uint64_t>(st.MPI_SOURCE);
+  m.a[11] = static_cast<uint64_t>(st.MPI_TAG);
+  m.a[12] = static_cast<uint64_t>(st.MPI_ERROR);
+  m.a[13] = st._ucount;
+  m.a[14] = static_cast<uint64_t>(st._cancelled);
+}
+
+// ---------------------------------------------------------------- user ops
+
+// Algorithm: each collective with a user op reduces over a fresh dup of its
+// element type; g_userop maps that type to the app's op and type so the
+// trampoline can call back. Elements are sent in chunks that fit the data area.
+struct UserOpCall {
+  uint64_t app_op, app_type, esize;
+};
+std::map<MPI_Datatype, UserOpCall> g_userop;
+
+void trampoline(void* in, void* inout, int* len, MPI_Datatype* dt) {
+  auto it = g_userop.find(*dt);
+  if (it == g_userop.end()) {
+    fprintf(stderr, "crmpi: user op called on an unknown datatype\n");
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  const UserOpCall& c = it->second;
+  size_t per = chan::kDataSize / 2 / (c.esize ? c.esize : 1);
+  if (per == 0) {
+    fprintf(stderr, "crmpi: user op element too large for the channel\n");
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  Msg saved = g_sh->msg;
+  for (size_t done = 0; done < static_cast<size_t>(*len);) {
+    size_t n = std::min<size_t>(per, *len - done);
+    char* a = static_cast<char*>(in) + done * c.esize;
+    char* b = static_cast<char*>(inout) + done * c.esize;
+    memcpy(g_sh->data, a, n * c.esize);
+    memcpy(g_sh->data + chan::kDataSize / 2, b, n * c.esize);
+    Msg& m = g_sh->msg;
+    m.kind = chan::kCallback;
+    m.a[0] = c.app_op;
+    m.a[1] = c.app_type;
+    m.a[2] = n;
+    uint32_t seen = g_sh->req_seq.load();
+    chan::ring(g_sh->rep_seq, g_sh->app_sleeping);
+    while (chan::wait_change(g_sh->req_seq, g_sh->agent_sleeping, seen, 50000, nullptr) == seen) {
+    }
+    memcpy(b, g_sh->data + chan::kDataSize / 2, n * c.esize);
+    done += n;
+  }
+  g_sh->msg = saved;
+  g_sh->msg.kind = chan::kReply;
+}
+
+MPI_Datatype userop_type(MPI_Datatype t, uint64_t app_op, uint64_t app_type) {
+  MPI_Datatype d;
+  MPI_Type_dup(t, &d);
+  MPI_Aint lb, ext;
+  MPI_Type_get_extent(d, &lb, &ext);
+  g_userop[d] = {app_op, app_type, static_cast<uint64_t>(ext)};
+  return d;
+}
+void userop_type_free(MPI_Datatype d) {
+  g_userop.erase(d);
+  MPI_Type_free(&d);
+}
+
+// ---------------------------------------------------------------- requests
+
+struct AReq {
+  MPI_Request r = MPI_REQUEST_NULL;
+  char* sbuf = nullptr;
+  char* rbuf = nullptr;
+  Buf dst{};
+  bool recv = false;   // deliver status._ucount bytes; else dst.bytes
+  MPI_Datatype utype = MPI_DATATYPE_NULL;
+  bool detached = false;  // buffered send or freed request: reap silently
+};
+std::vector<AReq*> g_detached;
+
+char* own_copy(const Buf& b) {
+  if (b.mode == chan::kNone || b.mode == chan::kInPlace || b.bytes == 0) return nullptr;
+  char* p = static_cast<char*>(malloc(b.bytes));
+  if (b.mode == chan::kInline) memcpy(p, g_sh->data + b.off, b.bytes);
+  else cma(false, b.addr, p, b.bytes);
+  return p;
+}
+char* own_dst(const Buf& b) {
+  if (b.mode == chan::kInPlace) return static_cast<char*>(MPI_IN_PLACE);
+  if (b.mode == chan::kNone || b.bytes == 0) return nullptr;
+  char* p = static_cast<char*>(malloc(b.bytes));
+  if (b.prefill) {
+    if (b.mode == chan::kInline) memcpy(p, g_sh->data + b.off, b.bytes);
+    else cma(false, b.addr, p, b.bytes);
+  }
+  return p;
+}
+void areq_free(AReq* q) {
+  free(q->sbuf);
+  free(q->rbuf);
+  if (q->utype != MPI_DATATYPE_NULL) userop_type_free(q->utype);
+  delete q;
+}
+void reap_detached() {
+  for (size_t i = 0; i < g_detached.size();) {
+    int flag = 1;
+    if (g_detached[i]->r != MPI_REQUEST_NULL) MPI_Test(&g_detached[i]->r, &flag, MPI_STATUS_IGNORE);
+    if (flag) {
+      areq_free(g_detached[i]);
+      g_detached[i] = g_detached.back();
+      g_detached.pop_back();
+    } else {
+      ++i;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- p2p
+
+int isend(MPI_Datatype t, int count, int dest, int tag, MPI_Comm c, uint64_t mode, char* buf, MPI_Request* r) {
+  switch (mode) {
+    case chan::kSync: return MPI_Issend(buf, count, t, dest, tag, c, r);
+    case chan::kReady: return MPI_Irsend(buf, count, t, dest, tag, c, r);
+    default: return MPI_Isend(buf, count, t, dest, tag, c, r);
+  }
+}
+
+void op_send(Msg& m) {
+  MPI_Datatype t = wtype(m.a[0]);
+  int count = static_cast<int>(m.a[1]), dest = static_cast<int>(m.a[2]), tag = static_cast<int>(m.a[3]);
+  MPI_Comm c = wcomm(m.a[4]);
+  if (m.a[5] == chan::kBuffered) {  // local completion: agent-owned copy
+    auto* q = new AReq;
+    q->sbuf = own_copy(m.b[0]);
+    m.rc = MPI_Isend(q->sbuf, count, t, dest, tag, c, &q->r);
+    q->detached = true;
+    g_detached.push_back(q);
+    return;
+  }
+  char* p = src_ptr(m.b[0], g_scratch[0]);
+  switch (m.a[5]) {
+    case chan::kSync: m.rc = MPI_Ssend(p, count, t, dest, tag, c); break;
+    case chan::kReady: m.rc = MPI_Rsend(p, count, t, dest, tag, c); break;
+    default: m.rc = MPI_Send(p, count, t, dest, tag, c);
+  }
+}
+
+void op_recv(Msg& m) {
+  MPI_Status st;
+  char* p = dst_ptr(m.b[1], g_scratch[1]);
+  m.rc = MPI_Recv(p, static_cast<int>(m.a[1]), wtype(m.a[0]), static_cast<int>(m.a[2]), static_cast<int>(m.a[3]),
+                  wcomm(m.a[4]), &st);
+  if (m.rc == MPI_SUCCESS) dst_done(m.b[1], p, st._ucount);
+  put_status(m, st);
+}
+
+void op_isend(Msg& m) {
+  auto* q = new AReq;
+  q->sbuf = own_copy(m.b[0]);
+  m.rc = isend(wtype(m.a[0]), static_cast<int>(m.a[1]), static_cast<int>(m.a[2]), static_cast<int>(m.a[3]),
+               wcomm(m.a[4]), m.a[5], q->sbuf, &q->r);
+  m.a[0] = u(q);
+}
+
+void op_irecv(Msg& m) {
+  auto* q = new AReq;
+  q->dst = m.b[1];
+  q->recv = true;
+  q->rbuf = own_dst(m.b[1]);
+  m.rc = MPI_Irecv(q->rbuf, static_cast<int>(m.a[1]), wtype(m.a[0]), static_cast<int>(m.a[2]),
+                   static_cast<int>(m.a[3]), wcomm(m.a[4]), &q->r);
+  m.a[0] = u(q);
+}
+
+void op_probe(Msg& m, bool blocking) {
+  MPI_Status st{};
+  int flag = 1;
+  if (blocking) m.rc = MPI_Probe(static_cast<int>(m.a[0]), static_cast<int>(m.a[1]), wcomm(m.a[2]), &st);
+  else m.rc = MPI_Iprobe(static_cast<int>(m.a[0]), static_cast<int>(m.a[1]), wcomm(m.a[2]), &flag, &st);
+  m.a[9] = flag;
+  put_status(m, st);
+}
+
+void op_sendrecv(Msg& m) {
+  MPI_Status st;
+  char* s = src_ptr(m.b[0], g_scratch[0]);
+  char* r = dst_ptr(m.b[1], g_scratch[1]);
+  m.rc = MPI_Sendrecv(s, static_cast<int>(m.a[1]), wtype(m.a[0]), static_cast<int>(m.a[2]),
+                      static_cast<int>(m.a[3]), r, static_cast<int>(m.a[7]), wtype(m.a[6]),
+                      static_cast<int>(m.a[8]), static_cast<int>(m.a[9]), wcomm(m.a[4]), &st);
+  if (m.rc == MPI_SUCCESS) dst_done(m.b[1], r, st._ucount);
+  put_status(m, st);
+}
+
+// Reply layout of kOpComplete in data[]: reqs[n] (u64, input), status[n]
+// (WireStatus), inline_off[n] (i64, -1 = none), done[n] (u8), then payloads.
+void op_complete(Msg& m) {
+  reap_detached();
+  uint64_t kind = m.a[0];
+  int n = static_cast<int>(m.a[1]);
+  auto* ids = reinterpret_cast<uint64_t*>(g_sh->data);
+  auto* wst = reinterpret_cast<chan::WireStatus*>(ids + n);
+  auto* ioff = reinterpret_cast<int64_t*>(wst + n);
+  auto* done = reinterpret_cast<uint8_t*>(ioff + n);
+  size_t pos = (reinterpret_cast<char*>(done + n) - g_sh->data + 63) & ~size_t{63};
+  std::vector<MPI_Request> rs(n);
+  std::vector<MPI_Status> st(n);
+  std::vector<int> idx(n);
+  for (int i = 0; i < n; ++i) {
+    rs[i] = ids[i] ? reinterpret_cast<AReq*>(ids[i])->r : MPI_REQUEST_NULL;
+    done[i] = 0;
+    ioff[i] = -1;
+  }
+  int flag = 0, one = -1, outc = 0;
+  switch (kind) {
+    case chan::kWait: m.rc = MPI_Wait(&rs[0], &st[0]); flag = 1; break;
+    case chan::kTest: m.rc = MPI_Test(&rs[0], &flag, &st[0]); break;
+    case chan::kWaitany: m.rc = MPI_Waitany(n, rs.data(), &one, &st[0]); flag = 1; break;
+    case chan::kTestany: m.rc = MPI_Testany(n, rs.data(), &one, &flag, &st[0]); break;
+    case chan::kWaitall: m.rc = MPI_Waitall(n, rs.data(), st.data()); flag = 1; break;
+    case chan::kTestall: m.rc = MPI_Testall(n, rs.data(), &flag, st.data()); break;
+    case chan::kWaitsome: m.rc = MPI_Waitsome(n, rs.data(), &outc, idx.data(), st.data()); break;
+    case chan::kTestsome: m.rc = MPI_Testsome(n, rs.data(), &outc, idx.data(), st.data()); break;
+  }
+  // Which requests completed, and where their status is.
+  std::vector<std::pair<int, MPI_Status*>> fin;
+  if (kind == chan::kWait || kind == chan::kTest) {
+    if (flag && n) fin.push_back({0, &st[0]});
+  } else if (kind == chan::kWaitany || kind == chan::kTestany) {
+    if (one >= 0) fin.push_back({one, &st[0]});
+  } else if (kind == chan::kWaitall || kind == chan::kTestall) {
+    if (flag || m.rc == MPI_ERR_IN_STATUS)
+      for (int i = 0; i < n; ++i)
+        if (ids[i] && (m.rc != MPI_ERR_IN_STATUS || st[i].MPI_ERROR != MPI_ERR_PENDING)) fin.push_back({i, &st[i]});
+  } else if (outc != MPI_UNDEFINED) {
+    for (int k = 0; k < outc; ++k) fin.push_back({idx[k], &st[k]});
+  }
+  for (auto [i, s] : fin) {
+    AReq* q = reinterpret_cast<AReq*>(ids[i]);
+    if (!q) continue;
+    done[i] = 1;
+    wst[i] = {s->MPI_SOURCE, s->MPI_TAG, s->MPI_ERROR, s->_cancelled, s->_ucount};
+    size_t bytes = q->recv ? s->_ucount : q->dst.bytes;
+    if (q->rbuf && !s->_cancelled && bytes) {
+      if (bytes > q->dst.bytes) bytes = q->dst.bytes;
+      if (q->dst.mode == chan::kCma && (bytes > 65536 || pos + bytes > chan::kDataSize)) {
+        cma(true, q->dst.addr, q->rbuf, bytes);
+      } else if (pos + bytes <= chan::kDataSize) {
+        memcpy(g_sh->data + pos, q->rbuf, bytes);
+        ioff[i] = static_cast<int64_t>(pos);
+        pos = (pos + bytes + 63) & ~size_t{63};
+      } else {
+        cma(true, q->dst.addr, q->rbuf, bytes);
+      }
+    }
+    areq_free(q);
+  }
+  m.a[2] = static_cast<uint64_t>(one);
+  m.a[3] = static_cast<uint64_t>(outc);
+  m.a[4] = static_cast<uint64_t>(flag);
+}
+
+void op_cancel(Msg& m) { m.rc = MPI_Cancel(&reinterpret_cast<AReq*>(m.a[0])->r); }
+
+void op_request_free(Msg& m) {
+  AReq* q = reinterpret_cast<AReq*>(m.a[0]);
+  q->detached = true;
+  g_detached.push_back(q);
+  reap_detached();
+  m.rc = MPI_SUCCESS;
+}
+
+void op_bsend_flush(Msg& m) {
+  for (AReq* q : g_detached)
+    if (q->r != MPI_REQUEST_NULL) MPI_Wait(&q->r, MPI_STATUS_IGNORE);
+  reap_detached();
+  m.rc = MPI_SUCCESS;
+}
+
+// ---------------------------------------------------------------- collectives
+
+// Arguments: a[0] kind, a[1] comm, a[2] stype, a[3] scount, a[4] rtype,
+// a[5] rcount, a[6] root, a[7] op, a[8] nonblocking, a[9] app op (user op),
+// a[10] app type; b[0] send, b[1] recv, b[2] int32 arrays
+// scounts, sdispls, rcounts, rdispls (each a[11] entries).
+int run_coll(const Msg& m, char* s, char* r, MPI_Datatype st, MPI_Datatype rt, MPI_Request* req) {
+  MPI_Comm c = wcomm(m.a[1]);
+  int sc = static_cast<int>(m.a[3]), rc = static_cast<int>(m.a[5]), root = static_cast<int>(m.a[6]);
+  MPI_Op op = wop(m.a[7]);
+  int n = static_cast<int>(m.a[11]);
+  int* arr = m.b[2].mode == chan::kInline ? reinterpret_cast<int*>(g_sh->data + m.b[2].off) : nullptr;
+  std::vector<int> copy;
+  if (req && arr) {  // nonblocking: the arrays must outlive the call
+    copy.assign(arr, arr + 4 * n);
+  }
+  int *scs = arr, *sds = arr ? arr + n : nullptr, *rcs = arr ? arr + 2 * n : nullptr, *rds = arr ? arr + 3 * n : nullptr;
+  if (req && arr) {
+    static std::vector<std::vector<int>> keep;  // released with the process; small
+    keep.push_back(copy);
+    int* k = keep.back().data();
+    scs = k, sds = k + n, rcs = k + 2 * n, rds = k + 3 * n;
+  }
+  bool nb = req != nullptr;
+  switch (m.a[0]) {
+    case chan::kBarrier: return nb ? MPI_Ibarrier(c, req) : MPI_Barrier(c);
+    case chan::kBcast: return nb ? MPI_Ibcast(r, rc, rt, root, c, req) : MPI_Bcast(r, rc, rt, root, c);
+    case chan::kReduce: return nb ? MPI_Ireduce(s, r, rc, rt, op, root, c, req) : MPI_Reduce(s, r, rc, rt, op, root, c);
+    case chan::kAllreduce: return nb ? MPI_Iallreduce(s, r, rc, rt, op, c, req) : MPI_Allreduce(s, r, rc, rt, op, c);
+    case chan::kScan: return nb ? MPI_Iscan(s, r, rc, rt, op, c, req) : MPI_Scan(s, r, rc, rt, op, c);
+    case chan::kExscan: return nb ? MPI_Iexscan(s, r, rc, rt, op, c, req) : MPI_Exscan(s, r, rc, rt, op, c);
+    case chan::kReduceScatterBlock:
+      return nb ? MPI_Ireduce_scatter_block(s, r, rc, rt, op, c, req) : MPI_Reduce_scatter_block(s, r, rc, rt, op, c);
+    case chan::kReduceScatter:
+      return nb ? MPI_Ireduce_scatter(s, r, rcs, rt, op, c, req) : MPI_Reduce_scatter(s, r, rcs, rt, op, c);
+    case chan::kGather:
+      return nb ? MPI_Igather(s, sc, st, r, rc, rt, root, c, req) : MPI_Gather(s, sc, st, r, rc, rt, root, c);
+    case chan::kGatherv:
+      return nb ? MPI_Igatherv(s, sc, st, r, rcs, rds, rt, root, c, req)
+                : MPI_Gatherv(s, sc, st, r, rcs, rds, rt, root, c);
+    case chan::kScatter:
+      return nb ? MPI_Iscatter(s, sc, st, r, rc, rt, root, c, req) : MPI_Scatter(s, sc, st, r, rc, rt, root, c);
+    case chan::kScatterv:
+      return nb ? MPI_Iscatterv(s, scs, sds, st, r, rc, rt, root, c, req)
+                : MPI_Scatterv(s, scs, sds, st, r, rc, rt, root, c);
+    case chan::kAllgather:
+      return nb ? MPI_Iallgather(s, sc, st, r, rc, rt, c, req) : MPI_Allgather(s, sc, st, r, rc, rt, c);
+    case chan::kAllgatherv:
+      return nb ? MPI_Iallgatherv(s, sc, st, r, rcs, rds, rt, c, req) : MPI_Allgatherv(s, sc, st, r, rcs, rds, rt, c);
+    case chan::kAlltoall:
+      return nb ? MPI_Ialltoall(s, sc, st, r, rc, rt, c, req) : MPI_Alltoall(s, sc, st, r, rc, rt, c);
+    case chan::kAlltoallv:
+      return nb ? MPI_Ialltoallv(s, scs, sds, st, r, rcs, rds, rt, c, req)
+                : MPI_Alltoallv(s, scs, sds, st, r, rcs, rds, rt, c);
+  }
+  return MPI_ERR_OTHER;
+}
+
+void op_coll(Msg& m) {
+  Msg a = m;  // callbacks of user ops reuse the slot
+  bool user = a.a[9] != 0;
+  MPI_Datatype st = wtype(a.a[2]), rt = wtype(a.a[4]);
+  MPI_Datatype ut = MPI_DATATYPE_NULL;
+  if (user) rt = ut = userop_type(rt, a.a[9], a.a[10]);
+  if (a.a[8]) {
+    auto* q = new AReq;
+    q->sbuf = own_copy(a.b[0]);
+    q->rbuf = own_dst(a.b[1]);
+    q->dst = a.b[1];
+    if (a.b[1].mode == chan::kInPlace) {  // nothing to free or deliver
+      q->dst = {};
+      char* r = q->rbuf;
+      q->rbuf = nullptr;
+      char* s = a.b[0].mode == chan::kInPlace ? static_cast<char*>(MPI_IN_PLACE) : q->sbuf;
+      m.rc = run_coll(a, s, r, st, rt, &q->r);
+      m.a[0] = u(q);
+      return;
+    }
+    q->utype = ut;
+    char* s = a.b[0].mode == chan::kInPlace ? static_cast<char*>(MPI_IN_PLACE) : q->sbuf;
+    int rc = run_coll(a, s, q->rbuf, st, rt, &q->r);
+    m.rc = rc;
+    m.a[0] = u(q);
+    return;
+  }
+  char* s = src_ptr(a.b[0], g_scratch[0], user);
+  char* r = dst_ptr(a.b[1], g_scratch[1], user);
+  int rc = run_coll(a, s, r, st, rt, nullptr);
+  if (rc == MPI_SUCCESS && a.b[1].mode != chan::kNone) dst_done(a.b[1], r, a.b[1].bytes);
+  if (user) userop_type_free(ut);
+  m = a;
+  m.rc = rc;
+}
+
+// ---------------------------------------------------------------- communicators
+
+// Reply: a[0] new comm (0 if MPI_COMM_NULL), a[1] size, a[2] rank;
+// data: world ranks of the members (int32).
+void reply_comm(Msg& m, MPI_Comm nc) {
+  if (nc == MPI_COMM_NULL) {
+    m.a[0] = 0;
+    return;
+  }
+  MPI_Comm_set_errhandler(nc, MPI_ERRORS_RETURN);
+  int size, rank;
+  MPI_Comm_size(nc, &size);
+  MPI_Comm_rank(nc, &rank);
+  MPI_Group g, wg;
+  MPI_Comm_group(nc, &g);
+  MPI_Comm_group(MPI_COMM_WORLD, &wg);
+  std::vector<int> in(size);
+  for (int i = 0; i < size; ++i) in[i] = i;
+  MPI_Group_translate_ranks(g, size, in.data(), wg, reinterpret_cast<int*>(g_sh->data));
+  MPI_Group_free(&g);
+  MPI_Group_free(&wg);
+  m.a[0] = u(nc);
+  m.a[1] = size;
+  m.a[2] = rank;
+}
+
+MPI_Group world_subgroup(int n, const int* ranks) {
+  MPI_Group wg, g;
+  MPI_Comm_group(MPI_COMM_WORLD, &wg);
+  MPI_Group_incl(wg, n, ranks, &g);
+  MPI_Group_free(&wg);
+  return g;
+}
+
+void op_comm(Msg& m) {
+  MPI_Comm nc = MPI_COMM_NULL;
+  MPI_Comm c = wcomm(m.a[0]);
+  switch (m.op) {
+    case chan::kOpCommDup: m.rc = MPI_Comm_dup(c, &nc); break;
+    case chan::kOpCommSplit: m.rc = MPI_Comm_split(c, static_cast<int>(m.a[1]), static_cast<int>(m.a[2]), &nc); break;
+    case chan::kOpCommSplitType:
+      m.rc = MPI_Comm_split_type(c, static_cast<int>(m.a[1]), static_cast<int>(m.a[2]), MPI_INFO_NULL, &nc);
+      break;
+    case chan::kOpCommCreate:
+    case chan::kOpCommCreateGroup: {
+      MPI_Group g = world_subgroup(static_cast<int>(m.a[1]), reinterpret_cast<int*>(g_sh->data));
+      m.rc = m.op == chan::kOpCommCreate ? MPI_Comm_create(c, g, &nc)
+                                         : MPI_Comm_create_group(c, g, static_cast<int>(m.a[2]), &nc);
+      MPI_Group_free(&g);
+      break;
+    }
+    case chan::kOpCommFree: m.rc = MPI_Comm_free(&c); return;
+  }
+  if (m.rc == MPI_SUCCESS) reply_comm(m, nc);
+}
+
+// ---------------------------------------------------------------- misc
+
+void op_hello(Msg& m) {
+  g_app_init = true;
+  int rank, size, flag;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  m.a[0] = rank;
+  m.a[1] = size;
+  m.a[2] = u(MPI_COMM_WORLD);
+  m.a[3] = u(MPI_COMM_SELF);
+  int* v;
+  MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &v, &flag);
+  m.a[4] = flag ? *v : 32767;
+  MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_WTIME_IS_GLOBAL, &v, &flag);
+  m.a[5] = flag ? *v : 0;
+  MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_UNIVERSE_SIZE, &v, &flag);
+  m.a[6] = flag ? *v : size;
+  MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_APPNUM, &v, &flag);
+  m.a[7] = flag ? *v : 0;
+  MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_HOST, &v, &flag);
+  m.a[8] = flag ? *v : MPI_PROC_NULL;
+  MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_IO, &v, &flag);
+  m.a[9] = flag ? *v : MPI_ANY_SOURCE;
+  MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_LASTUSEDCODE, &v, &flag);
+  m.a[10] = flag ? *v : MPI_ERR_LASTCODE;
+  // data: n handles (u64), per datatype 5 x i64 (size, lb, extent, true_lb,
+  // true_extent), then the processor name.
+  size_t n = g_predef.size();
+  m.a[11] = n;
+  auto* h = reinterpret_cast<uint64_t*>(g_sh->data);
+  auto* info = reinterpret_cast<int64_t*>(h + n);
+  for (size_t i = 0; i < n; ++i) h[i] = u(g_predef[i]);
+  size_t k = 0;
+#define X(KIND, NAME, SYM)                                                   \
+  if (std::string_view(#KIND) == "Datatype") {                              \
+    MPI_Datatype t = reinterpret_cast<MPI_Datatype>(static_cast<void*>(NAME));                                                \
+    int sz = 0;                                                             \
+    MPI_Aint lb = 0, ext = 0, tlb = 0, text = 0;                            \
+    if (t != MPI_DATATYPE_NULL) {                                           \
+      MPI_Type_size(t, &sz);                                                \
+      MPI_Type_get_extent(t, &lb, &ext);                                    \
+      MPI_Type_get_true_extent(t, &tlb, &text);                             \
+    }                                                                       \
+    int64_t* e = info + 5 * k;                                              \
+    e[0] = sz, e[1] = lb, e[2] = ext, e[3] = tlb, e[4] = text;              \
+  }                                                                         \
+  ++k;
+#include "predefined.inc"
+#undef X
+  char* name = reinterpret_cast<char*>(info + 5 * n);
+  int len;
+  MPI_Get_processor_name(name, &len);
+  name[len] = 0;
+  int ver, sub;
+  MPI_Get_version(&ver, &sub);
+  m.a[12] = ver * 100 + sub;
+  m.rc = MPI_SUCCESS;
+}
+
+}  // namespace
+
+bool app_finalized() { return g_app_fin; }
+bool app_initialized() { return g_app_init; }
+
+void init_tables() {
+#define X(KIND, NAME, SYM) g_predef.push_back(static_cast<void*>(NAME));
+#include "predefined.inc"
+#undef X
+}
+
+void execute() {
+  Msg& m = g_sh->msg;
+  m.kind = chan::kReply;
+  m.rc = MPI_SUCCESS;
+  switch (m.op) {
+    case chan::kOpHello: op_hello(m); break;
+    case chan::kOpFinalize:
+      reap_detached();
+      g_app_fin = true;
+      m.rc = MPI_Finalize();
+      break;
+    case chan::kOpAbort: MPI_Abort(wcomm(m.a[0]), static_cast<int>(m.a[1])); break;
+    case chan::kOpErrorString: {
+      int len = 0;
+      m.rc = MPI_Error_string(static_cast<int>(m.a[0]), g_sh->data, &len);
+      g_sh->data[len] = 0;
+      break;
+    }
+    case chan::kOpErrorClass: {
+      int cls = 0;
+      m.rc = MPI_Error_class(static_cast<int>(m.a[0]), &cls);
+      m.a[1] = cls;
+      break;
+    }
+    case chan::kOpSend: op_send(m); break;
+    case chan::kOpRecv: op_recv(m); break;
+    case chan::kOpIsend: op_isend(m); break;
+    case chan::kOpIrecv: op_irecv(m); break;
+    case chan::kOpProbe: op_probe(m, true); break;
+    case chan::kOpIprobe: op_probe(m, false); break;
+    case chan::kOpSendrecv: op_sendrecv(m); break;
+    case chan::kOpComplete: op_complete(m); break;
+    case chan::kOpCancel: op_cancel(m); break;
+    case chan::kOpRequestFree: op_request_free(m); break;
+    case chan::kOpBsendFlush: op_bsend_flush(m); break;
+    case chan::kOpColl: op_coll(m); break;
+    case chan::kOpCommDup:
+    case chan::kOpCommSplit:
+    case chan::kOpCommSplitType:
+    case chan::kOpCommCreate:
+    case chan::kOpCommCreateGroup:
+    case chan::kOpCommFree: op_comm(m); break;
+    case chan::kOpOpCreate: {
+      MPI_Op op;
+      m.rc = MPI_Op_create(trampoline, static_cast<int>(m.a[0]), &op);
+      m.a[0] = u(op);
+      break;
+    }
+    case chan::kOpOpFree: {
+      MPI_Op op = wop(m.a[0]);
+      m.rc = MPI_Op_free(&op);
+      break;
+    }
+    default:
+      fprintf(stderr, "crmpi: rank %d: agent got unknown op %u\n", g_rank, m.op);
+      m.rc = MPI_ERR_INTERN;
+  }
+}
+
+}  // namespace crmpi::agent

@@ -1,0 +1,185 @@
+// crmpirun [crmpirun options] [mpirun options] PROG [ARGS...]
+//
+// Wraps Open MPI's mpirun so that every rank runs as `cr_agent PROG ARGS`
+// (the real MPI process), with the application as the agent's child using
+// libcrpmpi (LD_PRELOAD unless CRMPI_PRELOAD is set empty / --crmpi-no-preload).
+//
+// Table of contents:
+//   1. split the command line into mpirun options and the program;
+//   2. check the program exists, locate cr_agent and libcrpmpi.so;
+//   3. run mpirun as our child (dies with us), forward signals to it;
+//   4. exit with mpirun's status (or die of its signal).
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace {
+
+pid_t g_child = -1;
+
+void forward(int sig) {
+  if (g_child > 0) kill(g_child, sig);
+}
+
+void usage(FILE* f) {
+  fprintf(f,
+          "usage: crmpirun [--crmpi-no-preload] [mpirun options...] PROG [ARGS...]\n"
+          "Runs an MPI program under crmpi: each rank is cr_agent (the real Open MPI\n"
+          "process) and PROG runs as its child on libcrpmpi (LD_PRELOAD by default).\n"
+          "mpirun options are passed through (-np, --oversubscribe, --host, -x, --mca, ...).\n");
+}
+
+// mpirun options that take one argument; --mca style options take two.
+const std::set<std::string> kOneArg = {
+    "-np", "--np", "-n", "-c", "-N", "-H", "--host", "-host", "-hostfile", "--hostfile", "-machinefile",
+    "--machinefile", "-x", "-wdir", "--wdir", "-wd", "--wd", "--map-by", "-map-by", "--rank-by", "-rank-by",
+    "--bind-to", "-bind-to", "-npernode", "--npernode", "-npersocket", "--npersocket", "--prefix", "-prefix",
+    "--path", "-path", "--preload-files", "--output-filename", "-output-filename", "--timeout", "-timeout",
+    "--rankfile", "-rf", "--cpus-per-proc", "--cpu-set", "--default-hostfile", "-s", "--stdin", "-stdin",
+    "--merge-stderr-to-stdout", "--tune", "-tune", "--report-uri", "--ompi-server", "--personality",
+    "--launch-agent", "--max-vm-size", "--xml-file", "-am", "--am", "--app", "-app", "--dvm", "--hnp"};
+const std::set<std::string> kTwoArgs = {"--mca", "-mca", "--gmca", "-gmca"};
+const std::set<std::string> kNoArgOverrides = {"--merge-stderr-to-stdout"};
+
+std::string self_dir() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return ".";
+  buf[n] = 0;
+  std::string s = buf;
+  return s.substr(0, s.rfind('/'));
+}
+
+bool executable(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), X_OK) == 0;
+}
+
+bool find_program(const std::string& prog) {
+  if (prog.find('/') != std::string::npos) return executable(prog);
+  const char* path = getenv("PATH");
+  std::string p = path ? path : "/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t end = p.find(':', start);
+    if (end == std::string::npos) end = p.size();
+    std::string dir = p.substr(start, end - start);
+    if (executable((dir.empty() ? "." : dir) + "/" + prog)) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> opts;
+  bool preload = true;
+  int i = 1;
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      usage(stdout);
+      return 0;
+    }
+    if (a == "--crmpi-no-preload") {
+      preload = false;
+      continue;
+    }
+    if (a == "--") {
+      ++i;
+      break;
+    }
+    if (a.empty() || a[0] != '-') break;
+    opts.push_back(a);
+    int take = kTwoArgs.count(a) ? 2 : (kOneArg.count(a) && !kNoArgOverrides.count(a)) ? 1 : 0;
+    for (int k = 0; k < take; ++k) {
+      if (++i >= argc) {
+        fprintf(stderr, "crmpirun: option %s needs %d argument(s)\n", a.c_str(), take);
+        return 2;
+      }
+      opts.push_back(argv[i]);
+    }
+  }
+  if (i >= argc) {
+    fprintf(stderr, "crmpirun: no program given\n");
+    usage(stderr);
+    return 2;
+  }
+  std::string prog = argv[i];
+  if (!find_program(prog)) {
+    fprintf(stderr, "crmpirun: %s: no such executable program\n", prog.c_str());
+    return 127;
+  }
+  std::string dir = self_dir();
+  std::string agent = getenv("CRMPI_AGENT") ? getenv("CRMPI_AGENT") : dir + "/cr_agent";
+  std::string lib = getenv("CRMPI_LIB") ? getenv("CRMPI_LIB") : dir + "/../lib/libcrpmpi.so";
+  if (!executable(agent)) {
+    fprintf(stderr, "crmpirun: cannot find cr_agent at %s\n", agent.c_str());
+    return 2;
+  }
+  if (preload && access(lib.c_str(), R_OK) != 0) {
+    fprintf(stderr, "crmpirun: cannot find libcrpmpi at %s\n", lib.c_str());
+    return 2;
+  }
+  char real[PATH_MAX];
+  if (preload && realpath(lib.c_str(), real)) lib = real;
+  setenv("CRMPI_PRELOAD", preload ? lib.c_str() : "", 1);
+
+  std::vector<std::string> cmd = {getenv("CRMPI_MPIRUN") ? getenv("CRMPI_MPIRUN") : CRMPI_MPIRUN};
+  cmd.insert(cmd.end(), opts.begin(), opts.end());
+  cmd.insert(cmd.end(), {"-x", "CRMPI_PRELOAD", agent});
+  for (int k = i; k < argc; ++k) cmd.push_back(argv[k]);
+  if (getenv("CRMPI_VERBOSE")) {
+    fprintf(stderr, "crmpirun:");
+    for (auto& c : cmd) fprintf(stderr, " %s", c.c_str());
+    fprintf(stderr, "\n");
+  }
+
+  struct sigaction sa{};
+  sa.sa_handler = forward;
+  sa.sa_flags = SA_RESTART;
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaction(s, &sa, nullptr);
+  pid_t parent = getpid();
+  g_child = fork();
+  if (g_child < 0) {
+    perror("crmpirun: fork");
+    return 1;
+  }
+  if (g_child == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(1);
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) signal(s, SIG_DFL);
+    std::vector<char*> av;
+    for (auto& c : cmd) av.push_back(c.data());
+    av.push_back(nullptr);
+    execvp(av[0], av.data());
+    fprintf(stderr, "crmpirun: cannot execute %s: %s\n", av[0], strerror(errno));
+    _exit(127);
+  }
+  int st;
+  while (waitpid(g_child, &st, 0) < 0) {
+    if (errno != EINTR) {
+      perror("crmpirun: waitpid");
+      return 1;
+    }
+  }
+  if (WIFSIGNALED(st)) {
+    int sig = WTERMSIG(st);
+    fprintf(stderr, "crmpirun: mpirun killed by signal %d (%s)\n", sig, strsignal(sig));
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return 128 + sig;
+  }
+  return WEXITSTATUS(st);
+}

@@ -1,0 +1,105 @@
+// crmpi/channel.h: the shared-memory channel between libcrpmpi (the
+// application process) and cr_agent (the real MPI process).
+//
+// Purpose: one mapping (a memfd created by the agent, inherited by the app as
+// the fd named in $CRMPI_CHANNEL_FD) holds one call slot, two futex doorbells
+// and an inline payload area. The protocol is strictly request/reply: the app
+// fills `msg`, rings `req_seq`; the agent executes and rings `rep_seq`. While
+// executing, the agent may send a callback (kind == kCallback), which the app
+// answers with op kOpCallbackDone before the agent continues. docs/protocol.md
+// describes every op and its arguments.
+//
+// Thread safety: one call at a time (MPI_THREAD_SERIALIZED at most); the app
+// side serialises with a mutex. Signal safety: none of these functions is
+// async-signal-safe.
+//
+// Durability: nothing here is durable. The mapping is detached before a
+// checkpoint of the app; all libcrpmpi state lives in ordinary app memory.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace crmpi::chan {
+
+constexpr uint32_t kMagic = 0x504d5243;  // "CRMP"
+constexpr uint32_t kVersion = 1;
+constexpr size_t kDataSize = 1u << 20;  // inline payload area (1 MiB)
+constexpr uint64_t kBytesType = 1ull << 63;  // wire type: "element of N packed bytes"
+
+// Where a buffer's bytes travel. INLINE: at data[off]; CMA: at addr in the
+// app, read/written by the agent with process_vm_readv/writev.
+enum BufMode : uint32_t { kNone = 0, kInline = 1, kCma = 2, kInPlace = 3 };
+
+struct Buf {
+  uint64_t addr;   // address in the app process (CMA) or 0
+  uint64_t bytes;  // size in bytes (capacity for destinations)
+  uint64_t off;    // offset in data[] (INLINE)
+  uint32_t mode;   // BufMode
+  uint32_t prefill;  // destination: agent must start from the app's current contents
+};
+
+enum Op : uint32_t {
+  kOpHello = 1, kOpFinalize, kOpAbort, kOpErrorString, kOpCallbackDone,
+  kOpSend, kOpRecv, kOpIsend, kOpIrecv, kOpProbe, kOpIprobe, kOpSendrecv,
+  kOpComplete, kOpCancel, kOpRequestFree, kOpBsendFlush,
+  kOpColl, kOpCommDup, kOpCommSplit, kOpCommSplitType, kOpCommCreate, kOpCommCreateGroup,
+  kOpCommFree, kOpOpCreate, kOpOpFree, kOpErrorClass,
+  kOpMax
+};
+
+enum Kind : uint32_t { kReply = 0, kCallback = 1 };
+
+// Send modes for kOpSend/kOpIsend.
+enum SendMode : uint64_t { kStandard = 0, kSync = 1, kReady = 2, kBuffered = 3 };
+
+// Completion kinds for kOpComplete.
+enum CompleteKind : uint64_t { kWait, kTest, kWaitany, kTestany, kWaitall, kTestall, kWaitsome, kTestsome };
+
+// Collective kinds for kOpColl.
+enum CollKind : uint64_t {
+  kBarrier, kBcast, kReduce, kAllreduce, kScan, kExscan, kReduceScatterBlock, kReduceScatter,
+  kGather, kGatherv, kScatter, kScatterv, kAllgather, kAllgatherv, kAlltoall, kAlltoallv,
+  kCollKinds
+};
+
+// Status as Open MPI lays it out (same mpi.h on both sides).
+struct WireStatus {
+  int source, tag, error, cancelled;
+  uint64_t ucount;
+};
+
+struct Msg {
+  uint32_t op;
+  int32_t rc;     // reply: MPI error code
+  uint32_t kind;  // Kind
+  uint32_t nargs;
+  uint64_t a[24];  // op arguments / results (see docs/protocol.md)
+  Buf b[3];        // b[0] source, b[1] destination, b[2] op specific
+};
+
+struct alignas(4096) Shared {
+  uint32_t magic;
+  uint32_t version;
+  int32_t agent_pid;
+  int32_t app_pid;
+  alignas(64) std::atomic<uint32_t> req_seq;  // app -> agent doorbell (futex word)
+  std::atomic<uint32_t> agent_sleeping;
+  alignas(64) std::atomic<uint32_t> rep_seq;  // agent -> app doorbell (futex word)
+  std::atomic<uint32_t> app_sleeping;
+  alignas(64) Msg msg;
+  alignas(4096) char data[kDataSize];
+};
+
+// Ring `seq` (increment) and wake its waiter if it sleeps.
+void ring(std::atomic<uint32_t>& seq, std::atomic<uint32_t>& sleeping);
+
+// Wait until `seq` differs from `seen`. Spins for up to `spin_ns`, yielding
+// the CPU, then sleeps on the futex. Returns the new value. If `alive` is
+// non-null it is called after every timed futex sleep; when it returns false
+// the wait gives up and returns `seen`.
+uint32_t wait_change(std::atomic<uint32_t>& seq, std::atomic<uint32_t>& sleeping, uint32_t seen,
+                     long spin_ns, bool (*alive)());
+
+}  // namespace crmpi::chan

@@ -1,0 +1,79 @@
+// AgentLowerHalf: the phase-1 backend, cr_agent over the channel mapping.
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "lower_half.h"
+
+namespace crmpi {
+namespace {
+
+bool parent_alive() { return getppid() != 1; }
+
+class AgentLowerHalf final : public LowerHalf {
+ public:
+  bool attach() override {
+    const char* fd = getenv("CRMPI_CHANNEL_FD");
+    if (!fd) return false;
+    void* p = mmap(nullptr, sizeof(chan::Shared), PROT_READ | PROT_WRITE, MAP_SHARED, atoi(fd), 0);
+    if (p == MAP_FAILED) {
+      fprintf(stderr, "crmpi: cannot map channel fd %s: %s\n", fd, strerror(errno));
+      return false;
+    }
+    sh_ = static_cast<chan::Shared*>(p);
+    if (sh_->magic != chan::kMagic || sh_->version != chan::kVersion) {
+      fprintf(stderr, "crmpi: channel has wrong magic/version\n");
+      return false;
+    }
+    sh_->app_pid = getpid();
+    seen_ = sh_->rep_seq.load();
+    if (const char* s = getenv("CRMPI_SPIN_NS")) spin_ns_ = atol(s);
+    return true;
+  }
+  void detach() override {
+    if (sh_) munmap(sh_, sizeof(chan::Shared));
+    sh_ = nullptr;
+  }
+  chan::Msg& msg() override { return sh_->msg; }
+  char* data() override { return sh_->data; }
+  size_t data_size() const override { return chan::kDataSize; }
+  void set_callback(CallbackFn fn) override { cb_ = fn; }
+
+  int call(uint32_t op) override {
+    sh_->msg.op = op;
+    for (;;) {
+      chan::ring(sh_->req_seq, sh_->agent_sleeping);
+      uint32_t v;
+      while ((v = chan::wait_change(sh_->rep_seq, sh_->app_sleeping, seen_, spin_ns_, parent_alive)) == seen_) {
+        if (!parent_alive()) {
+          fprintf(stderr, "crmpi: the agent (MPI lower half) died\n");
+          _exit(1);
+        }
+      }
+      seen_ = v;
+      if (sh_->msg.kind != chan::kCallback) return sh_->msg.rc;
+      cb_(sh_->msg, sh_->data);
+      sh_->msg.op = chan::kOpCallbackDone;
+    }
+  }
+
+ private:
+  chan::Shared* sh_ = nullptr;
+  uint32_t seen_ = 0;
+  long spin_ns_ = 20000;
+  CallbackFn cb_ = nullptr;
+};
+
+}  // namespace
+
+LowerHalf& lower_half() {
+  static AgentLowerHalf lh;
+  return lh;
+}
+
+}  // namespace crmpi
