@@ -325,11 +325,9 @@ void op_complete(Msg& m) {
   std::vector<MPI_Request> rs(n);
   std::vector<MPI_Status> st(n);
   std::vector<int> idx(n);
-  for (int i = 0; i < n; ++i) {
-    rs[i] = ids[i] ? reinterpret_cast<AReq*>(ids[i])->r : MPI_REQUEST_NULL;
-    done[i] = 0;
-    ioff[i] = -1;
-  }
+  // User-op callbacks during completion reuse the data area: keep the ids.
+  std::vector<uint64_t> idv(ids, ids + n);
+  for (int i = 0; i < n; ++i) rs[i] = idv[i] ? reinterpret_cast<AReq*>(idv[i])->r : MPI_REQUEST_NULL;
   int flag = 0, one = -1, outc = 0;
   switch (kind) {
     case chan::kWait: m.rc = MPI_Wait(&rs[0], &st[0]); flag = 1; break;
@@ -340,6 +338,11 @@ void op_complete(Msg& m) {
     case chan::kTestall: m.rc = MPI_Testall(n, rs.data(), &flag, st.data()); break;
     case chan::kWaitsome: m.rc = MPI_Waitsome(n, rs.data(), &outc, idx.data(), st.data()); break;
     case chan::kTestsome: m.rc = MPI_Testsome(n, rs.data(), &outc, idx.data(), st.data()); break;
+  }
+  for (int i = 0; i < n; ++i) {
+    ids[i] = idv[i];
+    done[i] = 0;
+    ioff[i] = -1;
   }
   // Which requests completed, and where their status is.
   std::vector<std::pair<int, MPI_Status*>> fin;

@@ -8,12 +8,16 @@
 //   1. split the command line into mpirun options and the program;
 //   2. check the program exists, locate cr_agent and libcrpmpi.so;
 //   3. run mpirun as our child (dies with us), forward signals to it;
-//   4. exit with mpirun's status (or die of its signal).
+//   4. reap: we are a child subreaper, so ranks orphaned by a dying mpirun or
+//      agent become our children; kill and reap whatever is left;
+//   5. exit with mpirun's status (or die of its signal).
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <dirent.h>
 
 #include <climits>
 #include <cstdio>
@@ -78,6 +82,39 @@ bool find_program(const std::string& prog) {
     start = end + 1;
   }
   return false;
+}
+
+// Kill and reap every process that was reparented to us (we are a child
+// subreaper): no agent or application outlives crmpirun.
+void reap_orphans() {
+  for (int round = 0; round < 50; ++round) {
+    bool any = false;
+    if (DIR* d = opendir("/proc")) {
+      while (dirent* e = readdir(d)) {
+        pid_t pid = atoi(e->d_name);
+        if (pid <= 0) continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        FILE* f = fopen(path, "r");
+        if (!f) continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        const char* rp = strrchr(buf, ')');
+        char state;
+        int ppid;
+        if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == getpid()) {
+          any = true;
+          kill(pid, SIGKILL);
+        }
+      }
+      closedir(d);
+    }
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    if (!any) return;
+    usleep(20000);
+  }
 }
 
 }  // namespace
@@ -150,6 +187,7 @@ int main(int argc, char** argv) {
   sa.sa_handler = forward;
   sa.sa_flags = SA_RESTART;
   for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaction(s, &sa, nullptr);
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
   pid_t parent = getpid();
   g_child = fork();
   if (g_child < 0) {
@@ -174,6 +212,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  reap_orphans();
   if (WIFSIGNALED(st)) {
     int sig = WTERMSIG(st);
     fprintf(stderr, "crmpirun: mpirun killed by signal %d (%s)\n", sig, strsignal(sig));

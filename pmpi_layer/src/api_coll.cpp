@@ -234,14 +234,14 @@ static Coll mv(chan::CollKind k, const char* fn, const void* s, int sn, MPI_Data
   x.sbuf = s, x.scount = sn, x.stype = st, x.rbuf = r, x.rcount = rn, x.rtype = rt, x.root = root, x.req = req;
   return x;
 }
-#define MOVE(Name, kind)                                                                                    \
+#define MOVE(Name, Lower, kind)                                                                                    \
   CRMPI_API int PMPI_##Name(const void* s, int sn, MPI_Datatype st, void* r, int rn, MPI_Datatype rt,     \
                             int root, MPI_Comm c) {                                                       \
     return run(mv(chan::kind, "MPI_" #Name, s, sn, st, r, rn, rt, root, c, nullptr));                     \
   }                                                                                                       \
-  CRMPI_API int PMPI_I##Name(const void* s, int sn, MPI_Datatype st, void* r, int rn, MPI_Datatype rt,    \
-                             int root, MPI_Comm c, MPI_Request* q) {                                      \
-    return run(mv(chan::kind, "MPI_I" #Name, s, sn, st, r, rn, rt, root, c, q));                          \
+  CRMPI_API int PMPI_I##Lower(const void* s, int sn, MPI_Datatype st, void* r, int rn, MPI_Datatype rt,   \
+                              int root, MPI_Comm c, MPI_Request* q) {                                     \
+    return run(mv(chan::kind, "MPI_I" #Lower, s, sn, st, r, rn, rt, root, c, q));                         \
   }
 #define MOVE_ALL(Name, Lower, kind)                                                                         \
   CRMPI_API int PMPI_##Name(const void* s, int sn, MPI_Datatype st, void* r, int rn, MPI_Datatype rt,     \
@@ -253,8 +253,8 @@ static Coll mv(chan::CollKind k, const char* fn, const void* s, int sn, MPI_Data
     return run(mv(chan::kind, "MPI_I" #Lower, s, sn, st, r, rn, rt, 0, c, q));                            \
   }
 // CRMPI_DEFINES: Gather Igather Scatter Iscatter Allgather Iallgather Alltoall Ialltoall
-MOVE(Gather, kGather)
-MOVE(Scatter, kScatter)
+MOVE(Gather, gather, kGather)
+MOVE(Scatter, scatter, kScatter)
 MOVE_ALL(Allgather, allgather, kAllgather)
 MOVE_ALL(Alltoall, alltoall, kAlltoall)
 

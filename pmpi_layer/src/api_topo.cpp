@@ -1,0 +1,236 @@
+// MPI family: Cartesian and graph topologies. The topology lives in the
+// app's VComm; the communicator itself is a split of the parent (ranks kept
+// in order: reorder is allowed not to reorder), so only the split reaches
+// the lower half.
+#include <algorithm>
+#include <cstring>
+
+#include "api.h"
+
+using namespace crmpi;
+
+namespace {
+
+int split_first(MPI_Comm c, int nodes, MPI_Comm* out, const char* fn) {
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, fn);
+  if (nodes > vc->size || nodes < 0) return check(vc, c, MPI_ERR_ARG, fn);
+  return PMPI_Comm_split(c, vc->rank < nodes ? 0 : MPI_UNDEFINED, vc->rank, out);
+}
+
+VComm* cart(MPI_Comm c) {
+  VComm* vc = comm(c);
+  return vc && vc->topo.kind == MPI_CART ? vc : nullptr;
+}
+
+void coords_of(const Topo& t, int rank, int* coords) {
+  for (int i = static_cast<int>(t.dims.size()) - 1; i >= 0; --i) {
+    coords[i] = rank % t.dims[i];
+    rank /= t.dims[i];
+  }
+}
+
+}  // namespace
+
+CRMPI_API int PMPI_Cart_create(MPI_Comm c, int nd, const int* dims, const int* periods, int, MPI_Comm* out) {
+  int nodes = 1;
+  for (int i = 0; i < nd; ++i) nodes *= dims[i];
+  int rc = split_first(c, nodes, out, "MPI_Cart_create");
+  if (rc != MPI_SUCCESS || *out == MPI_COMM_NULL) return rc;
+  VComm* n = comm(*out);
+  n->topo.kind = MPI_CART;
+  n->topo.dims.assign(dims, dims + nd);
+  n->topo.periods.assign(periods, periods + nd);
+  n->rec.how = CommRecord::kCart;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Dims_create(int nnodes, int nd, int* dims) {
+  // Fill the zero entries with a balanced factorisation, largest first.
+  int fixed = 1, free_dims = 0;
+  for (int i = 0; i < nd; ++i) {
+    if (dims[i] > 0) fixed *= dims[i];
+    else ++free_dims;
+  }
+  if (fixed == 0 || nnodes % fixed) return check_world(MPI_ERR_DIMS, "MPI_Dims_create");
+  int rest = nnodes / fixed;
+  std::vector<int> f(free_dims, 1);
+  std::vector<int> primes;
+  for (int p = 2; rest > 1;) {
+    if (rest % p == 0) {
+      primes.push_back(p);
+      rest /= p;
+    } else {
+      ++p;
+    }
+  }
+  std::sort(primes.rbegin(), primes.rend());
+  for (int p : primes) {
+    if (f.empty()) break;
+    *std::min_element(f.begin(), f.end()) *= p;
+  }
+  std::sort(f.rbegin(), f.rend());
+  for (int i = 0, k = 0; i < nd; ++i)
+    if (dims[i] <= 0) dims[i] = f[k++];
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Topo_test(MPI_Comm c, int* status) {
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Topo_test");
+  *status = vc->topo.kind;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Cartdim_get(MPI_Comm c, int* nd) {
+  VComm* vc = cart(c);
+  if (!vc) return check_world(MPI_ERR_TOPOLOGY, "MPI_Cartdim_get");
+  *nd = static_cast<int>(vc->topo.dims.size());
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Cart_get(MPI_Comm c, int maxd, int* dims, int* periods, int* coords) {
+  VComm* vc = cart(c);
+  if (!vc) return check_world(MPI_ERR_TOPOLOGY, "MPI_Cart_get");
+  int nd = std::min<int>(maxd, static_cast<int>(vc->topo.dims.size()));
+  std::vector<int> co(vc->topo.dims.size());
+  coords_of(vc->topo, vc->rank, co.data());
+  for (int i = 0; i < nd; ++i) dims[i] = vc->topo.dims[i], periods[i] = vc->topo.periods[i], coords[i] = co[i];
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Cart_rank(MPI_Comm c, const int* coords, int* rank) {
+  VComm* vc = cart(c);
+  if (!vc) return check_world(MPI_ERR_TOPOLOGY, "MPI_Cart_rank");
+  int r = 0;
+  for (size_t i = 0; i < vc->topo.dims.size(); ++i) {
+    int d = vc->topo.dims[i], x = coords[i];
+    if (vc->topo.periods[i]) x = ((x % d) + d) % d;
+    else if (x < 0 || x >= d) return check(vc, c, MPI_ERR_ARG, "MPI_Cart_rank");
+    r = r * d + x;
+  }
+  *rank = r;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Cart_coords(MPI_Comm c, int rank, int maxd, int* coords) {
+  VComm* vc = cart(c);
+  if (!vc) return check_world(MPI_ERR_TOPOLOGY, "MPI_Cart_coords");
+  std::vector<int> co(vc->topo.dims.size());
+  coords_of(vc->topo, rank, co.data());
+  for (int i = 0; i < maxd && i < static_cast<int>(co.size()); ++i) coords[i] = co[i];
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Cart_shift(MPI_Comm c, int dir, int disp, int* src, int* dst) {
+  VComm* vc = cart(c);
+  if (!vc || dir < 0 || dir >= static_cast<int>(vc->topo.dims.size()))
+    return check_world(MPI_ERR_TOPOLOGY, "MPI_Cart_shift");
+  std::vector<int> co(vc->topo.dims.size());
+  auto neighbour = [&](int delta) {
+    coords_of(vc->topo, vc->rank, co.data());
+    int d = vc->topo.dims[dir];
+    int x = co[dir] + delta;
+    if (vc->topo.periods[dir]) x = ((x % d) + d) % d;
+    else if (x < 0 || x >= d) return static_cast<int>(MPI_PROC_NULL);
+    co[dir] = x;
+    int r;
+    PMPI_Cart_rank(c, co.data(), &r);
+    return r;
+  };
+  *src = neighbour(-disp);
+  *dst = neighbour(disp);
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Cart_sub(MPI_Comm c, const int* remain, MPI_Comm* out) {
+  VComm* vc = cart(c);
+  if (!vc) return check_world(MPI_ERR_TOPOLOGY, "MPI_Cart_sub");
+  size_t nd = vc->topo.dims.size();
+  std::vector<int> co(nd);
+  coords_of(vc->topo, vc->rank, co.data());
+  int color = 0, key = 0;
+  Topo t;
+  t.kind = MPI_CART;
+  for (size_t i = 0; i < nd; ++i) {
+    if (remain[i]) {
+      key = key * vc->topo.dims[i] + co[i];
+      t.dims.push_back(vc->topo.dims[i]);
+      t.periods.push_back(vc->topo.periods[i]);
+    } else {
+      color = color * vc->topo.dims[i] + co[i];
+    }
+  }
+  if (t.dims.empty()) {  // MPI: a 0-dimensional Cartesian communicator of one process
+    t.dims.clear();
+  }
+  int rc = PMPI_Comm_split(c, color, key, out);
+  if (rc != MPI_SUCCESS) return rc;
+  VComm* n = comm(*out);
+  n->topo = t;
+  n->rec.how = CommRecord::kCartSub;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Cart_map(MPI_Comm c, int nd, const int* dims, const int*, int* newrank) {
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Cart_map");
+  int nodes = 1;
+  for (int i = 0; i < nd; ++i) nodes *= dims[i];
+  *newrank = vc->rank < nodes ? vc->rank : MPI_UNDEFINED;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Graph_create(MPI_Comm c, int nnodes, const int* index, const int* edges, int, MPI_Comm* out) {
+  int rc = split_first(c, nnodes, out, "MPI_Graph_create");
+  if (rc != MPI_SUCCESS || *out == MPI_COMM_NULL) return rc;
+  VComm* n = comm(*out);
+  n->topo.kind = MPI_GRAPH;
+  n->topo.index.assign(index, index + nnodes);
+  n->topo.edges.assign(edges, edges + (nnodes ? index[nnodes - 1] : 0));
+  n->rec.how = CommRecord::kGraph;
+  return MPI_SUCCESS;
+}
+
+static VComm* graph(MPI_Comm c) {
+  VComm* vc = comm(c);
+  return vc && vc->topo.kind == MPI_GRAPH ? vc : nullptr;
+}
+
+CRMPI_API int PMPI_Graphdims_get(MPI_Comm c, int* nnodes, int* nedges) {
+  VComm* vc = graph(c);
+  if (!vc) return check_world(MPI_ERR_TOPOLOGY, "MPI_Graphdims_get");
+  *nnodes = static_cast<int>(vc->topo.index.size());
+  *nedges = static_cast<int>(vc->topo.edges.size());
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Graph_get(MPI_Comm c, int maxindex, int maxedges, int* index, int* edges) {
+  VComm* vc = graph(c);
+  if (!vc) return check_world(MPI_ERR_TOPOLOGY, "MPI_Graph_get");
+  for (int i = 0; i < maxindex && i < static_cast<int>(vc->topo.index.size()); ++i) index[i] = vc->topo.index[i];
+  for (int i = 0; i < maxedges && i < static_cast<int>(vc->topo.edges.size()); ++i) edges[i] = vc->topo.edges[i];
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Graph_neighbors_count(MPI_Comm c, int rank, int* n) {
+  VComm* vc = graph(c);
+  if (!vc) return check_world(MPI_ERR_TOPOLOGY, "MPI_Graph_neighbors_count");
+  *n = vc->topo.index[rank] - (rank ? vc->topo.index[rank - 1] : 0);
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Graph_neighbors(MPI_Comm c, int rank, int max, int* out) {
+  VComm* vc = graph(c);
+  if (!vc) return check_world(MPI_ERR_TOPOLOGY, "MPI_Graph_neighbors");
+  int b = rank ? vc->topo.index[rank - 1] : 0, e = vc->topo.index[rank];
+  for (int i = b, k = 0; i < e && k < max; ++i, ++k) out[k] = vc->topo.edges[i];
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Graph_map(MPI_Comm c, int nnodes, const int*, const int*, int* newrank) {
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Graph_map");
+  *newrank = vc->rank < nnodes ? vc->rank : MPI_UNDEFINED;
+  return MPI_SUCCESS;
+}
