@@ -300,6 +300,28 @@ void op_probe(Msg& m, bool blocking) {
   put_status(m, st);
 }
 
+// a[0] src, a[1] tag, a[2] comm, a[3] blocking -> a[9] flag, a[8] message.
+void op_mprobe(Msg& m) {
+  MPI_Status st{};
+  MPI_Message msg = MPI_MESSAGE_NULL;
+  int flag = 1;
+  if (m.a[3]) m.rc = MPI_Mprobe(static_cast<int>(m.a[0]), static_cast<int>(m.a[1]), wcomm(m.a[2]), &msg, &st);
+  else m.rc = MPI_Improbe(static_cast<int>(m.a[0]), static_cast<int>(m.a[1]), wcomm(m.a[2]), &flag, &msg, &st);
+  m.a[9] = flag;
+  m.a[8] = u(msg);
+  put_status(m, st);
+}
+
+// a[0] type, a[1] count, a[8] message; b[1] destination.
+void op_mrecv(Msg& m) {
+  MPI_Status st;
+  MPI_Message msg = reinterpret_cast<MPI_Message>(m.a[8]);
+  char* p = dst_ptr(m.b[1], g_scratch[1]);
+  m.rc = MPI_Mrecv(p, static_cast<int>(m.a[1]), wtype(m.a[0]), &msg, &st);
+  if (m.rc == MPI_SUCCESS) dst_done(m.b[1], p, st._ucount);
+  put_status(m, st);
+}
+
 void op_sendrecv(Msg& m) {
   MPI_Status st;
   char* s = src_ptr(m.b[0], g_scratch[0]);
@@ -651,6 +673,8 @@ void execute() {
     case chan::kOpProbe: op_probe(m, true); break;
     case chan::kOpIprobe: op_probe(m, false); break;
     case chan::kOpSendrecv: op_sendrecv(m); break;
+    case chan::kOpMprobe: op_mprobe(m); break;
+    case chan::kOpMrecv: op_mrecv(m); break;
     case chan::kOpComplete: op_complete(m); break;
     case chan::kOpCancel: op_cancel(m); break;
     case chan::kOpRequestFree: op_request_free(m); break;

@@ -313,3 +313,73 @@ CRMPI_API int PMPI_Status_set_cancelled(MPI_Status* st, int flag) {
   st->_cancelled = flag;
   return MPI_SUCCESS;
 }
+
+// Matched probe/receive. The message handle carries the agent's MPI_Message
+// (MPI_MESSAGE_NO_PROC keeps its Open MPI identity for MPI_PROC_NULL).
+static int mprobe(int src, int tag, MPI_Comm c, int* flag, MPI_Message* out, MPI_Status* st, bool blocking) {
+  Lock l;
+  VComm* vc = comm(c);
+  const char* fn = blocking ? "MPI_Mprobe" : "MPI_Improbe";
+  if (!vc) return check_world(MPI_ERR_COMM, fn);
+  if (src == MPI_PROC_NULL) {
+    if (flag) *flag = 1;
+    *out = MPI_MESSAGE_NO_PROC;
+    if (st != MPI_STATUS_IGNORE) {
+      st->MPI_SOURCE = MPI_PROC_NULL;
+      st->MPI_TAG = MPI_ANY_TAG;
+      st->_ucount = 0;
+      st->_cancelled = 0;
+    }
+    return MPI_SUCCESS;
+  }
+  chan::Msg& m = msg();
+  m.a[0] = static_cast<uint64_t>(src);
+  m.a[1] = static_cast<uint64_t>(tag);
+  m.a[2] = vc->real;
+  m.a[3] = blocking;
+  int rc = call(chan::kOpMprobe);
+  if (flag) *flag = static_cast<int>(m.a[9]);
+  if (m.a[9]) {
+    status_from_msg(st, m);
+    auto* h = new uint64_t[2]{m.a[8], reinterpret_cast<uint64_t>(vc)};
+    *out = reinterpret_cast<MPI_Message>(h);
+  }
+  return check(vc, c, rc, fn);
+}
+
+CRMPI_API int PMPI_Mprobe(int src, int tag, MPI_Comm c, MPI_Message* m, MPI_Status* st) {
+  return mprobe(src, tag, c, nullptr, m, st, true);
+}
+CRMPI_API int PMPI_Improbe(int src, int tag, MPI_Comm c, int* flag, MPI_Message* m, MPI_Status* st) {
+  return mprobe(src, tag, c, flag, m, st, false);
+}
+
+CRMPI_API int PMPI_Mrecv(void* buf, int count, MPI_Datatype t, MPI_Message* message, MPI_Status* st) {
+  Lock l;
+  if (*message == MPI_MESSAGE_NO_PROC) {
+    *message = MPI_MESSAGE_NULL;
+    if (st != MPI_STATUS_IGNORE) {
+      st->MPI_SOURCE = MPI_PROC_NULL;
+      st->MPI_TAG = MPI_ANY_TAG;
+      st->_ucount = 0;
+    }
+    return MPI_SUCCESS;
+  }
+  auto* h = reinterpret_cast<uint64_t*>(*message);
+  VComm* vc = reinterpret_cast<VComm*>(h[1]);
+  Arena a;
+  Dest d;
+  chan::Msg& m = msg();
+  crmpi::dest(d, a, buf, count, t, false);
+  m.b[1] = d.wire;
+  m.a[0] = wire_type(t);
+  m.a[1] = static_cast<uint64_t>(count);
+  m.a[8] = h[0];
+  int rc = call(chan::kOpMrecv);
+  if (rc == MPI_SUCCESS) finish(d, m.a[13]);
+  vc->recvd++;
+  status_from_msg(st, m);
+  delete[] h;
+  *message = MPI_MESSAGE_NULL;
+  return check(vc, MPI_COMM_WORLD, rc, "MPI_Mrecv");
+}

@@ -45,7 +45,7 @@ enum Op : uint32_t {
   kOpSend, kOpRecv, kOpIsend, kOpIrecv, kOpProbe, kOpIprobe, kOpSendrecv,
   kOpComplete, kOpCancel, kOpRequestFree, kOpBsendFlush,
   kOpColl, kOpCommDup, kOpCommSplit, kOpCommSplitType, kOpCommCreate, kOpCommCreateGroup,
-  kOpCommFree, kOpOpCreate, kOpOpFree, kOpErrorClass,
+  kOpCommFree, kOpOpCreate, kOpOpFree, kOpErrorClass, kOpMprobe, kOpMrecv,
   kOpMax
 };
 
