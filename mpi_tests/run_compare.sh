@@ -7,13 +7,13 @@ crmpirun=$1 mpirun=$2 np=$3
 shift 3
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-"$mpirun" -np "$np" --oversubscribe "$@" >"$dir/native" 2>"$dir/native.err"
+timeout -k 5 50 "$mpirun" -np "$np" --oversubscribe "$@" >"$dir/native" 2>"$dir/native.err"
 rn=$?
-"$crmpirun" -np "$np" --oversubscribe "$@" >"$dir/crmpi" 2>"$dir/crmpi.err"
+timeout -k 5 50 "$crmpirun" -np "$np" --oversubscribe "$@" >"$dir/crmpi" 2>"$dir/crmpi.err"
 rc=$?
 status=0
-if [ $rn -ne 0 ]; then echo "plain mpirun failed ($rn):"; cat "$dir/native.err"; status=1; fi
-if [ $rc -ne 0 ]; then echo "crmpirun failed ($rc):"; cat "$dir/crmpi.err"; status=1; fi
+if [ $rn -ne 0 ]; then echo "plain mpirun failed ($rn, 124 = timeout):"; cat "$dir/native" "$dir/native.err"; status=1; fi
+if [ $rc -ne 0 ]; then echo "crmpirun failed ($rc, 124 = timeout):"; cat "$dir/crmpi" "$dir/crmpi.err"; status=1; fi
 sort "$dir/native" >"$dir/native.sorted"
 sort "$dir/crmpi" >"$dir/crmpi.sorted"
 if ! diff -u "$dir/native.sorted" "$dir/crmpi.sorted"; then echo "outputs differ"; status=1; fi
