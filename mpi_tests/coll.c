@@ -94,8 +94,10 @@ static void blocking(void) {
   int *sc2 = malloc(size * sizeof(int)), *sd2 = malloc(size * sizeof(int));
   for (int i = 0; i < size; ++i) sc2[i] = 1, sd2[i] = size - 1 - i;
   MPI_Alltoallv(all, sc2, sd2, MPI_INT, all2, sc2, sd2, MPI_INT, MPI_COMM_WORLD);
-  for (int i = 0; i < size; ++i) CHECK(all2[size - 1 - i] == i * 10 + (size - 1 - rank), "alltoallv");
-  free(all), free(all2), free(counts), free(displs), free(mine), free(gv), free(sv), free(sc2), free(sd2);
+  for (int i = 0; i < size; ++i)
+    CHECK(all2[size - 1 - i] == i * 10 + (size - 1 - rank), "alltoallv");
+  free(all), free(all2), free(counts), free(displs), free(mine), free(gv), free(sv), free(sc2),
+      free(sd2);
   printf("rank %d: blocking collectives ok\n", rank);
 }
 

@@ -66,7 +66,8 @@ int main(int argc, char** argv) {
   MPI_Group_size(uni, &s);
   CHECK(s == size, "union size");
   MPI_Group_compare(uni, world, &res);
-  CHECK(res == (size > 2 ? MPI_SIMILAR : (size == 2 ? MPI_SIMILAR : MPI_IDENT)) || res == MPI_IDENT, "union similar");
+  CHECK(res == (size > 2 ? MPI_SIMILAR : (size == 2 ? MPI_SIMILAR : MPI_IDENT)) || res == MPI_IDENT,
+        "union similar");
   MPI_Group_intersection(evens, world, &inter);
   MPI_Group_compare(inter, evens, &res);
   CHECK(res == MPI_IDENT, "intersection");

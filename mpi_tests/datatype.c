@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
   double m2[6][8];
   memset(m2, 0, sizeof m2);
   MPI_Sendrecv(&m[0][2], 1, column, right, 2, &m2[0][5], 1, column, left, 2, MPI_COMM_WORLD, &st);
-  for (int i = 0; i < 6; ++i) CHECK(m2[i][5] == left * 100 + i * 8 + 2 && m2[i][4] == 0, "vector recv");
+  for (int i = 0; i < 6; ++i)
+    CHECK(m2[i][5] == left * 100 + i * 8 + 2 && m2[i][4] == 0, "vector recv");
   int cnt;
   MPI_Get_count(&st, column, &cnt);
   CHECK(cnt == 1, "get_count derived");
@@ -66,7 +67,8 @@ int main(int argc, char** argv) {
   MPI_Type_commit(&idx);
   MPI_Sendrecv(src, 1, idx, right, 4, dst, 1, idx, left, 4, MPI_COMM_WORLD, &st);
   int expect_idx[12] = {1, 1, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1};
-  for (int i = 0; i < 12; ++i) CHECK(expect_idx[i] ? dst[i] == left * 1000 + i : dst[i] == -1, "indexed");
+  for (int i = 0; i < 12; ++i)
+    CHECK(expect_idx[i] ? dst[i] == left * 1000 + i : dst[i] == -1, "indexed");
   MPI_Aint hd[3] = {0, 16, 36};
   MPI_Type_create_hindexed(3, bl, hd, MPI_INT, &hidx);
   MPI_Type_commit(&hidx);
@@ -77,14 +79,16 @@ int main(int argc, char** argv) {
   MPI_Type_commit(&iblk);
   for (int i = 0; i < 12; ++i) dst[i] = -1;
   MPI_Sendrecv(src, 1, iblk, right, 5, dst, 1, iblk, left, 5, MPI_COMM_WORLD, &st);
-  CHECK(dst[1] == left * 1000 + 1 && dst[2] == left * 1000 + 2 && dst[3] == -1 && dst[11] == left * 1000 + 11,
+  CHECK(dst[1] == left * 1000 + 1 && dst[2] == left * 1000 + 2 && dst[3] == -1 &&
+            dst[11] == left * 1000 + 11,
         "indexed_block");
 
   /* Struct with padding, arrays of it. */
   struct particle p[4], q[4];
   MPI_Datatype ptype, ptype2;
   int pbl[3] = {3, 1, 1};
-  MPI_Aint pd[3] = {offsetof(struct particle, x), offsetof(struct particle, id), offsetof(struct particle, tag)};
+  MPI_Aint pd[3] = {offsetof(struct particle, x), offsetof(struct particle, id),
+                    offsetof(struct particle, tag)};
   MPI_Datatype pts[3] = {MPI_DOUBLE, MPI_INT, MPI_CHAR};
   MPI_Type_create_struct(3, pbl, pd, pts, &ptype);
   MPI_Type_create_resized(ptype, 0, sizeof(struct particle), &ptype2);
@@ -97,7 +101,8 @@ int main(int argc, char** argv) {
   memset(q, 0, sizeof q);
   MPI_Sendrecv(p, 4, ptype2, right, 6, q, 4, ptype2, left, 6, MPI_COMM_WORLD, &st);
   for (int i = 0; i < 4; ++i)
-    CHECK(q[i].x[0] == left && q[i].x[2] == -i && q[i].id == left * 10 + i && q[i].tag == 'a' + i, "struct");
+    CHECK(q[i].x[0] == left && q[i].x[2] == -i && q[i].id == left * 10 + i && q[i].tag == 'a' + i,
+          "struct");
   /* Bcast and allgather with derived types. */
   struct particle all[64];
   MPI_Allgather(&p[0], 1, ptype2, all, 1, ptype2, MPI_COMM_WORLD);
@@ -114,7 +119,8 @@ int main(int argc, char** argv) {
   MPI_Type_get_extent(sa, &lb, &ext);
   CHECK(ext == 20 * sizeof(int), "subarray extent");
   MPI_Sendrecv(full, 1, sa, right, 7, sub, 6, MPI_INT, left, 7, MPI_COMM_WORLD, &st);
-  CHECK(sub[0] == left * 100 + 11 && sub[2] == left * 100 + 13 && sub[3] == left * 100 + 21, "subarray");
+  CHECK(sub[0] == left * 100 + 11 && sub[2] == left * 100 + 13 && sub[3] == left * 100 + 21,
+        "subarray");
 
   /* Contiguous + dup + reduction on a derived type. */
   MPI_Datatype c3, c3d;

@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(c, what)                                                       \
-  do {                                                                       \
-    if (!(c)) {                                                              \
+#define CHECK(c, what)                                                         \
+  do {                                                                         \
+    if (!(c)) {                                                                \
       fprintf(stderr, "rank %d: FAILED %s (line %d)\n", rank, what, __LINE__); \
-      MPI_Abort(MPI_COMM_WORLD, 2);                                          \
-    }                                                                        \
+      MPI_Abort(MPI_COMM_WORLD, 2);                                            \
+    }                                                                          \
   } while (0)
 
 int main(int argc, char** argv) {
@@ -43,8 +43,10 @@ int main(int argc, char** argv) {
     MPI_Request r;
     MPI_Irecv(in, n, MPI_DOUBLE, left, 100 + s, MPI_COMM_WORLD, &r);
     MPI_Barrier(MPI_COMM_WORLD);
-    if (s % 2) MPI_Rsend(out, n, MPI_DOUBLE, right, 100 + s, MPI_COMM_WORLD);
-    else MPI_Ssend(out, n, MPI_DOUBLE, right, 100 + s, MPI_COMM_WORLD);
+    if (s % 2)
+      MPI_Rsend(out, n, MPI_DOUBLE, right, 100 + s, MPI_COMM_WORLD);
+    else
+      MPI_Ssend(out, n, MPI_DOUBLE, right, 100 + s, MPI_COMM_WORLD);
     MPI_Wait(&r, &st);
     for (int i = 0; i < n; ++i) CHECK(in[i] == left * 1e6 + i, "irecv data");
     free(out);

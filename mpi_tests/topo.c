@@ -30,8 +30,8 @@ int main(int argc, char** argv) {
   CHECK(got == src, "shift exchange");
   MPI_Cart_shift(cart, 1, 1, &src, &dst);
   if (coords[1] == dims[1] - 1) CHECK(dst == MPI_PROC_NULL, "non-periodic edge");
-  printf("rank %d: dims %dx%d coords (%d,%d) shift1 %d %d\n", rank, dims[0], dims[1], coords[0], coords[1], src,
-         dst);
+  printf("rank %d: dims %dx%d coords (%d,%d) shift1 %d %d\n", rank, dims[0], dims[1], coords[0],
+         coords[1], src, dst);
   MPI_Comm row;
   int remain[2] = {0, 1}, rs;
   MPI_Cart_sub(cart, remain, &row);

@@ -67,7 +67,8 @@ int main(int argc, char** argv) {
   acc_t a[3], r[3];
   for (int i = 0; i < 3; ++i) a[i].val = rank * 0.5 + i, a[i].count = 1;
   MPI_Allreduce(a, r, 3, acc_type, op_acc, MPI_COMM_WORLD);
-  for (int i = 0; i < 3; ++i) CHECK(r[i].count == size && r[i].val == 0.25 * size * (size - 1) + i * size, "struct op");
+  for (int i = 0; i < 3; ++i)
+    CHECK(r[i].count == size && r[i].val == 0.25 * size * (size - 1) + i * size, "struct op");
   MPI_Reduce(a, r, 3, acc_type, op_acc, 0, MPI_COMM_WORLD);
   if (rank == 0) CHECK(r[2].count == size, "reduce struct op");
 

@@ -35,12 +35,16 @@ static double bandwidth(char* buf, int n, int iters) {
   double t = MPI_Wtime();
   for (int i = 0; i < iters; ++i) {
     for (int k = 0; k < window; ++k) {
-      if (rank == 0) MPI_Isend(buf + (size_t)k * n, n, MPI_BYTE, peer, k, MPI_COMM_WORLD, &r[k]);
-      else MPI_Irecv(buf + (size_t)k * n, n, MPI_BYTE, peer, k, MPI_COMM_WORLD, &r[k]);
+      if (rank == 0)
+        MPI_Isend(buf + (size_t)k * n, n, MPI_BYTE, peer, k, MPI_COMM_WORLD, &r[k]);
+      else
+        MPI_Irecv(buf + (size_t)k * n, n, MPI_BYTE, peer, k, MPI_COMM_WORLD, &r[k]);
     }
     MPI_Waitall(window, r, MPI_STATUSES_IGNORE);
-    if (rank == 0) MPI_Recv(&ack, 1, MPI_INT, peer, 99, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-    else MPI_Send(&ack, 1, MPI_INT, peer, 99, MPI_COMM_WORLD);
+    if (rank == 0)
+      MPI_Recv(&ack, 1, MPI_INT, peer, 99, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    else
+      MPI_Send(&ack, 1, MPI_INT, peer, 99, MPI_COMM_WORLD);
   }
   t = MPI_Wtime() - t;
   return (double)n * window * iters / t / 1e6;
@@ -65,6 +69,17 @@ int main(int argc, char** argv) {
   }
   double bw = bandwidth(buf, 4 << 20, 20);
   if (rank == 0) printf("bandwidth_MBps_4M %.1f\n", bw);
+  /* A call that must reach the MPI library but does no communication: the
+   * round-trip cost of the lower half itself. */
+  for (int w = 0; w < 2; ++w) {
+    int it = 20000, flag;
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t = MPI_Wtime();
+    for (int i = 0; i < it; ++i)
+      MPI_Iprobe(MPI_ANY_SOURCE, 12345, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE);
+    t = MPI_Wtime() - t;
+    if (w == 1 && rank == 0) printf("iprobe_us %.3f\n", t / it * 1e6);
+  }
   double x = rank, y;
   for (int w = 0; w < 2; ++w) {
     int it = 20000;

@@ -22,8 +22,8 @@ int main(int argc, char** argv) {
   MPI_Barrier(MPI_COMM_WORLD);
   double t = MPI_Wtime();
   for (int s = 0; s < steps; ++s) {
-    MPI_Sendrecv(&a[1 * n], n, MPI_DOUBLE, up, 0, &a[(rows + 1) * n], n, MPI_DOUBLE, down, 0, MPI_COMM_WORLD,
-                 MPI_STATUS_IGNORE);
+    MPI_Sendrecv(&a[1 * n], n, MPI_DOUBLE, up, 0, &a[(rows + 1) * n], n, MPI_DOUBLE, down, 0,
+                 MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     MPI_Sendrecv(&a[rows * n], n, MPI_DOUBLE, down, 1, &a[0], n, MPI_DOUBLE, up, 1, MPI_COMM_WORLD,
                  MPI_STATUS_IGNORE);
     if (rank == 0)
@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
     double local = 0;
     for (int i = 1; i <= rows; ++i)
       for (int j = 1; j < n - 1; ++j) {
-        double v = 0.25 * (a[(i - 1) * n + j] + a[(i + 1) * n + j] + a[i * n + j - 1] + a[i * n + j + 1]);
+        double v =
+            0.25 * (a[(i - 1) * n + j] + a[(i + 1) * n + j] + a[i * n + j - 1] + a[i * n + j + 1]);
         local += fabs(v - a[i * n + j]);
         b[i * n + j] = v;
       }

@@ -50,10 +50,11 @@ void cma(bool write, uint64_t addr, char* local, size_t n) {
   size_t done = 0;
   while (done < n) {
     iovec l{local + done, n - done}, r{reinterpret_cast<void*>(addr + done), n - done};
-    ssize_t k = write ? process_vm_writev(g_app, &l, 1, &r, 1, 0) : process_vm_readv(g_app, &l, 1, &r, 1, 0);
+    ssize_t k = write ? process_vm_writev(g_app, &l, 1, &r, 1, 0)
+                      : process_vm_readv(g_app, &l, 1, &r, 1, 0);
     if (k <= 0) {
-      fprintf(stderr, "crmpi: rank %d: process_vm_%s of %zu bytes failed: %m\n", g_rank, write ? "writev" : "readv",
-              n);
+      fprintf(stderr, "crmpi: rank %d: process_vm_%s of %zu bytes failed: %m\n", g_rank,
+              write ? "writev" : "readv", n);
       MPI_Abort(MPI_COMM_WORLD, 1);
     }
     done += k;
@@ -84,8 +85,10 @@ char* dst_ptr(const Buf& b, Scratch& s, bool priv = false) {
   if (b.mode == chan::kNone) return nullptr;
   char* p = s.get(b.bytes);
   if (b.prefill) {
-    if (b.mode == chan::kInline) memcpy(p, g_sh->data + b.off, b.bytes);
-    else cma(false, b.addr, p, b.bytes);
+    if (b.mode == chan::kInline)
+      memcpy(p, g_sh->data + b.off, b.bytes);
+    else
+      cma(false, b.addr, p, b.bytes);
   }
   return p;
 }
@@ -93,8 +96,10 @@ char* dst_ptr(const Buf& b, Scratch& s, bool priv = false) {
 void dst_done(const Buf& b, char* p, size_t n) {
   if (b.mode == chan::kInPlace) return;
   if (n > b.bytes) n = b.bytes;
-  if (b.mode == chan::kCma) cma(true, b.addr, p, n);
-  else if (b.mode == chan::kInline && p != g_sh->data + b.off) memcpy(g_sh->data + b.off, p, n);
+  if (b.mode == chan::kCma)
+    cma(true, b.addr, p, n);
+  else if (b.mode == chan::kInline && p != g_sh->data + b.off)
+    memcpy(g_sh->data + b.off, p, n);
 }
 
 // ---------------------------------------------------------------- handles
@@ -111,8 +116,12 @@ MPI_Datatype wtype(uint64_t w) {
   MPI_Type_commit(&t);
   return g_bytes_types[n] = t;
 }
-MPI_Comm wcomm(uint64_t w) { return reinterpret_cast<MPI_Comm>(w); }
-MPI_Op wop(uint64_t w) { return reinterpret_cast<MPI_Op>(w); }
+MPI_Comm wcomm(uint64_t w) {
+  return reinterpret_cast<MPI_Comm>(w);
+}
+MPI_Op wop(uint64_t w) {
+  return reinterpret_cast<MPI_Op>(w);
+}
 template <class T>
 uint64_t u(T h) {
   return reinterpret_cast<uint64_t>(h);
@@ -162,7 +171,8 @@ void trampoline(void* in, void* inout, int* len, MPI_Datatype* dt) {
     m.a[2] = n;
     uint32_t seen = g_sh->req_seq.load();
     chan::ring(g_sh->rep_seq, g_sh->app_sleeping);
-    while (chan::wait_change(g_sh->req_seq, g_sh->agent_sleeping, seen, 50000, nullptr) == seen) {
+    static chan::Spin spin;
+    while (chan::wait_change(g_sh->req_seq, g_sh->agent_sleeping, seen, spin, nullptr) == seen) {
     }
     memcpy(b, g_sh->data + chan::kDataSize / 2, n * c.esize);
     done += n;
@@ -191,7 +201,7 @@ struct AReq {
   char* sbuf = nullptr;
   char* rbuf = nullptr;
   Buf dst{};
-  bool recv = false;   // deliver status._ucount bytes; else dst.bytes
+  bool recv = false;  // deliver status._ucount bytes; else dst.bytes
   MPI_Datatype utype = MPI_DATATYPE_NULL;
   bool detached = false;  // buffered send or freed request: reap silently
 };
@@ -200,8 +210,10 @@ std::vector<AReq*> g_detached;
 char* own_copy(const Buf& b) {
   if (b.mode == chan::kNone || b.mode == chan::kInPlace || b.bytes == 0) return nullptr;
   char* p = static_cast<char*>(malloc(b.bytes));
-  if (b.mode == chan::kInline) memcpy(p, g_sh->data + b.off, b.bytes);
-  else cma(false, b.addr, p, b.bytes);
+  if (b.mode == chan::kInline)
+    memcpy(p, g_sh->data + b.off, b.bytes);
+  else
+    cma(false, b.addr, p, b.bytes);
   return p;
 }
 char* own_dst(const Buf& b) {
@@ -209,8 +221,10 @@ char* own_dst(const Buf& b) {
   if (b.mode == chan::kNone || b.bytes == 0) return nullptr;
   char* p = static_cast<char*>(malloc(b.bytes));
   if (b.prefill) {
-    if (b.mode == chan::kInline) memcpy(p, g_sh->data + b.off, b.bytes);
-    else cma(false, b.addr, p, b.bytes);
+    if (b.mode == chan::kInline)
+      memcpy(p, g_sh->data + b.off, b.bytes);
+    else
+      cma(false, b.addr, p, b.bytes);
   }
   return p;
 }
@@ -236,17 +250,22 @@ void reap_detached() {
 
 // ---------------------------------------------------------------- p2p
 
-int isend(MPI_Datatype t, int count, int dest, int tag, MPI_Comm c, uint64_t mode, char* buf, MPI_Request* r) {
+int isend(MPI_Datatype t, int count, int dest, int tag, MPI_Comm c, uint64_t mode, char* buf,
+          MPI_Request* r) {
   switch (mode) {
-    case chan::kSync: return MPI_Issend(buf, count, t, dest, tag, c, r);
-    case chan::kReady: return MPI_Irsend(buf, count, t, dest, tag, c, r);
-    default: return MPI_Isend(buf, count, t, dest, tag, c, r);
+    case chan::kSync:
+      return MPI_Issend(buf, count, t, dest, tag, c, r);
+    case chan::kReady:
+      return MPI_Irsend(buf, count, t, dest, tag, c, r);
+    default:
+      return MPI_Isend(buf, count, t, dest, tag, c, r);
   }
 }
 
 void op_send(Msg& m) {
   MPI_Datatype t = wtype(m.a[0]);
-  int count = static_cast<int>(m.a[1]), dest = static_cast<int>(m.a[2]), tag = static_cast<int>(m.a[3]);
+  int count = static_cast<int>(m.a[1]), dest = static_cast<int>(m.a[2]),
+      tag = static_cast<int>(m.a[3]);
   MPI_Comm c = wcomm(m.a[4]);
   if (m.a[5] == chan::kBuffered) {  // local completion: agent-owned copy
     auto* q = new AReq;
@@ -258,17 +277,22 @@ void op_send(Msg& m) {
   }
   char* p = src_ptr(m.b[0], g_scratch[0]);
   switch (m.a[5]) {
-    case chan::kSync: m.rc = MPI_Ssend(p, count, t, dest, tag, c); break;
-    case chan::kReady: m.rc = MPI_Rsend(p, count, t, dest, tag, c); break;
-    default: m.rc = MPI_Send(p, count, t, dest, tag, c);
+    case chan::kSync:
+      m.rc = MPI_Ssend(p, count, t, dest, tag, c);
+      break;
+    case chan::kReady:
+      m.rc = MPI_Rsend(p, count, t, dest, tag, c);
+      break;
+    default:
+      m.rc = MPI_Send(p, count, t, dest, tag, c);
   }
 }
 
 void op_recv(Msg& m) {
   MPI_Status st;
   char* p = dst_ptr(m.b[1], g_scratch[1]);
-  m.rc = MPI_Recv(p, static_cast<int>(m.a[1]), wtype(m.a[0]), static_cast<int>(m.a[2]), static_cast<int>(m.a[3]),
-                  wcomm(m.a[4]), &st);
+  m.rc = MPI_Recv(p, static_cast<int>(m.a[1]), wtype(m.a[0]), static_cast<int>(m.a[2]),
+                  static_cast<int>(m.a[3]), wcomm(m.a[4]), &st);
   if (m.rc == MPI_SUCCESS) dst_done(m.b[1], p, st._ucount);
   put_status(m, st);
 }
@@ -276,8 +300,8 @@ void op_recv(Msg& m) {
 void op_isend(Msg& m) {
   auto* q = new AReq;
   q->sbuf = own_copy(m.b[0]);
-  m.rc = isend(wtype(m.a[0]), static_cast<int>(m.a[1]), static_cast<int>(m.a[2]), static_cast<int>(m.a[3]),
-               wcomm(m.a[4]), m.a[5], q->sbuf, &q->r);
+  m.rc = isend(wtype(m.a[0]), static_cast<int>(m.a[1]), static_cast<int>(m.a[2]),
+               static_cast<int>(m.a[3]), wcomm(m.a[4]), m.a[5], q->sbuf, &q->r);
   m.a[0] = u(q);
 }
 
@@ -294,8 +318,11 @@ void op_irecv(Msg& m) {
 void op_probe(Msg& m, bool blocking) {
   MPI_Status st{};
   int flag = 1;
-  if (blocking) m.rc = MPI_Probe(static_cast<int>(m.a[0]), static_cast<int>(m.a[1]), wcomm(m.a[2]), &st);
-  else m.rc = MPI_Iprobe(static_cast<int>(m.a[0]), static_cast<int>(m.a[1]), wcomm(m.a[2]), &flag, &st);
+  if (blocking)
+    m.rc = MPI_Probe(static_cast<int>(m.a[0]), static_cast<int>(m.a[1]), wcomm(m.a[2]), &st);
+  else
+    m.rc =
+        MPI_Iprobe(static_cast<int>(m.a[0]), static_cast<int>(m.a[1]), wcomm(m.a[2]), &flag, &st);
   m.a[9] = flag;
   put_status(m, st);
 }
@@ -305,8 +332,11 @@ void op_mprobe(Msg& m) {
   MPI_Status st{};
   MPI_Message msg = MPI_MESSAGE_NULL;
   int flag = 1;
-  if (m.a[3]) m.rc = MPI_Mprobe(static_cast<int>(m.a[0]), static_cast<int>(m.a[1]), wcomm(m.a[2]), &msg, &st);
-  else m.rc = MPI_Improbe(static_cast<int>(m.a[0]), static_cast<int>(m.a[1]), wcomm(m.a[2]), &flag, &msg, &st);
+  if (m.a[3])
+    m.rc = MPI_Mprobe(static_cast<int>(m.a[0]), static_cast<int>(m.a[1]), wcomm(m.a[2]), &msg, &st);
+  else
+    m.rc = MPI_Improbe(static_cast<int>(m.a[0]), static_cast<int>(m.a[1]), wcomm(m.a[2]), &flag,
+                       &msg, &st);
   m.a[9] = flag;
   m.a[8] = u(msg);
   put_status(m, st);
@@ -349,17 +379,37 @@ void op_complete(Msg& m) {
   std::vector<int> idx(n);
   // User-op callbacks during completion reuse the data area: keep the ids.
   std::vector<uint64_t> idv(ids, ids + n);
-  for (int i = 0; i < n; ++i) rs[i] = idv[i] ? reinterpret_cast<AReq*>(idv[i])->r : MPI_REQUEST_NULL;
+  for (int i = 0; i < n; ++i)
+    rs[i] = idv[i] ? reinterpret_cast<AReq*>(idv[i])->r : MPI_REQUEST_NULL;
   int flag = 0, one = -1, outc = 0;
   switch (kind) {
-    case chan::kWait: m.rc = MPI_Wait(&rs[0], &st[0]); flag = 1; break;
-    case chan::kTest: m.rc = MPI_Test(&rs[0], &flag, &st[0]); break;
-    case chan::kWaitany: m.rc = MPI_Waitany(n, rs.data(), &one, &st[0]); flag = 1; break;
-    case chan::kTestany: m.rc = MPI_Testany(n, rs.data(), &one, &flag, &st[0]); break;
-    case chan::kWaitall: m.rc = MPI_Waitall(n, rs.data(), st.data()); flag = 1; break;
-    case chan::kTestall: m.rc = MPI_Testall(n, rs.data(), &flag, st.data()); break;
-    case chan::kWaitsome: m.rc = MPI_Waitsome(n, rs.data(), &outc, idx.data(), st.data()); break;
-    case chan::kTestsome: m.rc = MPI_Testsome(n, rs.data(), &outc, idx.data(), st.data()); break;
+    case chan::kWait:
+      m.rc = MPI_Wait(&rs[0], &st[0]);
+      flag = 1;
+      break;
+    case chan::kTest:
+      m.rc = MPI_Test(&rs[0], &flag, &st[0]);
+      break;
+    case chan::kWaitany:
+      m.rc = MPI_Waitany(n, rs.data(), &one, &st[0]);
+      flag = 1;
+      break;
+    case chan::kTestany:
+      m.rc = MPI_Testany(n, rs.data(), &one, &flag, &st[0]);
+      break;
+    case chan::kWaitall:
+      m.rc = MPI_Waitall(n, rs.data(), st.data());
+      flag = 1;
+      break;
+    case chan::kTestall:
+      m.rc = MPI_Testall(n, rs.data(), &flag, st.data());
+      break;
+    case chan::kWaitsome:
+      m.rc = MPI_Waitsome(n, rs.data(), &outc, idx.data(), st.data());
+      break;
+    case chan::kTestsome:
+      m.rc = MPI_Testsome(n, rs.data(), &outc, idx.data(), st.data());
+      break;
   }
   for (int i = 0; i < n; ++i) {
     ids[i] = idv[i];
@@ -375,7 +425,8 @@ void op_complete(Msg& m) {
   } else if (kind == chan::kWaitall || kind == chan::kTestall) {
     if (flag || m.rc == MPI_ERR_IN_STATUS)
       for (int i = 0; i < n; ++i)
-        if (ids[i] && (m.rc != MPI_ERR_IN_STATUS || st[i].MPI_ERROR != MPI_ERR_PENDING)) fin.push_back({i, &st[i]});
+        if (ids[i] && (m.rc != MPI_ERR_IN_STATUS || st[i].MPI_ERROR != MPI_ERR_PENDING))
+          fin.push_back({i, &st[i]});
   } else if (outc != MPI_UNDEFINED) {
     for (int k = 0; k < outc; ++k) fin.push_back({idx[k], &st[k]});
   }
@@ -404,7 +455,9 @@ void op_complete(Msg& m) {
   m.a[4] = static_cast<uint64_t>(flag);
 }
 
-void op_cancel(Msg& m) { m.rc = MPI_Cancel(&reinterpret_cast<AReq*>(m.a[0])->r); }
+void op_cancel(Msg& m) {
+  m.rc = MPI_Cancel(&reinterpret_cast<AReq*>(m.a[0])->r);
+}
 
 void op_request_free(Msg& m) {
   AReq* q = reinterpret_cast<AReq*>(m.a[0]);
@@ -432,12 +485,14 @@ int run_coll(const Msg& m, char* s, char* r, MPI_Datatype st, MPI_Datatype rt, M
   int sc = static_cast<int>(m.a[3]), rc = static_cast<int>(m.a[5]), root = static_cast<int>(m.a[6]);
   MPI_Op op = wop(m.a[7]);
   int n = static_cast<int>(m.a[11]);
-  int* arr = m.b[2].mode == chan::kInline ? reinterpret_cast<int*>(g_sh->data + m.b[2].off) : nullptr;
+  int* arr =
+      m.b[2].mode == chan::kInline ? reinterpret_cast<int*>(g_sh->data + m.b[2].off) : nullptr;
   std::vector<int> copy;
   if (req && arr) {  // nonblocking: the arrays must outlive the call
     copy.assign(arr, arr + 4 * n);
   }
-  int *scs = arr, *sds = arr ? arr + n : nullptr, *rcs = arr ? arr + 2 * n : nullptr, *rds = arr ? arr + 3 * n : nullptr;
+  int *scs = arr, *sds = arr ? arr + n : nullptr, *rcs = arr ? arr + 2 * n : nullptr,
+      *rds = arr ? arr + 3 * n : nullptr;
   if (req && arr) {
     static std::vector<std::vector<int>> keep;  // released with the process; small
     keep.push_back(copy);
@@ -446,32 +501,46 @@ int run_coll(const Msg& m, char* s, char* r, MPI_Datatype st, MPI_Datatype rt, M
   }
   bool nb = req != nullptr;
   switch (m.a[0]) {
-    case chan::kBarrier: return nb ? MPI_Ibarrier(c, req) : MPI_Barrier(c);
-    case chan::kBcast: return nb ? MPI_Ibcast(r, rc, rt, root, c, req) : MPI_Bcast(r, rc, rt, root, c);
-    case chan::kReduce: return nb ? MPI_Ireduce(s, r, rc, rt, op, root, c, req) : MPI_Reduce(s, r, rc, rt, op, root, c);
-    case chan::kAllreduce: return nb ? MPI_Iallreduce(s, r, rc, rt, op, c, req) : MPI_Allreduce(s, r, rc, rt, op, c);
-    case chan::kScan: return nb ? MPI_Iscan(s, r, rc, rt, op, c, req) : MPI_Scan(s, r, rc, rt, op, c);
-    case chan::kExscan: return nb ? MPI_Iexscan(s, r, rc, rt, op, c, req) : MPI_Exscan(s, r, rc, rt, op, c);
+    case chan::kBarrier:
+      return nb ? MPI_Ibarrier(c, req) : MPI_Barrier(c);
+    case chan::kBcast:
+      return nb ? MPI_Ibcast(r, rc, rt, root, c, req) : MPI_Bcast(r, rc, rt, root, c);
+    case chan::kReduce:
+      return nb ? MPI_Ireduce(s, r, rc, rt, op, root, c, req)
+                : MPI_Reduce(s, r, rc, rt, op, root, c);
+    case chan::kAllreduce:
+      return nb ? MPI_Iallreduce(s, r, rc, rt, op, c, req) : MPI_Allreduce(s, r, rc, rt, op, c);
+    case chan::kScan:
+      return nb ? MPI_Iscan(s, r, rc, rt, op, c, req) : MPI_Scan(s, r, rc, rt, op, c);
+    case chan::kExscan:
+      return nb ? MPI_Iexscan(s, r, rc, rt, op, c, req) : MPI_Exscan(s, r, rc, rt, op, c);
     case chan::kReduceScatterBlock:
-      return nb ? MPI_Ireduce_scatter_block(s, r, rc, rt, op, c, req) : MPI_Reduce_scatter_block(s, r, rc, rt, op, c);
+      return nb ? MPI_Ireduce_scatter_block(s, r, rc, rt, op, c, req)
+                : MPI_Reduce_scatter_block(s, r, rc, rt, op, c);
     case chan::kReduceScatter:
-      return nb ? MPI_Ireduce_scatter(s, r, rcs, rt, op, c, req) : MPI_Reduce_scatter(s, r, rcs, rt, op, c);
+      return nb ? MPI_Ireduce_scatter(s, r, rcs, rt, op, c, req)
+                : MPI_Reduce_scatter(s, r, rcs, rt, op, c);
     case chan::kGather:
-      return nb ? MPI_Igather(s, sc, st, r, rc, rt, root, c, req) : MPI_Gather(s, sc, st, r, rc, rt, root, c);
+      return nb ? MPI_Igather(s, sc, st, r, rc, rt, root, c, req)
+                : MPI_Gather(s, sc, st, r, rc, rt, root, c);
     case chan::kGatherv:
       return nb ? MPI_Igatherv(s, sc, st, r, rcs, rds, rt, root, c, req)
                 : MPI_Gatherv(s, sc, st, r, rcs, rds, rt, root, c);
     case chan::kScatter:
-      return nb ? MPI_Iscatter(s, sc, st, r, rc, rt, root, c, req) : MPI_Scatter(s, sc, st, r, rc, rt, root, c);
+      return nb ? MPI_Iscatter(s, sc, st, r, rc, rt, root, c, req)
+                : MPI_Scatter(s, sc, st, r, rc, rt, root, c);
     case chan::kScatterv:
       return nb ? MPI_Iscatterv(s, scs, sds, st, r, rc, rt, root, c, req)
                 : MPI_Scatterv(s, scs, sds, st, r, rc, rt, root, c);
     case chan::kAllgather:
-      return nb ? MPI_Iallgather(s, sc, st, r, rc, rt, c, req) : MPI_Allgather(s, sc, st, r, rc, rt, c);
+      return nb ? MPI_Iallgather(s, sc, st, r, rc, rt, c, req)
+                : MPI_Allgather(s, sc, st, r, rc, rt, c);
     case chan::kAllgatherv:
-      return nb ? MPI_Iallgatherv(s, sc, st, r, rcs, rds, rt, c, req) : MPI_Allgatherv(s, sc, st, r, rcs, rds, rt, c);
+      return nb ? MPI_Iallgatherv(s, sc, st, r, rcs, rds, rt, c, req)
+                : MPI_Allgatherv(s, sc, st, r, rcs, rds, rt, c);
     case chan::kAlltoall:
-      return nb ? MPI_Ialltoall(s, sc, st, r, rc, rt, c, req) : MPI_Alltoall(s, sc, st, r, rc, rt, c);
+      return nb ? MPI_Ialltoall(s, sc, st, r, rc, rt, c, req)
+                : MPI_Alltoall(s, sc, st, r, rc, rt, c);
     case chan::kAlltoallv:
       return nb ? MPI_Ialltoallv(s, scs, sds, st, r, rcs, rds, rt, c, req)
                 : MPI_Alltoallv(s, scs, sds, st, r, rcs, rds, rt, c);
@@ -553,20 +622,28 @@ void op_comm(Msg& m) {
   MPI_Comm nc = MPI_COMM_NULL;
   MPI_Comm c = wcomm(m.a[0]);
   switch (m.op) {
-    case chan::kOpCommDup: m.rc = MPI_Comm_dup(c, &nc); break;
-    case chan::kOpCommSplit: m.rc = MPI_Comm_split(c, static_cast<int>(m.a[1]), static_cast<int>(m.a[2]), &nc); break;
+    case chan::kOpCommDup:
+      m.rc = MPI_Comm_dup(c, &nc);
+      break;
+    case chan::kOpCommSplit:
+      m.rc = MPI_Comm_split(c, static_cast<int>(m.a[1]), static_cast<int>(m.a[2]), &nc);
+      break;
     case chan::kOpCommSplitType:
-      m.rc = MPI_Comm_split_type(c, static_cast<int>(m.a[1]), static_cast<int>(m.a[2]), MPI_INFO_NULL, &nc);
+      m.rc = MPI_Comm_split_type(c, static_cast<int>(m.a[1]), static_cast<int>(m.a[2]),
+                                 MPI_INFO_NULL, &nc);
       break;
     case chan::kOpCommCreate:
     case chan::kOpCommCreateGroup: {
       MPI_Group g = world_subgroup(static_cast<int>(m.a[1]), reinterpret_cast<int*>(g_sh->data));
-      m.rc = m.op == chan::kOpCommCreate ? MPI_Comm_create(c, g, &nc)
-                                         : MPI_Comm_create_group(c, g, static_cast<int>(m.a[2]), &nc);
+      m.rc = m.op == chan::kOpCommCreate
+                 ? MPI_Comm_create(c, g, &nc)
+                 : MPI_Comm_create_group(c, g, static_cast<int>(m.a[2]), &nc);
       MPI_Group_free(&g);
       break;
     }
-    case chan::kOpCommFree: m.rc = MPI_Comm_free(&c); return;
+    case chan::kOpCommFree:
+      m.rc = MPI_Comm_free(&c);
+      return;
   }
   if (m.rc == MPI_SUCCESS) reply_comm(m, nc);
 }
@@ -605,19 +682,19 @@ void op_hello(Msg& m) {
   auto* info = reinterpret_cast<int64_t*>(h + n);
   for (size_t i = 0; i < n; ++i) h[i] = u(g_predef[i]);
   size_t k = 0;
-#define X(KIND, NAME, SYM)                                                   \
-  if (std::string_view(#KIND) == "Datatype") {                              \
-    MPI_Datatype t = reinterpret_cast<MPI_Datatype>(static_cast<void*>(NAME));                                                \
-    int sz = 0;                                                             \
-    MPI_Aint lb = 0, ext = 0, tlb = 0, text = 0;                            \
-    if (t != MPI_DATATYPE_NULL) {                                           \
-      MPI_Type_size(t, &sz);                                                \
-      MPI_Type_get_extent(t, &lb, &ext);                                    \
-      MPI_Type_get_true_extent(t, &tlb, &text);                             \
-    }                                                                       \
-    int64_t* e = info + 5 * k;                                              \
-    e[0] = sz, e[1] = lb, e[2] = ext, e[3] = tlb, e[4] = text;              \
-  }                                                                         \
+#define X(KIND, NAME, SYM)                                                     \
+  if (std::string_view(#KIND) == "Datatype") {                                 \
+    MPI_Datatype t = reinterpret_cast<MPI_Datatype>(static_cast<void*>(NAME)); \
+    int sz = 0;                                                                \
+    MPI_Aint lb = 0, ext = 0, tlb = 0, text = 0;                               \
+    if (t != MPI_DATATYPE_NULL) {                                              \
+      MPI_Type_size(t, &sz);                                                   \
+      MPI_Type_get_extent(t, &lb, &ext);                                       \
+      MPI_Type_get_true_extent(t, &tlb, &text);                                \
+    }                                                                          \
+    int64_t* e = info + 5 * k;                                                 \
+    e[0] = sz, e[1] = lb, e[2] = ext, e[3] = tlb, e[4] = text;                 \
+  }                                                                            \
   ++k;
 #include "predefined.inc"
 #undef X
@@ -633,8 +710,12 @@ void op_hello(Msg& m) {
 
 }  // namespace
 
-bool app_finalized() { return g_app_fin; }
-bool app_initialized() { return g_app_init; }
+bool app_finalized() {
+  return g_app_fin;
+}
+bool app_initialized() {
+  return g_app_init;
+}
 
 void init_tables() {
 #define X(KIND, NAME, SYM) g_predef.push_back(static_cast<void*>(NAME));
@@ -647,13 +728,21 @@ void execute() {
   m.kind = chan::kReply;
   m.rc = MPI_SUCCESS;
   switch (m.op) {
-    case chan::kOpHello: op_hello(m); break;
+    case chan::kOpHello:
+      op_hello(m);
+      break;
     case chan::kOpFinalize:
       reap_detached();
       g_app_fin = true;
       m.rc = MPI_Finalize();
       break;
-    case chan::kOpAbort: MPI_Abort(wcomm(m.a[0]), static_cast<int>(m.a[1])); break;
+    case chan::kOpAbort:
+      fprintf(stderr, "crmpi: rank %d: application called MPI_Abort with error code %d\n", g_rank,
+              static_cast<int>(m.a[1]));
+      MPI_Abort(wcomm(m.a[0]), static_cast<int>(m.a[1]));
+      break;
+      MPI_Abort(wcomm(m.a[0]), static_cast<int>(m.a[1]));
+      break;
     case chan::kOpErrorString: {
       int len = 0;
       m.rc = MPI_Error_string(static_cast<int>(m.a[0]), g_sh->data, &len);
@@ -666,26 +755,56 @@ void execute() {
       m.a[1] = cls;
       break;
     }
-    case chan::kOpSend: op_send(m); break;
-    case chan::kOpRecv: op_recv(m); break;
-    case chan::kOpIsend: op_isend(m); break;
-    case chan::kOpIrecv: op_irecv(m); break;
-    case chan::kOpProbe: op_probe(m, true); break;
-    case chan::kOpIprobe: op_probe(m, false); break;
-    case chan::kOpSendrecv: op_sendrecv(m); break;
-    case chan::kOpMprobe: op_mprobe(m); break;
-    case chan::kOpMrecv: op_mrecv(m); break;
-    case chan::kOpComplete: op_complete(m); break;
-    case chan::kOpCancel: op_cancel(m); break;
-    case chan::kOpRequestFree: op_request_free(m); break;
-    case chan::kOpBsendFlush: op_bsend_flush(m); break;
-    case chan::kOpColl: op_coll(m); break;
+    case chan::kOpSend:
+      op_send(m);
+      break;
+    case chan::kOpRecv:
+      op_recv(m);
+      break;
+    case chan::kOpIsend:
+      op_isend(m);
+      break;
+    case chan::kOpIrecv:
+      op_irecv(m);
+      break;
+    case chan::kOpProbe:
+      op_probe(m, true);
+      break;
+    case chan::kOpIprobe:
+      op_probe(m, false);
+      break;
+    case chan::kOpSendrecv:
+      op_sendrecv(m);
+      break;
+    case chan::kOpMprobe:
+      op_mprobe(m);
+      break;
+    case chan::kOpMrecv:
+      op_mrecv(m);
+      break;
+    case chan::kOpComplete:
+      op_complete(m);
+      break;
+    case chan::kOpCancel:
+      op_cancel(m);
+      break;
+    case chan::kOpRequestFree:
+      op_request_free(m);
+      break;
+    case chan::kOpBsendFlush:
+      op_bsend_flush(m);
+      break;
+    case chan::kOpColl:
+      op_coll(m);
+      break;
     case chan::kOpCommDup:
     case chan::kOpCommSplit:
     case chan::kOpCommSplitType:
     case chan::kOpCommCreate:
     case chan::kOpCommCreateGroup:
-    case chan::kOpCommFree: op_comm(m); break;
+    case chan::kOpCommFree:
+      op_comm(m);
+      break;
     case chan::kOpOpCreate: {
       MPI_Op op;
       m.rc = MPI_Op_create(trampoline, static_cast<int>(m.a[0]), &op);

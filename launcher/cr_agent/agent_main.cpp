@@ -8,6 +8,7 @@
 //   4. Mirror the app's fate: finalize and exit with its status, or die of
 //      its signal, so that mpirun reports the rank and the cause.
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -34,7 +35,9 @@ namespace {
 volatile sig_atomic_t g_app_status = -1;  // waitpid status once the app is gone
 volatile sig_atomic_t g_in_call = 0;
 
-void say(const char* s) { (void)!write(2, s, strlen(s)); }
+void say(const char* s) {
+  (void)!write(2, s, strlen(s));
+}
 
 // Async-signal-safe: called from the SIGCHLD handler while a call is running
 // (the agent may be blocked inside MPI forever otherwise) or from main.
@@ -45,7 +48,9 @@ void mirror_death(int st) {
     snprintf(buf, sizeof buf, "crmpi: rank %d: application killed by signal %d (%s)\n", g_rank, sig,
              strsignal(sig));
     say(buf);
-    struct rlimit rl{0, 0};
+    struct rlimit rl {
+      0, 0
+    };
     setrlimit(RLIMIT_CORE, &rl);
     signal(sig, SIG_DFL);
     sigset_t s;
@@ -58,8 +63,8 @@ void mirror_death(int st) {
   int code = WEXITSTATUS(st);
   if (app_initialized() && !app_finalized()) {
     snprintf(buf, sizeof buf,
-             "crmpi: rank %d: application exited with status %d without calling MPI_Finalize\n", g_rank,
-             code);
+             "crmpi: rank %d: application exited with status %d without calling MPI_Finalize\n",
+             g_rank, code);
     say(buf);
     _exit(code ? code : 1);
   }
@@ -78,7 +83,9 @@ void on_forward(int sig) {
   if (g_app > 0) kill(g_app, sig);
 }
 
-bool app_alive() { return g_app_status == -1; }
+bool app_alive() {
+  return g_app_status == -1;
+}
 
 chan::Shared* make_channel(int* fd_out) {
   int fd = memfd_create("crmpi-channel", 0);
@@ -119,8 +126,9 @@ pid_t start_app(int fd, char** argv) {
 
 void serve() {
   uint32_t seen = 0;  // the channel starts at 0; the app may have rung already
-  long spin = 50000;
-  if (const char* s = getenv("CRMPI_AGENT_SPIN_NS")) spin = atol(s);
+  chan::Spin spin;
+  if (const char* s = getenv("CRMPI_AGENT_SPIN_NS")) spin.max_ns = spin.cur_ns = atol(s);
+  if (const char* s = getenv("CRMPI_AGENT_SPIN_MIN_NS")) spin.min_ns = atol(s);
   for (;;) {
     uint32_t v = chan::wait_change(g_sh->req_seq, g_sh->agent_sleeping, seen, spin, app_alive);
     if (v == seen) {
@@ -146,6 +154,10 @@ int main(int argc, char** argv) {
     fprintf(stderr, "usage: cr_agent PROG [ARGS...]\n(cr_agent is started by crmpirun)\n");
     return 2;
   }
+  // Payload copies of nonblocking operations come and go at high rate: keep
+  // them in the heap (no mmap/munmap, no page faults and zeroing per message).
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   int provided;
   if (MPI_Init_thread(&argc, &argv, MPI_THREAD_SINGLE, &provided) != MPI_SUCCESS) return 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
@@ -156,7 +168,7 @@ int main(int argc, char** argv) {
   g_sh = make_channel(&fd);
   if (!g_sh) MPI_Abort(MPI_COMM_WORLD, 1);
 
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_sigchld;
   sa.sa_flags = SA_NOCLDSTOP;  // no SA_RESTART: wake the futex sleep
   sigaction(SIGCHLD, &sa, nullptr);

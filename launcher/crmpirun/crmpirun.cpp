@@ -11,13 +11,12 @@
 //   4. reap: we are a child subreaper, so ranks orphaned by a dying mpirun or
 //      agent become our children; kill and reap whatever is left;
 //   5. exit with mpirun's status (or die of its signal).
+#include <dirent.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <dirent.h>
 
 #include <climits>
 #include <cstdio>
@@ -44,14 +43,65 @@ void usage(FILE* f) {
 }
 
 // mpirun options that take one argument; --mca style options take two.
-const std::set<std::string> kOneArg = {
-    "-np", "--np", "-n", "-c", "-N", "-H", "--host", "-host", "-hostfile", "--hostfile", "-machinefile",
-    "--machinefile", "-x", "-wdir", "--wdir", "-wd", "--wd", "--map-by", "-map-by", "--rank-by", "-rank-by",
-    "--bind-to", "-bind-to", "-npernode", "--npernode", "-npersocket", "--npersocket", "--prefix", "-prefix",
-    "--path", "-path", "--preload-files", "--output-filename", "-output-filename", "--timeout", "-timeout",
-    "--rankfile", "-rf", "--cpus-per-proc", "--cpu-set", "--default-hostfile", "-s", "--stdin", "-stdin",
-    "--merge-stderr-to-stdout", "--tune", "-tune", "--report-uri", "--ompi-server", "--personality",
-    "--launch-agent", "--max-vm-size", "--xml-file", "-am", "--am", "--app", "-app", "--dvm", "--hnp"};
+const std::set<std::string> kOneArg = {"-np",
+                                       "--np",
+                                       "-n",
+                                       "-c",
+                                       "-N",
+                                       "-H",
+                                       "--host",
+                                       "-host",
+                                       "-hostfile",
+                                       "--hostfile",
+                                       "-machinefile",
+                                       "--machinefile",
+                                       "-x",
+                                       "-wdir",
+                                       "--wdir",
+                                       "-wd",
+                                       "--wd",
+                                       "--map-by",
+                                       "-map-by",
+                                       "--rank-by",
+                                       "-rank-by",
+                                       "--bind-to",
+                                       "-bind-to",
+                                       "-npernode",
+                                       "--npernode",
+                                       "-npersocket",
+                                       "--npersocket",
+                                       "--prefix",
+                                       "-prefix",
+                                       "--path",
+                                       "-path",
+                                       "--preload-files",
+                                       "--output-filename",
+                                       "-output-filename",
+                                       "--timeout",
+                                       "-timeout",
+                                       "--rankfile",
+                                       "-rf",
+                                       "--cpus-per-proc",
+                                       "--cpu-set",
+                                       "--default-hostfile",
+                                       "-s",
+                                       "--stdin",
+                                       "-stdin",
+                                       "--merge-stderr-to-stdout",
+                                       "--tune",
+                                       "-tune",
+                                       "--report-uri",
+                                       "--ompi-server",
+                                       "--personality",
+                                       "--launch-agent",
+                                       "--max-vm-size",
+                                       "--xml-file",
+                                       "-am",
+                                       "--am",
+                                       "--app",
+                                       "-app",
+                                       "--dvm",
+                                       "--hnp"};
 const std::set<std::string> kTwoArgs = {"--mca", "-mca", "--gmca", "-gmca"};
 const std::set<std::string> kNoArgOverrides = {"--merge-stderr-to-stdout"};
 
@@ -183,7 +233,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "\n");
   }
 
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = forward;
   sa.sa_flags = SA_RESTART;
   for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaction(s, &sa, nullptr);

@@ -23,4 +23,4 @@ sub.Free()
 req = comm.isend(rank, dest=right, tag=3)
 assert comm.recv(source=left, tag=3) == left
 req.wait()
-print(f"rank {rank}: mpi4py ok, size {size}, name {MPI.Get_processor_name() != ''}")
+print(f"rank {rank}: mpi4py ok, size {size}, name {MPI.Get_processor_name() != ''}", flush=True)

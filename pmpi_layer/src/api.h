@@ -45,7 +45,18 @@ inline bool is_virtual(H h, uint64_t magic) {
 
 // How a communicator was made: enough to replay it after a restart.
 struct CommRecord {
-  enum How { kWorld, kSelf, kDup, kSplit, kSplitType, kCreate, kCreateGroup, kCart, kGraph, kCartSub } how;
+  enum How {
+    kWorld,
+    kSelf,
+    kDup,
+    kSplit,
+    kSplitType,
+    kCreate,
+    kCreateGroup,
+    kCart,
+    kGraph,
+    kCartSub
+  } how;
   uint64_t parent_id = 0;
   int color = 0, key = 0, tag = 0;
   std::vector<int> group;  // world ranks, for create/create_group
@@ -63,11 +74,11 @@ struct Attrs {
 
 struct VComm {
   uint64_t magic = kMagicComm;
-  uint64_t real = 0;        // lower-half handle (agent's MPI_Comm)
-  uint64_t id = 0;          // job-unique, agreed by all members without messages
-  uint64_t creations = 0;   // communicators derived from this one so far
+  uint64_t real = 0;       // lower-half handle (agent's MPI_Comm)
+  uint64_t id = 0;         // job-unique, agreed by all members without messages
+  uint64_t creations = 0;  // communicators derived from this one so far
   int rank = 0, size = 0;
-  std::vector<int> world;   // world rank of each member
+  std::vector<int> world;  // world rank of each member
   std::string name;
   MPI_Errhandler errh = MPI_ERRORS_ARE_FATAL;
   Attrs attrs;
@@ -122,10 +133,10 @@ struct Keyval {
 
 // Where received bytes go once the lower half delivers them.
 struct Dest {
-  void* user = nullptr;          // user buffer
+  void* user = nullptr;  // user buffer
   int count = 0;
-  const TypeMap* tm = nullptr;   // non-null: derived, unpack from tmp
-  std::vector<char> tmp;         // packed bytes (derived types)
+  const TypeMap* tm = nullptr;  // non-null: derived, unpack from tmp
+  std::vector<char> tmp;        // packed bytes (derived types)
   chan::Buf wire{};
 };
 
@@ -135,8 +146,8 @@ struct VRequest {
   enum Kind { kSend, kRecv, kColl, kDone } kind = kSend;
   VComm* comm = nullptr;
   Dest dst;
-  std::vector<char> keep;          // packed send data kept alive (unused by agent)
-  const TypeMap* tm = nullptr;     // recv datatype, for MPI_Get_count
+  std::vector<char> keep;       // packed send data kept alive (unused by agent)
+  const TypeMap* tm = nullptr;  // recv datatype, for MPI_Get_count
   MPI_Datatype type = MPI_DATATYPE_NULL;
   bool derived = false;
   // Persistent requests: the call to restart.
@@ -162,7 +173,8 @@ struct Global {
   std::vector<Predef> predef;
   std::unordered_map<const void*, int> predef_index;
   std::string processor;
-  int tag_ub = 32767, wtime_global = 0, universe = 1, appnum = 0, host = 0, io = 0, lastcode = 0, version = 301;
+  int tag_ub = 32767, wtime_global = 0, universe = 1, appnum = 0, host = 0, io = 0, lastcode = 0,
+      version = 301;
   std::map<int, Keyval> keyvals;
   int next_keyval = 1000;
   void* bsend_buf = nullptr;
@@ -172,12 +184,12 @@ struct Global {
 extern Global g;
 
 // ---- translation
-VComm* comm(MPI_Comm c);                    // nullptr for MPI_COMM_NULL / invalid
-const Predef* predef(const void* h);        // nullptr if not predefined
-const TypeMap* typemap(MPI_Datatype t);     // nullptr if invalid
+VComm* comm(MPI_Comm c);                 // nullptr for MPI_COMM_NULL / invalid
+const Predef* predef(const void* h);     // nullptr if not predefined
+const TypeMap* typemap(MPI_Datatype t);  // nullptr if invalid
 bool type_derived(MPI_Datatype t);
-uint64_t wire_type(MPI_Datatype t);         // for data movement
-uint64_t wire_op(MPI_Op op);                // agent op
+uint64_t wire_type(MPI_Datatype t);  // for data movement
+uint64_t wire_op(MPI_Op op);         // agent op
 uint64_t mix_id(uint64_t parent, uint64_t counter, uint64_t extra);
 
 // ---- errors
@@ -193,10 +205,11 @@ struct Arena {
   size_t alloc(size_t n);
 };
 // Fill `b` with `count` elements of `type` at `buf` as a source.
-void source(chan::Buf& b, Arena& a, const void* buf, int count, MPI_Datatype type, std::vector<char>& tmp,
-            bool allow_inline = true);
+void source(chan::Buf& b, Arena& a, const void* buf, int count, MPI_Datatype type,
+            std::vector<char>& tmp, bool allow_inline = true);
 // Prepare `d` to receive `count` elements of `type` at `buf`.
-void dest(Dest& d, Arena& a, void* buf, int count, MPI_Datatype type, bool prefill, bool allow_inline = true);
+void dest(Dest& d, Arena& a, void* buf, int count, MPI_Datatype type, bool prefill,
+          bool allow_inline = true);
 // After the reply: copy/unpack `bytes` received bytes (inline at data+off if
 // off >= 0 overrides the descriptor's own location).
 void finish(Dest& d, size_t bytes, int64_t inline_off = -2);
@@ -212,7 +225,7 @@ struct Lock {
 
 // VRequest helpers (api_req.cpp)
 VRequest* new_request(VRequest::Kind k, VComm* c);
-int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag, int* outcount, int* indices,
-                      MPI_Status* statuses);
+int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag, int* outcount,
+                      int* indices, MPI_Status* statuses);
 
 }  // namespace crmpi

@@ -15,14 +15,29 @@ int predefined_attr(VComm* c, int key, void* out, int* flag) {
   static int vals[8];
   int* v = nullptr;
   switch (key) {
-    case MPI_TAG_UB: v = &(vals[0] = g.tag_ub); break;
-    case MPI_HOST: v = &(vals[1] = g.host); break;
-    case MPI_IO: v = &(vals[2] = g.io); break;
-    case MPI_WTIME_IS_GLOBAL: v = &(vals[3] = g.wtime_global); break;
-    case MPI_APPNUM: v = &(vals[4] = g.appnum); break;
-    case MPI_UNIVERSE_SIZE: v = &(vals[5] = g.universe); break;
-    case MPI_LASTUSEDCODE: v = &(vals[6] = g.lastcode); break;
-    default: return 0;
+    case MPI_TAG_UB:
+      v = &(vals[0] = g.tag_ub);
+      break;
+    case MPI_HOST:
+      v = &(vals[1] = g.host);
+      break;
+    case MPI_IO:
+      v = &(vals[2] = g.io);
+      break;
+    case MPI_WTIME_IS_GLOBAL:
+      v = &(vals[3] = g.wtime_global);
+      break;
+    case MPI_APPNUM:
+      v = &(vals[4] = g.appnum);
+      break;
+    case MPI_UNIVERSE_SIZE:
+      v = &(vals[5] = g.universe);
+      break;
+    case MPI_LASTUSEDCODE:
+      v = &(vals[6] = g.lastcode);
+      break;
+    default:
+      return 0;
   }
   *flag = c == &g.world || c == &g.self;
   if (*flag) *static_cast<void**>(out) = v;
@@ -51,8 +66,8 @@ void crmpi_delete_all_attrs(VComm* c, MPI_Comm h) {
   c->attrs.values.clear();
 }
 
-CRMPI_API int PMPI_Comm_create_keyval(MPI_Comm_copy_attr_function* copy, MPI_Comm_delete_attr_function* del,
-                                      int* key, void* extra) {
+CRMPI_API int PMPI_Comm_create_keyval(MPI_Comm_copy_attr_function* copy,
+                                      MPI_Comm_delete_attr_function* del, int* key, void* extra) {
   Keyval k;
   k.copy = copy;
   k.del = del;
@@ -74,7 +89,8 @@ CRMPI_API int PMPI_Comm_set_attr(MPI_Comm c, int key, void* val) {
   auto it = g.keyvals.find(key);
   if (it == g.keyvals.end()) return check(vc, c, MPI_ERR_KEYVAL, "MPI_Comm_set_attr");
   auto old = vc->attrs.values.find(key);
-  if (old != vc->attrs.values.end() && it->second.del) it->second.del(c, key, old->second, it->second.extra);
+  if (old != vc->attrs.values.end() && it->second.del)
+    it->second.del(c, key, old->second, it->second.extra);
   vc->attrs.values[key] = val;
   return MPI_SUCCESS;
 }
@@ -95,17 +111,24 @@ CRMPI_API int PMPI_Comm_delete_attr(MPI_Comm c, int key) {
   auto old = vc->attrs.values.find(key);
   if (old == vc->attrs.values.end()) return check(vc, c, MPI_ERR_KEYVAL, "MPI_Comm_delete_attr");
   auto it = g.keyvals.find(key);
-  if (it != g.keyvals.end() && it->second.del) it->second.del(c, key, old->second, it->second.extra);
+  if (it != g.keyvals.end() && it->second.del)
+    it->second.del(c, key, old->second, it->second.extra);
   vc->attrs.values.erase(old);
   return MPI_SUCCESS;
 }
 
-CRMPI_API int PMPI_Attr_get(MPI_Comm c, int key, void* out, int* flag) { return PMPI_Comm_get_attr(c, key, out, flag); }
-CRMPI_API int PMPI_Attr_put(MPI_Comm c, int key, void* val) { return PMPI_Comm_set_attr(c, key, val); }
-CRMPI_API int PMPI_Attr_delete(MPI_Comm c, int key) { return PMPI_Comm_delete_attr(c, key); }
+CRMPI_API int PMPI_Attr_get(MPI_Comm c, int key, void* out, int* flag) {
+  return PMPI_Comm_get_attr(c, key, out, flag);
+}
+CRMPI_API int PMPI_Attr_put(MPI_Comm c, int key, void* val) {
+  return PMPI_Comm_set_attr(c, key, val);
+}
+CRMPI_API int PMPI_Attr_delete(MPI_Comm c, int key) {
+  return PMPI_Comm_delete_attr(c, key);
+}
 
-CRMPI_API int PMPI_Type_create_keyval(MPI_Type_copy_attr_function* copy, MPI_Type_delete_attr_function* del,
-                                      int* key, void* extra) {
+CRMPI_API int PMPI_Type_create_keyval(MPI_Type_copy_attr_function* copy,
+                                      MPI_Type_delete_attr_function* del, int* key, void* extra) {
   Keyval k;
   k.tcopy = copy;
   k.tdel = del;
@@ -143,7 +166,8 @@ CRMPI_API int PMPI_Type_delete_attr(MPI_Datatype t, int key) {
   Attrs* a = type_attrs(t);
   if (!a || !a->values.count(key)) return check_world(MPI_ERR_KEYVAL, "MPI_Type_delete_attr");
   auto it = g.keyvals.find(key);
-  if (it != g.keyvals.end() && it->second.tdel) it->second.tdel(t, key, a->values[key], it->second.extra);
+  if (it != g.keyvals.end() && it->second.tdel)
+    it->second.tdel(t, key, a->values[key], it->second.extra);
   a->values.erase(key);
   return MPI_SUCCESS;
 }

@@ -56,11 +56,25 @@ int run(const Coll& x) {
   int sspan = 0, rspan = 0;
   bool prefill = inplace;
   switch (x.kind) {
-    case chan::kBarrier: break;
-    case chan::kBcast: rspan = x.rcount; prefill = root; break;
-    case chan::kReduce: sspan = x.rcount; rspan = root ? x.rcount : 0; break;
-    case chan::kAllreduce: case chan::kScan: case chan::kExscan: sspan = rspan = x.rcount; break;
-    case chan::kReduceScatterBlock: sspan = x.rcount * n; rspan = inplace ? x.rcount * n : x.rcount; break;
+    case chan::kBarrier:
+      break;
+    case chan::kBcast:
+      rspan = x.rcount;
+      prefill = root;
+      break;
+    case chan::kReduce:
+      sspan = x.rcount;
+      rspan = root ? x.rcount : 0;
+      break;
+    case chan::kAllreduce:
+    case chan::kScan:
+    case chan::kExscan:
+      sspan = rspan = x.rcount;
+      break;
+    case chan::kReduceScatterBlock:
+      sspan = x.rcount * n;
+      rspan = inplace ? x.rcount * n : x.rcount;
+      break;
     case chan::kReduceScatter: {
       int tot = 0;
       for (int i = 0; i < n; ++i) tot += x.rcounts[i];
@@ -68,22 +82,47 @@ int run(const Coll& x) {
       rspan = inplace ? tot : x.rcounts[me];
       break;
     }
-    case chan::kGather: sspan = x.scount; rspan = root ? x.rcount * n : 0; break;
-    case chan::kGatherv: sspan = x.scount; rspan = root ? span(x.rcounts, x.rdispls, n) : 0; prefill = true; break;
-    case chan::kScatter: sspan = root ? x.scount * n : 0; rspan = x.rcount; break;
-    case chan::kScatterv: sspan = root ? span(x.scounts, x.sdispls, n) : 0; rspan = x.rcount; break;
-    case chan::kAllgather: sspan = x.scount; rspan = x.rcount * n; break;
-    case chan::kAllgatherv: sspan = x.scount; rspan = span(x.rcounts, x.rdispls, n); prefill = true; break;
-    case chan::kAlltoall: sspan = x.scount * n; rspan = x.rcount * n; break;
+    case chan::kGather:
+      sspan = x.scount;
+      rspan = root ? x.rcount * n : 0;
+      break;
+    case chan::kGatherv:
+      sspan = x.scount;
+      rspan = root ? span(x.rcounts, x.rdispls, n) : 0;
+      prefill = true;
+      break;
+    case chan::kScatter:
+      sspan = root ? x.scount * n : 0;
+      rspan = x.rcount;
+      break;
+    case chan::kScatterv:
+      sspan = root ? span(x.scounts, x.sdispls, n) : 0;
+      rspan = x.rcount;
+      break;
+    case chan::kAllgather:
+      sspan = x.scount;
+      rspan = x.rcount * n;
+      break;
+    case chan::kAllgatherv:
+      sspan = x.scount;
+      rspan = span(x.rcounts, x.rdispls, n);
+      prefill = true;
+      break;
+    case chan::kAlltoall:
+      sspan = x.scount * n;
+      rspan = x.rcount * n;
+      break;
     case chan::kAlltoallv:
       sspan = span(x.scounts, x.sdispls, n);
       rspan = span(x.rcounts, x.rdispls, n);
       prefill = true;
       break;
-    default: break;
+    default:
+      break;
   }
   if (x.kind == chan::kScatter || x.kind == chan::kScatterv) prefill = false;
-  if ((x.kind == chan::kGather || x.kind == chan::kScatter) && inplace) prefill = x.kind == chan::kGather;
+  if ((x.kind == chan::kGather || x.kind == chan::kScatter) && inplace)
+    prefill = x.kind == chan::kGather;
   bool nb = x.req != nullptr;
   chan::Msg& m = msg();
   Arena a;
@@ -95,14 +134,20 @@ int run(const Coll& x) {
   if (is_reduction(x.kind) && !uop && type_derived(x.rtype)) {
     const TypeMap* tm = typemap(x.rtype);
     if (tm->base == TypeMap::kMixed || tm->base_size * tm->nprims != tm->size)
-      fatal("%s: reduction with a predefined op on a derived datatype of mixed primitives is not supported", x.fn);
+      fatal(
+          "%s: reduction with a predefined op on a derived datatype of mixed primitives is not "
+          "supported",
+          x.fn);
     mult = tm->nprims;
     rwt = swt = g.predef[tm->base].agent;
   }
   // Send side.
-  if (x.kind == chan::kBcast || x.kind == chan::kBarrier) m.b[0] = {};
-  else if (inplace) m.b[0] = {0, 0, 0, chan::kInPlace, 0};
-  else source(m.b[0], a, x.sbuf, sspan, is_reduction(x.kind) ? x.rtype : x.stype, tmp);
+  if (x.kind == chan::kBcast || x.kind == chan::kBarrier)
+    m.b[0] = {};
+  else if (inplace)
+    m.b[0] = {0, 0, 0, chan::kInPlace, 0};
+  else
+    source(m.b[0], a, x.sbuf, sspan, is_reduction(x.kind) ? x.rtype : x.stype, tmp);
   // Receive side.
   VRequest* r = nb ? new_request(VRequest::kColl, vc) : nullptr;
   Dest local;
@@ -173,84 +218,95 @@ static Coll bcast(void* buf, int count, MPI_Datatype t, int root, MPI_Comm comm,
   x.rbuf = buf, x.rcount = count, x.rtype = t, x.root = root, x.req = req;
   return x;
 }
-CRMPI_API int PMPI_Bcast(void* b, int n, MPI_Datatype t, int root, MPI_Comm c) { return run(bcast(b, n, t, root, c, nullptr)); }
+CRMPI_API int PMPI_Bcast(void* b, int n, MPI_Datatype t, int root, MPI_Comm c) {
+  return run(bcast(b, n, t, root, c, nullptr));
+}
 CRMPI_API int PMPI_Ibcast(void* b, int n, MPI_Datatype t, int root, MPI_Comm c, MPI_Request* r) {
   return run(bcast(b, n, t, root, c, r));
 }
 
-static Coll red(chan::CollKind k, const char* fn, const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, int root,
-                MPI_Comm comm, MPI_Request* req) {
+static Coll red(chan::CollKind k, const char* fn, const void* s, void* r, int n, MPI_Datatype t,
+                MPI_Op op, int root, MPI_Comm comm, MPI_Request* req) {
   Coll x{k, fn, comm};
-  x.sbuf = s, x.rbuf = r, x.rcount = n, x.scount = n, x.rtype = x.stype = t, x.op = op, x.root = root, x.req = req;
+  x.sbuf = s, x.rbuf = r, x.rcount = n, x.scount = n, x.rtype = x.stype = t, x.op = op,
+  x.root = root, x.req = req;
   return x;
 }
-CRMPI_API int PMPI_Reduce(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, int root, MPI_Comm c) {
+CRMPI_API int PMPI_Reduce(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, int root,
+                          MPI_Comm c) {
   return run(red(chan::kReduce, "MPI_Reduce", s, r, n, t, op, root, c, nullptr));
 }
-CRMPI_API int PMPI_Ireduce(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, int root, MPI_Comm c,
-                           MPI_Request* q) {
+CRMPI_API int PMPI_Ireduce(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, int root,
+                           MPI_Comm c, MPI_Request* q) {
   return run(red(chan::kReduce, "MPI_Ireduce", s, r, n, t, op, root, c, q));
 }
 CRMPI_API int PMPI_Allreduce(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c) {
   return run(red(chan::kAllreduce, "MPI_Allreduce", s, r, n, t, op, 0, c, nullptr));
 }
-CRMPI_API int PMPI_Iallreduce(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c, MPI_Request* q) {
+CRMPI_API int PMPI_Iallreduce(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c,
+                              MPI_Request* q) {
   return run(red(chan::kAllreduce, "MPI_Iallreduce", s, r, n, t, op, 0, c, q));
 }
 CRMPI_API int PMPI_Scan(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c) {
   return run(red(chan::kScan, "MPI_Scan", s, r, n, t, op, 0, c, nullptr));
 }
-CRMPI_API int PMPI_Iscan(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c, MPI_Request* q) {
+CRMPI_API int PMPI_Iscan(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c,
+                         MPI_Request* q) {
   return run(red(chan::kScan, "MPI_Iscan", s, r, n, t, op, 0, c, q));
 }
 CRMPI_API int PMPI_Exscan(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c) {
   return run(red(chan::kExscan, "MPI_Exscan", s, r, n, t, op, 0, c, nullptr));
 }
-CRMPI_API int PMPI_Iexscan(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c, MPI_Request* q) {
+CRMPI_API int PMPI_Iexscan(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c,
+                           MPI_Request* q) {
   return run(red(chan::kExscan, "MPI_Iexscan", s, r, n, t, op, 0, c, q));
 }
-CRMPI_API int PMPI_Reduce_scatter_block(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c) {
-  return run(red(chan::kReduceScatterBlock, "MPI_Reduce_scatter_block", s, r, n, t, op, 0, c, nullptr));
+CRMPI_API int PMPI_Reduce_scatter_block(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op,
+                                        MPI_Comm c) {
+  return run(
+      red(chan::kReduceScatterBlock, "MPI_Reduce_scatter_block", s, r, n, t, op, 0, c, nullptr));
 }
-CRMPI_API int PMPI_Ireduce_scatter_block(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c,
-                                         MPI_Request* q) {
+CRMPI_API int PMPI_Ireduce_scatter_block(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op,
+                                         MPI_Comm c, MPI_Request* q) {
   return run(red(chan::kReduceScatterBlock, "MPI_Ireduce_scatter_block", s, r, n, t, op, 0, c, q));
 }
-CRMPI_API int PMPI_Reduce_scatter(const void* s, void* r, const int* counts, MPI_Datatype t, MPI_Op op, MPI_Comm c) {
+CRMPI_API int PMPI_Reduce_scatter(const void* s, void* r, const int* counts, MPI_Datatype t,
+                                  MPI_Op op, MPI_Comm c) {
   Coll x = red(chan::kReduceScatter, "MPI_Reduce_scatter", s, r, 0, t, op, 0, c, nullptr);
   x.rcounts = counts;
   return run(x);
 }
-CRMPI_API int PMPI_Ireduce_scatter(const void* s, void* r, const int* counts, MPI_Datatype t, MPI_Op op, MPI_Comm c,
-                                   MPI_Request* q) {
+CRMPI_API int PMPI_Ireduce_scatter(const void* s, void* r, const int* counts, MPI_Datatype t,
+                                   MPI_Op op, MPI_Comm c, MPI_Request* q) {
   Coll x = red(chan::kReduceScatter, "MPI_Ireduce_scatter", s, r, 0, t, op, 0, c, q);
   x.rcounts = counts;
   return run(x);
 }
 
-static Coll mv(chan::CollKind k, const char* fn, const void* s, int sn, MPI_Datatype st, void* r, int rn,
-               MPI_Datatype rt, int root, MPI_Comm comm, MPI_Request* req) {
+static Coll mv(chan::CollKind k, const char* fn, const void* s, int sn, MPI_Datatype st, void* r,
+               int rn, MPI_Datatype rt, int root, MPI_Comm comm, MPI_Request* req) {
   Coll x{k, fn, comm};
-  x.sbuf = s, x.scount = sn, x.stype = st, x.rbuf = r, x.rcount = rn, x.rtype = rt, x.root = root, x.req = req;
+  x.sbuf = s, x.scount = sn, x.stype = st, x.rbuf = r, x.rcount = rn, x.rtype = rt, x.root = root,
+  x.req = req;
   return x;
 }
-#define MOVE(Name, Lower, kind)                                                                                    \
-  CRMPI_API int PMPI_##Name(const void* s, int sn, MPI_Datatype st, void* r, int rn, MPI_Datatype rt,     \
-                            int root, MPI_Comm c) {                                                       \
-    return run(mv(chan::kind, "MPI_" #Name, s, sn, st, r, rn, rt, root, c, nullptr));                     \
-  }                                                                                                       \
-  CRMPI_API int PMPI_I##Lower(const void* s, int sn, MPI_Datatype st, void* r, int rn, MPI_Datatype rt,   \
-                              int root, MPI_Comm c, MPI_Request* q) {                                     \
-    return run(mv(chan::kind, "MPI_I" #Lower, s, sn, st, r, rn, rt, root, c, q));                         \
+#define MOVE(Name, Lower, kind)                                                        \
+  CRMPI_API int PMPI_##Name(const void* s, int sn, MPI_Datatype st, void* r, int rn,   \
+                            MPI_Datatype rt, int root, MPI_Comm c) {                   \
+    return run(mv(chan::kind, "MPI_" #Name, s, sn, st, r, rn, rt, root, c, nullptr));  \
+  }                                                                                    \
+  CRMPI_API int PMPI_I##Lower(const void* s, int sn, MPI_Datatype st, void* r, int rn, \
+                              MPI_Datatype rt, int root, MPI_Comm c, MPI_Request* q) { \
+    return run(mv(chan::kind, "MPI_I" #Lower, s, sn, st, r, rn, rt, root, c, q));      \
   }
-#define MOVE_ALL(Name, Lower, kind)                                                                         \
-  CRMPI_API int PMPI_##Name(const void* s, int sn, MPI_Datatype st, void* r, int rn, MPI_Datatype rt,     \
-                            MPI_Comm c) {                                                                 \
-    return run(mv(chan::kind, "MPI_" #Name, s, sn, st, r, rn, rt, 0, c, nullptr));                        \
-  }                                                                                                       \
-  CRMPI_API int PMPI_I##Lower(const void* s, int sn, MPI_Datatype st, void* r, int rn, MPI_Datatype rt,   \
-                              MPI_Comm c, MPI_Request* q) {                                               \
-    return run(mv(chan::kind, "MPI_I" #Lower, s, sn, st, r, rn, rt, 0, c, q));                            \
+#define MOVE_ALL(Name, Lower, kind)                                                    \
+  CRMPI_API int PMPI_##Name(const void* s, int sn, MPI_Datatype st, void* r, int rn,   \
+                            MPI_Datatype rt, MPI_Comm c) {                             \
+    return run(mv(chan::kind, "MPI_" #Name, s, sn, st, r, rn, rt, 0, c, nullptr));     \
+  }                                                                                    \
+  CRMPI_API int PMPI_I##Lower(const void* s, int sn, MPI_Datatype st, void* r, int rn, \
+                              MPI_Datatype rt, MPI_Comm c, MPI_Request* q) {           \
+    return run(mv(chan::kind, "MPI_I" #Lower, s, sn, st, r, rn, rt, 0, c, q));         \
   }
 // CRMPI_DEFINES: Gather Igather Scatter Iscatter Allgather Iallgather Alltoall Ialltoall
 MOVE(Gather, gather, kGather)
@@ -258,50 +314,51 @@ MOVE(Scatter, scatter, kScatter)
 MOVE_ALL(Allgather, allgather, kAllgather)
 MOVE_ALL(Alltoall, alltoall, kAlltoall)
 
-CRMPI_API int PMPI_Gatherv(const void* s, int sn, MPI_Datatype st, void* r, const int* rc, const int* rd,
-                           MPI_Datatype rt, int root, MPI_Comm c) {
+CRMPI_API int PMPI_Gatherv(const void* s, int sn, MPI_Datatype st, void* r, const int* rc,
+                           const int* rd, MPI_Datatype rt, int root, MPI_Comm c) {
   Coll x = mv(chan::kGatherv, "MPI_Gatherv", s, sn, st, r, 0, rt, root, c, nullptr);
   x.rcounts = rc, x.rdispls = rd;
   return run(x);
 }
-CRMPI_API int PMPI_Igatherv(const void* s, int sn, MPI_Datatype st, void* r, const int* rc, const int* rd,
-                            MPI_Datatype rt, int root, MPI_Comm c, MPI_Request* q) {
+CRMPI_API int PMPI_Igatherv(const void* s, int sn, MPI_Datatype st, void* r, const int* rc,
+                            const int* rd, MPI_Datatype rt, int root, MPI_Comm c, MPI_Request* q) {
   Coll x = mv(chan::kGatherv, "MPI_Igatherv", s, sn, st, r, 0, rt, root, c, q);
   x.rcounts = rc, x.rdispls = rd;
   return run(x);
 }
-CRMPI_API int PMPI_Scatterv(const void* s, const int* sc, const int* sd, MPI_Datatype st, void* r, int rn,
-                            MPI_Datatype rt, int root, MPI_Comm c) {
+CRMPI_API int PMPI_Scatterv(const void* s, const int* sc, const int* sd, MPI_Datatype st, void* r,
+                            int rn, MPI_Datatype rt, int root, MPI_Comm c) {
   Coll x = mv(chan::kScatterv, "MPI_Scatterv", s, 0, st, r, rn, rt, root, c, nullptr);
   x.scounts = sc, x.sdispls = sd;
   return run(x);
 }
-CRMPI_API int PMPI_Iscatterv(const void* s, const int* sc, const int* sd, MPI_Datatype st, void* r, int rn,
-                             MPI_Datatype rt, int root, MPI_Comm c, MPI_Request* q) {
+CRMPI_API int PMPI_Iscatterv(const void* s, const int* sc, const int* sd, MPI_Datatype st, void* r,
+                             int rn, MPI_Datatype rt, int root, MPI_Comm c, MPI_Request* q) {
   Coll x = mv(chan::kScatterv, "MPI_Iscatterv", s, 0, st, r, rn, rt, root, c, q);
   x.scounts = sc, x.sdispls = sd;
   return run(x);
 }
-CRMPI_API int PMPI_Allgatherv(const void* s, int sn, MPI_Datatype st, void* r, const int* rc, const int* rd,
-                              MPI_Datatype rt, MPI_Comm c) {
+CRMPI_API int PMPI_Allgatherv(const void* s, int sn, MPI_Datatype st, void* r, const int* rc,
+                              const int* rd, MPI_Datatype rt, MPI_Comm c) {
   Coll x = mv(chan::kAllgatherv, "MPI_Allgatherv", s, sn, st, r, 0, rt, 0, c, nullptr);
   x.rcounts = rc, x.rdispls = rd;
   return run(x);
 }
-CRMPI_API int PMPI_Iallgatherv(const void* s, int sn, MPI_Datatype st, void* r, const int* rc, const int* rd,
-                               MPI_Datatype rt, MPI_Comm c, MPI_Request* q) {
+CRMPI_API int PMPI_Iallgatherv(const void* s, int sn, MPI_Datatype st, void* r, const int* rc,
+                               const int* rd, MPI_Datatype rt, MPI_Comm c, MPI_Request* q) {
   Coll x = mv(chan::kAllgatherv, "MPI_Iallgatherv", s, sn, st, r, 0, rt, 0, c, q);
   x.rcounts = rc, x.rdispls = rd;
   return run(x);
 }
-CRMPI_API int PMPI_Alltoallv(const void* s, const int* sc, const int* sd, MPI_Datatype st, void* r, const int* rc,
-                             const int* rd, MPI_Datatype rt, MPI_Comm c) {
+CRMPI_API int PMPI_Alltoallv(const void* s, const int* sc, const int* sd, MPI_Datatype st, void* r,
+                             const int* rc, const int* rd, MPI_Datatype rt, MPI_Comm c) {
   Coll x = mv(chan::kAlltoallv, "MPI_Alltoallv", s, 0, st, r, 0, rt, 0, c, nullptr);
   x.scounts = sc, x.sdispls = sd, x.rcounts = rc, x.rdispls = rd;
   return run(x);
 }
-CRMPI_API int PMPI_Ialltoallv(const void* s, const int* sc, const int* sd, MPI_Datatype st, void* r, const int* rc,
-                              const int* rd, MPI_Datatype rt, MPI_Comm c, MPI_Request* q) {
+CRMPI_API int PMPI_Ialltoallv(const void* s, const int* sc, const int* sd, MPI_Datatype st, void* r,
+                              const int* rc, const int* rd, MPI_Datatype rt, MPI_Comm c,
+                              MPI_Request* q) {
   Coll x = mv(chan::kAlltoallv, "MPI_Ialltoallv", s, 0, st, r, 0, rt, 0, c, q);
   x.scounts = sc, x.sdispls = sd, x.rcounts = rc, x.rdispls = rd;
   return run(x);

@@ -88,7 +88,9 @@ CRMPI_API int PMPI_Comm_dup(MPI_Comm c, MPI_Comm* out) {
   return rc;
 }
 
-CRMPI_API int PMPI_Comm_dup_with_info(MPI_Comm c, MPI_Info, MPI_Comm* out) { return PMPI_Comm_dup(c, out); }
+CRMPI_API int PMPI_Comm_dup_with_info(MPI_Comm c, MPI_Info, MPI_Comm* out) {
+  return PMPI_Comm_dup(c, out);
+}
 
 CRMPI_API int PMPI_Comm_split(MPI_Comm c, int color, int key, MPI_Comm* out) {
   CommRecord rec{CommRecord::kSplit};
@@ -103,7 +105,6 @@ CRMPI_API int PMPI_Comm_split_type(MPI_Comm c, int type, int key, MPI_Info, MPI_
   rec.key = key;
   return comm_op(chan::kOpCommSplitType, c, rec, out, "MPI_Comm_split_type");
 }
-
 
 CRMPI_API int PMPI_Comm_create(MPI_Comm c, MPI_Group grp, MPI_Comm* out) {
   CommRecord rec{CommRecord::kCreate};
@@ -130,13 +131,17 @@ CRMPI_API int PMPI_Comm_free(MPI_Comm* c) {
   return check_world(rc, "MPI_Comm_free");
 }
 
-CRMPI_API int PMPI_Comm_disconnect(MPI_Comm* c) { return PMPI_Comm_free(c); }
+CRMPI_API int PMPI_Comm_disconnect(MPI_Comm* c) {
+  return PMPI_Comm_free(c);
+}
 
 CRMPI_API int PMPI_Comm_compare(MPI_Comm a, MPI_Comm b, int* result) {
   VComm *x = comm(a), *y = comm(b);
   if (!x || !y) return check_world(MPI_ERR_COMM, "MPI_Comm_compare");
-  if (x == y) *result = MPI_IDENT;
-  else if (x->world == y->world) *result = MPI_CONGRUENT;
+  if (x == y)
+    *result = MPI_IDENT;
+  else if (x->world == y->world)
+    *result = MPI_CONGRUENT;
   else {
     std::vector<int> p = x->world, q = y->world;
     std::sort(p.begin(), p.end());

@@ -31,8 +31,8 @@ int index_of(const VGroup* x, int w) {
   return it == x->world.end() ? MPI_UNDEFINED : static_cast<int>(it - x->world.begin());
 }
 
-#define GET(v, h, fn)                                  \
-  VGroup* v = grp(h);                                  \
+#define GET(v, h, fn) \
+  VGroup* v = grp(h); \
   if (!v) return check_world(MPI_ERR_GROUP, fn);
 
 }  // namespace
@@ -55,14 +55,17 @@ CRMPI_API int PMPI_Group_free(MPI_Group* h) {
   return MPI_SUCCESS;
 }
 
-CRMPI_API int PMPI_Group_translate_ranks(MPI_Group a, int n, const int* ranks, MPI_Group b, int* out) {
+CRMPI_API int PMPI_Group_translate_ranks(MPI_Group a, int n, const int* ranks, MPI_Group b,
+                                         int* out) {
   GET(x, a, "MPI_Group_translate_ranks");
   GET(y, b, "MPI_Group_translate_ranks");
   for (int i = 0; i < n; ++i) {
-    if (ranks[i] == MPI_PROC_NULL) out[i] = MPI_PROC_NULL;
+    if (ranks[i] == MPI_PROC_NULL)
+      out[i] = MPI_PROC_NULL;
     else if (ranks[i] < 0 || ranks[i] >= static_cast<int>(x->world.size()))
       return check_world(MPI_ERR_RANK, "MPI_Group_translate_ranks");
-    else out[i] = index_of(y, x->world[ranks[i]]);
+    else
+      out[i] = index_of(y, x->world[ranks[i]]);
   }
   return MPI_SUCCESS;
 }
@@ -70,7 +73,8 @@ CRMPI_API int PMPI_Group_translate_ranks(MPI_Group a, int n, const int* ranks, M
 CRMPI_API int PMPI_Group_compare(MPI_Group a, MPI_Group b, int* result) {
   GET(x, a, "MPI_Group_compare");
   GET(y, b, "MPI_Group_compare");
-  if (x->world == y->world) *result = MPI_IDENT;
+  if (x->world == y->world)
+    *result = MPI_IDENT;
   else {
     std::vector<int> p = x->world, q = y->world;
     std::sort(p.begin(), p.end());

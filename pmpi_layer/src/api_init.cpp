@@ -26,15 +26,15 @@ void load_predefined(const chan::Msg& m, const char* data) {
   auto* info = reinterpret_cast<const int64_t*>(h + n);
   g.predef.clear();
   size_t i = 0;
-#define X(KIND, NAME, SYM)                                                        \
-  {                                                                               \
-    Predef p;                                                                     \
-    p.name = #NAME;                                                               \
-    p.kind = #KIND;                                                               \
-    p.agent = i < n ? h[i] : 0;                                                   \
-    g.predef_index[static_cast<const void*>(NAME)] = static_cast<int>(i);         \
-    g.predef.push_back(p);                                                        \
-    ++i;                                                                          \
+#define X(KIND, NAME, SYM)                                                \
+  {                                                                       \
+    Predef p;                                                             \
+    p.name = #NAME;                                                       \
+    p.kind = #KIND;                                                       \
+    p.agent = i < n ? h[i] : 0;                                           \
+    g.predef_index[static_cast<const void*>(NAME)] = static_cast<int>(i); \
+    g.predef.push_back(p);                                                \
+    ++i;                                                                  \
   }
 #include "predefined.inc"
 #undef X
@@ -58,7 +58,9 @@ int do_init(int required, int* provided) {
   if (g.initialized) return check_world(MPI_ERR_OTHER, "MPI_Init");
   LowerHalf& lh = lower_half();
   if (!lh.attach())
-    fatal("this program uses libcrpmpi but is not running under crmpirun (no channel in $CRMPI_CHANNEL_FD)");
+    fatal(
+        "this program uses libcrpmpi but is not running under crmpirun (no channel in "
+        "$CRMPI_CHANNEL_FD)");
   lh.set_callback(user_op_callback);
   chan::Msg& m = msg();
   m.a[0] = static_cast<uint64_t>(required);
@@ -101,9 +103,13 @@ int do_init(int required, int* provided) {
 
 }  // namespace
 
-CRMPI_API int PMPI_Init(int*, char***) { return do_init(MPI_THREAD_SINGLE, nullptr); }
+CRMPI_API int PMPI_Init(int*, char***) {
+  return do_init(MPI_THREAD_SINGLE, nullptr);
+}
 
-CRMPI_API int PMPI_Init_thread(int*, char***, int required, int* provided) { return do_init(required, provided); }
+CRMPI_API int PMPI_Init_thread(int*, char***, int required, int* provided) {
+  return do_init(required, provided);
+}
 
 CRMPI_API int PMPI_Initialized(int* flag) {
   *flag = g.initialized;
@@ -153,7 +159,9 @@ CRMPI_API double PMPI_Wtime(void) {
   return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-CRMPI_API double PMPI_Wtick(void) { return 1e-9; }
+CRMPI_API double PMPI_Wtick(void) {
+  return 1e-9;
+}
 
 CRMPI_API int PMPI_Get_processor_name(char* name, int* len) {
   if (g.processor.empty()) {
@@ -173,13 +181,16 @@ CRMPI_API int PMPI_Get_version(int* version, int* subversion) {
 }
 
 CRMPI_API int PMPI_Get_library_version(char* version, int* len) {
-  snprintf(version, MPI_MAX_LIBRARY_VERSION_STRING, "crmpi libcrpmpi 0.1 (agent lower half) over Open MPI v%d.%d.%d",
-           OMPI_MAJOR_VERSION, OMPI_MINOR_VERSION, OMPI_RELEASE_VERSION);
+  snprintf(version, MPI_MAX_LIBRARY_VERSION_STRING,
+           "crmpi libcrpmpi 0.1 (agent lower half) over Open MPI v%d.%d.%d", OMPI_MAJOR_VERSION,
+           OMPI_MINOR_VERSION, OMPI_RELEASE_VERSION);
   *len = static_cast<int>(strlen(version));
   return MPI_SUCCESS;
 }
 
-CRMPI_API int PMPI_Pcontrol(const int, ...) { return MPI_SUCCESS; }
+CRMPI_API int PMPI_Pcontrol(const int, ...) {
+  return MPI_SUCCESS;
+}
 
 // ---------------------------------------------------------------- errors
 
@@ -245,7 +256,9 @@ CRMPI_API int PMPI_Comm_call_errhandler(MPI_Comm c, int code) {
 
 // ---------------------------------------------------------------- info (app side)
 
-static VInfo* info(MPI_Info i) { return is_virtual(i, kMagicInfo) ? reinterpret_cast<VInfo*>(i) : nullptr; }
+static VInfo* info(MPI_Info i) {
+  return is_virtual(i, kMagicInfo) ? reinterpret_cast<VInfo*>(i) : nullptr;
+}
 
 CRMPI_API int PMPI_Info_create(MPI_Info* i) {
   *i = reinterpret_cast<MPI_Info>(new VInfo);
@@ -284,7 +297,8 @@ CRMPI_API int PMPI_Info_get_nkeys(MPI_Info i, int* n) {
 
 CRMPI_API int PMPI_Info_get_nthkey(MPI_Info i, int n, char* k) {
   VInfo* vi = info(i);
-  if (!vi || n < 0 || n >= static_cast<int>(vi->kv.size())) return check_world(MPI_ERR_ARG, "MPI_Info_get_nthkey");
+  if (!vi || n < 0 || n >= static_cast<int>(vi->kv.size()))
+    return check_world(MPI_ERR_ARG, "MPI_Info_get_nthkey");
   auto it = vi->kv.begin();
   std::advance(it, n);
   snprintf(k, MPI_MAX_INFO_KEY, "%s", it->first.c_str());

@@ -10,7 +10,8 @@ using namespace crmpi;
 
 namespace crmpi {
 
-int post_isend(VRequest* r, const void* buf, int count, MPI_Datatype t, int dest, int tag, uint64_t mode) {
+int post_isend(VRequest* r, const void* buf, int count, MPI_Datatype t, int dest, int tag,
+               uint64_t mode) {
   Arena a;
   std::vector<char> tmp;
   chan::Msg& m = msg();
@@ -49,7 +50,8 @@ int post_irecv(VRequest* r, void* buf, int count, MPI_Datatype t, int src, int t
 
 namespace {
 
-int send(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c, uint64_t mode, const char* fn) {
+int send(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c, uint64_t mode,
+         const char* fn) {
   Lock l;
   VComm* vc = comm(c);
   if (!vc) return check_world(MPI_ERR_COMM, fn);
@@ -100,30 +102,38 @@ int persistent(const void* buf, int count, MPI_Datatype t, int peer, int tag, MP
 CRMPI_API int PMPI_Send(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c) {
   return send(buf, count, t, dest, tag, c, chan::kStandard, "MPI_Send");
 }
-CRMPI_API int PMPI_Ssend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c) {
+CRMPI_API int PMPI_Ssend(const void* buf, int count, MPI_Datatype t, int dest, int tag,
+                         MPI_Comm c) {
   return send(buf, count, t, dest, tag, c, chan::kSync, "MPI_Ssend");
 }
-CRMPI_API int PMPI_Rsend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c) {
+CRMPI_API int PMPI_Rsend(const void* buf, int count, MPI_Datatype t, int dest, int tag,
+                         MPI_Comm c) {
   return send(buf, count, t, dest, tag, c, chan::kReady, "MPI_Rsend");
 }
-CRMPI_API int PMPI_Bsend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c) {
+CRMPI_API int PMPI_Bsend(const void* buf, int count, MPI_Datatype t, int dest, int tag,
+                         MPI_Comm c) {
   return send(buf, count, t, dest, tag, c, chan::kBuffered, "MPI_Bsend");
 }
-CRMPI_API int PMPI_Isend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c, MPI_Request* r) {
+CRMPI_API int PMPI_Isend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c,
+                         MPI_Request* r) {
   return isend(buf, count, t, dest, tag, c, chan::kStandard, r, "MPI_Isend");
 }
-CRMPI_API int PMPI_Issend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c, MPI_Request* r) {
+CRMPI_API int PMPI_Issend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c,
+                          MPI_Request* r) {
   return isend(buf, count, t, dest, tag, c, chan::kSync, r, "MPI_Issend");
 }
-CRMPI_API int PMPI_Irsend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c, MPI_Request* r) {
+CRMPI_API int PMPI_Irsend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c,
+                          MPI_Request* r) {
   return isend(buf, count, t, dest, tag, c, chan::kReady, r, "MPI_Irsend");
 }
-CRMPI_API int PMPI_Ibsend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c, MPI_Request* r) {
+CRMPI_API int PMPI_Ibsend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c,
+                          MPI_Request* r) {
   // The agent owns a copy of the data from the start: buffered semantics.
   return isend(buf, count, t, dest, tag, c, chan::kStandard, r, "MPI_Ibsend");
 }
 
-CRMPI_API int PMPI_Recv(void* buf, int count, MPI_Datatype t, int src, int tag, MPI_Comm c, MPI_Status* st) {
+CRMPI_API int PMPI_Recv(void* buf, int count, MPI_Datatype t, int src, int tag, MPI_Comm c,
+                        MPI_Status* st) {
   Lock l;
   VComm* vc = comm(c);
   if (!vc) return check_world(MPI_ERR_COMM, "MPI_Recv");
@@ -144,7 +154,8 @@ CRMPI_API int PMPI_Recv(void* buf, int count, MPI_Datatype t, int src, int tag, 
   return check(vc, c, rc, "MPI_Recv");
 }
 
-CRMPI_API int PMPI_Irecv(void* buf, int count, MPI_Datatype t, int src, int tag, MPI_Comm c, MPI_Request* req) {
+CRMPI_API int PMPI_Irecv(void* buf, int count, MPI_Datatype t, int src, int tag, MPI_Comm c,
+                         MPI_Request* req) {
   Lock l;
   VComm* vc = comm(c);
   if (!vc) return check_world(MPI_ERR_COMM, "MPI_Irecv");
@@ -169,13 +180,16 @@ static int probe(int src, int tag, MPI_Comm c, int* flag, MPI_Status* st, bool b
   return check(vc, c, rc, fn);
 }
 
-CRMPI_API int PMPI_Probe(int src, int tag, MPI_Comm c, MPI_Status* st) { return probe(src, tag, c, nullptr, st, true); }
+CRMPI_API int PMPI_Probe(int src, int tag, MPI_Comm c, MPI_Status* st) {
+  return probe(src, tag, c, nullptr, st, true);
+}
 CRMPI_API int PMPI_Iprobe(int src, int tag, MPI_Comm c, int* flag, MPI_Status* st) {
   return probe(src, tag, c, flag, st, false);
 }
 
-CRMPI_API int PMPI_Sendrecv(const void* sbuf, int scount, MPI_Datatype stype, int dest, int stag, void* rbuf,
-                            int rcount, MPI_Datatype rtype, int src, int rtag, MPI_Comm c, MPI_Status* st) {
+CRMPI_API int PMPI_Sendrecv(const void* sbuf, int scount, MPI_Datatype stype, int dest, int stag,
+                            void* rbuf, int rcount, MPI_Datatype rtype, int src, int rtag,
+                            MPI_Comm c, MPI_Status* st) {
   Lock l;
   VComm* vc = comm(c);
   if (!vc) return check_world(MPI_ERR_COMM, "MPI_Sendrecv");
@@ -203,30 +217,35 @@ CRMPI_API int PMPI_Sendrecv(const void* sbuf, int scount, MPI_Datatype stype, in
   return check(vc, c, rc, "MPI_Sendrecv");
 }
 
-CRMPI_API int PMPI_Sendrecv_replace(void* buf, int count, MPI_Datatype t, int dest, int stag, int src, int rtag,
-                                    MPI_Comm c, MPI_Status* st) {
+CRMPI_API int PMPI_Sendrecv_replace(void* buf, int count, MPI_Datatype t, int dest, int stag,
+                                    int src, int rtag, MPI_Comm c, MPI_Status* st) {
   const TypeMap* tm = typemap(t);
   if (!tm) return check_world(MPI_ERR_TYPE, "MPI_Sendrecv_replace");
   // Send from a packed copy, receive in place.
   std::vector<char> copy(static_cast<size_t>(count) * tm->size);
   tm->pack(buf, count, copy.data());
-  return PMPI_Sendrecv(copy.data(), static_cast<int>(copy.size()), MPI_BYTE, dest, stag, buf, count, t, src, rtag, c,
-                       st);
+  return PMPI_Sendrecv(copy.data(), static_cast<int>(copy.size()), MPI_BYTE, dest, stag, buf, count,
+                       t, src, rtag, c, st);
 }
 
-CRMPI_API int PMPI_Send_init(const void* b, int n, MPI_Datatype t, int d, int tag, MPI_Comm c, MPI_Request* r) {
+CRMPI_API int PMPI_Send_init(const void* b, int n, MPI_Datatype t, int d, int tag, MPI_Comm c,
+                             MPI_Request* r) {
   return persistent(b, n, t, d, tag, c, 1 + chan::kStandard, r, "MPI_Send_init");
 }
-CRMPI_API int PMPI_Ssend_init(const void* b, int n, MPI_Datatype t, int d, int tag, MPI_Comm c, MPI_Request* r) {
+CRMPI_API int PMPI_Ssend_init(const void* b, int n, MPI_Datatype t, int d, int tag, MPI_Comm c,
+                              MPI_Request* r) {
   return persistent(b, n, t, d, tag, c, 1 + chan::kSync, r, "MPI_Ssend_init");
 }
-CRMPI_API int PMPI_Rsend_init(const void* b, int n, MPI_Datatype t, int d, int tag, MPI_Comm c, MPI_Request* r) {
+CRMPI_API int PMPI_Rsend_init(const void* b, int n, MPI_Datatype t, int d, int tag, MPI_Comm c,
+                              MPI_Request* r) {
   return persistent(b, n, t, d, tag, c, 1 + chan::kReady, r, "MPI_Rsend_init");
 }
-CRMPI_API int PMPI_Bsend_init(const void* b, int n, MPI_Datatype t, int d, int tag, MPI_Comm c, MPI_Request* r) {
+CRMPI_API int PMPI_Bsend_init(const void* b, int n, MPI_Datatype t, int d, int tag, MPI_Comm c,
+                              MPI_Request* r) {
   return persistent(b, n, t, d, tag, c, 1 + chan::kStandard, r, "MPI_Bsend_init");
 }
-CRMPI_API int PMPI_Recv_init(void* b, int n, MPI_Datatype t, int s, int tag, MPI_Comm c, MPI_Request* r) {
+CRMPI_API int PMPI_Recv_init(void* b, int n, MPI_Datatype t, int s, int tag, MPI_Comm c,
+                             MPI_Request* r) {
   return persistent(b, n, t, s, tag, c, -1, r, "MPI_Recv_init");
 }
 
@@ -235,8 +254,9 @@ CRMPI_API int PMPI_Start(MPI_Request* req) {
   if (!is_virtual(*req, kMagicReq)) return check_world(MPI_ERR_REQUEST, "MPI_Start");
   VRequest* r = reinterpret_cast<VRequest*>(*req);
   if (!r->persistent || r->real) return check_world(MPI_ERR_REQUEST, "MPI_Start");
-  int rc = r->pmode < 0 ? post_irecv(r, const_cast<void*>(r->pbuf), r->pcount, r->type, r->ppeer, r->ptag)
-                        : post_isend(r, r->pbuf, r->pcount, r->type, r->ppeer, r->ptag, r->pmode - 1);
+  int rc = r->pmode < 0
+               ? post_irecv(r, const_cast<void*>(r->pbuf), r->pcount, r->type, r->ppeer, r->ptag)
+               : post_isend(r, r->pbuf, r->pcount, r->type, r->ppeer, r->ptag, r->pmode - 1);
   return check(r->comm, MPI_COMM_WORLD, rc, "MPI_Start");
 }
 
@@ -316,7 +336,8 @@ CRMPI_API int PMPI_Status_set_cancelled(MPI_Status* st, int flag) {
 
 // Matched probe/receive. The message handle carries the agent's MPI_Message
 // (MPI_MESSAGE_NO_PROC keeps its Open MPI identity for MPI_PROC_NULL).
-static int mprobe(int src, int tag, MPI_Comm c, int* flag, MPI_Message* out, MPI_Status* st, bool blocking) {
+static int mprobe(int src, int tag, MPI_Comm c, int* flag, MPI_Message* out, MPI_Status* st,
+                  bool blocking) {
   Lock l;
   VComm* vc = comm(c);
   const char* fn = blocking ? "MPI_Mprobe" : "MPI_Improbe";
@@ -350,11 +371,13 @@ static int mprobe(int src, int tag, MPI_Comm c, int* flag, MPI_Message* out, MPI
 CRMPI_API int PMPI_Mprobe(int src, int tag, MPI_Comm c, MPI_Message* m, MPI_Status* st) {
   return mprobe(src, tag, c, nullptr, m, st, true);
 }
-CRMPI_API int PMPI_Improbe(int src, int tag, MPI_Comm c, int* flag, MPI_Message* m, MPI_Status* st) {
+CRMPI_API int PMPI_Improbe(int src, int tag, MPI_Comm c, int* flag, MPI_Message* m,
+                           MPI_Status* st) {
   return mprobe(src, tag, c, flag, m, st, false);
 }
 
-CRMPI_API int PMPI_Mrecv(void* buf, int count, MPI_Datatype t, MPI_Message* message, MPI_Status* st) {
+CRMPI_API int PMPI_Mrecv(void* buf, int count, MPI_Datatype t, MPI_Message* message,
+                         MPI_Status* st) {
   Lock l;
   if (*message == MPI_MESSAGE_NO_PROC) {
     *message = MPI_MESSAGE_NULL;

@@ -29,8 +29,8 @@ static void empty_status(MPI_Status* st) {
   st->_ucount = 0;
 }
 
-int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag, int* outcount, int* indices,
-                      MPI_Status* statuses) {
+int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag, int* outcount,
+                      int* indices, MPI_Status* statuses) {
   Lock l;
   char* data = lower_half().data();
   auto* ids = reinterpret_cast<uint64_t*>(data);
@@ -75,9 +75,12 @@ int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag,
     }
     VRequest* r = reinterpret_cast<VRequest*>(reqs[i]);
     const chan::WireStatus& w = wst[i];
-    if (single || kind == chan::kWaitany || kind == chan::kTestany) st = statuses;
-    else if (all) st = statuses == MPI_STATUSES_IGNORE ? nullptr : &statuses[i];
-    else st = statuses == MPI_STATUSES_IGNORE ? nullptr : &statuses[k];
+    if (single || kind == chan::kWaitany || kind == chan::kTestany)
+      st = statuses;
+    else if (all)
+      st = statuses == MPI_STATUSES_IGNORE ? nullptr : &statuses[i];
+    else
+      st = statuses == MPI_STATUSES_IGNORE ? nullptr : &statuses[k];
     if (indices) indices[k] = i;
     ++k;
     if (st) {

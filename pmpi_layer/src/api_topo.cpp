@@ -32,7 +32,8 @@ void coords_of(const Topo& t, int rank, int* coords) {
 
 }  // namespace
 
-CRMPI_API int PMPI_Cart_create(MPI_Comm c, int nd, const int* dims, const int* periods, int, MPI_Comm* out) {
+CRMPI_API int PMPI_Cart_create(MPI_Comm c, int nd, const int* dims, const int* periods, int,
+                               MPI_Comm* out) {
   int nodes = 1;
   for (int i = 0; i < nd; ++i) nodes *= dims[i];
   int rc = split_first(c, nodes, out, "MPI_Cart_create");
@@ -49,8 +50,10 @@ CRMPI_API int PMPI_Dims_create(int nnodes, int nd, int* dims) {
   // Fill the zero entries with a balanced factorisation, largest first.
   int fixed = 1, free_dims = 0;
   for (int i = 0; i < nd; ++i) {
-    if (dims[i] > 0) fixed *= dims[i];
-    else ++free_dims;
+    if (dims[i] > 0)
+      fixed *= dims[i];
+    else
+      ++free_dims;
   }
   if (fixed == 0 || nnodes % fixed) return check_world(MPI_ERR_DIMS, "MPI_Dims_create");
   int rest = nnodes / fixed;
@@ -95,7 +98,8 @@ CRMPI_API int PMPI_Cart_get(MPI_Comm c, int maxd, int* dims, int* periods, int* 
   int nd = std::min<int>(maxd, static_cast<int>(vc->topo.dims.size()));
   std::vector<int> co(vc->topo.dims.size());
   coords_of(vc->topo, vc->rank, co.data());
-  for (int i = 0; i < nd; ++i) dims[i] = vc->topo.dims[i], periods[i] = vc->topo.periods[i], coords[i] = co[i];
+  for (int i = 0; i < nd; ++i)
+    dims[i] = vc->topo.dims[i], periods[i] = vc->topo.periods[i], coords[i] = co[i];
   return MPI_SUCCESS;
 }
 
@@ -105,8 +109,10 @@ CRMPI_API int PMPI_Cart_rank(MPI_Comm c, const int* coords, int* rank) {
   int r = 0;
   for (size_t i = 0; i < vc->topo.dims.size(); ++i) {
     int d = vc->topo.dims[i], x = coords[i];
-    if (vc->topo.periods[i]) x = ((x % d) + d) % d;
-    else if (x < 0 || x >= d) return check(vc, c, MPI_ERR_ARG, "MPI_Cart_rank");
+    if (vc->topo.periods[i])
+      x = ((x % d) + d) % d;
+    else if (x < 0 || x >= d)
+      return check(vc, c, MPI_ERR_ARG, "MPI_Cart_rank");
     r = r * d + x;
   }
   *rank = r;
@@ -131,8 +137,10 @@ CRMPI_API int PMPI_Cart_shift(MPI_Comm c, int dir, int disp, int* src, int* dst)
     coords_of(vc->topo, vc->rank, co.data());
     int d = vc->topo.dims[dir];
     int x = co[dir] + delta;
-    if (vc->topo.periods[dir]) x = ((x % d) + d) % d;
-    else if (x < 0 || x >= d) return static_cast<int>(MPI_PROC_NULL);
+    if (vc->topo.periods[dir])
+      x = ((x % d) + d) % d;
+    else if (x < 0 || x >= d)
+      return static_cast<int>(MPI_PROC_NULL);
     co[dir] = x;
     int r;
     PMPI_Cart_rank(c, co.data(), &r);
@@ -181,7 +189,8 @@ CRMPI_API int PMPI_Cart_map(MPI_Comm c, int nd, const int* dims, const int*, int
   return MPI_SUCCESS;
 }
 
-CRMPI_API int PMPI_Graph_create(MPI_Comm c, int nnodes, const int* index, const int* edges, int, MPI_Comm* out) {
+CRMPI_API int PMPI_Graph_create(MPI_Comm c, int nnodes, const int* index, const int* edges, int,
+                                MPI_Comm* out) {
   int rc = split_first(c, nnodes, out, "MPI_Graph_create");
   if (rc != MPI_SUCCESS || *out == MPI_COMM_NULL) return rc;
   VComm* n = comm(*out);
@@ -208,8 +217,10 @@ CRMPI_API int PMPI_Graphdims_get(MPI_Comm c, int* nnodes, int* nedges) {
 CRMPI_API int PMPI_Graph_get(MPI_Comm c, int maxindex, int maxedges, int* index, int* edges) {
   VComm* vc = graph(c);
   if (!vc) return check_world(MPI_ERR_TOPOLOGY, "MPI_Graph_get");
-  for (int i = 0; i < maxindex && i < static_cast<int>(vc->topo.index.size()); ++i) index[i] = vc->topo.index[i];
-  for (int i = 0; i < maxedges && i < static_cast<int>(vc->topo.edges.size()); ++i) edges[i] = vc->topo.edges[i];
+  for (int i = 0; i < maxindex && i < static_cast<int>(vc->topo.index.size()); ++i)
+    index[i] = vc->topo.index[i];
+  for (int i = 0; i < maxedges && i < static_cast<int>(vc->topo.edges.size()); ++i)
+    edges[i] = vc->topo.edges[i];
   return MPI_SUCCESS;
 }
 

@@ -6,14 +6,19 @@
 // on the word's current value. The ringer increments the word (seq_cst) and
 // calls FUTEX_WAKE only if the flag is set: the seq_cst store/load pairs make
 // it impossible for both to miss each other (Dekker). Sleeps are bounded
-// (100 ms) so that a dead peer is noticed through `alive`.
+// (100 ms) so that a dead peer is noticed through `alive`. The spin budget
+// adapts (see Spin): a waiter whose peer computes for long stops spinning
+// after a couple of microseconds, so it does not steal the core it shares.
+#include "crmpi/channel.h"
+
 #include <linux/futex.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "crmpi/channel.h"
+#include <algorithm>
+#include <cstdlib>
 
 namespace crmpi::chan {
 namespace {
@@ -21,6 +26,8 @@ namespace {
 long futex(std::atomic<uint32_t>* w, int op, uint32_t val, const timespec* ts) {
   return syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), op, val, ts, nullptr, 0);
 }
+
+static int kPauses = getenv("CRMPI_PAUSES") ? atoi(getenv("CRMPI_PAUSES")) : 64;
 
 long now_ns() {
   timespec t;
@@ -36,19 +43,25 @@ void ring(std::atomic<uint32_t>& seq, std::atomic<uint32_t>& sleeping) {
 }
 
 uint32_t wait_change(std::atomic<uint32_t>& seq, std::atomic<uint32_t>& sleeping, uint32_t seen,
-                     long spin_ns, bool (*alive)()) {
+                     Spin& spin, bool (*alive)()) {
   uint32_t v = seq.load(std::memory_order_acquire);
   if (v != seen) return v;
   long start = now_ns();
+  long spin_ns = spin.cur_ns;
   for (int i = 0;; ++i) {
-    for (int k = 0; k < 64; ++k) {
+    for (int k = 0; k < kPauses; ++k) {
       v = seq.load(std::memory_order_acquire);
-      if (v != seen) return v;
+      if (v != seen) {
+        long waited = now_ns() - start;
+        if (2 * waited > spin.cur_ns) spin.cur_ns = std::min(spin.max_ns, 2 * spin.cur_ns);
+        return v;
+      }
       __builtin_ia32_pause();
     }
     if (now_ns() - start > spin_ns) break;
     sched_yield();
   }
+  spin.cur_ns = std::max(spin.min_ns, spin.cur_ns / 2);
   const timespec ts{0, 100 * 1000 * 1000};
   for (;;) {
     sleeping.store(1, std::memory_order_seq_cst);

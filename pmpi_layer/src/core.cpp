@@ -26,7 +26,9 @@ void fatal(const char* fmt, ...) {
   _exit(1);
 }
 
-void unsupported(const char* name) { fatal("%s is not supported", name); }
+void unsupported(const char* name) {
+  fatal("%s is not supported", name);
+}
 
 // ---------------------------------------------------------------- translation
 
@@ -48,7 +50,9 @@ const TypeMap* typemap(MPI_Datatype t) {
   return p && t != MPI_DATATYPE_NULL ? &p->tm : nullptr;
 }
 
-bool type_derived(MPI_Datatype t) { return is_virtual(t, kMagicType); }
+bool type_derived(MPI_Datatype t) {
+  return is_virtual(t, kMagicType);
+}
 
 uint64_t wire_type(MPI_Datatype t) {
   if (is_virtual(t, kMagicType)) return chan::kBytesType | reinterpret_cast<VType*>(t)->tm.size;
@@ -89,7 +93,9 @@ int check(VComm* c, MPI_Comm h, int rc, const char* fn) {
   fatal("rank %d: %s: %s (MPI_ERRORS_ARE_FATAL)", g.rank, fn, s);
 }
 
-int check_world(int rc, const char* fn) { return check(&g.world, MPI_COMM_WORLD, rc, fn); }
+int check_world(int rc, const char* fn) {
+  return check(&g.world, MPI_COMM_WORLD, rc, fn);
+}
 
 // ---------------------------------------------------------------- buffers
 
@@ -102,8 +108,8 @@ size_t Arena::alloc(size_t n) {
   return off;
 }
 
-void source(chan::Buf& b, Arena& a, const void* buf, int count, MPI_Datatype type, std::vector<char>& tmp,
-            bool allow_inline) {
+void source(chan::Buf& b, Arena& a, const void* buf, int count, MPI_Datatype type,
+            std::vector<char>& tmp, bool allow_inline) {
   b = {};
   if (buf == MPI_IN_PLACE) {
     b.mode = chan::kInPlace;
@@ -122,8 +128,10 @@ void source(chan::Buf& b, Arena& a, const void* buf, int count, MPI_Datatype typ
   if (off != SIZE_MAX) {
     b.mode = chan::kInline;
     b.off = off;
-    if (derived) tm->pack(buf, count, a.data + off);
-    else memcpy(a.data + off, buf, bytes);
+    if (derived)
+      tm->pack(buf, count, a.data + off);
+    else
+      memcpy(a.data + off, buf, bytes);
     return;
   }
   b.mode = chan::kCma;
@@ -136,7 +144,8 @@ void source(chan::Buf& b, Arena& a, const void* buf, int count, MPI_Datatype typ
   }
 }
 
-void dest(Dest& d, Arena& a, void* buf, int count, MPI_Datatype type, bool prefill, bool allow_inline) {
+void dest(Dest& d, Arena& a, void* buf, int count, MPI_Datatype type, bool prefill,
+          bool allow_inline) {
   d.user = buf;
   d.count = count;
   d.wire = {};
@@ -157,8 +166,10 @@ void dest(Dest& d, Arena& a, void* buf, int count, MPI_Datatype type, bool prefi
     b.mode = chan::kInline;
     b.off = off;
     if (prefill) {
-      if (derived) tm->pack(buf, count, a.data + off);
-      else memcpy(a.data + off, buf, bytes);
+      if (derived)
+        tm->pack(buf, count, a.data + off);
+      else
+        memcpy(a.data + off, buf, bytes);
     }
     return;
   }
@@ -177,8 +188,10 @@ void finish(Dest& d, size_t bytes, int64_t inline_off) {
   if (b.mode == chan::kNone) return;
   if (bytes > b.bytes) bytes = b.bytes;
   const char* src = nullptr;
-  if (inline_off >= 0) src = lower_half().data() + inline_off;
-  else if (inline_off == -2 && b.mode == chan::kInline) src = lower_half().data() + b.off;
+  if (inline_off >= 0)
+    src = lower_half().data() + inline_off;
+  else if (inline_off == -2 && b.mode == chan::kInline)
+    src = lower_half().data() + b.off;
   if (d.tm) {
     if (!src) src = d.tmp.data();
     d.tm->unpack(src, bytes, d.count, d.user);
@@ -190,8 +203,12 @@ void finish(Dest& d, size_t bytes, int64_t inline_off) {
 
 // ---------------------------------------------------------------- lower half
 
-chan::Msg& msg() { return lower_half().msg(); }
-int call(uint32_t op) { return lower_half().call(op); }
+chan::Msg& msg() {
+  return lower_half().msg();
+}
+int call(uint32_t op) {
+  return lower_half().call(op);
+}
 
 void status_from_msg(MPI_Status* st, const chan::Msg& m) {
   if (st == MPI_STATUS_IGNORE) return;

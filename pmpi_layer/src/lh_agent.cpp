@@ -13,7 +13,9 @@
 namespace crmpi {
 namespace {
 
-bool parent_alive() { return getppid() != 1; }
+bool parent_alive() {
+  return getppid() != 1;
+}
 
 class AgentLowerHalf final : public LowerHalf {
  public:
@@ -32,7 +34,8 @@ class AgentLowerHalf final : public LowerHalf {
     }
     sh_->app_pid = getpid();
     seen_ = sh_->rep_seq.load();
-    if (const char* s = getenv("CRMPI_SPIN_NS")) spin_ns_ = atol(s);
+    if (const char* s = getenv("CRMPI_SPIN_NS")) spin_.max_ns = spin_.cur_ns = atol(s);
+    if (const char* s = getenv("CRMPI_SPIN_MIN_NS")) spin_.min_ns = atol(s);
     return true;
   }
   void detach() override {
@@ -49,7 +52,8 @@ class AgentLowerHalf final : public LowerHalf {
     for (;;) {
       chan::ring(sh_->req_seq, sh_->agent_sleeping);
       uint32_t v;
-      while ((v = chan::wait_change(sh_->rep_seq, sh_->app_sleeping, seen_, spin_ns_, parent_alive)) == seen_) {
+      while ((v = chan::wait_change(sh_->rep_seq, sh_->app_sleeping, seen_, spin_, parent_alive)) ==
+             seen_) {
         if (!parent_alive()) {
           fprintf(stderr, "crmpi: the agent (MPI lower half) died\n");
           _exit(1);
@@ -65,7 +69,7 @@ class AgentLowerHalf final : public LowerHalf {
  private:
   chan::Shared* sh_ = nullptr;
   uint32_t seen_ = 0;
-  long spin_ns_ = 20000;
+  chan::Spin spin_{20000, 1000, 20000};
   CallbackFn cb_ = nullptr;
 };
 

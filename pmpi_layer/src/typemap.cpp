@@ -111,7 +111,8 @@ TypeMap TypeMap::hvector(int64_t count, int64_t blocklen, int64_t stride, const 
   return b.done();
 }
 
-TypeMap TypeMap::hindexed(const std::vector<int64_t>& bl, const std::vector<int64_t>& d, const TypeMap& t) {
+TypeMap TypeMap::hindexed(const std::vector<int64_t>& bl, const std::vector<int64_t>& d,
+                          const TypeMap& t) {
   Builder b;
   for (size_t i = 0; i < bl.size(); ++i) b.append(t, d[i], bl[i]);
   return b.done();

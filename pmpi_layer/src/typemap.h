@@ -26,13 +26,15 @@ struct TypeMap {
   int64_t size = 0;
   int64_t lb = 0, ub = 0;
   int64_t true_lb = 0, true_ub = 0;
-  int64_t nprims = 0;     // primitive elements per element
-  uint64_t base = kMixed; // id of the only primitive type, if homogeneous
-  int64_t base_size = 0;  // size of that primitive
+  int64_t nprims = 0;      // primitive elements per element
+  uint64_t base = kMixed;  // id of the only primitive type, if homogeneous
+  int64_t base_size = 0;   // size of that primitive
 
   int64_t extent() const { return ub - lb; }
   int64_t true_extent() const { return true_ub - true_lb; }
-  bool contiguous() const { return blocks.size() <= 1 && (blocks.empty() || blocks[0].off == 0) && extent() == size; }
+  bool contiguous() const {
+    return blocks.size() <= 1 && (blocks.empty() || blocks[0].off == 0) && extent() == size;
+  }
 
   // Leaf: a predefined type of `size` bytes of data, extent `extent`, made of
   // `nprims` primitives of type `id` (for pair types such as MPI_DOUBLE_INT, the
@@ -42,9 +44,10 @@ struct TypeMap {
 
   static TypeMap contiguous(int64_t count, const TypeMap& t);
   static TypeMap hvector(int64_t count, int64_t blocklen, int64_t stride_bytes, const TypeMap& t);
-  static TypeMap hindexed(const std::vector<int64_t>& blocklens, const std::vector<int64_t>& disps_bytes,
-                          const TypeMap& t);
-  static TypeMap structure(const std::vector<int64_t>& blocklens, const std::vector<int64_t>& disps_bytes,
+  static TypeMap hindexed(const std::vector<int64_t>& blocklens,
+                          const std::vector<int64_t>& disps_bytes, const TypeMap& t);
+  static TypeMap structure(const std::vector<int64_t>& blocklens,
+                           const std::vector<int64_t>& disps_bytes,
                            const std::vector<const TypeMap*>& types);
   // order: 0 = C (row major), 1 = Fortran.
   static TypeMap subarray(const std::vector<int64_t>& sizes, const std::vector<int64_t>& subsizes,

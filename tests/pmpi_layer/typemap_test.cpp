@@ -1,12 +1,12 @@
 // Unit tests of the typemap engine (pmpi_layer/src/typemap.*): flattening of
 // every constructor, bounds, merging, pack/unpack round trips.
+#include "typemap.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <numeric>
 #include <vector>
-
-#include "typemap.h"
 
 using crmpi::Block;
 using crmpi::TypeMap;

@@ -25,7 +25,7 @@ namespace crmpi::chan {
 
 constexpr uint32_t kMagic = 0x504d5243;  // "CRMP"
 constexpr uint32_t kVersion = 1;
-constexpr size_t kDataSize = 1u << 20;  // inline payload area (1 MiB)
+constexpr size_t kDataSize = 1u << 20;       // inline payload area (1 MiB)
 constexpr uint64_t kBytesType = 1ull << 63;  // wire type: "element of N packed bytes"
 
 // Where a buffer's bytes travel. INLINE: at data[off]; CMA: at addr in the
@@ -33,19 +33,42 @@ constexpr uint64_t kBytesType = 1ull << 63;  // wire type: "element of N packed 
 enum BufMode : uint32_t { kNone = 0, kInline = 1, kCma = 2, kInPlace = 3 };
 
 struct Buf {
-  uint64_t addr;   // address in the app process (CMA) or 0
-  uint64_t bytes;  // size in bytes (capacity for destinations)
-  uint64_t off;    // offset in data[] (INLINE)
-  uint32_t mode;   // BufMode
+  uint64_t addr;     // address in the app process (CMA) or 0
+  uint64_t bytes;    // size in bytes (capacity for destinations)
+  uint64_t off;      // offset in data[] (INLINE)
+  uint32_t mode;     // BufMode
   uint32_t prefill;  // destination: agent must start from the app's current contents
 };
 
 enum Op : uint32_t {
-  kOpHello = 1, kOpFinalize, kOpAbort, kOpErrorString, kOpCallbackDone,
-  kOpSend, kOpRecv, kOpIsend, kOpIrecv, kOpProbe, kOpIprobe, kOpSendrecv,
-  kOpComplete, kOpCancel, kOpRequestFree, kOpBsendFlush,
-  kOpColl, kOpCommDup, kOpCommSplit, kOpCommSplitType, kOpCommCreate, kOpCommCreateGroup,
-  kOpCommFree, kOpOpCreate, kOpOpFree, kOpErrorClass, kOpMprobe, kOpMrecv,
+  kOpHello = 1,
+  kOpFinalize,
+  kOpAbort,
+  kOpErrorString,
+  kOpCallbackDone,
+  kOpSend,
+  kOpRecv,
+  kOpIsend,
+  kOpIrecv,
+  kOpProbe,
+  kOpIprobe,
+  kOpSendrecv,
+  kOpComplete,
+  kOpCancel,
+  kOpRequestFree,
+  kOpBsendFlush,
+  kOpColl,
+  kOpCommDup,
+  kOpCommSplit,
+  kOpCommSplitType,
+  kOpCommCreate,
+  kOpCommCreateGroup,
+  kOpCommFree,
+  kOpOpCreate,
+  kOpOpFree,
+  kOpErrorClass,
+  kOpMprobe,
+  kOpMrecv,
   kOpMax
 };
 
@@ -55,12 +78,35 @@ enum Kind : uint32_t { kReply = 0, kCallback = 1 };
 enum SendMode : uint64_t { kStandard = 0, kSync = 1, kReady = 2, kBuffered = 3 };
 
 // Completion kinds for kOpComplete.
-enum CompleteKind : uint64_t { kWait, kTest, kWaitany, kTestany, kWaitall, kTestall, kWaitsome, kTestsome };
+enum CompleteKind : uint64_t {
+  kWait,
+  kTest,
+  kWaitany,
+  kTestany,
+  kWaitall,
+  kTestall,
+  kWaitsome,
+  kTestsome
+};
 
 // Collective kinds for kOpColl.
 enum CollKind : uint64_t {
-  kBarrier, kBcast, kReduce, kAllreduce, kScan, kExscan, kReduceScatterBlock, kReduceScatter,
-  kGather, kGatherv, kScatter, kScatterv, kAllgather, kAllgatherv, kAlltoall, kAlltoallv,
+  kBarrier,
+  kBcast,
+  kReduce,
+  kAllreduce,
+  kScan,
+  kExscan,
+  kReduceScatterBlock,
+  kReduceScatter,
+  kGather,
+  kGatherv,
+  kScatter,
+  kScatterv,
+  kAllgather,
+  kAllgatherv,
+  kAlltoall,
+  kAlltoallv,
   kCollKinds
 };
 
@@ -95,11 +141,21 @@ struct alignas(4096) Shared {
 // Ring `seq` (increment) and wake its waiter if it sleeps.
 void ring(std::atomic<uint32_t>& seq, std::atomic<uint32_t>& sleeping);
 
-// Wait until `seq` differs from `seen`. Spins for up to `spin_ns`, yielding
+// Adaptive spin budget of one waiter: starts at max_ns; halves (down to
+// min_ns) each time the peer took longer than the budget (the waiter had to
+// sleep, so spinning only stole CPU from the peer), and grows back towards
+// max_ns while answers come quickly.
+struct Spin {
+  long max_ns = 50000;
+  long min_ns = 2000;
+  long cur_ns = 50000;
+};
+
+// Wait until `seq` differs from `seen`. Spins for up to spin.cur_ns, yielding
 // the CPU, then sleeps on the futex. Returns the new value. If `alive` is
 // non-null it is called after every timed futex sleep; when it returns false
 // the wait gives up and returns `seen`.
 uint32_t wait_change(std::atomic<uint32_t>& seq, std::atomic<uint32_t>& sleeping, uint32_t seen,
-                     long spin_ns, bool (*alive)());
+                     Spin& spin, bool (*alive)());
 
 }  // namespace crmpi::chan
