@@ -170,10 +170,11 @@ void trampoline(void* in, void* inout, int* len, MPI_Datatype* dt) {
     m.a[1] = c.app_type;
     m.a[2] = n;
     uint32_t seen = g_sh->req_seq.load();
+    uint32_t call = g_sh->call_seq.load();
     chan::ring(g_sh->rep_seq, g_sh->app_sleeping);
     static chan::Spin spin;
-    while (chan::wait_change(g_sh->req_seq, g_sh->agent_sleeping, seen, spin, nullptr) == seen) {
-    }
+    while (g_sh->call_seq.load(std::memory_order_acquire) == call)
+      seen = chan::wait_change(g_sh->req_seq, g_sh->agent_sleeping, seen, spin, nullptr);
     memcpy(b, g_sh->data + chan::kDataSize / 2, n * c.esize);
     done += n;
   }
@@ -709,6 +710,26 @@ void op_hello(Msg& m) {
 }
 
 }  // namespace
+
+void drain_posted() {
+  uint64_t head = g_sh->async_head.load(std::memory_order_relaxed);
+  uint64_t tail = g_sh->async_tail.load(std::memory_order_acquire);
+  while (head != tail) {
+    auto* h = reinterpret_cast<chan::AsyncSend*>(g_sh->async_ring + head % chan::kAsyncSize);
+    if (h->size == 0) {  // wrap marker
+      head += chan::kAsyncSize - head % chan::kAsyncSize;
+      continue;
+    }
+    int rc = MPI_Send(h + 1, static_cast<int>(h->count), wtype(h->type), static_cast<int>(h->dest),
+                      static_cast<int>(h->tag), wcomm(h->comm));
+    if (rc != MPI_SUCCESS && !g_sh->async_rc.load()) {
+      g_sh->async_comm = h->comm;
+      g_sh->async_rc.store(rc);
+    }
+    head += h->size;
+  }
+  g_sh->async_head.store(head, std::memory_order_release);
+}
 
 bool app_finalized() {
   return g_app_fin;

@@ -126,6 +126,7 @@ pid_t start_app(int fd, char** argv) {
 
 void serve() {
   uint32_t seen = 0;  // the channel starts at 0; the app may have rung already
+  uint32_t last_call = 0;
   chan::Spin spin;
   if (const char* s = getenv("CRMPI_AGENT_SPIN_NS")) spin.max_ns = spin.cur_ns = atol(s);
   if (const char* s = getenv("CRMPI_AGENT_SPIN_MIN_NS")) spin.min_ns = atol(s);
@@ -138,10 +139,18 @@ void serve() {
     seen = v;
     g_in_call = 1;
     if (!app_alive()) mirror_death(g_app_status);
-    execute();
+    // Load call_seq before draining: sends posted before the call are then
+    // all visible to the drain, and go out before the call executes.
+    uint32_t c = g_sh->call_seq.load(std::memory_order_acquire);
+    drain_posted();
+    if (c != last_call) {
+      last_call = c;
+      execute();
+      last_call = g_sh->call_seq.load();  // callbacks inside execute() posted too
+      seen = g_sh->req_seq.load();
+      chan::ring(g_sh->rep_seq, g_sh->app_sleeping);
+    }
     g_in_call = 0;
-    seen = g_sh->req_seq.load();  // callbacks inside execute() rang it too
-    chan::ring(g_sh->rep_seq, g_sh->app_sleeping);
   }
 }
 

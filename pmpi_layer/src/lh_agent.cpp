@@ -47,9 +47,35 @@ class AgentLowerHalf final : public LowerHalf {
   size_t data_size() const override { return chan::kDataSize; }
   void set_callback(CallbackFn fn) override { cb_ = fn; }
 
+  char* post_begin(size_t bytes, chan::AsyncSend** hdr) override {
+    size_t need = (sizeof(chan::AsyncSend) + bytes + 63) & ~size_t{63};
+    uint64_t tail = sh_->async_tail.load(std::memory_order_relaxed);
+    uint64_t head = sh_->async_head.load(std::memory_order_acquire);
+    size_t pos = tail % chan::kAsyncSize;
+    size_t wrap = pos + need > chan::kAsyncSize ? chan::kAsyncSize - pos : 0;
+    if (tail + wrap + need - head > chan::kAsyncSize) return nullptr;
+    if (wrap) {
+      reinterpret_cast<chan::AsyncSend*>(sh_->async_ring + pos)->size = 0;
+      tail += wrap;
+      pos = 0;
+    }
+    auto* h = reinterpret_cast<chan::AsyncSend*>(sh_->async_ring + pos);
+    h->size = static_cast<uint32_t>(need);
+    h->bytes = bytes;
+    *hdr = h;
+    pending_tail_ = tail + need;
+    return reinterpret_cast<char*>(h + 1);
+  }
+
+  void post_commit() override {
+    sh_->async_tail.store(pending_tail_, std::memory_order_release);
+    chan::ring(sh_->req_seq, sh_->agent_sleeping);
+  }
+
   int call(uint32_t op) override {
     sh_->msg.op = op;
     for (;;) {
+      sh_->call_seq.fetch_add(1, std::memory_order_release);
       chan::ring(sh_->req_seq, sh_->agent_sleeping);
       uint32_t v;
       while ((v = chan::wait_change(sh_->rep_seq, sh_->app_sleeping, seen_, spin_, parent_alive)) ==
@@ -60,6 +86,7 @@ class AgentLowerHalf final : public LowerHalf {
         }
       }
       seen_ = v;
+      if (int rc = sh_->async_rc.load(std::memory_order_relaxed)) async_failed(rc);
       if (sh_->msg.kind != chan::kCallback) return sh_->msg.rc;
       cb_(sh_->msg, sh_->data);
       sh_->msg.op = chan::kOpCallbackDone;
@@ -67,6 +94,15 @@ class AgentLowerHalf final : public LowerHalf {
   }
 
  private:
+  // A posted send failed in the agent; its caller has long returned, so the
+  // error is fatal whatever the communicator's error handler.
+  [[noreturn]] void async_failed(int rc) {
+    fprintf(stderr, "crmpi: a posted MPI_Send failed in the lower half (MPI error %d)\n", rc);
+    fflush(stderr);
+    _exit(1);
+  }
+
+  uint64_t pending_tail_ = 0;
   chan::Shared* sh_ = nullptr;
   uint32_t seen_ = 0;
   chan::Spin spin_{20000, 1000, 20000};

@@ -24,6 +24,11 @@ class LowerHalf {
   virtual size_t data_size() const = 0;
   virtual int call(uint32_t op) = 0;
   virtual void set_callback(CallbackFn fn) = 0;
+  // Post a small send that needs no answer: returns where to put `bytes` of
+  // payload (and fills *hdr), or nullptr if the ring is full (then use a
+  // normal call). post_commit() publishes it.
+  virtual char* post_begin(size_t bytes, chan::AsyncSend** hdr) = 0;
+  virtual void post_commit() = 0;
 };
 
 LowerHalf& lower_half();

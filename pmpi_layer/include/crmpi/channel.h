@@ -27,6 +27,8 @@ constexpr uint32_t kMagic = 0x504d5243;  // "CRMP"
 constexpr uint32_t kVersion = 1;
 constexpr size_t kDataSize = 1u << 20;       // inline payload area (1 MiB)
 constexpr uint64_t kBytesType = 1ull << 63;  // wire type: "element of N packed bytes"
+constexpr size_t kAsyncSize = 256u << 10;    // ring of posted (unanswered) small sends
+constexpr size_t kAsyncMaxPayload = 4096;    // eager sends only: the agent never blocks on them
 
 // Where a buffer's bytes travel. INLINE: at data[off]; CMA: at addr in the
 // app, read/written by the agent with process_vm_readv/writev.
@@ -134,8 +136,26 @@ struct alignas(4096) Shared {
   std::atomic<uint32_t> agent_sleeping;
   alignas(64) std::atomic<uint32_t> rep_seq;  // agent -> app doorbell (futex word)
   std::atomic<uint32_t> app_sleeping;
+  alignas(64)
+      std::atomic<uint32_t> call_seq;  // calls posted in `msg` (req_seq also counts async posts)
   alignas(64) Msg msg;
+  // Posted sends: the app appends entries at async_tail and does not wait;
+  // the agent executes them in order, before any later call, and advances
+  // async_head. The first failure is kept in async_rc/async_comm.
+  alignas(64) std::atomic<uint64_t> async_tail;
+  alignas(64) std::atomic<uint64_t> async_head;
+  std::atomic<int32_t> async_rc;
+  uint64_t async_comm;
+  alignas(4096) char async_ring[kAsyncSize];
   alignas(4096) char data[kDataSize];
+};
+
+// One posted send in async_ring: header then payload, 64-byte aligned.
+// size == 0 marks "wrap to the ring's start".
+struct AsyncSend {
+  uint32_t size;  // whole entry, header included
+  uint32_t pad;
+  uint64_t type, count, dest, tag, comm, bytes;
 };
 
 // Ring `seq` (increment) and wake its waiter if it sleeps.
