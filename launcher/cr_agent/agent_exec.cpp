@@ -16,9 +16,10 @@
 #include <vector>
 
 #include "agent.h"
+#include "agent_internal.h"
 
 namespace crmpi::agent {
-namespace {
+namespace internal {
 
 using chan::Buf;
 using chan::Msg;
@@ -28,22 +29,6 @@ std::vector<void*> g_predef;
 
 // ---------------------------------------------------------------- memory
 
-struct Scratch {
-  char* p = nullptr;
-  size_t cap = 0;
-  char* get(size_t n) {
-    if (n > cap) {
-      free(p);
-      cap = n + n / 4 + 4096;
-      p = static_cast<char*>(malloc(cap));
-      if (!p) {
-        fprintf(stderr, "crmpi: agent out of memory (%zu bytes)\n", n);
-        MPI_Abort(MPI_COMM_WORLD, 1);
-      }
-    }
-    return p;
-  }
-};
 Scratch g_scratch[3];
 
 void cma(bool write, uint64_t addr, char* local, size_t n) {
@@ -62,7 +47,7 @@ void cma(bool write, uint64_t addr, char* local, size_t n) {
 }
 
 // Pointer to a source buffer's bytes. `priv` forces a private copy.
-char* src_ptr(const Buf& b, Scratch& s, bool priv = false) {
+char* src_ptr(const Buf& b, Scratch& s, bool priv) {
   switch (b.mode) {
     case chan::kInline:
       if (!priv) return g_sh->data + b.off;
@@ -79,7 +64,7 @@ char* src_ptr(const Buf& b, Scratch& s, bool priv = false) {
   }
 }
 
-char* dst_ptr(const Buf& b, Scratch& s, bool priv = false) {
+char* dst_ptr(const Buf& b, Scratch& s, bool priv) {
   if (b.mode == chan::kInPlace) return static_cast<char*>(MPI_IN_PLACE);
   if (b.mode == chan::kInline && !priv) return g_sh->data + b.off;
   if (b.mode == chan::kNone) return nullptr;
@@ -121,10 +106,6 @@ MPI_Comm wcomm(uint64_t w) {
 }
 MPI_Op wop(uint64_t w) {
   return reinterpret_cast<MPI_Op>(w);
-}
-template <class T>
-uint64_t u(T h) {
-  return reinterpret_cast<uint64_t>(h);
 }
 
 void put_status(Msg& m, const MPI_Status& st) {
@@ -197,15 +178,6 @@ void userop_type_free(MPI_Datatype d) {
 
 // ---------------------------------------------------------------- requests
 
-struct AReq {
-  MPI_Request r = MPI_REQUEST_NULL;
-  char* sbuf = nullptr;
-  char* rbuf = nullptr;
-  Buf dst{};
-  bool recv = false;  // deliver status._ucount bytes; else dst.bytes
-  MPI_Datatype utype = MPI_DATATYPE_NULL;
-  bool detached = false;  // buffered send or freed request: reap silently
-};
 std::vector<AReq*> g_detached;
 
 char* own_copy(const Buf& b) {
@@ -475,180 +447,6 @@ void op_bsend_flush(Msg& m) {
   m.rc = MPI_SUCCESS;
 }
 
-// ---------------------------------------------------------------- collectives
-
-// Arguments: a[0] kind, a[1] comm, a[2] stype, a[3] scount, a[4] rtype,
-// a[5] rcount, a[6] root, a[7] op, a[8] nonblocking, a[9] app op (user op),
-// a[10] app type; b[0] send, b[1] recv, b[2] int32 arrays
-// scounts, sdispls, rcounts, rdispls (each a[11] entries).
-int run_coll(const Msg& m, char* s, char* r, MPI_Datatype st, MPI_Datatype rt, MPI_Request* req) {
-  MPI_Comm c = wcomm(m.a[1]);
-  int sc = static_cast<int>(m.a[3]), rc = static_cast<int>(m.a[5]), root = static_cast<int>(m.a[6]);
-  MPI_Op op = wop(m.a[7]);
-  int n = static_cast<int>(m.a[11]);
-  int* arr =
-      m.b[2].mode == chan::kInline ? reinterpret_cast<int*>(g_sh->data + m.b[2].off) : nullptr;
-  std::vector<int> copy;
-  if (req && arr) {  // nonblocking: the arrays must outlive the call
-    copy.assign(arr, arr + 4 * n);
-  }
-  int *scs = arr, *sds = arr ? arr + n : nullptr, *rcs = arr ? arr + 2 * n : nullptr,
-      *rds = arr ? arr + 3 * n : nullptr;
-  if (req && arr) {
-    static std::vector<std::vector<int>> keep;  // released with the process; small
-    keep.push_back(copy);
-    int* k = keep.back().data();
-    scs = k, sds = k + n, rcs = k + 2 * n, rds = k + 3 * n;
-  }
-  bool nb = req != nullptr;
-  switch (m.a[0]) {
-    case chan::kBarrier:
-      return nb ? MPI_Ibarrier(c, req) : MPI_Barrier(c);
-    case chan::kBcast:
-      return nb ? MPI_Ibcast(r, rc, rt, root, c, req) : MPI_Bcast(r, rc, rt, root, c);
-    case chan::kReduce:
-      return nb ? MPI_Ireduce(s, r, rc, rt, op, root, c, req)
-                : MPI_Reduce(s, r, rc, rt, op, root, c);
-    case chan::kAllreduce:
-      return nb ? MPI_Iallreduce(s, r, rc, rt, op, c, req) : MPI_Allreduce(s, r, rc, rt, op, c);
-    case chan::kScan:
-      return nb ? MPI_Iscan(s, r, rc, rt, op, c, req) : MPI_Scan(s, r, rc, rt, op, c);
-    case chan::kExscan:
-      return nb ? MPI_Iexscan(s, r, rc, rt, op, c, req) : MPI_Exscan(s, r, rc, rt, op, c);
-    case chan::kReduceScatterBlock:
-      return nb ? MPI_Ireduce_scatter_block(s, r, rc, rt, op, c, req)
-                : MPI_Reduce_scatter_block(s, r, rc, rt, op, c);
-    case chan::kReduceScatter:
-      return nb ? MPI_Ireduce_scatter(s, r, rcs, rt, op, c, req)
-                : MPI_Reduce_scatter(s, r, rcs, rt, op, c);
-    case chan::kGather:
-      return nb ? MPI_Igather(s, sc, st, r, rc, rt, root, c, req)
-                : MPI_Gather(s, sc, st, r, rc, rt, root, c);
-    case chan::kGatherv:
-      return nb ? MPI_Igatherv(s, sc, st, r, rcs, rds, rt, root, c, req)
-                : MPI_Gatherv(s, sc, st, r, rcs, rds, rt, root, c);
-    case chan::kScatter:
-      return nb ? MPI_Iscatter(s, sc, st, r, rc, rt, root, c, req)
-                : MPI_Scatter(s, sc, st, r, rc, rt, root, c);
-    case chan::kScatterv:
-      return nb ? MPI_Iscatterv(s, scs, sds, st, r, rc, rt, root, c, req)
-                : MPI_Scatterv(s, scs, sds, st, r, rc, rt, root, c);
-    case chan::kAllgather:
-      return nb ? MPI_Iallgather(s, sc, st, r, rc, rt, c, req)
-                : MPI_Allgather(s, sc, st, r, rc, rt, c);
-    case chan::kAllgatherv:
-      return nb ? MPI_Iallgatherv(s, sc, st, r, rcs, rds, rt, c, req)
-                : MPI_Allgatherv(s, sc, st, r, rcs, rds, rt, c);
-    case chan::kAlltoall:
-      return nb ? MPI_Ialltoall(s, sc, st, r, rc, rt, c, req)
-                : MPI_Alltoall(s, sc, st, r, rc, rt, c);
-    case chan::kAlltoallv:
-      return nb ? MPI_Ialltoallv(s, scs, sds, st, r, rcs, rds, rt, c, req)
-                : MPI_Alltoallv(s, scs, sds, st, r, rcs, rds, rt, c);
-  }
-  return MPI_ERR_OTHER;
-}
-
-void op_coll(Msg& m) {
-  Msg a = m;  // callbacks of user ops reuse the slot
-  bool user = a.a[9] != 0;
-  MPI_Datatype st = wtype(a.a[2]), rt = wtype(a.a[4]);
-  MPI_Datatype ut = MPI_DATATYPE_NULL;
-  if (user) rt = ut = userop_type(rt, a.a[9], a.a[10]);
-  if (a.a[8]) {
-    auto* q = new AReq;
-    q->sbuf = own_copy(a.b[0]);
-    q->rbuf = own_dst(a.b[1]);
-    q->dst = a.b[1];
-    if (a.b[1].mode == chan::kInPlace) {  // nothing to free or deliver
-      q->dst = {};
-      char* r = q->rbuf;
-      q->rbuf = nullptr;
-      char* s = a.b[0].mode == chan::kInPlace ? static_cast<char*>(MPI_IN_PLACE) : q->sbuf;
-      m.rc = run_coll(a, s, r, st, rt, &q->r);
-      m.a[0] = u(q);
-      return;
-    }
-    q->utype = ut;
-    char* s = a.b[0].mode == chan::kInPlace ? static_cast<char*>(MPI_IN_PLACE) : q->sbuf;
-    int rc = run_coll(a, s, q->rbuf, st, rt, &q->r);
-    m.rc = rc;
-    m.a[0] = u(q);
-    return;
-  }
-  char* s = src_ptr(a.b[0], g_scratch[0], user);
-  char* r = dst_ptr(a.b[1], g_scratch[1], user);
-  int rc = run_coll(a, s, r, st, rt, nullptr);
-  if (rc == MPI_SUCCESS && a.b[1].mode != chan::kNone) dst_done(a.b[1], r, a.b[1].bytes);
-  if (user) userop_type_free(ut);
-  m = a;
-  m.rc = rc;
-}
-
-// ---------------------------------------------------------------- communicators
-
-// Reply: a[0] new comm (0 if MPI_COMM_NULL), a[1] size, a[2] rank;
-// data: world ranks of the members (int32).
-void reply_comm(Msg& m, MPI_Comm nc) {
-  if (nc == MPI_COMM_NULL) {
-    m.a[0] = 0;
-    return;
-  }
-  MPI_Comm_set_errhandler(nc, MPI_ERRORS_RETURN);
-  int size, rank;
-  MPI_Comm_size(nc, &size);
-  MPI_Comm_rank(nc, &rank);
-  MPI_Group g, wg;
-  MPI_Comm_group(nc, &g);
-  MPI_Comm_group(MPI_COMM_WORLD, &wg);
-  std::vector<int> in(size);
-  for (int i = 0; i < size; ++i) in[i] = i;
-  MPI_Group_translate_ranks(g, size, in.data(), wg, reinterpret_cast<int*>(g_sh->data));
-  MPI_Group_free(&g);
-  MPI_Group_free(&wg);
-  m.a[0] = u(nc);
-  m.a[1] = size;
-  m.a[2] = rank;
-}
-
-MPI_Group world_subgroup(int n, const int* ranks) {
-  MPI_Group wg, g;
-  MPI_Comm_group(MPI_COMM_WORLD, &wg);
-  MPI_Group_incl(wg, n, ranks, &g);
-  MPI_Group_free(&wg);
-  return g;
-}
-
-void op_comm(Msg& m) {
-  MPI_Comm nc = MPI_COMM_NULL;
-  MPI_Comm c = wcomm(m.a[0]);
-  switch (m.op) {
-    case chan::kOpCommDup:
-      m.rc = MPI_Comm_dup(c, &nc);
-      break;
-    case chan::kOpCommSplit:
-      m.rc = MPI_Comm_split(c, static_cast<int>(m.a[1]), static_cast<int>(m.a[2]), &nc);
-      break;
-    case chan::kOpCommSplitType:
-      m.rc = MPI_Comm_split_type(c, static_cast<int>(m.a[1]), static_cast<int>(m.a[2]),
-                                 MPI_INFO_NULL, &nc);
-      break;
-    case chan::kOpCommCreate:
-    case chan::kOpCommCreateGroup: {
-      MPI_Group g = world_subgroup(static_cast<int>(m.a[1]), reinterpret_cast<int*>(g_sh->data));
-      m.rc = m.op == chan::kOpCommCreate
-                 ? MPI_Comm_create(c, g, &nc)
-                 : MPI_Comm_create_group(c, g, static_cast<int>(m.a[2]), &nc);
-      MPI_Group_free(&g);
-      break;
-    }
-    case chan::kOpCommFree:
-      m.rc = MPI_Comm_free(&c);
-      return;
-  }
-  if (m.rc == MPI_SUCCESS) reply_comm(m, nc);
-}
-
 // ---------------------------------------------------------------- misc
 
 void op_hello(Msg& m) {
@@ -709,7 +507,9 @@ void op_hello(Msg& m) {
   m.rc = MPI_SUCCESS;
 }
 
-}  // namespace
+}  // namespace internal
+
+using namespace internal;
 
 void drain_posted() {
   uint64_t head = g_sh->async_head.load(std::memory_order_relaxed);
