@@ -138,6 +138,14 @@ static void nonblocking(void) {
   if (rank == 0)
     for (int i = 0; i < size; ++i) CHECK(gt[i] == 2 * i, "igather");
   CHECK(got == rank, "iscatter");
+  /* Nonblocking v-variant: libcrpmpi passes the counts in the channel, which
+   * the next call (MPI_Wait) reuses, so the agent must keep its own copy. */
+  int vc[64], vd[64], vout[64 * 2], vin[2] = {rank, rank};
+  for (int i = 0; i < size; ++i) vc[i] = 2, vd[i] = 2 * (size - 1 - i);
+  MPI_Request vr;
+  MPI_Iallgatherv(vin, 2, MPI_INT, vout, vc, vd, MPI_INT, MPI_COMM_WORLD, &vr);
+  MPI_Wait(&vr, MPI_STATUS_IGNORE);
+  for (int i = 0; i < size; ++i) CHECK(vout[2 * (size - 1 - i)] == i, "iallgatherv");
   printf("rank %d: nonblocking collectives ok\n", rank);
 }
 

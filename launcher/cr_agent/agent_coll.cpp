@@ -11,25 +11,20 @@ namespace crmpi::agent::internal {
 // a[5] rcount, a[6] root, a[7] op, a[8] nonblocking, a[9] app op (user op),
 // a[10] app type; b[0] send, b[1] recv, b[2] int32 arrays
 // scounts, sdispls, rcounts, rdispls (each a[11] entries).
-int run_coll(const Msg& m, char* s, char* r, MPI_Datatype st, MPI_Datatype rt, MPI_Request* req) {
+int run_coll(const Msg& m, char* s, char* r, MPI_Datatype st, MPI_Datatype rt, MPI_Request* req,
+             std::vector<int>* keep) {
   MPI_Comm c = wcomm(m.a[1]);
   int sc = static_cast<int>(m.a[3]), rc = static_cast<int>(m.a[5]), root = static_cast<int>(m.a[6]);
   MPI_Op op = wop(m.a[7]);
   int n = static_cast<int>(m.a[11]);
   int* arr =
       m.b[2].mode == chan::kInline ? reinterpret_cast<int*>(g_sh->data + m.b[2].off) : nullptr;
-  std::vector<int> copy;
-  if (req && arr) {  // nonblocking: the arrays must outlive the call
-    copy.assign(arr, arr + 4 * n);
+  if (req && arr) {  // nonblocking: the arrays must live as long as the request
+    keep->assign(arr, arr + 4 * n);
+    arr = keep->data();
   }
   int *scs = arr, *sds = arr ? arr + n : nullptr, *rcs = arr ? arr + 2 * n : nullptr,
       *rds = arr ? arr + 3 * n : nullptr;
-  if (req && arr) {
-    static std::vector<std::vector<int>> keep;  // released with the process; small
-    keep.push_back(copy);
-    int* k = keep.back().data();
-    scs = k, sds = k + n, rcs = k + 2 * n, rds = k + 3 * n;
-  }
   bool nb = req != nullptr;
   switch (m.a[0]) {
     case chan::kBarrier:
@@ -95,20 +90,20 @@ void op_coll(Msg& m) {
       char* r = q->rbuf;
       q->rbuf = nullptr;
       char* s = a.b[0].mode == chan::kInPlace ? static_cast<char*>(MPI_IN_PLACE) : q->sbuf;
-      m.rc = run_coll(a, s, r, st, rt, &q->r);
+      m.rc = run_coll(a, s, r, st, rt, &q->r, &q->arrays);
       m.a[0] = u(q);
       return;
     }
     q->utype = ut;
     char* s = a.b[0].mode == chan::kInPlace ? static_cast<char*>(MPI_IN_PLACE) : q->sbuf;
-    int rc = run_coll(a, s, q->rbuf, st, rt, &q->r);
+    int rc = run_coll(a, s, q->rbuf, st, rt, &q->r, &q->arrays);
     m.rc = rc;
     m.a[0] = u(q);
     return;
   }
   char* s = src_ptr(a.b[0], g_scratch[0], user);
   char* r = dst_ptr(a.b[1], g_scratch[1], user);
-  int rc = run_coll(a, s, r, st, rt, nullptr);
+  int rc = run_coll(a, s, r, st, rt, nullptr, nullptr);
   if (rc == MPI_SUCCESS && a.b[1].mode != chan::kNone) dst_done(a.b[1], r, a.b[1].bytes);
   if (user) userop_type_free(ut);
   m = a;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <vector>
 
 #include "agent.h"
 
@@ -42,6 +43,7 @@ struct AReq {
   bool recv = false;  // deliver status._ucount bytes; else dst.bytes
   MPI_Datatype utype = MPI_DATATYPE_NULL;
   bool detached = false;  // buffered send or freed request: reap silently
+  std::vector<int> arrays;  // counts/displacements of a nonblocking v-collective
 };
 
 // process_vm_readv/writev between the app and agent memory (aborts on failure).
