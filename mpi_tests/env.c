@@ -63,6 +63,11 @@ int main(int argc, char** argv) {
   MPI_Error_string(MPI_ERR_TRUNCATE, s, &len);
   printf("rank %d: truncate string: %s\n", rank, s);
 
+  double* mem;
+  MPI_Alloc_mem(1000 * sizeof(double), MPI_INFO_NULL, &mem);
+  mem[999] = 1.0;
+  MPI_Free_mem(mem);
+
   MPI_Finalized(&flag);
   CHECK(!flag, "not finalized");
   printf("rank %d: environment ok\n", rank);
