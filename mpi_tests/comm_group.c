@@ -103,6 +103,12 @@ int main(int argc, char** argv) {
     MPI_Comm_free(&cg);
   }
 
+  /* Handle conversion to Fortran integers and back. */
+  CHECK(MPI_Comm_f2c(MPI_Comm_c2f(MPI_COMM_WORLD)) == MPI_COMM_WORLD, "c2f world");
+  CHECK(MPI_Comm_c2f(MPI_COMM_WORLD) == 0, "world is 0 in Fortran");
+  CHECK(MPI_Comm_f2c(MPI_Comm_c2f(split)) == split, "c2f split");
+  CHECK(MPI_Type_f2c(MPI_Type_c2f(MPI_DOUBLE)) == MPI_DOUBLE, "c2f type");
+
   /* Names. */
   char name[MPI_MAX_OBJECT_NAME];
   int len;

@@ -41,9 +41,10 @@ class AgentLowerHalf final : public LowerHalf {
   void detach() override {
     if (sh_) munmap(sh_, sizeof(chan::Shared));
     sh_ = nullptr;
+    detached_ = true;
   }
-  chan::Msg& msg() override { return sh_->msg; }
-  char* data() override { return sh_->data; }
+  chan::Msg& msg() override { return attached()->msg; }
+  char* data() override { return attached()->data; }
   size_t data_size() const override { return chan::kDataSize; }
   void set_callback(CallbackFn fn) override { cb_ = fn; }
 
@@ -94,6 +95,17 @@ class AgentLowerHalf final : public LowerHalf {
   }
 
  private:
+  chan::Shared* attached() {
+    if (!sh_) {
+      fprintf(stderr, "crmpi: an MPI function that needs the MPI library was called %s\n",
+              detached_ ? "after MPI_Finalize" : "before MPI_Init");
+      fflush(stderr);
+      _exit(1);
+    }
+    return sh_;
+  }
+
+  bool detached_ = false;
   // A posted send failed in the agent; its caller has long returned, so the
   // error is fatal whatever the communicator's error handler.
   [[noreturn]] void async_failed(int rc) {
