@@ -35,14 +35,17 @@ case $case_ in
   stdin)
     printf 'hello\nworld\n' | timeout 60 "$crmpirun" -np 2 "$prog" stdin >"$out" 2>"$err" || fail "stdin run failed"
     [ "$(cat "$out")" = "$(printf 'echo: hello\necho: world')" ] || fail "stdin not forwarded" ;;
-  sigterm)
+  sigterm | sigint)
+    sig=TERM
+    [ "$case_" = sigint ] && sig=INT
     timeout 60 "$crmpirun" -np 2 "$prog" sleep >"$out" 2>"$err" &
     pid=$!
     for _ in $(seq 100); do [ "$(grep -c sleeping "$out")" = 2 ] && break; sleep 0.1; done
     [ "$(grep -c sleeping "$out")" = 2 ] || fail "ranks did not start"
-    kill -TERM $pid
+    cpid=$(pgrep -P $pid -x crmpirun || echo $pid)  # the crmpirun under timeout
+    kill -$sig $cpid
     wait $pid; rc=$?
-    [ $rc -ne 0 ] || fail "SIGTERM gave exit 0"
+    [ $rc -ne 0 ] || fail "SIG$sig gave exit 0"
     sleep 1
     leftovers && fail "orphan processes left behind" ;;
   *) echo "unknown case $case_"; exit 2 ;;

@@ -2,7 +2,8 @@
 //
 // Wraps Open MPI's mpirun so that every rank runs as `cr_agent PROG ARGS`
 // (the real MPI process), with the application as the agent's child using
-// libcrpmpi (LD_PRELOAD unless CRMPI_PRELOAD is set empty / --crmpi-no-preload).
+// libcrpmpi: LD_PRELOAD, unless PROG is relinked with libcrpmpi (its ELF
+// dynamic section names it) or --crmpi-no-preload is given.
 //
 // Table of contents:
 //   1. split the command line into mpirun options and the program;
@@ -12,6 +13,7 @@
 //      agent become our children; kill and reap whatever is left;
 //   5. exit with mpirun's status (or die of its signal).
 #include <dirent.h>
+#include <elf.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -119,8 +121,42 @@ bool executable(const std::string& p) {
   return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), X_OK) == 0;
 }
 
-bool find_program(const std::string& prog) {
-  if (prog.find('/') != std::string::npos) return executable(prog);
+// True if the ELF file names libcrpmpi in its dynamic section (relinked with
+// -lcrpmpi / crmpicc). Scans the dynamic string table only.
+bool relinked(const std::string& path) {
+  FILE* f = fopen(path.c_str(), "rb");
+  if (!f) return false;
+  bool found = false;
+  Elf64_Ehdr eh;
+  if (fread(&eh, sizeof eh, 1, f) == 1 && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+      eh.e_ident[EI_CLASS] == ELFCLASS64) {
+    std::vector<Elf64_Shdr> sh(eh.e_shnum);
+    if (fseek(f, static_cast<long>(eh.e_shoff), SEEK_SET) == 0 &&
+        fread(sh.data(), sizeof(Elf64_Shdr), sh.size(), f) == sh.size()) {
+      for (const Elf64_Shdr& s : sh) {
+        if (s.sh_type != SHT_DYNAMIC || s.sh_link >= sh.size()) continue;
+        const Elf64_Shdr& str = sh[s.sh_link];
+        std::vector<char> strtab(str.sh_size + 1, 0);
+        std::vector<Elf64_Dyn> dyn(s.sh_size / sizeof(Elf64_Dyn));
+        if (fseek(f, static_cast<long>(str.sh_offset), SEEK_SET) != 0 ||
+            fread(strtab.data(), 1, str.sh_size, f) != str.sh_size ||
+            fseek(f, static_cast<long>(s.sh_offset), SEEK_SET) != 0 ||
+            fread(dyn.data(), sizeof(Elf64_Dyn), dyn.size(), f) != dyn.size())
+          break;
+        for (const Elf64_Dyn& d : dyn)
+          if (d.d_tag == DT_NEEDED && d.d_un.d_val < str.sh_size &&
+              strncmp(strtab.data() + d.d_un.d_val, "libcrpmpi.so", 12) == 0)
+            found = true;
+      }
+    }
+  }
+  fclose(f);
+  return found;
+}
+
+// Full path of an executable found like execvp does ("" if none).
+std::string which(const std::string& prog) {
+  if (prog.find('/') != std::string::npos) return executable(prog) ? prog : "";
   const char* path = getenv("PATH");
   std::string p = path ? path : "/usr/bin:/bin";
   size_t start = 0;
@@ -128,10 +164,11 @@ bool find_program(const std::string& prog) {
     size_t end = p.find(':', start);
     if (end == std::string::npos) end = p.size();
     std::string dir = p.substr(start, end - start);
-    if (executable((dir.empty() ? "." : dir) + "/" + prog)) return true;
+    std::string cand = (dir.empty() ? "." : dir) + "/" + prog;
+    if (executable(cand)) return cand;
     start = end + 1;
   }
-  return false;
+  return "";
 }
 
 // Kill and reap every process that was reparented to us (we are a child
@@ -204,7 +241,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string prog = argv[i];
-  if (!find_program(prog)) {
+  std::string prog_path = which(prog);
+  if (prog_path.empty()) {
     fprintf(stderr, "crmpirun: %s: no such executable program\n", prog.c_str());
     return 127;
   }
@@ -218,6 +256,12 @@ int main(int argc, char** argv) {
   if (preload && access(lib.c_str(), R_OK) != 0) {
     fprintf(stderr, "crmpirun: cannot find libcrpmpi at %s\n", lib.c_str());
     return 2;
+  }
+  // A binary linked with -lcrpmpi needs no preload (it would be harmless).
+  if (preload && relinked(prog_path)) {
+    preload = false;
+    if (getenv("CRMPI_VERBOSE"))
+      fprintf(stderr, "crmpirun: %s is linked with libcrpmpi: no LD_PRELOAD\n", prog.c_str());
   }
   char real[PATH_MAX];
   if (preload && realpath(lib.c_str(), real)) lib = real;
