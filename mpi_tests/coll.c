@@ -146,6 +146,30 @@ static void nonblocking(void) {
   MPI_Iallgatherv(vin, 2, MPI_INT, vout, vc, vd, MPI_INT, MPI_COMM_WORLD, &vr);
   MPI_Wait(&vr, MPI_STATUS_IGNORE);
   for (int i = 0; i < size; ++i) CHECK(vout[2 * (size - 1 - i)] == i, "iallgatherv");
+  /* Alltoallw: predefined types on the send side, a derived type on the
+   * receive side, byte displacements in reverse order. */
+  {
+    int ws[128], wr[128], wsc[64], wsd[64], wrc[64], wrd[64];
+    MPI_Datatype wst[64], wrt[64], pair;
+    MPI_Type_contiguous(2, MPI_INT, &pair);
+    MPI_Type_commit(&pair);
+    for (int i = 0; i < size; ++i) {
+      ws[2 * i] = rank * 100 + i, ws[2 * i + 1] = -(rank * 100 + i);
+      wsc[i] = 2, wsd[i] = 8 * i, wst[i] = MPI_INT;
+      wrc[i] = 1, wrd[i] = 8 * (size - 1 - i), wrt[i] = pair;
+    }
+    MPI_Alltoallw(ws, wsc, wsd, wst, wr, wrc, wrd, wrt, MPI_COMM_WORLD);
+    for (int i = 0; i < size; ++i)
+      CHECK(wr[2 * (size - 1 - i)] == i * 100 + rank &&
+                wr[2 * (size - 1 - i) + 1] == -(i * 100 + rank),
+            "alltoallw");
+    MPI_Request wq;
+    for (int i = 0; i < 2 * size; ++i) wr[i] = 0;
+    MPI_Ialltoallw(ws, wsc, wsd, wst, wr, wrc, wrd, wrt, MPI_COMM_WORLD, &wq);
+    MPI_Wait(&wq, MPI_STATUS_IGNORE);
+    CHECK(wr[2 * (size - 1)] == rank, "ialltoallw");
+    MPI_Type_free(&pair);
+  }
   printf("rank %d: nonblocking collectives ok\n", rank);
 }
 

@@ -1,4 +1,5 @@
 // cr_agent: collectives and communicator creation on the real Open MPI.
+#include <cstring>
 #include <vector>
 
 #include "agent_internal.h"
@@ -19,8 +20,9 @@ int run_coll(const Msg& m, char* s, char* r, MPI_Datatype st, MPI_Datatype rt, M
   int n = static_cast<int>(m.a[11]);
   int* arr =
       m.b[2].mode == chan::kInline ? reinterpret_cast<int*>(g_sh->data + m.b[2].off) : nullptr;
+  int words = m.a[0] == chan::kAlltoallw ? 8 * n : 4 * n;  // + 2n u64 types
   if (req && arr) {  // nonblocking: the arrays must live as long as the request
-    keep->assign(arr, arr + 4 * n);
+    keep->assign(arr, arr + words);
     arr = keep->data();
   }
   int *scs = arr, *sds = arr ? arr + n : nullptr, *rcs = arr ? arr + 2 * n : nullptr,
@@ -70,6 +72,25 @@ int run_coll(const Msg& m, char* s, char* r, MPI_Datatype st, MPI_Datatype rt, M
     case chan::kAlltoallv:
       return nb ? MPI_Ialltoallv(s, scs, sds, st, r, rcs, rds, rt, c, req)
                 : MPI_Alltoallv(s, scs, sds, st, r, rcs, rds, rt, c);
+    case chan::kAlltoallw: {
+      // Types are wire values; resolve them into arrays that live as long
+      // as the operation (the tail of `keep` for a nonblocking one).
+      auto* wt = reinterpret_cast<const uint64_t*>(arr + 4 * n);
+      static std::vector<MPI_Datatype> blocking_types;
+      std::vector<MPI_Datatype> local(2 * n);
+      for (int i = 0; i < 2 * n; ++i) local[i] = wtype(wt[i]);
+      MPI_Datatype* ts;
+      if (nb) {
+        static_assert(sizeof(MPI_Datatype) == 2 * sizeof(int), "handles are pointers");
+        std::memcpy(arr + 4 * n, local.data(), 2 * n * sizeof(MPI_Datatype));
+        ts = reinterpret_cast<MPI_Datatype*>(arr + 4 * n);
+      } else {
+        blocking_types = local;
+        ts = blocking_types.data();
+      }
+      return nb ? MPI_Ialltoallw(s, scs, sds, ts, r, rcs, rds, ts + n, c, req)
+                : MPI_Alltoallw(s, scs, sds, ts, r, rcs, rds, ts + n, c);
+    }
   }
   return MPI_ERR_OTHER;
 }

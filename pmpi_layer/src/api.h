@@ -11,6 +11,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -146,7 +147,8 @@ struct VRequest {
   enum Kind { kSend, kRecv, kColl, kDone } kind = kSend;
   VComm* comm = nullptr;
   Dest dst;
-  std::vector<char> keep;       // packed send data kept alive (unused by agent)
+  std::vector<char> packed;     // packed receive buffer (alltoallw)
+  std::function<void()> after;  // unpacking to run at completion
   const TypeMap* tm = nullptr;  // recv datatype, for MPI_Get_count
   MPI_Datatype type = MPI_DATATYPE_NULL;
   bool derived = false;

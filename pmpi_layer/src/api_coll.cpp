@@ -363,3 +363,134 @@ CRMPI_API int PMPI_Ialltoallv(const void* s, const int* sc, const int* sd, MPI_D
   x.scounts = sc, x.sdispls = sd, x.rcounts = rc, x.rdispls = rd;
   return run(x);
 }
+
+// Alltoallw: every block is packed densely (predefined types raw, derived
+// types by their typemap), the agent runs MPI_Alltoallw on the packed
+// buffers with byte displacements, and the received blocks are unpacked.
+namespace {
+
+void copy_block(bool pack, char* user, int count, MPI_Datatype t, char* packed) {
+  const TypeMap* tm = typemap(t);
+  if (!type_derived(t)) {
+    size_t bytes = static_cast<size_t>(count) * tm->extent();
+    if (pack)
+      memcpy(packed, user, bytes);
+    else
+      memcpy(user, packed, bytes);
+  } else if (pack) {
+    tm->pack(user, count, packed);
+  } else {
+    tm->unpack(packed, static_cast<size_t>(count) * tm->size, count, user);
+  }
+}
+
+size_t block_bytes(int count, MPI_Datatype t) {
+  const TypeMap* tm = typemap(t);
+  if (!tm) fatal("MPI_Alltoallw: invalid datatype handle %p", static_cast<void*>(t));
+  return static_cast<size_t>(count > 0 ? count : 0) * (type_derived(t) ? tm->size : tm->extent());
+}
+
+int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype* st, void* rbuf,
+              const int* rc, const int* rd, const MPI_Datatype* rt, MPI_Comm c, MPI_Request* req,
+              const char* fn) {
+  Lock l;
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, fn);
+  int n = vc->size;
+  bool inplace = sbuf == MPI_IN_PLACE, nb = req != nullptr;
+  const int* scount = inplace ? rc : sc;
+  const MPI_Datatype* stype = inplace ? rt : st;
+  std::vector<int> soff(n), roff(n);
+  std::vector<uint64_t> wt(2 * n);
+  size_t stot = 0, rtot = 0;
+  for (int i = 0; i < n; ++i) {
+    roff[i] = static_cast<int>(rtot);
+    rtot += block_bytes(rc[i], rt[i]);
+    wt[n + i] = wire_type(rt[i]);
+    soff[i] = static_cast<int>(stot);
+    stot += block_bytes(scount[i], stype[i]);
+    wt[i] = wire_type(stype[i]);
+  }
+  VRequest* r = nb ? new_request(VRequest::kColl, vc) : nullptr;
+  std::vector<char> local;
+  std::vector<char>& rpk = r ? r->packed : local;
+  rpk.resize(rtot);
+  if (inplace)
+    for (int i = 0; i < n; ++i)
+      copy_block(true, static_cast<char*>(rbuf) + rd[i], rc[i], rt[i], rpk.data() + roff[i]);
+  std::vector<char> spk(inplace ? 0 : stot), tmp;
+  if (!inplace)
+    for (int i = 0; i < n; ++i)
+      copy_block(true, static_cast<char*>(const_cast<void*>(sbuf)) + sd[i], sc[i], st[i],
+                 spk.data() + soff[i]);
+
+  chan::Msg& m = msg();
+  Arena a;
+  if (inplace)
+    m.b[0] = {0, 0, 0, chan::kInPlace, 0};
+  else
+    source(m.b[0], a, spk.data(), static_cast<int>(stot), MPI_BYTE, tmp);
+  Dest local_dest;
+  Dest& d = r ? r->dst : local_dest;
+  dest(d, a, rpk.data(), static_cast<int>(rtot), MPI_BYTE, inplace, !nb);
+  m.b[1] = d.wire;
+  size_t words = 8 * static_cast<size_t>(n);
+  size_t off = a.alloc(words * sizeof(int));
+  if (off == SIZE_MAX) fatal("%s: communicator too large for the channel", fn);
+  int* arr = reinterpret_cast<int*>(a.data + off);
+  for (int i = 0; i < n; ++i) {
+    arr[i] = inplace ? 0 : sc[i];
+    arr[n + i] = soff[i];
+    arr[2 * n + i] = rc[i];
+    arr[3 * n + i] = roff[i];
+  }
+  memcpy(arr + 4 * n, wt.data(), 2 * n * sizeof(uint64_t));
+  m.b[2] = {0, words * sizeof(int), off, chan::kInline, 0};
+  m.a[0] = chan::kAlltoallw;
+  m.a[1] = vc->real;
+  m.a[2] = m.a[4] = wire_type(MPI_BYTE);
+  m.a[3] = m.a[5] = 0;
+  m.a[6] = 0;
+  m.a[7] = 0;
+  m.a[8] = nb;
+  m.a[9] = 0;
+  m.a[10] = 0;
+  m.a[11] = static_cast<uint64_t>(n);
+  vc->coll_seq++;
+  int rcode = call(chan::kOpColl);
+  // Unpacking plan; copies of the arrays because the caller's may go away.
+  std::vector<int> rcv(rc, rc + n), rdv(rd, rd + n);
+  std::vector<MPI_Datatype> rtv(rt, rt + n);
+  auto unpack = [rbuf, rcv, rdv, rtv, roff, &rpk, n]() {
+    for (int i = 0; i < n; ++i)
+      copy_block(false, static_cast<char*>(rbuf) + rdv[i], rcv[i], rtv[i], rpk.data() + roff[i]);
+  };
+  if (nb) {
+    r->real = m.a[0];
+    std::vector<char>* keep = &r->packed;
+    r->after = [rbuf, rcv, rdv, rtv, roff, keep, n]() {
+      for (int i = 0; i < n; ++i)
+        copy_block(false, static_cast<char*>(rbuf) + rdv[i], rcv[i], rtv[i],
+                   keep->data() + roff[i]);
+    };
+    *req = reinterpret_cast<MPI_Request>(r);
+  } else if (rcode == MPI_SUCCESS) {
+    finish(d, d.wire.bytes);
+    unpack();
+  }
+  return check(vc, c, rcode, fn);
+}
+
+}  // namespace
+
+CRMPI_API int PMPI_Alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype* st,
+                             void* rbuf, const int* rc, const int* rd, const MPI_Datatype* rt,
+                             MPI_Comm c) {
+  return alltoallw(sbuf, sc, sd, st, rbuf, rc, rd, rt, c, nullptr, "MPI_Alltoallw");
+}
+
+CRMPI_API int PMPI_Ialltoallw(const void* sbuf, const int* sc, const int* sd,
+                              const MPI_Datatype* st, void* rbuf, const int* rc, const int* rd,
+                              const MPI_Datatype* rt, MPI_Comm c, MPI_Request* q) {
+  return alltoallw(sbuf, sc, sd, st, rbuf, rc, rd, rt, c, q, "MPI_Ialltoallw");
+}

@@ -95,6 +95,7 @@ int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag,
       if (w.source != MPI_PROC_NULL) r->comm->recvd++;
     } else if (r->kind == VRequest::kColl) {
       finish(r->dst, r->dst.wire.bytes, ioff[i] >= 0 ? ioff[i] : -1);
+      if (r->after) r->after();
     }
     if (r->persistent) {
       r->real = 0;

@@ -109,6 +109,7 @@ enum CollKind : uint64_t {
   kAllgatherv,
   kAlltoall,
   kAlltoallv,
+  kAlltoallw,  // b[2] also holds n send then n receive wire types (u64) after the int arrays
   kCollKinds
 };
 
