@@ -32,6 +32,14 @@ int main(int argc, char** argv) {
   if (coords[1] == dims[1] - 1) CHECK(dst == MPI_PROC_NULL, "non-periodic edge");
   printf("rank %d: dims %dx%d coords (%d,%d) shift1 %d %d\n", rank, dims[0], dims[1], coords[0],
          coords[1], src, dst);
+  /* Neighbour collectives on the Cartesian grid (periodic in dim 0 only). */
+  int nbr[4] = {-7, -7, -7, -7}, sendv[4], recvv[4] = {-7, -7, -7, -7};
+  MPI_Neighbor_allgather(&crank, 1, MPI_INT, nbr, 1, MPI_INT, cart);
+  for (int k = 0; k < 4; ++k) sendv[k] = crank * 10 + k;
+  MPI_Neighbor_alltoall(sendv, 1, MPI_INT, recvv, 1, MPI_INT, cart);
+  printf("rank %d: neighbours %d %d %d %d alltoall %d %d %d %d\n", rank, nbr[0], nbr[1], nbr[2],
+         nbr[3], recvv[0], recvv[1], recvv[2], recvv[3]);
+
   MPI_Comm row;
   int remain[2] = {0, 1}, rs;
   MPI_Cart_sub(cart, remain, &row);
@@ -58,6 +66,13 @@ int main(int argc, char** argv) {
   MPI_Graph_neighbors_count(graph, rank, &nc);
   MPI_Graph_neighbors(graph, rank, 2, nb);
   CHECK(nc == 2 && nb[1] == (rank + 1) % size, "neighbors");
+  int gn[2] = {-1, -1}, gs[2] = {rank * 2, rank * 2 + 1}, gr[2] = {-1, -1}, gc[2] = {1, 1},
+      gd[2] = {0, 1};
+  MPI_Neighbor_allgatherv(&rank, 1, MPI_INT, gn, gc, gd, MPI_INT, graph);
+  CHECK(gn[0] == (rank + size - 1) % size && gn[1] == (rank + 1) % size,
+        "graph neighbor_allgatherv");
+  MPI_Neighbor_alltoallv(gs, gc, gd, MPI_INT, gr, gc, gd, MPI_INT, graph);
+  printf("rank %d: graph neighbours %d %d alltoallv %d %d\n", rank, gn[0], gn[1], gr[0], gr[1]);
   MPI_Comm_free(&graph), MPI_Comm_free(&row), MPI_Comm_free(&cart);
   printf("rank %d: topologies ok\n", rank);
   MPI_Finalize();

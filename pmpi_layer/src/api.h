@@ -84,6 +84,7 @@ struct VComm {
   MPI_Errhandler errh = MPI_ERRORS_ARE_FATAL;
   Attrs attrs;
   Topo topo;
+  MPI_Comm shadow = MPI_COMM_NULL;  // private dup for neighbour collectives
   CommRecord rec{CommRecord::kWorld};
   // Accounting for the next issue's drain and collective safe point.
   uint64_t coll_seq = 0, sent = 0, recvd = 0;

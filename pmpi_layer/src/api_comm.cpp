@@ -124,6 +124,7 @@ CRMPI_API int PMPI_Comm_free(MPI_Comm* c) {
   VComm* vc = comm(*c);
   if (!vc || vc == &g.world || vc == &g.self) return check_world(MPI_ERR_COMM, "MPI_Comm_free");
   crmpi_delete_all_attrs(vc, *c);
+  if (vc->shadow != MPI_COMM_NULL) PMPI_Comm_free(&vc->shadow);
   msg().a[0] = vc->real;
   int rc = call(chan::kOpCommFree);
   delete vc;

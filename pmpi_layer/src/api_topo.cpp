@@ -245,3 +245,132 @@ CRMPI_API int PMPI_Graph_map(MPI_Comm c, int nnodes, const int*, const int*, int
   *newrank = vc->rank < nnodes ? vc->rank : MPI_UNDEFINED;
   return MPI_SUCCESS;
 }
+
+// ---------------------------------------------------------------- neighbour collectives
+//
+// Algorithm: run in the app over point-to-point on a private dup of the
+// topology communicator (created by the first neighbour collective, which all
+// members call). Neighbours are, for a Cartesian topology, the -1 then +1
+// neighbour of each dimension (MPI_PROC_NULL at open edges: nothing moves);
+// for a graph, the adjacency list. A Cartesian message carries the slot it
+// lands in on the receiver as its tag, so that a rank which is both the -1
+// and the +1 neighbour (periodic dimension of size 1 or 2) still fills the
+// right blocks; graph messages between the same pair keep their order.
+namespace {
+
+struct Neighbours {
+  std::vector<int> peer;      // neighbour rank per slot
+  std::vector<int> send_tag;  // tag of the message sent to slot i
+  std::vector<int> recv_tag;  // tag of the message received in slot i
+};
+
+bool neighbours(VComm* vc, Neighbours& n) {
+  if (vc->topo.kind == MPI_CART) {
+    MPI_Comm h = reinterpret_cast<MPI_Comm>(vc);
+    for (size_t d = 0; d < vc->topo.dims.size(); ++d) {
+      int src, dst;
+      if (vc == &g.world) h = MPI_COMM_WORLD;
+      PMPI_Cart_shift(h, static_cast<int>(d), 1, &src, &dst);
+      n.peer.push_back(src);  // slot 2d: negative direction
+      n.peer.push_back(dst);  // slot 2d+1: positive direction
+      n.send_tag.push_back(static_cast<int>(2 * d + 1));
+      n.send_tag.push_back(static_cast<int>(2 * d));
+      n.recv_tag.push_back(static_cast<int>(2 * d));
+      n.recv_tag.push_back(static_cast<int>(2 * d + 1));
+    }
+    return true;
+  }
+  if (vc->topo.kind == MPI_GRAPH) {
+    int r = vc->rank, b = r ? vc->topo.index[r - 1] : 0, e = vc->topo.index[r];
+    for (int i = b; i < e; ++i) {
+      n.peer.push_back(vc->topo.edges[i]);
+      n.send_tag.push_back(0);
+      n.recv_tag.push_back(0);
+    }
+    return true;
+  }
+  return false;
+}
+
+// Exchange: block i of the send side goes to neighbour i, block i of the
+// receive side comes from neighbour i. `same_send` sends block 0 to everyone.
+int neighbour_exchange(MPI_Comm c, const void* sbuf, const int* sc, const MPI_Aint* sd,
+                       MPI_Datatype st, void* rbuf, const int* rc, const MPI_Aint* rd,
+                       MPI_Datatype rt, const char* fn) {
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, fn);
+  Neighbours nb;
+  if (!neighbours(vc, nb)) return check(vc, c, MPI_ERR_TOPOLOGY, fn);
+  if (vc->shadow == MPI_COMM_NULL) PMPI_Comm_dup(c, &vc->shadow);
+  vc->coll_seq++;
+  size_t k = nb.peer.size();
+  std::vector<MPI_Request> reqs(2 * k, MPI_REQUEST_NULL);
+  for (size_t i = 0; i < k; ++i)
+    PMPI_Irecv(static_cast<char*>(rbuf) + rd[i], rc[i], rt, nb.peer[i], nb.recv_tag[i], vc->shadow,
+               &reqs[i]);
+  for (size_t i = 0; i < k; ++i)
+    PMPI_Isend(static_cast<const char*>(sbuf) + sd[i], sc[i], st, nb.peer[i], nb.send_tag[i],
+               vc->shadow, &reqs[k + i]);
+  return check(vc, c, PMPI_Waitall(static_cast<int>(2 * k), reqs.data(), MPI_STATUSES_IGNORE), fn);
+}
+
+size_t slots(MPI_Comm c) {
+  VComm* vc = comm(c);
+  Neighbours nb;
+  if (vc) neighbours(vc, nb);
+  return nb.peer.size();
+}
+
+MPI_Aint extent_of(MPI_Datatype t) {
+  const TypeMap* tm = typemap(t);
+  return tm ? tm->extent() : 0;
+}
+
+}  // namespace
+
+CRMPI_API int PMPI_Neighbor_allgather(const void* s, int sc, MPI_Datatype st, void* r, int rc,
+                                      MPI_Datatype rt, MPI_Comm c) {
+  size_t k = slots(c);
+  std::vector<int> scs(k, sc), rcs(k, rc);
+  std::vector<MPI_Aint> sds(k, 0), rds(k);
+  for (size_t i = 0; i < k; ++i) rds[i] = static_cast<MPI_Aint>(i) * rc * extent_of(rt);
+  return neighbour_exchange(c, s, scs.data(), sds.data(), st, r, rcs.data(), rds.data(), rt,
+                            "MPI_Neighbor_allgather");
+}
+
+CRMPI_API int PMPI_Neighbor_allgatherv(const void* s, int sc, MPI_Datatype st, void* r,
+                                       const int* rc, const int* rdispls, MPI_Datatype rt,
+                                       MPI_Comm c) {
+  size_t k = slots(c);
+  std::vector<int> scs(k, sc);
+  std::vector<MPI_Aint> sds(k, 0), rds(k);
+  for (size_t i = 0; i < k; ++i) rds[i] = static_cast<MPI_Aint>(rdispls[i]) * extent_of(rt);
+  return neighbour_exchange(c, s, scs.data(), sds.data(), st, r, rc, rds.data(), rt,
+                            "MPI_Neighbor_allgatherv");
+}
+
+CRMPI_API int PMPI_Neighbor_alltoall(const void* s, int sc, MPI_Datatype st, void* r, int rc,
+                                     MPI_Datatype rt, MPI_Comm c) {
+  size_t k = slots(c);
+  std::vector<int> scs(k, sc), rcs(k, rc);
+  std::vector<MPI_Aint> sds(k), rds(k);
+  for (size_t i = 0; i < k; ++i) {
+    sds[i] = static_cast<MPI_Aint>(i) * sc * extent_of(st);
+    rds[i] = static_cast<MPI_Aint>(i) * rc * extent_of(rt);
+  }
+  return neighbour_exchange(c, s, scs.data(), sds.data(), st, r, rcs.data(), rds.data(), rt,
+                            "MPI_Neighbor_alltoall");
+}
+
+CRMPI_API int PMPI_Neighbor_alltoallv(const void* s, const int* sc, const int* sdispls,
+                                      MPI_Datatype st, void* r, const int* rc, const int* rdispls,
+                                      MPI_Datatype rt, MPI_Comm c) {
+  size_t k = slots(c);
+  std::vector<MPI_Aint> sds(k), rds(k);
+  for (size_t i = 0; i < k; ++i) {
+    sds[i] = static_cast<MPI_Aint>(sdispls[i]) * extent_of(st);
+    rds[i] = static_cast<MPI_Aint>(rdispls[i]) * extent_of(rt);
+  }
+  return neighbour_exchange(c, s, sc, sds.data(), st, r, rc, rds.data(), rt,
+                            "MPI_Neighbor_alltoallv");
+}
