@@ -1,0 +1,10 @@
+# The BLCR-style single-process tools.
+set(_t ${CMAKE_CURRENT_SOURCE_DIR}/libcr_tools)
+add_executable(cr_run ${_t}/cr_run.cpp)
+add_executable(cr_checkpoint ${_t}/cr_checkpoint.cpp)
+target_link_libraries(cr_checkpoint PRIVATE cr)
+add_executable(cr_restart ${_t}/cr_restart.cpp)
+target_link_libraries(cr_restart PRIVATE crrestore)
+# cr_restart must stay single-threaded and unaffected by a preloaded libcr.
+add_executable(cr_info ${_t}/cr_info.cpp)
+target_link_libraries(cr_info PRIVATE crimage)

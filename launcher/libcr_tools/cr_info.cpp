@@ -1,0 +1,135 @@
+// cr_info FILE -- print a process image: header, threads, regions, fds,
+// sizes and checksums.  Exits 1 if the image is damaged in any way.
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include <string>
+
+#include "reader.h"
+
+static std::string prot_str(uint32_t p) {
+  std::string s = "---";
+  if (p & PROT_READ) s[0] = 'r';
+  if (p & PROT_WRITE) s[1] = 'w';
+  if (p & PROT_EXEC) s[2] = 'x';
+  return s;
+}
+
+static void usage(FILE* f) {
+  fprintf(
+      f,
+      "usage: cr_info [--no-verify] FILE\nPrint a crmpi process image and check every checksum.\n");
+}
+
+int main(int argc, char** argv) {
+  bool verify = true;
+  const char* file = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      usage(stdout);
+      return 0;
+    } else if (!strcmp(argv[i], "--no-verify")) {
+      verify = false;
+    } else if (argv[i][0] == '-') {
+      fprintf(stderr, "cr_info: unknown option %s\n", argv[i]);
+      return 2;
+    } else {
+      file = argv[i];
+    }
+  }
+  if (!file) {
+    usage(stderr);
+    return 2;
+  }
+  try {
+    crimg::Image img = crimg::Image::open(file);
+    const crimg::FileHeader& h = img.header;
+    time_t t = static_cast<time_t>(h.created_ns / 1000000000ull);
+    char when[64];
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime(&t));
+    printf("image:    %s\n", file);
+    printf("format:   crmpi process image v%u, x86_64, page %u, %s\n", h.version, h.page_size,
+           (h.flags & crimg::kImageCompressed) ? "zstd" : "uncompressed");
+    printf("size:     %llu bytes, %zu sections, %llu pages saved\n",
+           static_cast<unsigned long long>(img.file_size), img.sections.size(),
+           static_cast<unsigned long long>(img.end.total_pages));
+    printf("taken:    %s\n", when);
+    const crimg::ProcessRecord& p = img.process.rec;
+    printf("process:  pid %u (ppid %u), uid %u, gid %u, umask %03o\n", p.pid, p.ppid, p.uid, p.gid,
+           p.umask);
+    printf("exe:      %s\n", img.process.exe.c_str());
+    std::string cmd;
+    for (const std::string& a : img.process.argv) cmd += (cmd.empty() ? "" : " ") + a;
+    printf("command:  %s\ncwd:      %s\n", cmd.c_str(), img.process.cwd.c_str());
+    printf("glibc:    tid offset %lld, rseq offset %lld size %u\n",
+           static_cast<long long>(p.tid_offset), static_cast<long long>(p.rseq_offset),
+           p.rseq_size);
+
+    printf("\nthreads (%zu):\n", img.threads.size());
+    for (const crimg::ThreadInfo& th : img.threads) {
+      const crimg::ThreadRecord& r = th.rec;
+      // libcr's own thread stopped in a call, not in a signal: show where.
+      const bool mgr = r.flags & crimg::kThreadManager;
+      const unsigned long long rip = mgr ? r.ctx.rip : r.gregs[16],
+                               rsp = mgr ? r.ctx.rsp : r.gregs[15];
+      printf(
+          "  tid %-7u %-8s rip %#014llx rsp %#014llx fs %#014llx xstate %u B, %u pending "
+          "signal(s)%s\n",
+          r.tid,
+          (r.flags & crimg::kThreadManager) ? "libcr"
+          : (r.flags & crimg::kThreadMain)  ? "main"
+                                            : "",
+          rip, rsp, static_cast<unsigned long long>(r.fs_base), r.xstate_size, r.npending,
+          r.altstack_sp ? ", altstack" : "");
+    }
+
+    printf("\nregions (%zu):\n", img.regions.size());
+    uint64_t saved = 0;
+    for (const crimg::RegionInfo& r : img.regions) {
+      printf("  %012llx-%012llx %s %-12s %8llu pages saved  %s\n",
+             static_cast<unsigned long long>(r.rec.start),
+             static_cast<unsigned long long>(r.rec.end), prot_str(r.rec.prot).c_str(),
+             crimg::region_kind_name(r.rec.kind),
+             static_cast<unsigned long long>(r.rec.saved_pages), r.path.c_str());
+      saved += r.rec.saved_pages;
+    }
+    printf("\nfds (%zu):\n", img.fds.size());
+    for (const crimg::FdInfo& f : img.fds) {
+      printf("  %4d %-8s flags %#o offset %lld%s  %s\n", f.rec.fd, crimg::fd_kind_name(f.rec.kind),
+             f.rec.open_flags, static_cast<long long>(f.rec.offset),
+             f.data.empty() ? "" : (" +" + std::to_string(f.data.size()) + " B saved").c_str(),
+             f.path.c_str());
+    }
+    int handled = 0;
+    for (const crimg::KSigaction& k : img.sigactions) handled += k.handler > 1;
+    printf("\nsignals:  %d handler(s) installed\n", handled);
+
+    printf("\nsections:\n");
+    for (const crimg::SectionHeader& s : img.sections) {
+      if (s.type == crimg::kSecPages) continue;
+      printf("  %3u %-8s %10llu bytes  xxh3 %016llx\n", s.index, crimg::section_name(s.type),
+             static_cast<unsigned long long>(s.stored_size),
+             static_cast<unsigned long long>(s.payload_checksum));
+    }
+    uint64_t raw = 0, stored = 0;
+    for (const crimg::ChunkRef& c : img.chunks) {
+      raw += c.hdr.raw_size;
+      stored += c.hdr.stored_size;
+    }
+    printf("  PAGES: %zu section(s), %llu bytes stored (%llu raw)\n", img.chunks.size(),
+           static_cast<unsigned long long>(stored), static_cast<unsigned long long>(raw));
+    if (verify) {
+      img.verify_pages();
+      printf("\nchecksums: all %zu sections OK\n", img.sections.size());
+    }
+    (void)saved;
+  } catch (const std::exception& e) {
+    fflush(stdout);
+    fprintf(stderr, "cr_info: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

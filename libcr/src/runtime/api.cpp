@@ -1,0 +1,210 @@
+// api.cpp -- the request side of libcr.h: cr_request_checkpoint,
+// cr_poll_checkpoint, critical sections, error strings.
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+using namespace crrt;
+
+namespace {
+pthread_mutex_t g_self_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void forget_self_fd(int fd) {
+  pthread_mutex_lock(&g_self_lock);
+  Globals& G = g();
+  for (int i = 0; i < G.nself; ++i)
+    if (G.self_fds[i] == fd) {
+      --G.nself;
+      G.self_fds[i] = G.self_fds[G.nself];
+      G.self_image_fds[i] = G.self_image_fds[G.nself];
+    }
+  pthread_mutex_unlock(&g_self_lock);
+}
+
+long now_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+}  // namespace
+
+extern "C" {
+
+const char* cr_strerror(int e) {
+  switch (e) {
+    case CR_ETEMPFAIL:
+      return "checkpoint failed temporarily (cancelled by the application or a thread did not "
+             "stop); try again";
+    case CR_EPERMFAIL:
+      return "checkpoint failed permanently (cancelled by the application)";
+    case CR_ENOSUPPORT:
+      return "process is not checkpointable (libcr not loaded: start it with cr_run or link -lcr)";
+    case CR_ERESTARTED:
+      return "restarted from a checkpoint";
+    default:
+      return strerror(e);
+  }
+}
+
+void cr_initialize_checkpoint_args_t(cr_checkpoint_args_t* a) {
+  memset(a, 0, sizeof *a);
+  a->cr_version = CR_CHECKPOINT_ARGS_VERSION;
+  a->cr_scope = CR_SCOPE_PROC;
+  a->cr_target = 0;
+  a->cr_fd = -1;
+  a->cr_signal = CR_SIGNAL_NONE;
+}
+
+int cr_request_checkpoint(const cr_checkpoint_args_t* a, cr_checkpoint_handle_t* h) {
+  if (!a || !h || a->cr_version != CR_CHECKPOINT_ARGS_VERSION || a->cr_scope != CR_SCOPE_PROC ||
+      a->cr_target < 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  int fl = fcntl(a->cr_fd, F_GETFL);
+  if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY || (fl & O_PATH)) {
+    errno = EINVAL;
+    return -1;
+  }
+  const pid_t target = a->cr_target ? a->cr_target : getpid();
+  const bool self = target == getpid();
+  if (!self && kill(target, 0) != 0 && errno == ESRCH) return -1;
+  if (self) {
+    ensure_started();
+    if (!started_ok()) {
+      errno = CR_ENOSUPPORT;
+      return -1;
+    }
+  }
+  int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (s < 0) return -1;
+  struct sockaddr_un addr;
+  const socklen_t len = control_address(target, &addr);
+  if (connect(s, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+    close(s);
+    errno = CR_ENOSUPPORT;
+    return -1;
+  }
+  if (self) {
+    pthread_mutex_lock(&g_self_lock);
+    Globals& G = g();
+    if (G.nself < kMaxInternalFds) {
+      G.self_fds[G.nself] = s;
+      G.self_image_fds[G.nself] = a->cr_fd;
+      ++G.nself;
+    }
+    pthread_mutex_unlock(&g_self_lock);
+  }
+  WireRequest w;
+  memset(&w, 0, sizeof w);
+  w.magic = kRequestMagic;
+  w.version = 1;
+  w.flags = a->cr_flags;
+  w.after_signal = a->cr_signal;
+  w.timeout_s = a->cr_timeout;
+  w.self = self;
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  memset(cbuf, 0, sizeof cbuf);
+  struct iovec iov = {&w, sizeof w};
+  struct msghdr m;
+  memset(&m, 0, sizeof m);
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = cbuf;
+  m.msg_controllen = sizeof cbuf;
+  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &a->cr_fd, sizeof(int));
+  if (sendmsg(s, &m, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof w)) {
+    int e = errno;
+    if (self) forget_self_fd(s);
+    close(s);
+    errno = (e == EPIPE || e == ECONNRESET) ? CR_ENOSUPPORT : e;
+    return -1;
+  }
+  h->fd = s;
+  h->target = target;
+  h->self = self;
+  return 0;
+}
+
+int cr_poll_checkpoint(cr_checkpoint_handle_t* h, struct timeval* timeout) {
+  if (!h || h->fd < 0) {
+    errno = EINVAL;
+    return CR_POLL_CHKPT_ERR_PRE;
+  }
+  const long limit = timeout ? timeout->tv_sec * 1000L + timeout->tv_usec / 1000 : -1;
+  const long start = now_ms();
+  WireReply rep;
+  for (;;) {
+    long left = limit < 0 ? -1 : limit - (now_ms() - start);
+    if (limit >= 0 && left < 0) left = 0;
+    struct pollfd p = {h->fd, POLLIN, 0};
+    int n = poll(&p, 1, static_cast<int>(left));
+    if (n == 0) return 0;
+    if (n < 0) {
+      // Our own checkpoint signal interrupts a self-request: keep waiting.
+      if (errno == EINTR && h->self) continue;
+      return CR_POLL_CHKPT_ERR_PRE;
+    }
+    ssize_t r = recv(h->fd, &rep, sizeof rep, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r != static_cast<ssize_t>(sizeof rep) || rep.magic != kReplyMagic) {
+      errno = ESRCH;  // the target went away without answering
+    } else if (rep.restarted) {
+      errno = CR_ERESTARTED;
+    } else {
+      errno = rep.status;
+    }
+    break;
+  }
+  int e = errno;
+  if (h->self) forget_self_fd(h->fd);
+  close(h->fd);
+  h->fd = -1;
+  errno = e;
+  if (e == CR_ERESTARTED) return CR_POLL_CHKPT_ERR_POST;
+  if (e != 0) return CR_POLL_CHKPT_ERR_PRE;
+  return 1;
+}
+
+int cr_forget_checkpoint(cr_checkpoint_handle_t* h) {
+  if (h && h->fd >= 0) {
+    if (h->self) forget_self_fd(h->fd);
+    close(h->fd);
+    h->fd = -1;
+  }
+  return 0;
+}
+
+void cr_enter_cs(cr_client_id_t) {
+  // Wait while a checkpoint holds the gate closed, then count ourselves in;
+  // re-check so that a gate closed meanwhile is respected.
+  Globals& G = g();
+  for (;;) {
+    while (G.cs_gate.load()) futex_wait(&G.cs_gate, 1, 100);
+    G.cs_depth.fetch_add(1);
+    if (!G.cs_gate.load()) return;
+    G.cs_depth.fetch_sub(1);
+  }
+}
+void cr_leave_cs(cr_client_id_t) {
+  g().cs_depth.fetch_sub(1);
+}
+
+int cr_is_restarted(void) {
+  return g().restarted.load();
+}
+
+}  // extern "C"

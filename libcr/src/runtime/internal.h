@@ -1,0 +1,189 @@
+// internal.h -- state shared by the parts of libcr's runtime.
+//
+// The runtime lives in the checkpointed process.  Files, one per concern:
+//   runtime.cpp    load-time init, fork handling, the manager thread
+//   control.cpp    the control-socket protocol (requests and replies)
+//   callbacks.cpp  callback registry, the two callback chains, cr_checkpoint
+//   threads.cpp    stopping and releasing threads, the checkpoint signal
+//   checkpoint.cpp the capture pipeline and the restart fix-ups
+//   memory.cpp     memory regions and pages
+//   fds.cpp        file descriptors, socket placeholders
+//   signals.cpp    signal dispositions, mask interposition
+//   process.cpp    cwd, umask, rlimits, command line
+//
+// Everything reached while other threads are stopped must not allocate,
+// take a lock an application thread may hold, or use stdio.
+#pragma once
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#include <atomic>
+
+#include "../image/format.h"
+#include "../image/writer.h"
+#include "libcr.h"
+
+namespace crrt {
+
+inline constexpr int kMaxThreadRecords = 1024;
+inline constexpr int kMaxCallbacks = 64;
+inline constexpr int kMaxInternalFds = 16;
+inline constexpr int kMaxPlaceholders = 256;
+inline constexpr size_t kXstateMax = 8192;
+inline constexpr int kMaxPending = 64;
+
+// Saved state of one thread, filled in by the thread itself.
+struct ThreadSlot {
+  uint32_t gen_at_entry = 0;  // `gen` when the handler started
+  crimg::ThreadRecord rec{};
+  alignas(64) uint8_t xstate[kXstateMax]{};
+  crimg::PendingSignal pending[kMaxPending]{};
+};
+
+// Written by the restorer into the restarted process (address recorded in
+// the image); read by the manager's restart fix-ups.
+struct RestoreMailbox {
+  uint64_t blob_addr;
+  uint64_t blob_len;
+  uint32_t restored_threads;  // futex word: threads back in libcr
+  uint32_t rseq_failures;
+  uint32_t restarts;  // how many times this memory was restarted
+  uint32_t reserved;
+};
+
+// Request handed to the manager.
+struct Request {
+  int conn = -1;         // connection to the requester
+  int image_fd = -1;     // where to write
+  int after_signal = 0;  // SIGKILL/SIGTERM/SIGSTOP/SIGCONT or 0
+  unsigned timeout_s = 0;
+  unsigned flags = 0;  // CR_CHKPT_*
+  bool self = false;
+  bool replied = false;
+};
+
+struct Globals {
+  int cr_signal = 0;   // signal used to stop threads
+  int listen_fd = -1;  // control socket
+  pid_t pid = 0;
+  pid_t manager_tid = 0;
+  long tid_offset = -1;              // thread pointer -> struct pthread::tid
+  std::atomic<int> cs_depth{0};      // cr_enter_cs nesting
+  std::atomic<uint32_t> cs_gate{0};  // futex: 1 while a checkpoint is pending
+
+  // Checkpoint in progress (manager-owned unless noted).
+  std::atomic<int> active{0};         // handler checks: ignore stray signals
+  std::atomic<uint32_t> gen{0};       // futex: bumped to release threads
+  std::atomic<uint32_t> arrived{0};   // futex: threads stopped
+  std::atomic<uint32_t> departed{0};  // futex: threads done with callbacks
+  std::atomic<int> nslots{0};         // slots claimed (slot 0 = manager)
+  std::atomic<int> fail_errno{0};     // set by a callback asking to fail
+  int result = 0;                     // 0 continue, 1 restart, -1 failure
+  int result_errno = 0;
+  ThreadSlot slots[kMaxThreadRecords]{};
+
+  // fds that belong to libcr, never saved.
+  int internal_fds[kMaxInternalFds]{};
+  int ninternal = 0;
+
+  // fds captured as sockets/unknown: become placeholders after restart.
+  int placeholder_fd[kMaxPlaceholders]{};
+  uint64_t placeholder_ino[kMaxPlaceholders]{};
+  int nplaceholders = 0;
+  std::atomic<int> placeholders_live{0};
+
+  // Self-checkpoint requests in flight (requester side fds).
+  int self_fds[kMaxInternalFds]{};
+  int self_image_fds[kMaxInternalFds]{};  // the requester's own image fd
+  int nself = 0;
+
+  RestoreMailbox mailbox{};
+  std::atomic<int> restarted{0};
+};
+
+Globals& g();
+
+// runtime.cpp
+void ensure_started();  // idempotent; starts the manager thread
+bool started_ok();
+
+// control.cpp
+struct WireRequest {
+  uint32_t magic;
+  uint32_t version;
+  uint32_t flags;
+  int32_t after_signal;
+  uint32_t timeout_s;
+  uint32_t self;
+};
+struct WireReply {
+  uint32_t magic;
+  int32_t status;  // 0 ok, else errno
+  uint32_t restarted;
+  uint32_t reserved;
+  uint64_t image_bytes;
+};
+inline constexpr uint32_t kRequestMagic = 0x51524343;         // "CCRQ"
+inline constexpr uint32_t kReplyMagic = 0x50524343;           // "CCRP"
+socklen_t control_address(pid_t pid, struct sockaddr_un* a);  // "@crmpi-libcr.<pid>"
+int control_listen(pid_t pid);                                // new listening socket or -errno
+int control_receive(int listen_fd, Request* r);               // accept + read; 0 or -errno
+int control_reply(int conn, int status, bool restarted, uint64_t bytes);
+
+// callbacks.cpp
+int run_thread_chain();                  // manager: callbacks, then capture
+int run_signal_chain(ThreadSlot* slot);  // handler: callbacks, then stop
+int callback_count(int context);
+
+// threads.cpp
+void install_signal_handler();
+pid_t gettid_raw();
+long discover_tid_offset();
+int stop_all_threads(unsigned timeout_ms);  // 0 or -errno (CR_ETEMPFAIL)
+void release_threads(int result, int err);  // wake stopped threads
+void wait_threads_departed();
+int thread_park(ThreadSlot* slot);  // handler side: returns result
+void fill_thread_record(ThreadSlot* s, const ucontext_t* uc);
+
+// checkpoint.cpp
+int checkpoint_now();  // capture_all: called at the bottom of the chains
+int handle_request(Request* r);
+void set_current_request(Request* r);
+
+// memory.cpp
+struct MemoryStats {
+  uint64_t regions = 0, pages = 0;
+};
+int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t exclude_lo,
+                 uintptr_t exclude_hi, MemoryStats* st);
+
+// fds.cpp
+int encode_fds(crimg::Encoder* e, crimg::Scratch* s);
+bool is_internal_fd(int fd);
+void add_internal_fd(int fd);
+void remove_internal_fd(int fd);
+void activate_placeholders();  // restart fix-up
+void resolve_real_io();        // at load time
+
+// signals.cpp
+int encode_signals(crimg::Encoder* e);
+int raw_sigprocmask(int how, const sigset_t* set, sigset_t* old);
+int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old);
+void dequeue_pending(ThreadSlot* s);
+void requeue_pending(ThreadSlot* s);
+
+// process.cpp
+int encode_process(crimg::Encoder* e);
+
+// Small async-signal-safe helpers.
+void write_stderr(const char* a, const char* b = nullptr, const char* c = nullptr);
+int futex_wait(std::atomic<uint32_t>* addr, uint32_t val, int timeout_ms);
+void futex_wake(std::atomic<uint32_t>* addr);
+
+}  // namespace crrt
+
+extern "C" int cr_ctx_save(crimg::JmpContext* ctx) __attribute__((returns_twice));

@@ -1,0 +1,312 @@
+// memory.cpp -- memory regions and their pages.
+//
+// Algorithm:
+//   1. Read /proc/self/smaps whole (into scratch memory; no malloc) and
+//      parse each VMA: range, protection, private/shared, file identity,
+//      name, and the "gd" (grows-down) VmFlag.
+//   2. Classify: [vdso]/[vvar]/[vvar_vclock]/[vsyscall] are special (never
+//      saved, moved by the restorer); anonymous private memory; private file
+//      mappings; shared file mappings (the file holds the data); shared
+//      anonymous memory (memfd, /dev/zero, deleted shm), whose pages are
+//      saved.  libcr's scratch range is cut out of whatever VMA holds it.
+//   3. For each readable region that needs pages, read its /proc/self/pagemap
+//      entries in batches and pick the pages to save:
+//        anonymous / shared anonymous: present or swapped, and not all zero;
+//        private file mapping: pages that are no longer the file's page
+//          (present without the file-page bit, or swapped) -- unmodified
+//          pages are referenced through the file instead of copied.
+//      Consecutive picked pages form runs; runs are written in PAGES
+//      sections of at most 32 MiB straight from memory.
+//   4. Write the REGIONS section last, with the count of pages saved per
+//      region.
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+namespace crrt {
+namespace {
+
+constexpr uint64_t kPresent = 1ull << 63;
+constexpr uint64_t kSwapped = 1ull << 62;
+constexpr uint64_t kFilePage = 1ull << 61;
+constexpr uint64_t kChunkBytes = 32ull << 20;
+constexpr uint32_t kMaxRuns = 8192;
+constexpr size_t kBatchPages = 4096;
+
+struct Vma {
+  uint64_t start, end, offset, ino;
+  uint32_t prot;
+  bool shared, growsdown;
+  unsigned dev_major, dev_minor;
+  const char* name;  // NUL-terminated inside the smaps buffer
+};
+
+bool is_zero_page(const void* p, size_t len) {
+  const uint64_t* w = static_cast<const uint64_t*>(p);
+  if (w[0] | w[len / 16] | w[len / 8 - 1]) return false;  // cheap early exits
+  uint64_t acc = 0;
+  for (size_t i = 0; i < len / 8; i += 8)
+    acc |= w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7];
+  return acc == 0;
+}
+
+uint64_t hex(const char*& s) {
+  uint64_t v = 0;
+  for (;; ++s) {
+    char c = *s;
+    if (c >= '0' && c <= '9')
+      v = v * 16 + (c - '0');
+    else if (c >= 'a' && c <= 'f')
+      v = v * 16 + (c - 'a' + 10);
+    else
+      return v;
+  }
+}
+
+// Parses one smaps header line ("start-end perms offset maj:min ino name").
+bool parse_header(char* line, Vma* v) {
+  const char* s = line;
+  v->start = hex(s);
+  if (*s++ != '-') return false;
+  v->end = hex(s);
+  if (*s++ != ' ') return false;
+  v->prot = (s[0] == 'r' ? PROT_READ : 0) | (s[1] == 'w' ? PROT_WRITE : 0) |
+            (s[2] == 'x' ? PROT_EXEC : 0);
+  v->shared = s[3] == 's';
+  s += 5;
+  v->offset = hex(s);
+  ++s;
+  v->dev_major = static_cast<unsigned>(hex(s));
+  ++s;
+  v->dev_minor = static_cast<unsigned>(hex(s));
+  ++s;
+  v->ino = strtoull(s, const_cast<char**>(&s), 10);
+  while (*s == ' ') ++s;
+  v->name = s;
+  v->growsdown = false;
+  return true;
+}
+
+bool ends_with(const char* s, const char* suf) {
+  size_t a = strlen(s), b = strlen(suf);
+  return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+class PageWriter {
+ public:
+  PageWriter(crimg::ImageWriter* w, crimg::PageRun* runs) : w_(w), runs_(runs) {}
+  int add(uint32_t region, uint64_t addr, uint64_t page, bool unstable) {
+    if (region != region_ && n_) {
+      int rc = flush();
+      if (rc) return rc;
+    }
+    region_ = region;
+    unstable_ = unstable;
+    if (n_ && runs_[n_ - 1].addr + runs_[n_ - 1].npages * page == addr) {
+      runs_[n_ - 1].npages++;
+    } else {
+      runs_[n_++] = {addr, 1};
+    }
+    bytes_ += page;
+    if (bytes_ >= kChunkBytes || n_ == kMaxRuns) return flush();
+    return 0;
+  }
+  int flush() {
+    if (!n_) return 0;
+    int rc = w_->pages(region_, runs_, n_, unstable_);
+    n_ = 0;
+    bytes_ = 0;
+    return rc;
+  }
+
+ private:
+  crimg::ImageWriter* w_;
+  crimg::PageRun* runs_;
+  uint32_t n_ = 0;
+  uint32_t region_ = 0;
+  uint64_t bytes_ = 0;
+  bool unstable_ = false;
+};
+
+// Memory the writer itself changes while writing: its stack and TLS, and
+// libcr's own data.  Such regions are copied before being hashed.
+bool is_unstable(uint64_t lo, uint64_t hi) {
+  int local = 0;
+  const uint64_t probes[] = {reinterpret_cast<uint64_t>(&local), reinterpret_cast<uint64_t>(&g()),
+                             reinterpret_cast<uint64_t>(&errno),
+                             reinterpret_cast<uint64_t>(&is_zero_page)};
+  for (uint64_t p : probes)
+    if (p >= lo && p < hi) return true;
+  return false;
+}
+
+}  // namespace
+
+int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uintptr_t ex_hi,
+                 MemoryStats* st) {
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  // 1. smaps, whole.
+  const size_t cap = 64u << 20;
+  char* buf = static_cast<char*>(s->alloc(cap));
+  if (!buf) return -ENOMEM;
+  int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  size_t len = 0;
+  for (;;) {
+    ssize_t r = read(fd, buf + len, cap - 1 - len);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    len += static_cast<size_t>(r);
+    if (len == cap - 1) break;
+  }
+  close(fd);
+  if (len == cap - 1) return -E2BIG;  // never silently drop regions
+  buf[len] = '\0';
+
+  const size_t kMaxVmas = 1 << 16;
+  Vma* vmas = static_cast<Vma*>(s->alloc(kMaxVmas * sizeof(Vma)));
+  crimg::RegionRecord* regs =
+      static_cast<crimg::RegionRecord*>(s->alloc(kMaxVmas * sizeof(crimg::RegionRecord)));
+  const char** names = static_cast<const char**>(s->alloc(kMaxVmas * sizeof(char*)));
+  crimg::PageRun* runs = static_cast<crimg::PageRun*>(s->alloc(kMaxRuns * sizeof(crimg::PageRun)));
+  uint64_t* pm = static_cast<uint64_t*>(s->alloc(kBatchPages * sizeof(uint64_t)));
+  if (!vmas || !regs || !names || !runs || !pm) return -ENOMEM;
+
+  size_t nv = 0;
+  for (char* line = buf; *line;) {
+    char* nl = strchr(line, '\n');
+    if (nl) *nl = '\0';
+    if ((*line >= '0' && *line <= '9') || (*line >= 'a' && *line <= 'f')) {
+      if (nv == kMaxVmas) return -E2BIG;
+      if (parse_header(line, &vmas[nv])) ++nv;
+    } else if (nv && strncmp(line, "VmFlags:", 8) == 0) {
+      vmas[nv - 1].growsdown = strstr(line, " gd") != nullptr;
+    }
+    if (!nl) break;
+    line = nl + 1;
+  }
+
+  // 2. Regions (cutting out the excluded scratch range).
+  size_t nr = 0;
+  for (size_t i = 0; i < nv; ++i) {
+    Vma v = vmas[i];
+    uint64_t pieces[2][2] = {{v.start, v.end}, {0, 0}};
+    if (ex_lo < v.end && ex_hi > v.start) {
+      pieces[0][1] = ex_lo > v.start ? ex_lo : v.start;
+      pieces[1][0] = ex_hi < v.end ? ex_hi : v.end;
+      pieces[1][1] = v.end;
+    }
+    for (auto& pc : pieces) {
+      if (pc[1] <= pc[0]) continue;
+      if (nr >= kMaxVmas) return -E2BIG;
+      crimg::RegionRecord& r = regs[nr];
+      memset(&r, 0, sizeof r);
+      r.start = pc[0];
+      r.end = pc[1];
+      r.prot = v.prot;
+      r.file_offset = v.offset + (pc[0] - v.start);
+      r.dev = makedev(v.dev_major, v.dev_minor);
+      r.ino = v.ino;
+      const char* nm = v.name;
+      names[nr] = nm;
+      if (v.growsdown) r.flags |= crimg::kRegGrowsDown;
+      if (strcmp(nm, "[heap]") == 0) r.flags |= crimg::kRegHeap;
+      if (strcmp(nm, "[stack]") == 0) r.flags |= crimg::kRegStack;
+      if (nm[0] == '[' && nm[1] == 'v' &&
+          (!strcmp(nm, "[vdso]") || !strncmp(nm, "[vvar", 5) || !strcmp(nm, "[vsyscall]"))) {
+        r.kind = crimg::kRegSpecial;
+      } else if (nm[0] == '/' && !v.shared) {
+        struct stat fst;
+        if (v.ino && !ends_with(nm, " (deleted)") && stat(nm, &fst) == 0 && fst.st_ino == v.ino &&
+            S_ISREG(fst.st_mode)) {
+          r.kind = crimg::kRegFilePrivate;
+          r.file_size = static_cast<uint64_t>(fst.st_size);
+          r.mtime_ns = fst.st_mtim.tv_sec * 1000000000LL + fst.st_mtim.tv_nsec;
+        } else {
+          r.kind = crimg::kRegAnon;  // file gone or not a file: keep its bytes
+        }
+      } else if (nm[0] == '/' && v.shared) {
+        struct stat fst;
+        const bool keep_file = v.ino && !ends_with(nm, " (deleted)") &&
+                               strncmp(nm, "/dev/", 5) != 0 && stat(nm, &fst) == 0 &&
+                               fst.st_ino == v.ino && S_ISREG(fst.st_mode);
+        r.kind = keep_file ? crimg::kRegFileShared : crimg::kRegSharedAnon;
+        if (keep_file) {
+          r.file_size = static_cast<uint64_t>(fst.st_size);
+          r.mtime_ns = fst.st_mtim.tv_sec * 1000000000LL + fst.st_mtim.tv_nsec;
+        }
+      } else {
+        r.kind = v.shared ? crimg::kRegSharedAnon : crimg::kRegAnon;
+      }
+      ++nr;
+    }
+  }
+
+  // 3. Pages.  libcr's own file mappings count as unstable too.
+  uint64_t libcr_ino = 0;
+  for (size_t i = 0; i < nr; ++i)
+    if (regs[i].start <= reinterpret_cast<uint64_t>(&is_zero_page) &&
+        reinterpret_cast<uint64_t>(&is_zero_page) < regs[i].end)
+      libcr_ino = regs[i].ino;
+  int pmfd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (pmfd < 0) return -errno;
+  PageWriter pw(w, runs);
+  int rc = 0;
+  for (size_t i = 0; i < nr && !rc; ++i) {
+    crimg::RegionRecord& r = regs[i];
+    if (r.kind == crimg::kRegSpecial || r.kind == crimg::kRegFileShared || !(r.prot & PROT_READ))
+      continue;
+    const bool file = r.kind == crimg::kRegFilePrivate;
+    const bool unstable = is_unstable(r.start, r.end) || (libcr_ino && r.ino == libcr_ino);
+    for (uint64_t a = r.start; a < r.end && !rc;) {
+      size_t n = static_cast<size_t>((r.end - a) / page);
+      if (n > kBatchPages) n = kBatchPages;
+      ssize_t got = pread(pmfd, pm, n * 8, static_cast<off_t>(a / page * 8));
+      if (got != static_cast<ssize_t>(n * 8)) {
+        rc = got < 0 ? -errno : -EIO;
+        break;
+      }
+      for (size_t k = 0; k < n && !rc; ++k, a += page) {
+        const uint64_t e = pm[k];
+        bool pick;
+        if (file) {
+          pick = ((e & kPresent) && !(e & kFilePage)) || (e & kSwapped);
+        } else {
+          pick =
+              (e & (kPresent | kSwapped)) && !is_zero_page(reinterpret_cast<const void*>(a), page);
+        }
+        if (pick) {
+          rc = pw.add(static_cast<uint32_t>(i), a, page, unstable);
+          ++r.saved_pages;
+        }
+      }
+    }
+  }
+  if (!rc) rc = pw.flush();
+  close(pmfd);
+  if (rc) return rc;
+
+  // 4. REGIONS.
+  size_t need = 4 + nr * (sizeof(crimg::RegionRecord) + 4 + 4096);
+  void* rb = s->alloc(need);
+  if (!rb) return -ENOMEM;
+  crimg::Encoder e(rb, need);
+  e.pod(static_cast<uint32_t>(nr));
+  for (size_t i = 0; i < nr; ++i) {
+    e.pod(regs[i]);
+    e.str(names[i]);
+    st->pages += regs[i].saved_pages;
+  }
+  st->regions = nr;
+  if (e.overflow()) return -ENOMEM;
+  return w->metadata(crimg::kSecRegions, e.data(), e.size());
+}
+
+}  // namespace crrt

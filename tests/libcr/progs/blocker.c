@@ -1,0 +1,19 @@
+/* blocker.c -- a thread that blocks every signal with the raw syscall (past
+ * libcr's interposed sigprocmask), so it can never be stopped for a
+ * checkpoint: cr_checkpoint --timeout must give up cleanly. */
+#include <signal.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int main(void) {
+  sigset_t all;
+  sigfillset(&all);
+  syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, NULL, 8);
+  for (int step = 0; step < 600; ++step) {
+    printf("step %d\n", step);
+    fflush(stdout);
+    usleep(50000);
+  }
+  return 0;
+}

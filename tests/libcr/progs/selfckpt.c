@@ -1,0 +1,63 @@
+/* selfckpt.c -- a process checkpoints itself with cr_request_checkpoint /
+ * cr_poll_checkpoint (seed 002, with named constants) and goes on.  Run it
+ * once: it writes IMAGE at step 4 and finishes.  Restart IMAGE: the same
+ * call returns again, now reporting the restart, and the program finishes
+ * the same way.  Linked with -lcr.
+ * Usage: selfckpt IMAGE */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "libcr.h"
+
+static void die(const char* m) {
+  fprintf(stderr, "selfckpt: %s\n", m);
+  exit(1);
+}
+
+static int checkpoint_self(const char* name) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", name);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) die("creat failed");
+  cr_checkpoint_args_t args;
+  cr_initialize_checkpoint_args_t(&args);
+  args.cr_fd = fd;
+  args.cr_scope = CR_SCOPE_PROC;
+  cr_checkpoint_handle_t h;
+  if (cr_request_checkpoint(&args, &h) < 0) die("cr_request_checkpoint failed");
+  int err;
+  do {
+    err = cr_poll_checkpoint(&h, NULL);
+    if (err == CR_POLL_CHKPT_ERR_POST && errno == CR_ERESTARTED) return 1; /* restarted */
+    if (err < 0 && errno != EINTR) break;
+    if (err == 0) die("cr_poll_checkpoint returned unexpected 0");
+  } while (err < 0);
+  if (err == CR_POLL_CHKPT_ERR_PRE) {
+    fprintf(stderr, "selfckpt: checkpoint failed: %s\n", cr_strerror(errno));
+    exit(1);
+  }
+  if (fsync(fd) != 0 || close(fd) != 0) die("fsync failed");
+  if (rename(tmp, name) != 0) die("rename failed");
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  if (argc < 2) die("usage: selfckpt IMAGE");
+  if (cr_init() < 0) die("cr_init failed");
+  unsigned long acc = 1;
+  for (int step = 0; step < 8; ++step) {
+    acc = acc * 6364136223846793005UL + (unsigned long)step;
+    printf("step %d acc %lx\n", step, acc);
+    fflush(stdout);
+    if (step == 4) {
+      int restarted = checkpoint_self(argv[1]);
+      printf("after checkpoint: %s (cr_is_restarted=%d)\n", restarted ? "restarted" : "continued",
+             cr_is_restarted());
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# selfckpt_test.sh -- (i) a program checkpoints itself through
+# cr_request_checkpoint/cr_poll_checkpoint, continues and finishes; its image
+# restarted finishes the same way, the request now reporting the restart.
+#   selfckpt_test.sh BIN_DIR WORK_DIR
+set -euo pipefail
+BIN=$1 WORK=$2
+rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
+for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done
+die() { echo "FAIL: $*" >&2; exit 1; }
+timeout 60 "$BIN/ckpt_selfckpt" self.img > run.out 2> run.err || die "run failed: $(cat run.err)"
+grep -q "after checkpoint: continued (cr_is_restarted=0)" run.out || die "no CONTINUE report: $(cat run.out)"
+[ -s self.img ] || die "no image written"
+"$BIN/cr_info" self.img > info.txt || die "cr_info rejects the image"
+timeout 60 "$BIN/cr_restart" -q self.img > rst.out 2> rst.err || die "restart failed: $(cat rst.err)"
+# Expected: the run's output, with the continuation reported as a restart,
+# from the checkpoint on.
+sed -n '/^after checkpoint/,$p' run.out | sed 's/continued (cr_is_restarted=0)/restarted (cr_is_restarted=1)/' > want.out
+diff want.out rst.out || die "restarted output differs"
+timeout 60 "$BIN/cr_restart" -q self.img > rst2.out 2>&1 || die "second restart failed"
+diff want.out rst2.out || die "second restart differs"
+echo "PASS: self-checkpoint"

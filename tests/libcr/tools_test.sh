@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# tools_test.sh -- cr_checkpoint's after-checkpoint actions (--stop,
+# --term), --timeout, and the tools' --help.
+#   tools_test.sh BIN_DIR WORK_DIR HEAP_PROG BLOCKER_PROG STATIC_PROG
+set -uo pipefail
+BIN=$1 WORK=$2 PROG=$3 BLOCKER=$4 STATIC=$5
+rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
+for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done
+FAILS=0
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+start() {  # OUT: start the heap program under cr_run, wait for step 1
+  "$BIN/cr_run" "$PROG" 200 50 > "$1" 2>&1 &
+  APP=$!
+  for _ in $(seq 200); do grep -q "step 1" "$1" 2>/dev/null && return 0; sleep 0.05; done
+  fail "program did not start"
+}
+
+# --stop: stopped right after the checkpoint, and goes on after SIGCONT.
+start stop.out
+"$BIN/cr_checkpoint" -q --stop -f stop.img $APP || fail "--stop checkpoint failed"
+sleep 0.2
+state=$(awk '{print $3}' /proc/$APP/stat)
+[ "$state" = T ] || fail "--stop: process state is $state, not T"
+n1=$(wc -l < stop.out); sleep 0.3; n2=$(wc -l < stop.out)
+[ "$n1" = "$n2" ] || fail "--stop: the process kept running"
+kill -CONT $APP; sleep 0.3
+n3=$(wc -l < stop.out)
+[ "$n3" -gt "$n2" ] || fail "--stop: no progress after SIGCONT"
+kill -9 $APP; wait $APP 2>/dev/null
+"$BIN/cr_info" stop.img > /dev/null || fail "--stop image is not valid"
+
+# --term: SIGTERM after a complete checkpoint; the image restarts.
+start term.out
+"$BIN/cr_checkpoint" -q --term -f term.img $APP || fail "--term checkpoint failed"
+wait $APP; rc=$?
+[ $rc = 143 ] || fail "--term: exit status $rc, not 143 (SIGTERM)"
+timeout 60 "$BIN/cr_restart" -q term.img > term-rst.out 2>&1 &
+R=$!
+for _ in $(seq 100); do [ -s term-rst.out ] && break; sleep 0.05; done
+grep -q "^step" term-rst.out || fail "--term image does not restart"
+kill -9 $R 2>/dev/null; wait $R 2>/dev/null
+
+# --timeout: a process that cannot stop in time fails cleanly.
+"$BIN/cr_run" "$BLOCKER" > to.out 2>&1 &
+APP=$!
+for _ in $(seq 200); do grep -q "step 1" to.out 2>/dev/null && break; sleep 0.05; done
+T0=$(date +%s)
+timeout 30 "$BIN/cr_checkpoint" --timeout 1 -f to.img $APP 2> to.err
+rc=$?
+T1=$(date +%s)
+[ $rc = 1 ] || fail "--timeout: status $rc, not 1"
+[ $((T1 - T0)) -le 5 ] || fail "--timeout 1 took $((T1 - T0)) s"
+grep -qE "did not finish its checkpoint within 1 s|try again" to.err || fail "--timeout message: $(cat to.err)"
+[ ! -e to.img ] || fail "--timeout left an image"
+ls to.img.tmp.* > /dev/null 2>&1 && fail "--timeout left a temporary file"
+n1=$(wc -l < to.out); sleep 0.3; n2=$(wc -l < to.out)
+[ "$n2" -gt "$n1" ] || fail "--timeout: the process stopped making progress"
+kill -9 $APP; wait $APP 2>/dev/null
+
+start to2.out
+kill -STOP $APP
+# Without --timeout a stopped process is refused at once, never waited for.
+timeout 10 "$BIN/cr_checkpoint" -f to2.img $APP 2> to2.err
+rc=$?
+[ $rc = 1 ] && grep -q "is stopped" to2.err || fail "stopped process: status $rc: $(cat to2.err)"
+kill -CONT $APP; sleep 0.3
+kill -0 $APP 2>/dev/null || fail "stopped process: it died"
+kill -9 $APP; wait $APP 2>/dev/null
+
+# --signal NUM: any signal after the checkpoint (SIGUSR1 kills the program).
+start sig.out
+"$BIN/cr_checkpoint" -q --signal 10 -f sig.img $APP || fail "--signal checkpoint failed"
+wait $APP; rc=$?
+[ $rc = 138 ] || fail "--signal 10: exit status $rc, not 138 (SIGUSR1)"
+
+# cr_restart --relocate OLD=NEW: the program, its cwd and an open file
+# moved to another folder.
+mkdir -p old && cp "$PROG" old/prog && echo data > old/data.txt
+( cd old && exec 7< data.txt && exec "$BIN/cr_run" ./prog 40 50 ) > rel.out 2>&1 &
+APP=$!
+for _ in $(seq 200); do grep -q "step 1" rel.out 2>/dev/null && break; sleep 0.05; done
+"$BIN/cr_checkpoint" -q --kill -f rel.img $APP || fail "relocate: checkpoint failed"
+wait $APP 2>/dev/null
+mv old new
+timeout 30 "$BIN/cr_restart" rel.img > /dev/null 2> rel.err
+[ $? = 1 ] && grep -q "missing" rel.err || fail "relocate: restart without --relocate did not refuse: $(cat rel.err)"
+timeout 60 "$BIN/cr_restart" -q --relocate "$PWD/old=$PWD/new" rel.img > rel-rst.out 2> rel-rst.err
+rc=$?
+[ $rc = 3 ] || fail "relocate: restarted program exit status $rc, not 3: $(cat rel-rst.err)"
+grep -q "^step 39 " rel-rst.out || fail "relocate: restarted program did not finish"
+expect_rc=$(timeout 10 "$BIN/cr_restart" --relocate nonsense rel.img 2>&1 >/dev/null; echo $?)
+[ "${expect_rc##*$'\n'}" = 2 ] || fail "--relocate without '=' accepted"
+
+# cr_run: a static binary cannot be preloaded (warned); a missing program
+# is exit status 127 like a shell's.
+"$BIN/cr_run" "$STATIC" 2> static.err || fail "cr_run of a static program failed"
+grep -q "statically linked" static.err || fail "cr_run did not warn about a static binary"
+"$BIN/cr_run" ./no-such-program 2> missing.err
+rc=$?
+[ $rc = 127 ] && grep -q "no-such-program" missing.err || fail "cr_run of a missing program: status $rc"
+
+for t in cr_run cr_checkpoint cr_restart cr_info; do
+  "$BIN/$t" --help | grep -q usage || fail "$t --help"
+done
+if [ $FAILS -ne 0 ]; then echo "$FAILS failure(s)"; exit 1; fi
+echo "PASS: tools"
