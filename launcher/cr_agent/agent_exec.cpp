@@ -153,7 +153,7 @@ void trampoline(void* in, void* inout, int* len, MPI_Datatype* dt) {
     uint32_t seen = g_sh->req_seq.load();
     uint32_t call = g_sh->call_seq.load();
     chan::ring(g_sh->rep_seq, g_sh->app_sleeping);
-    static chan::Spin spin;
+    static chan::Spin spin{50000, 2000, 50000, &g_sh->agent_cpu, &g_sh->app_cpu};
     while (g_sh->call_seq.load(std::memory_order_acquire) == call)
       seen = chan::wait_change(g_sh->req_seq, g_sh->agent_sleeping, seen, spin, nullptr);
     memcpy(b, g_sh->data + chan::kDataSize / 2, n * c.esize);

@@ -102,6 +102,8 @@ chan::Shared* make_channel(int* fd_out) {
   sh->magic = chan::kMagic;
   sh->version = chan::kVersion;
   sh->agent_pid = getpid();
+  sh->app_cpu = -1;
+  sh->agent_cpu = -1;
   *fd_out = fd;
   return sh;
 }
@@ -128,6 +130,8 @@ void serve() {
   uint32_t seen = 0;  // the channel starts at 0; the app may have rung already
   uint32_t last_call = 0;
   chan::Spin spin;
+  spin.my_cpu = &g_sh->agent_cpu;
+  spin.peer_cpu = &g_sh->app_cpu;
   if (const char* s = getenv("CRMPI_AGENT_SPIN_NS")) spin.max_ns = spin.cur_ns = atol(s);
   if (const char* s = getenv("CRMPI_AGENT_SPIN_MIN_NS")) spin.min_ns = atol(s);
   for (;;) {
@@ -173,7 +177,7 @@ int main(int argc, char** argv) {
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
   init_tables();
-  int fd;
+  int fd = -1;
   g_sh = make_channel(&fd);
   if (!g_sh) MPI_Abort(MPI_COMM_WORLD, 1);
 

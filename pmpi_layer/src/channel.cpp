@@ -27,7 +27,8 @@ long futex(std::atomic<uint32_t>* w, int op, uint32_t val, const timespec* ts) {
   return syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), op, val, ts, nullptr, 0);
 }
 
-static int kPauses = getenv("CRMPI_PAUSES") ? atoi(getenv("CRMPI_PAUSES")) : 64;
+const int kPauses = getenv("CRMPI_PAUSES") ? atoi(getenv("CRMPI_PAUSES")) : 64;
+const bool kColocatedYield = !getenv("CRMPI_NO_COLOCATED_YIELD");
 
 long now_ns() {
   timespec t;
@@ -48,8 +49,13 @@ uint32_t wait_change(std::atomic<uint32_t>& seq, std::atomic<uint32_t>& sleeping
   if (v != seen) return v;
   long start = now_ns();
   long spin_ns = spin.cur_ns;
+  int cpu = sched_getcpu();
+  if (spin.my_cpu) spin.my_cpu->store(cpu, std::memory_order_relaxed);
   for (int i = 0;; ++i) {
-    for (int k = 0; k < kPauses; ++k) {
+    bool colocated =
+        kColocatedYield && spin.peer_cpu && spin.peer_cpu->load(std::memory_order_relaxed) == cpu;
+    int pauses = colocated ? 1 : kPauses;
+    for (int k = 0; k < pauses; ++k) {
       v = seq.load(std::memory_order_acquire);
       if (v != seen) {
         long waited = now_ns() - start;

@@ -33,6 +33,8 @@ class AgentLowerHalf final : public LowerHalf {
       return false;
     }
     sh_->app_pid = getpid();
+    spin_.my_cpu = &sh_->app_cpu;
+    spin_.peer_cpu = &sh_->agent_cpu;
     seen_ = sh_->rep_seq.load();
     if (const char* s = getenv("CRMPI_SPIN_NS")) spin_.max_ns = spin_.cur_ns = atol(s);
     if (const char* s = getenv("CRMPI_SPIN_MIN_NS")) spin_.min_ns = atol(s);

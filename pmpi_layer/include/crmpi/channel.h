@@ -137,8 +137,10 @@ struct alignas(4096) Shared {
   std::atomic<uint32_t> agent_sleeping;
   alignas(64) std::atomic<uint32_t> rep_seq;  // agent -> app doorbell (futex word)
   std::atomic<uint32_t> app_sleeping;
-  alignas(64)
-      std::atomic<uint32_t> call_seq;  // calls posted in `msg` (req_seq also counts async posts)
+  std::atomic<int32_t> app_cpu;    // CPU the app last waited on (-1: unknown)
+  std::atomic<int32_t> agent_cpu;  // CPU the agent last waited on
+  // Calls posted in `msg` (req_seq also counts posted sends).
+  alignas(64) std::atomic<uint32_t> call_seq;
   alignas(64) Msg msg;
   // Posted sends: the app appends entries at async_tail and does not wait;
   // the agent executes them in order, before any later call, and advances
@@ -164,12 +166,17 @@ void ring(std::atomic<uint32_t>& seq, std::atomic<uint32_t>& sleeping);
 
 // Adaptive spin budget of one waiter: starts at max_ns; halves (down to
 // min_ns) each time the peer took longer than the budget (the waiter had to
-// sleep, so spinning only stole CPU from the peer), and grows back towards
-// max_ns while answers come quickly.
+// sleep, so spinning only stole CPU from the peer), and doubles (up to
+// max_ns) when an answer came within the budget but after half of it.
 struct Spin {
   long max_ns = 50000;
   long min_ns = 2000;
   long cur_ns = 50000;
+  // Where this waiter publishes its CPU, and where the peer publishes its
+  // own. When both are on the same CPU, spinning only delays the peer, so
+  // the waiter yields at once (the peer needs this very CPU to answer).
+  std::atomic<int32_t>* my_cpu = nullptr;
+  const std::atomic<int32_t>* peer_cpu = nullptr;
 };
 
 // Wait until `seq` differs from `seen`. Spins for up to spin.cur_ns, yielding
