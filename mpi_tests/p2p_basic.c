@@ -92,6 +92,16 @@ int main(int argc, char** argv) {
   MPI_Send(&sbuf[0], 1, MPI_INT, right, 10, MPI_COMM_WORLD);
   while (!flag) MPI_Test(&reqs[0], &flag, MPI_STATUS_IGNORE);
   CHECK(rbuf[2] == left * 10, "test data");
+  /* Request_get_status leaves the request for a later Wait. */
+  MPI_Irecv(&rbuf[3], 1, MPI_INT, left, 16, MPI_COMM_WORLD, &reqs[0]);
+  MPI_Send(&sbuf[1], 1, MPI_INT, right, 16, MPI_COMM_WORLD);
+  flag = 0;
+  MPI_Status gs;
+  while (!flag) MPI_Request_get_status(reqs[0], &flag, &gs);
+  CHECK(reqs[0] != MPI_REQUEST_NULL && gs.MPI_SOURCE == left && rbuf[3] == left * 10 + 1,
+        "get_status");
+  MPI_Wait(&reqs[0], MPI_STATUS_IGNORE);
+  CHECK(reqs[0] == MPI_REQUEST_NULL, "wait after get_status");
   printf("rank %d: nonblocking ok\n", rank);
 
   /* Probe, Iprobe, then receive of the probed size. */

@@ -85,6 +85,12 @@ int main(int argc, char** argv) {
   MPI_Iallreduce(&s, &smax, 1, MPI_DOUBLE, op_abs, MPI_COMM_WORLD, &q);
   MPI_Wait(&q, MPI_STATUS_IGNORE);
   CHECK(smax == size - 1, "iallreduce user op");
+  double l_in[3] = {-5, 2, -1}, l_io[3] = {1, -3, 0};
+  MPI_Reduce_local(l_in, l_io, 3, MPI_DOUBLE, op_abs);
+  CHECK(l_io[0] == 5 && l_io[1] == 3 && l_io[2] == 1, "reduce_local user op");
+  int s_in[2] = {1, 2}, s_io[2] = {10, 20};
+  MPI_Reduce_local(s_in, s_io, 2, MPI_INT, MPI_SUM);
+  CHECK(s_io[0] == 11 && s_io[1] == 22, "reduce_local sum");
   printf("rank %d: user ops ok (%g)\n", rank, p[1] + 0.0);
 
   MPI_Op_free(&op_abs), MPI_Op_free(&op_acc), MPI_Op_free(&op_mat);

@@ -72,6 +72,8 @@ int run_coll(const Msg& m, char* s, char* r, MPI_Datatype st, MPI_Datatype rt, M
     case chan::kAlltoallv:
       return nb ? MPI_Ialltoallv(s, scs, sds, st, r, rcs, rds, rt, c, req)
                 : MPI_Alltoallv(s, scs, sds, st, r, rcs, rds, rt, c);
+    case chan::kReduceLocal:
+      return MPI_Reduce_local(s, r, rc, rt, op);
     case chan::kAlltoallw: {
       // Types are wire values; resolve them into arrays that live as long
       // as the operation (the tail of `keep` for a nonblocking one).

@@ -383,6 +383,9 @@ void op_complete(Msg& m) {
     case chan::kTestsome:
       m.rc = MPI_Testsome(n, rs.data(), &outc, idx.data(), st.data());
       break;
+    case chan::kGetStatus:
+      m.rc = MPI_Request_get_status(rs[0], &flag, &st[0]);
+      break;
   }
   for (int i = 0; i < n; ++i) {
     ids[i] = idv[i];
@@ -391,7 +394,7 @@ void op_complete(Msg& m) {
   }
   // Which requests completed, and where their status is.
   std::vector<std::pair<int, MPI_Status*>> fin;
-  if (kind == chan::kWait || kind == chan::kTest) {
+  if (kind == chan::kWait || kind == chan::kTest || kind == chan::kGetStatus) {
     if (flag && n) fin.push_back({0, &st[0]});
   } else if (kind == chan::kWaitany || kind == chan::kTestany) {
     if (one >= 0) fin.push_back({one, &st[0]});
@@ -421,7 +424,7 @@ void op_complete(Msg& m) {
         cma(true, q->dst.addr, q->rbuf, bytes);
       }
     }
-    areq_free(q);
+    if (kind != chan::kGetStatus) areq_free(q);
   }
   m.a[2] = static_cast<uint64_t>(one);
   m.a[3] = static_cast<uint64_t>(outc);

@@ -42,8 +42,9 @@ int span(const int* counts, const int* displs, int n) {
 }
 
 bool is_reduction(chan::CollKind k) {
-  return k == chan::kReduce || k == chan::kAllreduce || k == chan::kScan || k == chan::kExscan ||
-         k == chan::kReduceScatterBlock || k == chan::kReduceScatter;
+  return k == chan::kReduceLocal || k == chan::kReduce || k == chan::kAllreduce ||
+         k == chan::kScan || k == chan::kExscan || k == chan::kReduceScatterBlock ||
+         k == chan::kReduceScatter;
 }
 
 int run(const Coll& x) {
@@ -111,6 +112,10 @@ int run(const Coll& x) {
     case chan::kAlltoall:
       sspan = x.scount * n;
       rspan = x.rcount * n;
+      break;
+    case chan::kReduceLocal:
+      sspan = rspan = x.rcount;
+      prefill = true;
       break;
     case chan::kAlltoallv:
       sspan = span(x.scounts, x.sdispls, n);
@@ -189,7 +194,7 @@ int run(const Coll& x) {
   m.a[9] = uop ? reinterpret_cast<uint64_t>(uop) : 0;
   m.a[10] = reinterpret_cast<uint64_t>(x.rtype);
   m.a[11] = static_cast<uint64_t>(n);
-  vc->coll_seq++;
+  if (x.kind != chan::kReduceLocal) vc->coll_seq++;
   int rc = call(chan::kOpColl);
   if (nb) {
     r->real = m.a[0];
@@ -493,4 +498,9 @@ CRMPI_API int PMPI_Ialltoallw(const void* sbuf, const int* sc, const int* sd,
                               const MPI_Datatype* st, void* rbuf, const int* rc, const int* rd,
                               const MPI_Datatype* rt, MPI_Comm c, MPI_Request* q) {
   return alltoallw(sbuf, sc, sd, st, rbuf, rc, rd, rt, c, q, "MPI_Ialltoallw");
+}
+
+CRMPI_API int PMPI_Reduce_local(const void* in, void* inout, int n, MPI_Datatype t, MPI_Op op) {
+  return run(
+      red(chan::kReduceLocal, "MPI_Reduce_local", in, inout, n, t, op, 0, MPI_COMM_SELF, nullptr));
 }

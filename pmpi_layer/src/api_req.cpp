@@ -40,7 +40,7 @@ int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag,
     ids[i] = r ? r->real : 0;
     active += ids[i] != 0;
   }
-  bool single = kind == chan::kWait || kind == chan::kTest;
+  bool single = kind == chan::kWait || kind == chan::kTest || kind == chan::kGetStatus;
   if (!active) {  // the standard's answers for all-null lists
     if (single) {
       empty_status(statuses);
@@ -97,7 +97,10 @@ int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag,
       finish(r->dst, r->dst.wire.bytes, ioff[i] >= 0 ? ioff[i] : -1);
       if (r->after) r->after();
     }
-    if (r->persistent) {
+    if (kind == chan::kGetStatus) {
+      // The request stays; its data are already in place. Remember the
+      // status for the Wait/Test that will free it.
+    } else if (r->persistent) {
       r->real = 0;
     } else {
       delete r;
@@ -166,4 +169,8 @@ CRMPI_API int PMPI_Request_free(MPI_Request* req) {
   delete r;
   *req = MPI_REQUEST_NULL;
   return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Request_get_status(MPI_Request r, int* flag, MPI_Status* st) {
+  return complete_requests(chan::kGetStatus, 1, &r, nullptr, flag, nullptr, nullptr, st);
 }

@@ -88,7 +88,8 @@ enum CompleteKind : uint64_t {
   kWaitall,
   kTestall,
   kWaitsome,
-  kTestsome
+  kTestsome,
+  kGetStatus  // MPI_Request_get_status: like kTest, but the request stays
 };
 
 // Collective kinds for kOpColl.
@@ -109,7 +110,9 @@ enum CollKind : uint64_t {
   kAllgatherv,
   kAlltoall,
   kAlltoallv,
-  kAlltoallw,  // b[2] also holds n send then n receive wire types (u64) after the int arrays
+  kAlltoallw,
+  kReduceLocal,  // MPI_Reduce_local: b[0] in, b[1] inout (prefilled), a[5] count  // b[2] also
+                 // holds n send then n receive wire types (u64) after the int arrays
   kCollKinds
 };
 
