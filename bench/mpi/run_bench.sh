@@ -22,6 +22,7 @@ for r in $(seq "$rounds"); do
   for side in native crmpi; do
     if [ $side = native ]; then L=mpirun; else L=$crmpirun; fi
     {
+      $L -np 1 --bind-to none "$build/bin/mpibench"
       $L -np 2 "$build/bin/mpibench"
       $L -np 2 "$build/bin/stencil" 1024 400
       run_hpcc $L

@@ -9,6 +9,7 @@
 //      its signal, so that mpirun reports the rank and the cause.
 #include <fcntl.h>
 #include <malloc.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -108,12 +109,27 @@ chan::Shared* make_channel(int* fd_out) {
   return sh;
 }
 
+// mpirun binds each rank to a core when there are few ranks, and the app
+// inherits its agent's binding. When this host has more CPUs than ranks, let
+// the app run on any of them, so that it and its agent can each have a core
+// (the handoff is then a spin, not a context switch).
+void spread_if_spare_cpus() {
+  const char* local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  if (!local || getenv("CRMPI_KEEP_BINDING") || atol(local) >= cpus) return;
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  for (long c = 0; c < cpus && c < CPU_SETSIZE; ++c) CPU_SET(c, &all);
+  sched_setaffinity(0, sizeof all, &all);  // best effort (cgroups may restrict)
+}
+
 pid_t start_app(int fd, char** argv) {
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid != 0) return pid;
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) _exit(1);
+  spread_if_spare_cpus();
   setenv("CRMPI_CHANNEL_FD", std::to_string(fd).c_str(), 1);
   if (const char* lib = getenv("CRMPI_PRELOAD"); lib && *lib) {
     std::string pre = lib;
