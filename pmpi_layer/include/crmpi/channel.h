@@ -28,7 +28,8 @@ constexpr uint32_t kVersion = 1;
 constexpr size_t kDataSize = 1u << 20;       // inline payload area (1 MiB)
 constexpr uint64_t kBytesType = 1ull << 63;  // wire type: "element of N packed bytes"
 constexpr size_t kAsyncSize = 256u << 10;    // ring of posted (unanswered) small sends
-constexpr size_t kAsyncMaxPayload = 4096;    // eager sends only: the agent never blocks on them
+constexpr size_t kAsyncMaxPayload =
+    4000;  // below the shared-memory eager limit (4 KiB with header)
 
 // Where a buffer's bytes travel. INLINE: at data[off]; CMA: at addr in the
 // app, read/written by the agent with process_vm_readv/writev.
