@@ -153,7 +153,8 @@ struct VRequest {
   const TypeMap* tm = nullptr;  // recv datatype, for MPI_Get_count
   MPI_Datatype type = MPI_DATATYPE_NULL;
   bool derived = false;
-  // Persistent requests: the call to restart.
+  // How the operation was posted (p2p, persistent or not): what MPI_Start
+  // re-posts, and what a restart will re-post for a pending receive.
   bool persistent = false;
   int pmode = 0;  // 0 none, else 1 + send mode, or -1 recv
   const void* pbuf = nullptr;

@@ -26,6 +26,10 @@ int post_isend(VRequest* r, const void* buf, int count, MPI_Datatype t, int dest
   int rc = call(chan::kOpIsend);
   r->real = m.a[0];
   r->kind = VRequest::kSend;
+  // The posting record (a restart re-posts from it, see api.h).
+  r->pmode = 1 + static_cast<int>(mode), r->pbuf = buf, r->pcount = count, r->ppeer = dest,
+  r->ptag = tag;
+  r->type = t;
   if (dest != MPI_PROC_NULL) r->comm->sent++;
   return rc;
 }
@@ -43,6 +47,7 @@ int post_irecv(VRequest* r, void* buf, int count, MPI_Datatype t, int src, int t
   int rc = call(chan::kOpIrecv);
   r->real = m.a[0];
   r->kind = VRequest::kRecv;
+  r->pmode = -1, r->pbuf = buf, r->pcount = count, r->ppeer = src, r->ptag = tag;
   r->type = t;
   return rc;
 }
