@@ -73,6 +73,22 @@ int main(int argc, char** argv) {
         "graph neighbor_allgatherv");
   MPI_Neighbor_alltoallv(gs, gc, gd, MPI_INT, gr, gc, gd, MPI_INT, graph);
   printf("rank %d: graph neighbours %d %d alltoallv %d %d\n", rank, gn[0], gn[1], gr[0], gr[1]);
+  /* Distributed graph (adjacent): send to right then left, receive from left then right. */
+  MPI_Comm dg;
+  int left = (rank + size - 1) % size, right = (rank + 1) % size;
+  int dsrc[2] = {left, right}, ddst[2] = {right, left}, w[2] = {1, 2};
+  MPI_Dist_graph_create_adjacent(MPI_COMM_WORLD, 2, dsrc, w, 2, ddst, w, MPI_INFO_NULL, 0, &dg);
+  int indeg, outdeg, weighted, gsrc[2], sw[2], gdst[2], dw[2];
+  MPI_Dist_graph_neighbors_count(dg, &indeg, &outdeg, &weighted);
+  CHECK(indeg == 2 && outdeg == 2 && weighted, "dist graph counts");
+  MPI_Dist_graph_neighbors(dg, 2, gsrc, sw, 2, gdst, dw);
+  CHECK(gsrc[0] == left && gdst[0] == right && sw[1] == 2, "dist graph neighbors");
+  MPI_Topo_test(dg, &status);
+  CHECK(status == MPI_DIST_GRAPH, "dist graph topo");
+  int dsend[2] = {rank * 10, rank * 10 + 1}, drecv[2] = {-1, -1};
+  MPI_Neighbor_alltoall(dsend, 1, MPI_INT, drecv, 1, MPI_INT, dg);
+  CHECK(drecv[0] == left * 10 && drecv[1] == right * 10 + 1, "dist graph alltoall");
+  MPI_Comm_free(&dg);
   MPI_Comm_free(&graph), MPI_Comm_free(&row), MPI_Comm_free(&cart);
   printf("rank %d: topologies ok\n", rank);
   MPI_Finalize();

@@ -64,9 +64,11 @@ struct CommRecord {
 };
 
 struct Topo {
-  int kind = MPI_UNDEFINED;  // MPI_CART, MPI_GRAPH
+  int kind = MPI_UNDEFINED;  // MPI_CART, MPI_GRAPH, MPI_DIST_GRAPH
   std::vector<int> dims, periods;
   std::vector<int> index, edges;
+  std::vector<int> sources, destinations, sweights, dweights;  // distributed graph
+  bool weighted = false;
 };
 
 struct Attrs {

@@ -259,9 +259,10 @@ CRMPI_API int PMPI_Graph_map(MPI_Comm c, int nnodes, const int*, const int*, int
 namespace {
 
 struct Neighbours {
-  std::vector<int> peer;      // neighbour rank per slot
-  std::vector<int> send_tag;  // tag of the message sent to slot i
-  std::vector<int> recv_tag;  // tag of the message received in slot i
+  std::vector<int> recv_peer;  // neighbour rank per receive slot
+  std::vector<int> send_peer;  // neighbour rank per send slot
+  std::vector<int> send_tag;   // tag of the message sent to send slot i
+  std::vector<int> recv_tag;   // tag of the message received in receive slot i
 };
 
 bool neighbours(VComm* vc, Neighbours& n) {
@@ -269,10 +270,11 @@ bool neighbours(VComm* vc, Neighbours& n) {
     MPI_Comm h = reinterpret_cast<MPI_Comm>(vc);
     for (size_t d = 0; d < vc->topo.dims.size(); ++d) {
       int src, dst;
-      if (vc == &g.world) h = MPI_COMM_WORLD;
       PMPI_Cart_shift(h, static_cast<int>(d), 1, &src, &dst);
-      n.peer.push_back(src);  // slot 2d: negative direction
-      n.peer.push_back(dst);  // slot 2d+1: positive direction
+      for (int p : {src, dst}) {  // slot 2d: negative direction, 2d+1: positive
+        n.recv_peer.push_back(p);
+        n.send_peer.push_back(p);
+      }
       n.send_tag.push_back(static_cast<int>(2 * d + 1));
       n.send_tag.push_back(static_cast<int>(2 * d));
       n.recv_tag.push_back(static_cast<int>(2 * d));
@@ -282,14 +284,17 @@ bool neighbours(VComm* vc, Neighbours& n) {
   }
   if (vc->topo.kind == MPI_GRAPH) {
     int r = vc->rank, b = r ? vc->topo.index[r - 1] : 0, e = vc->topo.index[r];
-    for (int i = b; i < e; ++i) {
-      n.peer.push_back(vc->topo.edges[i]);
-      n.send_tag.push_back(0);
-      n.recv_tag.push_back(0);
-    }
-    return true;
+    n.recv_peer.assign(vc->topo.edges.begin() + b, vc->topo.edges.begin() + e);
+    n.send_peer = n.recv_peer;
+  } else if (vc->topo.kind == MPI_DIST_GRAPH) {
+    n.recv_peer = vc->topo.sources;
+    n.send_peer = vc->topo.destinations;
+  } else {
+    return false;
   }
-  return false;
+  n.recv_tag.assign(n.recv_peer.size(), 0);
+  n.send_tag.assign(n.send_peer.size(), 0);
+  return true;
 }
 
 // Exchange: block i of the send side goes to neighbour i, block i of the
@@ -303,22 +308,23 @@ int neighbour_exchange(MPI_Comm c, const void* sbuf, const int* sc, const MPI_Ai
   if (!neighbours(vc, nb)) return check(vc, c, MPI_ERR_TOPOLOGY, fn);
   if (vc->shadow == MPI_COMM_NULL) PMPI_Comm_dup(c, &vc->shadow);
   vc->coll_seq++;
-  size_t k = nb.peer.size();
-  std::vector<MPI_Request> reqs(2 * k, MPI_REQUEST_NULL);
+  size_t k = nb.recv_peer.size(), o = nb.send_peer.size();
+  std::vector<MPI_Request> reqs(k + o, MPI_REQUEST_NULL);
   for (size_t i = 0; i < k; ++i)
-    PMPI_Irecv(static_cast<char*>(rbuf) + rd[i], rc[i], rt, nb.peer[i], nb.recv_tag[i], vc->shadow,
-               &reqs[i]);
-  for (size_t i = 0; i < k; ++i)
-    PMPI_Isend(static_cast<const char*>(sbuf) + sd[i], sc[i], st, nb.peer[i], nb.send_tag[i],
+    PMPI_Irecv(static_cast<char*>(rbuf) + rd[i], rc[i], rt, nb.recv_peer[i], nb.recv_tag[i],
+               vc->shadow, &reqs[i]);
+  for (size_t i = 0; i < o; ++i)
+    PMPI_Isend(static_cast<const char*>(sbuf) + sd[i], sc[i], st, nb.send_peer[i], nb.send_tag[i],
                vc->shadow, &reqs[k + i]);
-  return check(vc, c, PMPI_Waitall(static_cast<int>(2 * k), reqs.data(), MPI_STATUSES_IGNORE), fn);
+  return check(vc, c, PMPI_Waitall(static_cast<int>(k + o), reqs.data(), MPI_STATUSES_IGNORE), fn);
 }
 
-size_t slots(MPI_Comm c) {
+// Receive and send slot counts (in-degree, out-degree) of a topology.
+std::pair<size_t, size_t> slots(MPI_Comm c) {
   VComm* vc = comm(c);
   Neighbours nb;
   if (vc) neighbours(vc, nb);
-  return nb.peer.size();
+  return {nb.recv_peer.size(), nb.send_peer.size()};
 }
 
 MPI_Aint extent_of(MPI_Datatype t) {
@@ -330,10 +336,10 @@ MPI_Aint extent_of(MPI_Datatype t) {
 
 CRMPI_API int PMPI_Neighbor_allgather(const void* s, int sc, MPI_Datatype st, void* r, int rc,
                                       MPI_Datatype rt, MPI_Comm c) {
-  size_t k = slots(c);
-  std::vector<int> scs(k, sc), rcs(k, rc);
-  std::vector<MPI_Aint> sds(k, 0), rds(k);
-  for (size_t i = 0; i < k; ++i) rds[i] = static_cast<MPI_Aint>(i) * rc * extent_of(rt);
+  auto [in, out] = slots(c);
+  std::vector<int> scs(out, sc), rcs(in, rc);
+  std::vector<MPI_Aint> sds(out, 0), rds(in);
+  for (size_t i = 0; i < in; ++i) rds[i] = static_cast<MPI_Aint>(i) * rc * extent_of(rt);
   return neighbour_exchange(c, s, scs.data(), sds.data(), st, r, rcs.data(), rds.data(), rt,
                             "MPI_Neighbor_allgather");
 }
@@ -341,23 +347,21 @@ CRMPI_API int PMPI_Neighbor_allgather(const void* s, int sc, MPI_Datatype st, vo
 CRMPI_API int PMPI_Neighbor_allgatherv(const void* s, int sc, MPI_Datatype st, void* r,
                                        const int* rc, const int* rdispls, MPI_Datatype rt,
                                        MPI_Comm c) {
-  size_t k = slots(c);
-  std::vector<int> scs(k, sc);
-  std::vector<MPI_Aint> sds(k, 0), rds(k);
-  for (size_t i = 0; i < k; ++i) rds[i] = static_cast<MPI_Aint>(rdispls[i]) * extent_of(rt);
+  auto [in, out] = slots(c);
+  std::vector<int> scs(out, sc);
+  std::vector<MPI_Aint> sds(out, 0), rds(in);
+  for (size_t i = 0; i < in; ++i) rds[i] = static_cast<MPI_Aint>(rdispls[i]) * extent_of(rt);
   return neighbour_exchange(c, s, scs.data(), sds.data(), st, r, rc, rds.data(), rt,
                             "MPI_Neighbor_allgatherv");
 }
 
 CRMPI_API int PMPI_Neighbor_alltoall(const void* s, int sc, MPI_Datatype st, void* r, int rc,
                                      MPI_Datatype rt, MPI_Comm c) {
-  size_t k = slots(c);
-  std::vector<int> scs(k, sc), rcs(k, rc);
-  std::vector<MPI_Aint> sds(k), rds(k);
-  for (size_t i = 0; i < k; ++i) {
-    sds[i] = static_cast<MPI_Aint>(i) * sc * extent_of(st);
-    rds[i] = static_cast<MPI_Aint>(i) * rc * extent_of(rt);
-  }
+  auto [in, out] = slots(c);
+  std::vector<int> scs(out, sc), rcs(in, rc);
+  std::vector<MPI_Aint> sds(out), rds(in);
+  for (size_t i = 0; i < out; ++i) sds[i] = static_cast<MPI_Aint>(i) * sc * extent_of(st);
+  for (size_t i = 0; i < in; ++i) rds[i] = static_cast<MPI_Aint>(i) * rc * extent_of(rt);
   return neighbour_exchange(c, s, scs.data(), sds.data(), st, r, rcs.data(), rds.data(), rt,
                             "MPI_Neighbor_alltoall");
 }
@@ -365,12 +369,61 @@ CRMPI_API int PMPI_Neighbor_alltoall(const void* s, int sc, MPI_Datatype st, voi
 CRMPI_API int PMPI_Neighbor_alltoallv(const void* s, const int* sc, const int* sdispls,
                                       MPI_Datatype st, void* r, const int* rc, const int* rdispls,
                                       MPI_Datatype rt, MPI_Comm c) {
-  size_t k = slots(c);
-  std::vector<MPI_Aint> sds(k), rds(k);
-  for (size_t i = 0; i < k; ++i) {
-    sds[i] = static_cast<MPI_Aint>(sdispls[i]) * extent_of(st);
-    rds[i] = static_cast<MPI_Aint>(rdispls[i]) * extent_of(rt);
-  }
+  auto [in, out] = slots(c);
+  std::vector<MPI_Aint> sds(out), rds(in);
+  for (size_t i = 0; i < out; ++i) sds[i] = static_cast<MPI_Aint>(sdispls[i]) * extent_of(st);
+  for (size_t i = 0; i < in; ++i) rds[i] = static_cast<MPI_Aint>(rdispls[i]) * extent_of(rt);
   return neighbour_exchange(c, s, sc, sds.data(), st, r, rc, rds.data(), rt,
                             "MPI_Neighbor_alltoallv");
+}
+
+// ---------------------------------------------------------------- distributed graphs (adjacent)
+
+CRMPI_API int PMPI_Dist_graph_create_adjacent(MPI_Comm c, int indegree, const int* sources,
+                                              const int* sweights, int outdegree,
+                                              const int* destinations, const int* dweights,
+                                              MPI_Info, int, MPI_Comm* out) {
+  // Never reorders: the communicator is a dup carrying the adjacency.
+  int rc = PMPI_Comm_dup(c, out);
+  if (rc != MPI_SUCCESS) return rc;
+  VComm* n = comm(*out);
+  n->topo = Topo{};
+  n->topo.kind = MPI_DIST_GRAPH;
+  n->topo.sources.assign(sources, sources + indegree);
+  n->topo.destinations.assign(destinations, destinations + outdegree);
+  n->topo.weighted = sweights != MPI_UNWEIGHTED && dweights != MPI_UNWEIGHTED;
+  if (n->topo.weighted) {
+    n->topo.sweights.assign(sweights, sweights + indegree);
+    n->topo.dweights.assign(dweights, dweights + outdegree);
+  }
+  n->rec.how = CommRecord::kGraph;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Dist_graph_neighbors_count(MPI_Comm c, int* indegree, int* outdegree,
+                                              int* weighted) {
+  VComm* vc = comm(c);
+  if (!vc || vc->topo.kind != MPI_DIST_GRAPH)
+    return check_world(MPI_ERR_TOPOLOGY, "MPI_Dist_graph_neighbors_count");
+  *indegree = static_cast<int>(vc->topo.sources.size());
+  *outdegree = static_cast<int>(vc->topo.destinations.size());
+  *weighted = vc->topo.weighted;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Dist_graph_neighbors(MPI_Comm c, int maxin, int* sources, int* sweights,
+                                        int maxout, int* destinations, int* dweights) {
+  VComm* vc = comm(c);
+  if (!vc || vc->topo.kind != MPI_DIST_GRAPH)
+    return check_world(MPI_ERR_TOPOLOGY, "MPI_Dist_graph_neighbors");
+  const Topo& t = vc->topo;
+  for (int i = 0; i < maxin && i < static_cast<int>(t.sources.size()); ++i) {
+    sources[i] = t.sources[i];
+    if (t.weighted && sweights != MPI_UNWEIGHTED) sweights[i] = t.sweights[i];
+  }
+  for (int i = 0; i < maxout && i < static_cast<int>(t.destinations.size()); ++i) {
+    destinations[i] = t.destinations[i];
+    if (t.weighted && dweights != MPI_UNWEIGHTED) dweights[i] = t.dweights[i];
+  }
+  return MPI_SUCCESS;
 }
