@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "api.h"
+#include "crmpi/crmpi_ext.h"
 
 using namespace crmpi;
 
@@ -179,5 +180,24 @@ CRMPI_API int PMPI_Comm_group(MPI_Comm c, MPI_Group* out) {
   auto* grp = new VGroup;
   grp->world = vc->world;
   *out = reinterpret_cast<MPI_Group>(grp);
+  return MPI_SUCCESS;
+}
+
+// ---------------------------------------------------------------- extensions (crmpi/crmpi_ext.h)
+
+extern "C" __attribute__((visibility("default"))) uint64_t crmpi_comm_id(MPI_Comm c) {
+  VComm* vc = comm(c);
+  return vc ? vc->id : 0;
+}
+
+extern "C" __attribute__((visibility("default"))) int crmpi_comm_counters(MPI_Comm c,
+                                                                          uint64_t* coll,
+                                                                          uint64_t* sent,
+                                                                          uint64_t* recvd) {
+  VComm* vc = comm(c);
+  if (!vc) return MPI_ERR_COMM;
+  if (coll) *coll = vc->coll_seq;
+  if (sent) *sent = vc->sent;
+  if (recvd) *recvd = vc->recvd;
   return MPI_SUCCESS;
 }
