@@ -115,6 +115,16 @@ int main(int argc, char** argv) {
   int in5[5];
   MPI_Recv(in5, 5, MPI_INT, st.MPI_SOURCE, 11, MPI_COMM_WORLD, &st);
   CHECK(in5[0] == left, "probe recv");
+  /* Matched probe, then a nonblocking matched receive. */
+  MPI_Message mm;
+  MPI_Send(&rank, 1, MPI_INT, right, 17, MPI_COMM_WORLD);
+  MPI_Mprobe(left, 17, MPI_COMM_WORLD, &mm, &st);
+  int mval = -1;
+  MPI_Request mr;
+  MPI_Imrecv(&mval, 1, MPI_INT, &mm, &mr);
+  CHECK(mm == MPI_MESSAGE_NULL, "imrecv consumes the message");
+  MPI_Wait(&mr, &st);
+  CHECK(mval == left && st.MPI_SOURCE == left, "imrecv");
   flag = 0;
   MPI_Iprobe(MPI_ANY_SOURCE, 999, MPI_COMM_WORLD, &flag, &st);
   CHECK(!flag, "iprobe nothing");

@@ -325,6 +325,17 @@ void op_mrecv(Msg& m) {
   put_status(m, st);
 }
 
+// As kOpMrecv, nonblocking: a0 agent request id.
+void op_imrecv(Msg& m) {
+  auto* q = new AReq;
+  q->dst = m.b[1];
+  q->recv = true;
+  q->rbuf = own_dst(m.b[1]);
+  MPI_Message msg = reinterpret_cast<MPI_Message>(m.a[8]);
+  m.rc = MPI_Imrecv(q->rbuf, static_cast<int>(m.a[1]), wtype(m.a[0]), &msg, &q->r);
+  m.a[0] = u(q);
+}
+
 void op_sendrecv(Msg& m) {
   MPI_Status st;
   char* s = src_ptr(m.b[0], g_scratch[0]);
@@ -605,6 +616,9 @@ void execute() {
       break;
     case chan::kOpMrecv:
       op_mrecv(m);
+      break;
+    case chan::kOpImrecv:
+      op_imrecv(m);
       break;
     case chan::kOpComplete:
       op_complete(m);

@@ -447,3 +447,36 @@ CRMPI_API int PMPI_Mrecv(void* buf, int count, MPI_Datatype t, MPI_Message* mess
   *message = MPI_MESSAGE_NULL;
   return check(vc, MPI_COMM_WORLD, rc, "MPI_Mrecv");
 }
+
+CRMPI_API int PMPI_Imrecv(void* buf, int count, MPI_Datatype t, MPI_Message* message,
+                          MPI_Request* req) {
+  Lock l;
+  if (*message == MPI_MESSAGE_NO_PROC) {  // completes at once, like a receive from MPI_PROC_NULL
+    *message = MPI_MESSAGE_NULL;
+    return PMPI_Irecv(buf, count, t, MPI_PROC_NULL, 0, MPI_COMM_SELF, req);
+  }
+  auto* h = reinterpret_cast<uint64_t*>(*message);
+  VComm* vc = reinterpret_cast<VComm*>(h[1]);
+  VRequest* r = new_request(VRequest::kRecv, vc);
+  Arena a;
+  chan::Msg& m = msg();
+  crmpi::dest(r->dst, a, buf, count, t, false, false);
+  m.b[1] = r->dst.wire;
+  m.a[0] = wire_type(t);
+  m.a[1] = static_cast<uint64_t>(count);
+  m.a[8] = h[0];
+  int rc = call(chan::kOpImrecv);
+  r->real = m.a[0];
+  r->type = t;
+  r->pmode = -1, r->pbuf = buf, r->pcount = count, r->ppeer = MPI_ANY_SOURCE, r->ptag = MPI_ANY_TAG;
+  delete[] h;
+  *message = MPI_MESSAGE_NULL;
+  *req = reinterpret_cast<MPI_Request>(r);
+  return check(vc, MPI_COMM_WORLD, rc, "MPI_Imrecv");
+}
+
+CRMPI_API int PMPI_Status_set_elements_x(MPI_Status* st, MPI_Datatype t, MPI_Count count) {
+  const TypeMap* tm = typemap(t);
+  st->_ucount = static_cast<size_t>(count) * (tm ? tm->size : 0);
+  return MPI_SUCCESS;
+}

@@ -72,6 +72,7 @@ enum Op : uint32_t {
   kOpErrorClass,
   kOpMprobe,
   kOpMrecv,
+  kOpImrecv,
   kOpMax
 };
 
