@@ -1,4 +1,6 @@
 /* Cartesian and graph topologies: create, coords, rank, shift, sub, dims. */
+#include <stdlib.h>
+
 #include "check.h"
 
 int main(int argc, char** argv) {
@@ -88,6 +90,17 @@ int main(int argc, char** argv) {
   int dsend[2] = {rank * 10, rank * 10 + 1}, drecv[2] = {-1, -1};
   MPI_Neighbor_alltoall(dsend, 1, MPI_INT, drecv, 1, MPI_INT, dg);
   CHECK(drecv[0] == left * 10 && drecv[1] == right * 10 + 1, "dist graph alltoall");
+  MPI_Comm_free(&dg);
+  /* General form: rank 0 names every edge i -> i+1 (a chain). */
+  int nsrc = rank == 0 ? size - 1 : 0, cs[64], cdeg[64], cd[64];
+  for (int i = 0; i < size - 1; ++i) cs[i] = i, cdeg[i] = 1, cd[i] = i + 1;
+  MPI_Dist_graph_create(MPI_COMM_WORLD, nsrc, cs, cdeg, cd, MPI_UNWEIGHTED, MPI_INFO_NULL, 0, &dg);
+  MPI_Dist_graph_neighbors_count(dg, &indeg, &outdeg, &weighted);
+  CHECK(indeg == (rank > 0) && outdeg == (rank < size - 1) && !weighted,
+        "dist graph general counts");
+  int up = -1, down = rank * 100;
+  MPI_Neighbor_allgather(&down, 1, MPI_INT, &up, 1, MPI_INT, dg);
+  CHECK(rank == 0 ? up == -1 : up == (rank - 1) * 100, "dist graph chain");
   MPI_Comm_free(&dg);
   MPI_Comm_free(&graph), MPI_Comm_free(&row), MPI_Comm_free(&cart);
   printf("rank %d: topologies ok\n", rank);

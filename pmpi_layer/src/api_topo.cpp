@@ -427,3 +427,51 @@ CRMPI_API int PMPI_Dist_graph_neighbors(MPI_Comm c, int maxin, int* sources, int
   }
   return MPI_SUCCESS;
 }
+
+// Algorithm (general distributed graph): every rank may name any edge s->d.
+// Each edge becomes two records, (d, weight) for rank s's destinations and
+// (s, weight) for rank d's sources, exchanged with one alltoall of counts and
+// one alltoallv of records on the parent communicator. Neighbour order is
+// the order of arrival (rank order of the naming process, then its order),
+// which MPI leaves to the implementation.
+CRMPI_API int PMPI_Dist_graph_create(MPI_Comm c, int n, const int* sources, const int* degrees,
+                                     const int* destinations, const int* weights, MPI_Info info,
+                                     int reorder, MPI_Comm* out) {
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Dist_graph_create");
+  int size = vc->size;
+  bool weighted = weights != MPI_UNWEIGHTED;
+  // Records: {kind (0 = you have a source, 1 = you have a destination), peer, weight}.
+  std::vector<std::vector<int>> to(size);
+  for (int i = 0, e = 0; i < n; ++i)
+    for (int k = 0; k < degrees[i]; ++k, ++e) {
+      int s = sources[i], d = destinations[e], w = weighted ? weights[e] : 1;
+      to[d].insert(to[d].end(), {0, s, w});
+      to[s].insert(to[s].end(), {1, d, w});
+    }
+  std::vector<int> scount(size), sdisp(size), rcount(size), rdisp(size), sendbuf;
+  for (int r = 0; r < size; ++r) {
+    scount[r] = static_cast<int>(to[r].size());
+    sdisp[r] = static_cast<int>(sendbuf.size());
+    sendbuf.insert(sendbuf.end(), to[r].begin(), to[r].end());
+  }
+  int rc = PMPI_Alltoall(scount.data(), 1, MPI_INT, rcount.data(), 1, MPI_INT, c);
+  if (rc != MPI_SUCCESS) return rc;
+  int total = 0;
+  for (int r = 0; r < size; ++r) rdisp[r] = total, total += rcount[r];
+  std::vector<int> recvbuf(total + 1);
+  rc = PMPI_Alltoallv(sendbuf.data(), scount.data(), sdisp.data(), MPI_INT, recvbuf.data(),
+                      rcount.data(), rdisp.data(), MPI_INT, c);
+  if (rc != MPI_SUCCESS) return rc;
+  std::vector<int> src, sw, dst, dw;
+  for (int i = 0; i + 2 < total + 1; i += 3) {
+    if (recvbuf[i] == 0)
+      src.push_back(recvbuf[i + 1]), sw.push_back(recvbuf[i + 2]);
+    else
+      dst.push_back(recvbuf[i + 1]), dw.push_back(recvbuf[i + 2]);
+  }
+  return PMPI_Dist_graph_create_adjacent(c, static_cast<int>(src.size()), src.data(),
+                                         weighted ? sw.data() : MPI_UNWEIGHTED,
+                                         static_cast<int>(dst.size()), dst.data(),
+                                         weighted ? dw.data() : MPI_UNWEIGHTED, info, reorder, out);
+}
