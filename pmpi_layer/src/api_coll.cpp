@@ -69,8 +69,11 @@ int run(const Coll& x) {
       break;
     case chan::kAllreduce:
     case chan::kScan:
-    case chan::kExscan:
       sspan = rspan = x.rcount;
+      break;
+    case chan::kExscan:  // rank 0's result is undefined: leave its buffer as it was
+      sspan = rspan = x.rcount;
+      prefill = true;
       break;
     case chan::kReduceScatterBlock:
       sspan = x.rcount * n;
