@@ -100,7 +100,14 @@ int run_coll(const Msg& m, char* s, char* r, MPI_Datatype st, MPI_Datatype rt, M
 void op_coll(Msg& m) {
   Msg a = m;  // callbacks of user ops reuse the slot
   bool user = a.a[9] != 0;
+  // Check everything the call names before anything is allocated.
   MPI_Datatype st = wtype(a.a[2]), rt = wtype(a.a[4]);
+  if (a.a[0] != chan::kReduceLocal) wcomm(a.a[1]);
+  wop(a.a[7]);
+  if (a.a[0] >= chan::kCollKinds) throw BadCall{"unknown collective"};
+  uint64_t words = (a.a[0] == chan::kAlltoallw ? 8 : 4) * a.a[11];
+  if (a.b[2].mode == chan::kInline && a.b[2].bytes < words * sizeof(int))
+    throw BadCall{"count arrays too short"};
   MPI_Datatype ut = MPI_DATATYPE_NULL;
   if (user) rt = ut = userop_type(rt, a.a[9], a.a[10]);
   if (a.a[8]) {
@@ -154,6 +161,7 @@ void reply_comm(Msg& m, MPI_Comm nc) {
   MPI_Group_translate_ranks(g, size, in.data(), wg, reinterpret_cast<int*>(g_sh->data));
   MPI_Group_free(&g);
   MPI_Group_free(&wg);
+  remember_comm(nc);
   m.a[0] = u(nc);
   m.a[1] = size;
   m.a[2] = rank;
@@ -191,6 +199,7 @@ void op_comm(Msg& m) {
       break;
     }
     case chan::kOpCommFree:
+      forget_comm(c);
       m.rc = MPI_Comm_free(&c);
       return;
   }

@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "agent.h"
@@ -38,9 +40,9 @@ void cma(bool write, uint64_t addr, char* local, size_t n) {
     ssize_t k = write ? process_vm_writev(g_app, &l, 1, &r, 1, 0)
                       : process_vm_readv(g_app, &l, 1, &r, 1, 0);
     if (k <= 0) {
-      fprintf(stderr, "crmpi: rank %d: process_vm_%s of %zu bytes failed: %m\n", g_rank,
-              write ? "writev" : "readv", n);
-      MPI_Abort(MPI_COMM_WORLD, 1);
+      fprintf(stderr, "crmpi: rank %d: process_vm_%s of %zu bytes at %#lx failed: %m\n", g_rank,
+              write ? "writev" : "readv", n, static_cast<unsigned long>(addr));
+      throw BadCall{"cannot access the app's memory"};
     }
     done += k;
   }
@@ -91,9 +93,16 @@ void dst_done(const Buf& b, char* p, size_t n) {
 
 std::map<uint64_t, MPI_Datatype> g_bytes_types;
 
+std::unordered_set<uint64_t> g_known_types, g_known_ops, g_known_comms, g_known_msgs;
+std::unordered_set<AReq*> g_live;
+
 MPI_Datatype wtype(uint64_t w) {
-  if (!(w & chan::kBytesType)) return reinterpret_cast<MPI_Datatype>(w);
+  if (!(w & chan::kBytesType)) {
+    if (!g_known_types.count(w)) throw BadCall{"unknown datatype"};
+    return reinterpret_cast<MPI_Datatype>(w);
+  }
   uint64_t n = w & ~chan::kBytesType;
+  if (n == 0 || n > INT32_MAX) throw BadCall{"bad packed element size"};
   auto it = g_bytes_types.find(n);
   if (it != g_bytes_types.end()) return it->second;
   MPI_Datatype t;
@@ -102,9 +111,37 @@ MPI_Datatype wtype(uint64_t w) {
   return g_bytes_types[n] = t;
 }
 MPI_Comm wcomm(uint64_t w) {
+  if (!g_known_comms.count(w)) throw BadCall{"unknown communicator"};
   return reinterpret_cast<MPI_Comm>(w);
 }
+void remember_comm(MPI_Comm c) {
+  g_known_comms.insert(u(c));
+}
+void forget_comm(MPI_Comm c) {
+  g_known_comms.erase(u(c));
+}
+MPI_Message wmsg(uint64_t w) {
+  if (!g_known_msgs.count(w)) throw BadCall{"unknown message"};
+  g_known_msgs.erase(w);  // a message is received once
+  return reinterpret_cast<MPI_Message>(w);
+}
+void remember_msg(MPI_Message m) {
+  if (m != MPI_MESSAGE_NULL && m != MPI_MESSAGE_NO_PROC) g_known_msgs.insert(u(m));
+}
+AReq::AReq() {
+  g_live.insert(this);
+}
+AReq::~AReq() {
+  g_live.erase(this);
+}
+AReq* areq(uint64_t id) {
+  auto* q = reinterpret_cast<AReq*>(id);
+  if (!g_live.count(q)) throw BadCall{"unknown request"};
+  return q;
+}
 MPI_Op wop(uint64_t w) {
+  if (w == 0) return MPI_OP_NULL;
+  if (!g_known_ops.count(w)) throw BadCall{"unknown op"};
   return reinterpret_cast<MPI_Op>(w);
 }
 
@@ -271,20 +308,24 @@ void op_recv(Msg& m) {
 }
 
 void op_isend(Msg& m) {
+  MPI_Datatype t = wtype(m.a[0]);
+  MPI_Comm c = wcomm(m.a[4]);
   auto* q = new AReq;
   q->sbuf = own_copy(m.b[0]);
-  m.rc = isend(wtype(m.a[0]), static_cast<int>(m.a[1]), static_cast<int>(m.a[2]),
-               static_cast<int>(m.a[3]), wcomm(m.a[4]), m.a[5], q->sbuf, &q->r);
+  m.rc = isend(t, static_cast<int>(m.a[1]), static_cast<int>(m.a[2]), static_cast<int>(m.a[3]), c,
+               m.a[5], q->sbuf, &q->r);
   m.a[0] = u(q);
 }
 
 void op_irecv(Msg& m) {
+  MPI_Datatype t = wtype(m.a[0]);
+  MPI_Comm c = wcomm(m.a[4]);
   auto* q = new AReq;
   q->dst = m.b[1];
   q->recv = true;
   q->rbuf = own_dst(m.b[1]);
-  m.rc = MPI_Irecv(q->rbuf, static_cast<int>(m.a[1]), wtype(m.a[0]), static_cast<int>(m.a[2]),
-                   static_cast<int>(m.a[3]), wcomm(m.a[4]), &q->r);
+  m.rc = MPI_Irecv(q->rbuf, static_cast<int>(m.a[1]), t, static_cast<int>(m.a[2]),
+                   static_cast<int>(m.a[3]), c, &q->r);
   m.a[0] = u(q);
 }
 
@@ -312,13 +353,14 @@ void op_mprobe(Msg& m) {
                        &msg, &st);
   m.a[9] = flag;
   m.a[8] = u(msg);
+  remember_msg(msg);
   put_status(m, st);
 }
 
 // a[0] type, a[1] count, a[8] message; b[1] destination.
 void op_mrecv(Msg& m) {
   MPI_Status st;
-  MPI_Message msg = reinterpret_cast<MPI_Message>(m.a[8]);
+  MPI_Message msg = wmsg(m.a[8]);
   char* p = dst_ptr(m.b[1], g_scratch[1]);
   m.rc = MPI_Mrecv(p, static_cast<int>(m.a[1]), wtype(m.a[0]), &msg, &st);
   if (m.rc == MPI_SUCCESS) dst_done(m.b[1], p, st._ucount);
@@ -327,12 +369,13 @@ void op_mrecv(Msg& m) {
 
 // As kOpMrecv, nonblocking: a0 agent request id.
 void op_imrecv(Msg& m) {
+  MPI_Datatype t = wtype(m.a[0]);
+  MPI_Message msg = wmsg(m.a[8]);
   auto* q = new AReq;
   q->dst = m.b[1];
   q->recv = true;
   q->rbuf = own_dst(m.b[1]);
-  MPI_Message msg = reinterpret_cast<MPI_Message>(m.a[8]);
-  m.rc = MPI_Imrecv(q->rbuf, static_cast<int>(m.a[1]), wtype(m.a[0]), &msg, &q->r);
+  m.rc = MPI_Imrecv(q->rbuf, static_cast<int>(m.a[1]), t, &msg, &q->r);
   m.a[0] = u(q);
 }
 
@@ -358,13 +401,13 @@ void op_complete(Msg& m) {
   auto* ioff = reinterpret_cast<int64_t*>(wst + n);
   auto* done = reinterpret_cast<uint8_t*>(ioff + n);
   size_t pos = (reinterpret_cast<char*>(done + n) - g_sh->data + 63) & ~size_t{63};
+  if (n < 0 || static_cast<size_t>(n) * 64 > chan::kDataSize) throw BadCall{"too many requests"};
   std::vector<MPI_Request> rs(n);
   std::vector<MPI_Status> st(n);
   std::vector<int> idx(n);
   // User-op callbacks during completion reuse the data area: keep the ids.
   std::vector<uint64_t> idv(ids, ids + n);
-  for (int i = 0; i < n; ++i)
-    rs[i] = idv[i] ? reinterpret_cast<AReq*>(idv[i])->r : MPI_REQUEST_NULL;
+  for (int i = 0; i < n; ++i) rs[i] = idv[i] ? areq(idv[i])->r : MPI_REQUEST_NULL;
   int flag = 0, one = -1, outc = 0;
   switch (kind) {
     case chan::kWait:
@@ -443,11 +486,11 @@ void op_complete(Msg& m) {
 }
 
 void op_cancel(Msg& m) {
-  m.rc = MPI_Cancel(&reinterpret_cast<AReq*>(m.a[0])->r);
+  m.rc = MPI_Cancel(&areq(m.a[0])->r);
 }
 
 void op_request_free(Msg& m) {
-  AReq* q = reinterpret_cast<AReq*>(m.a[0]);
+  AReq* q = areq(m.a[0]);
   q->detached = true;
   g_detached.push_back(q);
   reap_detached();
@@ -534,8 +577,14 @@ void drain_posted() {
       head += chan::kAsyncSize - head % chan::kAsyncSize;
       continue;
     }
-    int rc = MPI_Send(h + 1, static_cast<int>(h->count), wtype(h->type), static_cast<int>(h->dest),
-                      static_cast<int>(h->tag), wcomm(h->comm));
+    int rc;
+    try {
+      rc = MPI_Send(h + 1, static_cast<int>(h->count), wtype(h->type), static_cast<int>(h->dest),
+                    static_cast<int>(h->tag), wcomm(h->comm));
+    } catch (const BadCall& e) {
+      fprintf(stderr, "crmpi: rank %d: agent rejected a posted send: %s\n", g_rank, e.what);
+      rc = MPI_ERR_ARG;
+    }
     if (rc != MPI_SUCCESS && !g_sh->async_rc.load()) {
       g_sh->async_comm = h->comm;
       g_sh->async_rc.store(rc);
@@ -553,15 +602,49 @@ bool app_initialized() {
 }
 
 void init_tables() {
-#define X(KIND, NAME, SYM) g_predef.push_back(static_cast<void*>(NAME));
+#define X(KIND, NAME, SYM)                                                  \
+  g_predef.push_back(static_cast<void*>(NAME));                             \
+  if (std::string_view(#KIND) == "Datatype") g_known_types.insert(u(NAME)); \
+  if (std::string_view(#KIND) == "Op") g_known_ops.insert(u(NAME));
 #include "predefined.inc"
 #undef X
+  remember_comm(MPI_COMM_WORLD);
+  remember_comm(MPI_COMM_SELF);
+}
+
+void dispatch(Msg& m);
+
+// A buffer descriptor must lie inside the channel (inline) and be sane.
+bool valid(const Buf& b) {
+  switch (b.mode) {
+    case chan::kNone:
+    case chan::kInPlace:
+      return true;
+    case chan::kInline:
+      return b.off <= chan::kDataSize && b.bytes <= chan::kDataSize - b.off;
+    case chan::kCma:
+      return b.bytes < (1ull << 40);
+    default:
+      return false;
+  }
 }
 
 void execute() {
   Msg& m = g_sh->msg;
   m.kind = chan::kReply;
   m.rc = MPI_SUCCESS;
+  try {
+    for (const Buf& b : m.b)
+      if (!valid(b)) throw BadCall{"buffer outside the channel"};
+    dispatch(m);
+  } catch (const BadCall& e) {
+    fprintf(stderr, "crmpi: rank %d: agent rejected call %u: %s\n", g_rank, m.op, e.what);
+    m.kind = chan::kReply;
+    m.rc = MPI_ERR_ARG;
+  }
+}
+
+void dispatch(Msg& m) {
   switch (m.op) {
     case chan::kOpHello:
       op_hello(m);
@@ -646,11 +729,13 @@ void execute() {
     case chan::kOpOpCreate: {
       MPI_Op op;
       m.rc = MPI_Op_create(trampoline, static_cast<int>(m.a[0]), &op);
+      g_known_ops.insert(u(op));
       m.a[0] = u(op);
       break;
     }
     case chan::kOpOpFree: {
       MPI_Op op = wop(m.a[0]);
+      g_known_ops.erase(m.a[0]);
       m.rc = MPI_Op_free(&op);
       break;
     }

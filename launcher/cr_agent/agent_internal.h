@@ -34,17 +34,36 @@ struct Scratch {
 };
 extern Scratch g_scratch[3];
 
-// Nonblocking operation owned by the agent until completion.
+// A call names something the agent does not know (a handle it never gave
+// out, a buffer outside the channel): thrown before any MPI call is made,
+// caught by execute(), answered with MPI_ERR_ARG.
+struct BadCall {
+  const char* what;
+};
+
+// Nonblocking operation owned by the agent until completion; every live
+// one is registered, so that ids coming from the app can be checked.
 struct AReq {
+  AReq();
+  ~AReq();
   MPI_Request r = MPI_REQUEST_NULL;
   char* sbuf = nullptr;
   char* rbuf = nullptr;
   Buf dst{};
   bool recv = false;  // deliver status._ucount bytes; else dst.bytes
   MPI_Datatype utype = MPI_DATATYPE_NULL;
-  bool detached = false;  // buffered send or freed request: reap silently
+  bool detached = false;    // buffered send or freed request: reap silently
   std::vector<int> arrays;  // counts/displacements of a nonblocking v-collective
 };
+
+// The live request with this id, or BadCall.
+AReq* areq(uint64_t id);
+// Handles the agent gave out (communicators, ops, messages), checked by
+// wcomm/wop/wmsg; throw BadCall for anything else.
+void remember_comm(MPI_Comm c);
+void forget_comm(MPI_Comm c);
+MPI_Message wmsg(uint64_t w);
+void remember_msg(MPI_Message m);
 
 // process_vm_readv/writev between the app and agent memory (aborts on failure).
 void cma(bool write, uint64_t addr, char* local, size_t n);
