@@ -283,6 +283,7 @@ void op_send(Msg& m) {
     m.rc = MPI_Isend(q->sbuf, count, t, dest, tag, c, &q->r);
     q->detached = true;
     g_detached.push_back(q);
+    reap_detached();  // a program that only ever Bsends must not accumulate them
     return;
   }
   char* p = src_ptr(m.b[0], g_scratch[0]);
