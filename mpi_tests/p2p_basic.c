@@ -190,6 +190,30 @@ int main(int argc, char** argv) {
     printf("rank %d: send burst ok\n", rank);
   }
 
+  /* A small Isend (complete as soon as posted in libcrpmpi) mixed with a
+   * receive that cannot complete yet: Testall is all or nothing. */
+  {
+    MPI_Request q[2];
+    int v = rank, w = -1, f = 1, got = -1, outc, idx[2], completed = 0, gsf;
+    MPI_Irecv(&w, 1, MPI_INT, left, 18, MPI_COMM_WORLD, &q[0]); /* sent after the barrier */
+    MPI_Isend(&v, 1, MPI_INT, right, 19, MPI_COMM_WORLD, &q[1]);
+    MPI_Testall(2, q, &f, MPI_STATUSES_IGNORE);
+    CHECK(!f && q[0] != MPI_REQUEST_NULL && q[1] != MPI_REQUEST_NULL, "testall all or nothing");
+    MPI_Request_get_status(q[1], &gsf, MPI_STATUS_IGNORE);
+    CHECK(q[1] != MPI_REQUEST_NULL, "get_status keeps the request");
+    MPI_Barrier(MPI_COMM_WORLD);
+    MPI_Send(&v, 1, MPI_INT, right, 18, MPI_COMM_WORLD);
+    MPI_Recv(&got, 1, MPI_INT, left, 19, MPI_COMM_WORLD, &st);
+    CHECK(got == left, "isend data");
+    while (completed < 2) {
+      MPI_Waitsome(2, q, &outc, idx, MPI_STATUSES_IGNORE);
+      CHECK(outc != MPI_UNDEFINED, "waitsome");
+      completed += outc;
+    }
+    CHECK(w == left && q[0] == MPI_REQUEST_NULL && q[1] == MPI_REQUEST_NULL, "waitsome frees");
+    printf("rank %d: posted isend ok\n", rank);
+  }
+
   /* Bsend with an attached buffer. */
   int bsz = 1 << 16;
   void* bb = malloc(bsz);

@@ -146,7 +146,8 @@ struct Dest {
 
 struct VRequest {
   uint64_t magic = kMagicReq;
-  uint64_t real = 0;  // lower-half request (0: inactive)
+  uint64_t real = 0;        // lower-half request (0: inactive, or complete locally)
+  bool local_done = false;  // a posted send: complete as soon as posted
   enum Kind { kSend, kRecv, kColl, kDone } kind = kSend;
   VComm* comm = nullptr;
   Dest dst;

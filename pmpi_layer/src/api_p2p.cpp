@@ -116,6 +116,16 @@ int isend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Com
   Lock l;
   VComm* vc = comm(c);
   if (!vc) return check_world(MPI_ERR_COMM, fn);
+  if (g_post_sends && mode == chan::kStandard && try_post(buf, count, t, dest, tag, vc, mode)) {
+    // The payload is in the channel: the request is complete (the buffer
+    // is reusable), and its Wait/Test will not need the agent.
+    VRequest* r = new_request(VRequest::kSend, vc);
+    r->local_done = true;
+    r->pmode = 1 + static_cast<int>(mode), r->pbuf = buf, r->pcount = count, r->ppeer = dest;
+    r->ptag = tag, r->type = t;
+    *req = reinterpret_cast<MPI_Request>(r);
+    return MPI_SUCCESS;
+  }
   VRequest* r = new_request(VRequest::kSend, vc);
   int rc = post_isend(r, buf, count, t, dest, tag, mode);
   *req = reinterpret_cast<MPI_Request>(r);

@@ -6,6 +6,7 @@
 // received bytes are (inline in the reply, or already written by CMA). The
 // app then unpacks, counts receives, and frees or deactivates the handles.
 #include <cstring>
+#include <vector>
 
 #include "api.h"
 
@@ -35,12 +36,50 @@ int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag,
   char* data = lower_half().data();
   auto* ids = reinterpret_cast<uint64_t*>(data);
   int active = 0;
+  std::vector<int> local;  // posted sends: complete without the agent
   for (int i = 0; i < n; ++i) {
     VRequest* r = is_virtual(reqs[i], kMagicReq) ? reinterpret_cast<VRequest*>(reqs[i]) : nullptr;
-    ids[i] = r ? r->real : 0;
+    if (r && r->local_done) local.push_back(i);
+    ids[i] = r && !r->local_done ? r->real : 0;
     active += ids[i] != 0;
   }
   bool single = kind == chan::kWait || kind == chan::kTest || kind == chan::kGetStatus;
+  // Algorithm (locally complete requests): Wait/Test/any/some return them
+  // without asking the agent; Waitall completes them and asks only about
+  // the others; Testall frees them only if the agent reports all others
+  // complete (all or nothing).
+  auto complete_local = [&](int i, MPI_Status* st) {
+    empty_status(st);
+    if (kind == chan::kGetStatus) return;
+    delete reinterpret_cast<VRequest*>(reqs[i]);
+    reqs[i] = MPI_REQUEST_NULL;
+  };
+  if (!local.empty() && kind != chan::kWaitall && kind != chan::kTestall) {
+    if (single || kind == chan::kWaitany || kind == chan::kTestany) {
+      complete_local(local[0], statuses);
+      if (index) *index = local[0];
+      if (flag) *flag = 1;
+    } else {  // waitsome / testsome
+      for (size_t k = 0; k < local.size(); ++k) {
+        indices[k] = local[k];
+        complete_local(local[k],
+                       statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[k]);
+      }
+      *outcount = static_cast<int>(local.size());
+    }
+    return MPI_SUCCESS;
+  }
+  if (!local.empty() && kind == chan::kWaitall) {
+    for (int i : local)
+      complete_local(i, statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[i]);
+    local.clear();
+  }
+  if (!local.empty() && !active) {  // testall, only posted sends: all complete
+    for (int i : local)
+      complete_local(i, statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[i]);
+    if (flag) *flag = 1;
+    return MPI_SUCCESS;
+  }
   if (!active) {  // the standard's answers for all-null lists
     if (single) {
       empty_status(statuses);
@@ -113,6 +152,9 @@ int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag,
   }
   if (flag) *flag = static_cast<int>(m.a[4]);
   if (kind == chan::kTestany && k == 0) *flag = 0;
+  if (kind == chan::kTestall && *flag)  // the others completed: now the posted sends too
+    for (int i : local)
+      complete_local(i, statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[i]);
   if (outcount) *outcount = static_cast<int>(m.a[3]) == MPI_UNDEFINED ? k : k;
   return check_world(rc, "MPI_Wait/Test");
 }
