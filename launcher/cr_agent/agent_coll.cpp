@@ -1,0 +1,209 @@
+// cr_agent: collectives and communicator creation on the real Open MPI.
+#include <cstring>
+#include <vector>
+
+#include "agent_internal.h"
+
+namespace crmpi::agent::internal {
+
+// ---------------------------------------------------------------- collectives
+
+// Arguments: a[0] kind, a[1] comm, a[2] stype, a[3] scount, a[4] rtype,
+// a[5] rcount, a[6] root, a[7] op, a[8] nonblocking, a[9] app op (user op),
+// a[10] app type; b[0] send, b[1] recv, b[2] int32 arrays
+// scounts, sdispls, rcounts, rdispls (each a[11] entries).
+int run_coll(const Msg& m, char* s, char* r, MPI_Datatype st, MPI_Datatype rt, MPI_Request* req,
+             std::vector<int>* keep) {
+  MPI_Comm c = wcomm(m.a[1]);
+  int sc = static_cast<int>(m.a[3]), rc = static_cast<int>(m.a[5]), root = static_cast<int>(m.a[6]);
+  MPI_Op op = wop(m.a[7]);
+  int n = static_cast<int>(m.a[11]);
+  int* arr =
+      m.b[2].mode == chan::kInline ? reinterpret_cast<int*>(g_sh->data + m.b[2].off) : nullptr;
+  int words = m.a[0] == chan::kAlltoallw ? 8 * n : 4 * n;  // + 2n u64 types
+  if (req && arr) {  // nonblocking: the arrays must live as long as the request
+    keep->assign(arr, arr + words);
+    arr = keep->data();
+  }
+  int *scs = arr, *sds = arr ? arr + n : nullptr, *rcs = arr ? arr + 2 * n : nullptr,
+      *rds = arr ? arr + 3 * n : nullptr;
+  bool nb = req != nullptr;
+  switch (m.a[0]) {
+    case chan::kBarrier:
+      return nb ? MPI_Ibarrier(c, req) : MPI_Barrier(c);
+    case chan::kBcast:
+      return nb ? MPI_Ibcast(r, rc, rt, root, c, req) : MPI_Bcast(r, rc, rt, root, c);
+    case chan::kReduce:
+      return nb ? MPI_Ireduce(s, r, rc, rt, op, root, c, req)
+                : MPI_Reduce(s, r, rc, rt, op, root, c);
+    case chan::kAllreduce:
+      return nb ? MPI_Iallreduce(s, r, rc, rt, op, c, req) : MPI_Allreduce(s, r, rc, rt, op, c);
+    case chan::kScan:
+      return nb ? MPI_Iscan(s, r, rc, rt, op, c, req) : MPI_Scan(s, r, rc, rt, op, c);
+    case chan::kExscan:
+      return nb ? MPI_Iexscan(s, r, rc, rt, op, c, req) : MPI_Exscan(s, r, rc, rt, op, c);
+    case chan::kReduceScatterBlock:
+      return nb ? MPI_Ireduce_scatter_block(s, r, rc, rt, op, c, req)
+                : MPI_Reduce_scatter_block(s, r, rc, rt, op, c);
+    case chan::kReduceScatter:
+      return nb ? MPI_Ireduce_scatter(s, r, rcs, rt, op, c, req)
+                : MPI_Reduce_scatter(s, r, rcs, rt, op, c);
+    case chan::kGather:
+      return nb ? MPI_Igather(s, sc, st, r, rc, rt, root, c, req)
+                : MPI_Gather(s, sc, st, r, rc, rt, root, c);
+    case chan::kGatherv:
+      return nb ? MPI_Igatherv(s, sc, st, r, rcs, rds, rt, root, c, req)
+                : MPI_Gatherv(s, sc, st, r, rcs, rds, rt, root, c);
+    case chan::kScatter:
+      return nb ? MPI_Iscatter(s, sc, st, r, rc, rt, root, c, req)
+                : MPI_Scatter(s, sc, st, r, rc, rt, root, c);
+    case chan::kScatterv:
+      return nb ? MPI_Iscatterv(s, scs, sds, st, r, rc, rt, root, c, req)
+                : MPI_Scatterv(s, scs, sds, st, r, rc, rt, root, c);
+    case chan::kAllgather:
+      return nb ? MPI_Iallgather(s, sc, st, r, rc, rt, c, req)
+                : MPI_Allgather(s, sc, st, r, rc, rt, c);
+    case chan::kAllgatherv:
+      return nb ? MPI_Iallgatherv(s, sc, st, r, rcs, rds, rt, c, req)
+                : MPI_Allgatherv(s, sc, st, r, rcs, rds, rt, c);
+    case chan::kAlltoall:
+      return nb ? MPI_Ialltoall(s, sc, st, r, rc, rt, c, req)
+                : MPI_Alltoall(s, sc, st, r, rc, rt, c);
+    case chan::kAlltoallv:
+      return nb ? MPI_Ialltoallv(s, scs, sds, st, r, rcs, rds, rt, c, req)
+                : MPI_Alltoallv(s, scs, sds, st, r, rcs, rds, rt, c);
+    case chan::kReduceLocal:
+      return MPI_Reduce_local(s, r, rc, rt, op);
+    case chan::kAlltoallw: {
+      // Types are wire values; resolve them into arrays that live as long
+      // as the operation (the tail of `keep` for a nonblocking one).
+      auto* wt = reinterpret_cast<const uint64_t*>(arr + 4 * n);
+      static std::vector<MPI_Datatype> blocking_types;
+      std::vector<MPI_Datatype> local(2 * n);
+      for (int i = 0; i < 2 * n; ++i) local[i] = wtype(wt[i]);
+      MPI_Datatype* ts;
+      if (nb) {
+        static_assert(sizeof(MPI_Datatype) == 2 * sizeof(int), "handles are pointers");
+        std::memcpy(arr + 4 * n, local.data(), 2 * n * sizeof(MPI_Datatype));
+        ts = reinterpret_cast<MPI_Datatype*>(arr + 4 * n);
+      } else {
+        blocking_types = local;
+        ts = blocking_types.data();
+      }
+      return nb ? MPI_Ialltoallw(s, scs, sds, ts, r, rcs, rds, ts + n, c, req)
+                : MPI_Alltoallw(s, scs, sds, ts, r, rcs, rds, ts + n, c);
+    }
+  }
+  return MPI_ERR_OTHER;
+}
+
+void op_coll(Msg& m) {
+  Msg a = m;  // callbacks of user ops reuse the slot
+  bool user = a.a[9] != 0;
+  // Check everything the call names before anything is allocated.
+  MPI_Datatype st = wtype(a.a[2]), rt = wtype(a.a[4]);
+  if (a.a[0] != chan::kReduceLocal) wcomm(a.a[1]);
+  wop(a.a[7]);
+  if (a.a[0] >= chan::kCollKinds) throw BadCall{"unknown collective"};
+  uint64_t words = (a.a[0] == chan::kAlltoallw ? 8 : 4) * a.a[11];
+  if (a.b[2].mode == chan::kInline && a.b[2].bytes < words * sizeof(int))
+    throw BadCall{"count arrays too short"};
+  MPI_Datatype ut = MPI_DATATYPE_NULL;
+  if (user) rt = ut = userop_type(rt, a.a[9], a.a[10]);
+  if (a.a[8]) {
+    auto* q = new AReq;
+    q->sbuf = own_copy(a.b[0]);
+    q->rbuf = own_dst(a.b[1]);
+    q->dst = a.b[1];
+    if (a.b[1].mode == chan::kInPlace) {  // nothing to free or deliver
+      q->dst = {};
+      char* r = q->rbuf;
+      q->rbuf = nullptr;
+      char* s = a.b[0].mode == chan::kInPlace ? static_cast<char*>(MPI_IN_PLACE) : q->sbuf;
+      m.rc = run_coll(a, s, r, st, rt, &q->r, &q->arrays);
+      m.a[0] = u(q);
+      return;
+    }
+    q->utype = ut;
+    char* s = a.b[0].mode == chan::kInPlace ? static_cast<char*>(MPI_IN_PLACE) : q->sbuf;
+    int rc = run_coll(a, s, q->rbuf, st, rt, &q->r, &q->arrays);
+    m.rc = rc;
+    m.a[0] = u(q);
+    return;
+  }
+  char* s = src_ptr(a.b[0], g_scratch[0], user);
+  char* r = dst_ptr(a.b[1], g_scratch[1], user);
+  int rc = run_coll(a, s, r, st, rt, nullptr, nullptr);
+  if (rc == MPI_SUCCESS && a.b[1].mode != chan::kNone) dst_done(a.b[1], r, a.b[1].bytes);
+  if (user) userop_type_free(ut);
+  m = a;
+  m.rc = rc;
+}
+
+// ---------------------------------------------------------------- communicators
+
+// Reply: a[0] new comm (0 if MPI_COMM_NULL), a[1] size, a[2] rank;
+// data: world ranks of the members (int32).
+void reply_comm(Msg& m, MPI_Comm nc) {
+  if (nc == MPI_COMM_NULL) {
+    m.a[0] = 0;
+    return;
+  }
+  MPI_Comm_set_errhandler(nc, MPI_ERRORS_RETURN);
+  int size, rank;
+  MPI_Comm_size(nc, &size);
+  MPI_Comm_rank(nc, &rank);
+  MPI_Group g, wg;
+  MPI_Comm_group(nc, &g);
+  MPI_Comm_group(MPI_COMM_WORLD, &wg);
+  std::vector<int> in(size);
+  for (int i = 0; i < size; ++i) in[i] = i;
+  MPI_Group_translate_ranks(g, size, in.data(), wg, reinterpret_cast<int*>(g_sh->data));
+  MPI_Group_free(&g);
+  MPI_Group_free(&wg);
+  remember_comm(nc);
+  m.a[0] = u(nc);
+  m.a[1] = size;
+  m.a[2] = rank;
+}
+
+MPI_Group world_subgroup(int n, const int* ranks) {
+  MPI_Group wg, g;
+  MPI_Comm_group(MPI_COMM_WORLD, &wg);
+  MPI_Group_incl(wg, n, ranks, &g);
+  MPI_Group_free(&wg);
+  return g;
+}
+
+void op_comm(Msg& m) {
+  MPI_Comm nc = MPI_COMM_NULL;
+  MPI_Comm c = wcomm(m.a[0]);
+  switch (m.op) {
+    case chan::kOpCommDup:
+      m.rc = MPI_Comm_dup(c, &nc);
+      break;
+    case chan::kOpCommSplit:
+      m.rc = MPI_Comm_split(c, static_cast<int>(m.a[1]), static_cast<int>(m.a[2]), &nc);
+      break;
+    case chan::kOpCommSplitType:
+      m.rc = MPI_Comm_split_type(c, static_cast<int>(m.a[1]), static_cast<int>(m.a[2]),
+                                 MPI_INFO_NULL, &nc);
+      break;
+    case chan::kOpCommCreate:
+    case chan::kOpCommCreateGroup: {
+      MPI_Group g = world_subgroup(static_cast<int>(m.a[1]), reinterpret_cast<int*>(g_sh->data));
+      m.rc = m.op == chan::kOpCommCreate
+                 ? MPI_Comm_create(c, g, &nc)
+                 : MPI_Comm_create_group(c, g, static_cast<int>(m.a[2]), &nc);
+      MPI_Group_free(&g);
+      break;
+    }
+    case chan::kOpCommFree:
+      forget_comm(c);
+      m.rc = MPI_Comm_free(&c);
+      return;
+  }
+  if (m.rc == MPI_SUCCESS) reply_comm(m, nc);
+}
+
+}  // namespace crmpi::agent::internal

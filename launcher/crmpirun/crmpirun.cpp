@@ -1,0 +1,318 @@
+// crmpirun [crmpirun options] [mpirun options] PROG [ARGS...]
+//
+// Wraps Open MPI's mpirun so that every rank runs as `cr_agent PROG ARGS`
+// (the real MPI process), with the application as the agent's child using
+// libcrpmpi: LD_PRELOAD, unless PROG is relinked with libcrpmpi (its ELF
+// dynamic section names it) or --crmpi-no-preload is given.
+//
+// Table of contents:
+//   1. split the command line into mpirun options and the program;
+//   2. check the program exists, locate cr_agent and libcrpmpi.so;
+//   3. run mpirun as our child (dies with us), forward signals to it;
+//   4. reap: we are a child subreaper, so ranks orphaned by a dying mpirun or
+//      agent become our children; kill and reap whatever is left;
+//   5. exit with mpirun's status (or die of its signal).
+#include <dirent.h>
+#include <elf.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace {
+
+pid_t g_child = -1;
+
+void forward(int sig) {
+  if (g_child > 0) kill(g_child, sig);
+}
+
+void usage(FILE* f) {
+  fprintf(f,
+          "usage: crmpirun [--crmpi-no-preload] [mpirun options...] PROG [ARGS...]\n"
+          "Runs an MPI program under crmpi: each rank is cr_agent (the real Open MPI\n"
+          "process) and PROG runs as its child on libcrpmpi (LD_PRELOAD by default).\n"
+          "mpirun options are passed through (-np, --oversubscribe, --host, -x, --mca, ...).\n");
+}
+
+// mpirun options that take one argument; --mca style options take two.
+const std::set<std::string> kOneArg = {"-np",
+                                       "--np",
+                                       "-n",
+                                       "-c",
+                                       "-N",
+                                       "-H",
+                                       "--host",
+                                       "-host",
+                                       "-hostfile",
+                                       "--hostfile",
+                                       "-machinefile",
+                                       "--machinefile",
+                                       "-x",
+                                       "-wdir",
+                                       "--wdir",
+                                       "-wd",
+                                       "--wd",
+                                       "--map-by",
+                                       "-map-by",
+                                       "--rank-by",
+                                       "-rank-by",
+                                       "--bind-to",
+                                       "-bind-to",
+                                       "-npernode",
+                                       "--npernode",
+                                       "-npersocket",
+                                       "--npersocket",
+                                       "--prefix",
+                                       "-prefix",
+                                       "--path",
+                                       "-path",
+                                       "--preload-files",
+                                       "--output-filename",
+                                       "-output-filename",
+                                       "--timeout",
+                                       "-timeout",
+                                       "--rankfile",
+                                       "-rf",
+                                       "--cpus-per-proc",
+                                       "--cpu-set",
+                                       "--default-hostfile",
+                                       "-s",
+                                       "--stdin",
+                                       "-stdin",
+                                       "--merge-stderr-to-stdout",
+                                       "--tune",
+                                       "-tune",
+                                       "--report-uri",
+                                       "--ompi-server",
+                                       "--personality",
+                                       "--launch-agent",
+                                       "--max-vm-size",
+                                       "--xml-file",
+                                       "-am",
+                                       "--am",
+                                       "--app",
+                                       "-app",
+                                       "--dvm",
+                                       "--hnp"};
+const std::set<std::string> kTwoArgs = {"--mca", "-mca", "--gmca", "-gmca"};
+const std::set<std::string> kNoArgOverrides = {"--merge-stderr-to-stdout"};
+
+std::string self_dir() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return ".";
+  buf[n] = 0;
+  std::string s = buf;
+  return s.substr(0, s.rfind('/'));
+}
+
+bool executable(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), X_OK) == 0;
+}
+
+// True if the ELF file names libcrpmpi in its dynamic section (relinked with
+// -lcrpmpi / crmpicc). Scans the dynamic string table only.
+bool relinked(const std::string& path) {
+  FILE* f = fopen(path.c_str(), "rb");
+  if (!f) return false;
+  bool found = false;
+  Elf64_Ehdr eh;
+  if (fread(&eh, sizeof eh, 1, f) == 1 && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+      eh.e_ident[EI_CLASS] == ELFCLASS64) {
+    std::vector<Elf64_Shdr> sh(eh.e_shnum);
+    if (fseek(f, static_cast<long>(eh.e_shoff), SEEK_SET) == 0 &&
+        fread(sh.data(), sizeof(Elf64_Shdr), sh.size(), f) == sh.size()) {
+      for (const Elf64_Shdr& s : sh) {
+        if (s.sh_type != SHT_DYNAMIC || s.sh_link >= sh.size()) continue;
+        const Elf64_Shdr& str = sh[s.sh_link];
+        std::vector<char> strtab(str.sh_size + 1, 0);
+        std::vector<Elf64_Dyn> dyn(s.sh_size / sizeof(Elf64_Dyn));
+        if (fseek(f, static_cast<long>(str.sh_offset), SEEK_SET) != 0 ||
+            fread(strtab.data(), 1, str.sh_size, f) != str.sh_size ||
+            fseek(f, static_cast<long>(s.sh_offset), SEEK_SET) != 0 ||
+            fread(dyn.data(), sizeof(Elf64_Dyn), dyn.size(), f) != dyn.size())
+          break;
+        for (const Elf64_Dyn& d : dyn)
+          if (d.d_tag == DT_NEEDED && d.d_un.d_val < str.sh_size &&
+              strncmp(strtab.data() + d.d_un.d_val, "libcrpmpi.so", 12) == 0)
+            found = true;
+      }
+    }
+  }
+  fclose(f);
+  return found;
+}
+
+// Full path of an executable found like execvp does ("" if none).
+std::string which(const std::string& prog) {
+  if (prog.find('/') != std::string::npos) return executable(prog) ? prog : "";
+  const char* path = getenv("PATH");
+  std::string p = path ? path : "/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t end = p.find(':', start);
+    if (end == std::string::npos) end = p.size();
+    std::string dir = p.substr(start, end - start);
+    std::string cand = (dir.empty() ? "." : dir) + "/" + prog;
+    if (executable(cand)) return cand;
+    start = end + 1;
+  }
+  return "";
+}
+
+// Kill and reap every process that was reparented to us (we are a child
+// subreaper): no agent or application outlives crmpirun.
+void reap_orphans() {
+  for (int round = 0; round < 50; ++round) {
+    bool any = false;
+    if (DIR* d = opendir("/proc")) {
+      while (dirent* e = readdir(d)) {
+        pid_t pid = atoi(e->d_name);
+        if (pid <= 0) continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        FILE* f = fopen(path, "r");
+        if (!f) continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        const char* rp = strrchr(buf, ')');
+        char state;
+        int ppid;
+        if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == getpid()) {
+          any = true;
+          kill(pid, SIGKILL);
+        }
+      }
+      closedir(d);
+    }
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    if (!any) return;
+    usleep(20000);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> opts;
+  bool preload = true;
+  int i = 1;
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      usage(stdout);
+      return 0;
+    }
+    if (a == "--crmpi-no-preload") {
+      preload = false;
+      continue;
+    }
+    if (a == "--") {
+      ++i;
+      break;
+    }
+    if (a.empty() || a[0] != '-') break;
+    opts.push_back(a);
+    int take = kTwoArgs.count(a) ? 2 : (kOneArg.count(a) && !kNoArgOverrides.count(a)) ? 1 : 0;
+    for (int k = 0; k < take; ++k) {
+      if (++i >= argc) {
+        fprintf(stderr, "crmpirun: option %s needs %d argument(s)\n", a.c_str(), take);
+        return 2;
+      }
+      opts.push_back(argv[i]);
+    }
+  }
+  if (i >= argc) {
+    fprintf(stderr, "crmpirun: no program given\n");
+    usage(stderr);
+    return 2;
+  }
+  std::string prog = argv[i];
+  std::string prog_path = which(prog);
+  if (prog_path.empty()) {
+    fprintf(stderr, "crmpirun: %s: no such executable program\n", prog.c_str());
+    return 127;
+  }
+  std::string dir = self_dir();
+  std::string agent = getenv("CRMPI_AGENT") ? getenv("CRMPI_AGENT") : dir + "/cr_agent";
+  std::string lib = getenv("CRMPI_LIB") ? getenv("CRMPI_LIB") : dir + "/../lib/libcrpmpi.so";
+  if (!executable(agent)) {
+    fprintf(stderr, "crmpirun: cannot find cr_agent at %s\n", agent.c_str());
+    return 2;
+  }
+  if (preload && access(lib.c_str(), R_OK) != 0) {
+    fprintf(stderr, "crmpirun: cannot find libcrpmpi at %s\n", lib.c_str());
+    return 2;
+  }
+  // A binary linked with -lcrpmpi needs no preload (it would be harmless).
+  if (preload && relinked(prog_path)) {
+    preload = false;
+    if (getenv("CRMPI_VERBOSE"))
+      fprintf(stderr, "crmpirun: %s is linked with libcrpmpi: no LD_PRELOAD\n", prog.c_str());
+  }
+  char real[PATH_MAX];
+  if (preload && realpath(lib.c_str(), real)) lib = real;
+  setenv("CRMPI_PRELOAD", preload ? lib.c_str() : "", 1);
+
+  std::vector<std::string> cmd = {getenv("CRMPI_MPIRUN") ? getenv("CRMPI_MPIRUN") : CRMPI_MPIRUN};
+  cmd.insert(cmd.end(), opts.begin(), opts.end());
+  cmd.insert(cmd.end(), {"-x", "CRMPI_PRELOAD", agent});
+  for (int k = i; k < argc; ++k) cmd.push_back(argv[k]);
+  if (getenv("CRMPI_VERBOSE")) {
+    fprintf(stderr, "crmpirun:");
+    for (auto& c : cmd) fprintf(stderr, " %s", c.c_str());
+    fprintf(stderr, "\n");
+  }
+
+  struct sigaction sa {};
+  sa.sa_handler = forward;
+  sa.sa_flags = SA_RESTART;
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaction(s, &sa, nullptr);
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  pid_t parent = getpid();
+  g_child = fork();
+  if (g_child < 0) {
+    perror("crmpirun: fork");
+    return 1;
+  }
+  if (g_child == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(1);
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) signal(s, SIG_DFL);
+    std::vector<char*> av;
+    for (auto& c : cmd) av.push_back(c.data());
+    av.push_back(nullptr);
+    execvp(av[0], av.data());
+    fprintf(stderr, "crmpirun: cannot execute %s: %s\n", av[0], strerror(errno));
+    _exit(127);
+  }
+  int st;
+  while (waitpid(g_child, &st, 0) < 0) {
+    if (errno != EINTR) {
+      perror("crmpirun: waitpid");
+      return 1;
+    }
+  }
+  reap_orphans();
+  if (WIFSIGNALED(st)) {
+    int sig = WTERMSIG(st);
+    fprintf(stderr, "crmpirun: mpirun killed by signal %d (%s)\n", sig, strsignal(sig));
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return 128 + sig;
+  }
+  return WEXITSTATUS(st);
+}

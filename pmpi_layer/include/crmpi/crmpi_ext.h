@@ -1,0 +1,38 @@
+/* crmpi/crmpi_ext.h: libcrpmpi extensions beyond the MPI API.
+ *
+ * Purpose: expose the accounting that the coordinated checkpoint (next issue)
+ * relies on, to tests and tools. Programs that must also run on a plain MPI
+ * should look the functions up with dlsym(RTLD_DEFAULT, ...) and skip the
+ * checks when they are absent.
+ *
+ * Thread safety: like MPI calls (MPI_THREAD_SERIALIZED). Signal safety: none.
+ */
+#ifndef CRMPI_EXT_H
+#define CRMPI_EXT_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* crmpi_comm_id: the job-unique id of communicator `comm`.
+ * Every member of a communicator gets the same id, without any message;
+ * communicators created by different calls (including dups of the same
+ * communicator) get different ids. MPI_COMM_WORLD is 1, MPI_COMM_SELF is 2.
+ * Returns: the id, or 0 if `comm` is not a valid communicator. */
+uint64_t crmpi_comm_id(MPI_Comm comm);
+
+/* crmpi_comm_counters: how many collectives this process entered on `comm`
+ * (*coll), and how many point-to-point messages it sent on / received from it
+ * (*sent, *recvd; sends to and receives from MPI_PROC_NULL are not counted).
+ * Any pointer may be NULL.
+ * Returns: MPI_SUCCESS, or MPI_ERR_COMM for an invalid communicator. */
+int crmpi_comm_counters(MPI_Comm comm, uint64_t* coll, uint64_t* sent, uint64_t* recvd);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CRMPI_EXT_H */

@@ -1,0 +1,238 @@
+// libcrpmpi internals shared by the per-family wrapper files (api_*.cpp).
+//
+// Virtual handles: every handle the application creates is a pointer to one
+// of the V* records below, allocated in ordinary app memory. Each starts with
+// a magic word, which tells it apart from a predefined Open MPI handle (an
+// address inside the app's never-initialised libmpi, translated by identity
+// through g.predef_index). Each record keeps how it was created (`rec`) so a
+// later restart can replay it in a fresh MPI.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "crmpi/channel.h"
+#include "lower_half.h"
+#include "typemap.h"
+
+#define CRMPI_API extern "C" __attribute__((visibility("default")))
+
+namespace crmpi {
+
+[[noreturn]] void unsupported(const char* name);
+[[noreturn]] void fatal(const char* fmt, ...);
+
+enum : uint64_t {
+  kMagicComm = 0x43524d50436f6d6dull,
+  kMagicGroup = 0x43524d5047727570ull,
+  kMagicType = 0x43524d5054797065ull,
+  kMagicOp = 0x43524d50204f7020ull,
+  kMagicReq = 0x43524d5052657120ull,
+  kMagicErrh = 0x43524d5045727268ull,
+  kMagicInfo = 0x43524d50496e666full,
+};
+
+template <class H>
+inline bool is_virtual(H h, uint64_t magic) {
+  return h && *reinterpret_cast<const uint64_t*>(h) == magic;
+}
+
+// How a communicator was made: enough to replay it after a restart.
+struct CommRecord {
+  enum How {
+    kWorld,
+    kSelf,
+    kDup,
+    kSplit,
+    kSplitType,
+    kCreate,
+    kCreateGroup,
+    kCart,
+    kGraph,
+    kCartSub
+  } how;
+  uint64_t parent_id = 0;
+  int color = 0, key = 0, tag = 0;
+  std::vector<int> group;  // world ranks, for create/create_group
+};
+
+struct Topo {
+  int kind = MPI_UNDEFINED;  // MPI_CART, MPI_GRAPH, MPI_DIST_GRAPH
+  std::vector<int> dims, periods;
+  std::vector<int> index, edges;
+  std::vector<int> sources, destinations, sweights, dweights;  // distributed graph
+  bool weighted = false;
+};
+
+struct Attrs {
+  std::map<int, void*> values;
+};
+
+struct VComm {
+  uint64_t magic = kMagicComm;
+  uint64_t real = 0;       // lower-half handle (agent's MPI_Comm)
+  uint64_t id = 0;         // job-unique, agreed by all members without messages
+  uint64_t creations = 0;  // communicators derived from this one so far
+  int rank = 0, size = 0;
+  std::vector<int> world;  // world rank of each member
+  std::string name;
+  MPI_Errhandler errh = MPI_ERRORS_ARE_FATAL;
+  Attrs attrs;
+  Topo topo;
+  MPI_Comm shadow = MPI_COMM_NULL;  // private dup for neighbour collectives
+  CommRecord rec{CommRecord::kWorld};
+  // Accounting for the next issue's drain and collective safe point.
+  uint64_t coll_seq = 0, sent = 0, recvd = 0;
+};
+
+struct VGroup {
+  uint64_t magic = kMagicGroup;
+  std::vector<int> world;  // world ranks; groups live entirely in the app
+};
+
+struct VType {
+  uint64_t magic = kMagicType;
+  TypeMap tm;
+  int combiner = MPI_COMBINER_NAMED;
+  std::vector<int> ints;
+  std::vector<MPI_Aint> aints;
+  std::vector<MPI_Datatype> types;
+  bool committed = false;
+  std::string name;
+  Attrs attrs;
+};
+
+struct VOp {
+  uint64_t magic = kMagicOp;
+  MPI_User_function* fn = nullptr;
+  int commute = 1;
+  uint64_t real = 0;
+};
+
+struct VErrh {
+  uint64_t magic = kMagicErrh;
+  MPI_Comm_errhandler_function* fn = nullptr;
+};
+
+struct VInfo {
+  uint64_t magic = kMagicInfo;
+  std::map<std::string, std::string> kv;
+};
+
+struct Keyval {
+  MPI_Comm_copy_attr_function* copy = nullptr;
+  MPI_Comm_delete_attr_function* del = nullptr;
+  MPI_Type_copy_attr_function* tcopy = nullptr;
+  MPI_Type_delete_attr_function* tdel = nullptr;
+  void* extra = nullptr;
+  bool for_type = false;
+};
+
+// Where received bytes go once the lower half delivers them.
+struct Dest {
+  void* user = nullptr;  // user buffer
+  int count = 0;
+  const TypeMap* tm = nullptr;  // non-null: derived, unpack from tmp
+  std::vector<char> tmp;        // packed bytes (derived types)
+  chan::Buf wire{};
+};
+
+struct VRequest {
+  uint64_t magic = kMagicReq;
+  uint64_t real = 0;        // lower-half request (0: inactive, or complete locally)
+  bool local_done = false;  // a posted send: complete as soon as posted
+  enum Kind { kSend, kRecv, kColl, kDone } kind = kSend;
+  VComm* comm = nullptr;
+  Dest dst;
+  std::vector<char> packed;     // packed receive buffer (alltoallw)
+  std::function<void()> after;  // unpacking to run at completion
+  const TypeMap* tm = nullptr;  // recv datatype, for MPI_Get_count
+  MPI_Datatype type = MPI_DATATYPE_NULL;
+  bool derived = false;
+  // How the operation was posted (p2p, persistent or not): what MPI_Start
+  // re-posts, and what a restart will re-post for a pending receive.
+  bool persistent = false;
+  int pmode = 0;  // 0 none, else 1 + send mode, or -1 recv
+  const void* pbuf = nullptr;
+  int pcount = 0, ppeer = 0, ptag = 0;
+  MPI_Status done_status{};  // for completed-but-not-yet-reported (e.g. Bsend)
+};
+
+struct Predef {
+  uint64_t agent = 0;
+  const char* name = "";
+  const char* kind = "";
+  TypeMap tm;  // datatypes only
+};
+
+struct Global {
+  bool initialized = false, finalized = false;
+  int thread_level = MPI_THREAD_SINGLE;
+  int rank = 0, size = 1;
+  VComm world, self;
+  std::vector<Predef> predef;
+  std::unordered_map<const void*, int> predef_index;
+  std::string processor;
+  int tag_ub = 32767, wtime_global = 0, universe = 1, appnum = 0, host = 0, io = 0, lastcode = 0,
+      version = 301;
+  std::map<int, Keyval> keyvals;
+  int next_keyval = 1000;
+  void* bsend_buf = nullptr;
+  int bsend_size = 0;
+  std::recursive_mutex mu;
+};
+extern Global g;
+
+// ---- translation
+VComm* comm(MPI_Comm c);                 // nullptr for MPI_COMM_NULL / invalid
+const Predef* predef(const void* h);     // nullptr if not predefined
+const TypeMap* typemap(MPI_Datatype t);  // nullptr if invalid
+bool type_derived(MPI_Datatype t);
+uint64_t wire_type(MPI_Datatype t);  // for data movement
+uint64_t wire_op(MPI_Op op);         // agent op
+uint64_t mix_id(uint64_t parent, uint64_t counter, uint64_t extra);
+
+// ---- errors
+int check(VComm* c, MPI_Comm h, int rc, const char* fn);
+int check_world(int rc, const char* fn);
+
+// ---- buffers in one call
+struct Arena {
+  char* data;
+  size_t used = 0, cap;
+  Arena();
+  // offset in data or SIZE_MAX if it does not fit
+  size_t alloc(size_t n);
+};
+// Fill `b` with `count` elements of `type` at `buf` as a source.
+void source(chan::Buf& b, Arena& a, const void* buf, int count, MPI_Datatype type,
+            std::vector<char>& tmp, bool allow_inline = true);
+// Prepare `d` to receive `count` elements of `type` at `buf`.
+void dest(Dest& d, Arena& a, void* buf, int count, MPI_Datatype type, bool prefill,
+          bool allow_inline = true);
+// After the reply: copy/unpack `bytes` received bytes (inline at data+off if
+// off >= 0 overrides the descriptor's own location).
+void finish(Dest& d, size_t bytes, int64_t inline_off = -2);
+
+// ---- lower half shortcuts
+chan::Msg& msg();
+int call(uint32_t op);
+void status_from_msg(MPI_Status* st, const chan::Msg& m);
+
+struct Lock {
+  std::lock_guard<std::recursive_mutex> l{g.mu};
+};
+
+// VRequest helpers (api_req.cpp)
+VRequest* new_request(VRequest::Kind k, VComm* c);
+int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag, int* outcount,
+                      int* indices, MPI_Status* statuses);
+
+}  // namespace crmpi

@@ -1,0 +1,509 @@
+// MPI family: collectives, blocking and nonblocking.
+//
+// Algorithm: every collective is described once (Coll) and shipped as one
+// kOpColl call. Buffers are sized by "span", the number of elements a buffer
+// covers on this rank for this kind (for v-variants max(displ + count)), so
+// derived types are packed over the whole span and displacements keep their
+// meaning in units of the packed element. Destinations that the operation
+// only partly writes (in-place, v-variants) are prefilled with the app's
+// current contents. Reductions with a predefined op on a derived type run on
+// its single primitive base type; user ops call back into this process
+// (api_op.cpp). Each collective increments its communicator's coll_seq.
+#include <algorithm>
+#include <cstring>
+
+#include "api.h"
+
+using namespace crmpi;
+
+namespace {
+
+struct Coll {
+  chan::CollKind kind;
+  const char* fn;
+  MPI_Comm c;
+  const void* sbuf = nullptr;
+  int scount = 0;
+  MPI_Datatype stype = MPI_BYTE;
+  void* rbuf = nullptr;
+  int rcount = 0;
+  MPI_Datatype rtype = MPI_BYTE;
+  int root = 0;
+  MPI_Op op = MPI_OP_NULL;
+  const int *scounts = nullptr, *sdispls = nullptr, *rcounts = nullptr, *rdispls = nullptr;
+  MPI_Request* req = nullptr;
+};
+
+int span(const int* counts, const int* displs, int n) {
+  int s = 0;
+  for (int i = 0; i < n; ++i)
+    if (counts[i] > 0) s = std::max(s, displs[i] + counts[i]);
+  return s;
+}
+
+bool is_reduction(chan::CollKind k) {
+  return k == chan::kReduceLocal || k == chan::kReduce || k == chan::kAllreduce ||
+         k == chan::kScan || k == chan::kExscan || k == chan::kReduceScatterBlock ||
+         k == chan::kReduceScatter;
+}
+
+int run(const Coll& x) {
+  Lock l;
+  VComm* vc = comm(x.c);
+  if (!vc) return check_world(MPI_ERR_COMM, x.fn);
+  int n = vc->size, me = vc->rank;
+  bool root = me == x.root, inplace = x.sbuf == MPI_IN_PLACE;
+  if (x.kind == chan::kScatter || x.kind == chan::kScatterv) inplace = false;
+  int sspan = 0, rspan = 0;
+  bool prefill = inplace;
+  switch (x.kind) {
+    case chan::kBarrier:
+      break;
+    case chan::kBcast:
+      rspan = x.rcount;
+      prefill = root;
+      break;
+    case chan::kReduce:
+      sspan = x.rcount;
+      rspan = root ? x.rcount : 0;
+      break;
+    case chan::kAllreduce:
+    case chan::kScan:
+      sspan = rspan = x.rcount;
+      break;
+    case chan::kExscan:  // rank 0's result is undefined: leave its buffer as it was
+      sspan = rspan = x.rcount;
+      prefill = true;
+      break;
+    case chan::kReduceScatterBlock:
+      sspan = x.rcount * n;
+      rspan = inplace ? x.rcount * n : x.rcount;
+      break;
+    case chan::kReduceScatter: {
+      int tot = 0;
+      for (int i = 0; i < n; ++i) tot += x.rcounts[i];
+      sspan = tot;
+      rspan = inplace ? tot : x.rcounts[me];
+      break;
+    }
+    case chan::kGather:
+      sspan = x.scount;
+      rspan = root ? x.rcount * n : 0;
+      break;
+    case chan::kGatherv:
+      sspan = x.scount;
+      rspan = root ? span(x.rcounts, x.rdispls, n) : 0;
+      prefill = true;
+      break;
+    case chan::kScatter:
+      sspan = root ? x.scount * n : 0;
+      rspan = x.rcount;
+      break;
+    case chan::kScatterv:
+      sspan = root ? span(x.scounts, x.sdispls, n) : 0;
+      rspan = x.rcount;
+      break;
+    case chan::kAllgather:
+      sspan = x.scount;
+      rspan = x.rcount * n;
+      break;
+    case chan::kAllgatherv:
+      sspan = x.scount;
+      rspan = span(x.rcounts, x.rdispls, n);
+      prefill = true;
+      break;
+    case chan::kAlltoall:
+      sspan = x.scount * n;
+      rspan = x.rcount * n;
+      break;
+    case chan::kReduceLocal:
+      sspan = rspan = x.rcount;
+      prefill = true;
+      break;
+    case chan::kAlltoallv:
+      sspan = span(x.scounts, x.sdispls, n);
+      rspan = span(x.rcounts, x.rdispls, n);
+      prefill = true;
+      break;
+    default:
+      break;
+  }
+  if (x.kind == chan::kScatter || x.kind == chan::kScatterv) prefill = false;
+  if ((x.kind == chan::kGather || x.kind == chan::kScatter) && inplace)
+    prefill = x.kind == chan::kGather;
+  bool nb = x.req != nullptr;
+  chan::Msg& m = msg();
+  Arena a;
+  std::vector<char> tmp;
+  // Element types on the wire.
+  uint64_t swt = wire_type(x.stype), rwt = wire_type(x.rtype);
+  int64_t mult = 1;
+  VOp* uop = is_virtual(x.op, kMagicOp) ? reinterpret_cast<VOp*>(x.op) : nullptr;
+  if (is_reduction(x.kind) && !uop && type_derived(x.rtype)) {
+    const TypeMap* tm = typemap(x.rtype);
+    if (tm->base == TypeMap::kMixed || tm->base_size * tm->nprims != tm->size)
+      fatal(
+          "%s: reduction with a predefined op on a derived datatype of mixed primitives is not "
+          "supported",
+          x.fn);
+    mult = tm->nprims;
+    rwt = swt = g.predef[tm->base].agent;
+  }
+  // Send side.
+  if (x.kind == chan::kBcast || x.kind == chan::kBarrier)
+    m.b[0] = {};
+  else if (inplace)
+    m.b[0] = {0, 0, 0, chan::kInPlace, 0};
+  else
+    source(m.b[0], a, x.sbuf, sspan, is_reduction(x.kind) ? x.rtype : x.stype, tmp);
+  // Receive side.
+  VRequest* r = nb ? new_request(VRequest::kColl, vc) : nullptr;
+  Dest local;
+  Dest& d = r ? r->dst : local;
+  if ((x.kind == chan::kScatter || x.kind == chan::kScatterv) && x.rbuf == MPI_IN_PLACE) {
+    m.b[1] = {0, 0, 0, chan::kInPlace, 0};
+    d.wire = {};
+    rspan = 0;
+  } else if (rspan > 0) {
+    dest(d, a, x.rbuf, rspan, x.rtype, prefill, !nb);
+    m.b[1] = d.wire;
+  } else {
+    m.b[1] = {};
+    d.wire = {};
+  }
+  // Count/displacement arrays.
+  m.b[2] = {};
+  if (x.scounts || x.rcounts) {
+    size_t off = a.alloc(4 * n * sizeof(int));
+    if (off == SIZE_MAX) fatal("%s: communicator too large for the channel", x.fn);
+    int* arr = reinterpret_cast<int*>(a.data + off);
+    for (int i = 0; i < n; ++i) {
+      arr[i] = x.scounts ? x.scounts[i] : 0;
+      arr[n + i] = x.sdispls ? x.sdispls[i] : 0;
+      arr[2 * n + i] = x.rcounts ? static_cast<int>(x.rcounts[i] * mult) : 0;
+      arr[3 * n + i] = x.rdispls ? x.rdispls[i] : 0;
+    }
+    m.b[2] = {0, 4 * n * sizeof(int), off, chan::kInline, 0};
+  }
+  m.a[0] = x.kind;
+  m.a[1] = vc->real;
+  m.a[2] = swt;
+  m.a[3] = static_cast<uint64_t>(x.scount * (is_reduction(x.kind) ? mult : 1));
+  m.a[4] = rwt;
+  m.a[5] = static_cast<uint64_t>(x.rcount * mult);
+  m.a[6] = static_cast<uint64_t>(x.root);
+  m.a[7] = x.op == MPI_OP_NULL ? 0 : wire_op(x.op);
+  m.a[8] = nb;
+  m.a[9] = uop ? reinterpret_cast<uint64_t>(uop) : 0;
+  m.a[10] = reinterpret_cast<uint64_t>(x.rtype);
+  m.a[11] = static_cast<uint64_t>(n);
+  if (x.kind != chan::kReduceLocal) vc->coll_seq++;
+  int rc = call(chan::kOpColl);
+  if (nb) {
+    r->real = m.a[0];
+    *x.req = reinterpret_cast<MPI_Request>(r);
+  } else if (rc == MPI_SUCCESS && rspan > 0) {
+    finish(d, d.wire.bytes);
+  }
+  return check(vc, x.c, rc, x.fn);
+}
+
+}  // namespace
+
+#define C(kind, fn) Coll x{chan::kind, fn, comm};
+CRMPI_API int PMPI_Barrier(MPI_Comm comm) {
+  C(kBarrier, "MPI_Barrier");
+  return run(x);
+}
+CRMPI_API int PMPI_Ibarrier(MPI_Comm comm, MPI_Request* req) {
+  C(kBarrier, "MPI_Ibarrier");
+  x.req = req;
+  return run(x);
+}
+
+static Coll bcast(void* buf, int count, MPI_Datatype t, int root, MPI_Comm comm, MPI_Request* req) {
+  C(kBcast, req ? "MPI_Ibcast" : "MPI_Bcast");
+  x.rbuf = buf, x.rcount = count, x.rtype = t, x.root = root, x.req = req;
+  return x;
+}
+CRMPI_API int PMPI_Bcast(void* b, int n, MPI_Datatype t, int root, MPI_Comm c) {
+  return run(bcast(b, n, t, root, c, nullptr));
+}
+CRMPI_API int PMPI_Ibcast(void* b, int n, MPI_Datatype t, int root, MPI_Comm c, MPI_Request* r) {
+  return run(bcast(b, n, t, root, c, r));
+}
+
+static Coll red(chan::CollKind k, const char* fn, const void* s, void* r, int n, MPI_Datatype t,
+                MPI_Op op, int root, MPI_Comm comm, MPI_Request* req) {
+  Coll x{k, fn, comm};
+  x.sbuf = s, x.rbuf = r, x.rcount = n, x.scount = n, x.rtype = x.stype = t, x.op = op,
+  x.root = root, x.req = req;
+  return x;
+}
+CRMPI_API int PMPI_Reduce(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, int root,
+                          MPI_Comm c) {
+  return run(red(chan::kReduce, "MPI_Reduce", s, r, n, t, op, root, c, nullptr));
+}
+CRMPI_API int PMPI_Ireduce(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, int root,
+                           MPI_Comm c, MPI_Request* q) {
+  return run(red(chan::kReduce, "MPI_Ireduce", s, r, n, t, op, root, c, q));
+}
+CRMPI_API int PMPI_Allreduce(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c) {
+  return run(red(chan::kAllreduce, "MPI_Allreduce", s, r, n, t, op, 0, c, nullptr));
+}
+CRMPI_API int PMPI_Iallreduce(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c,
+                              MPI_Request* q) {
+  return run(red(chan::kAllreduce, "MPI_Iallreduce", s, r, n, t, op, 0, c, q));
+}
+CRMPI_API int PMPI_Scan(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c) {
+  return run(red(chan::kScan, "MPI_Scan", s, r, n, t, op, 0, c, nullptr));
+}
+CRMPI_API int PMPI_Iscan(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c,
+                         MPI_Request* q) {
+  return run(red(chan::kScan, "MPI_Iscan", s, r, n, t, op, 0, c, q));
+}
+CRMPI_API int PMPI_Exscan(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c) {
+  return run(red(chan::kExscan, "MPI_Exscan", s, r, n, t, op, 0, c, nullptr));
+}
+CRMPI_API int PMPI_Iexscan(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c,
+                           MPI_Request* q) {
+  return run(red(chan::kExscan, "MPI_Iexscan", s, r, n, t, op, 0, c, q));
+}
+CRMPI_API int PMPI_Reduce_scatter_block(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op,
+                                        MPI_Comm c) {
+  return run(
+      red(chan::kReduceScatterBlock, "MPI_Reduce_scatter_block", s, r, n, t, op, 0, c, nullptr));
+}
+CRMPI_API int PMPI_Ireduce_scatter_block(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op,
+                                         MPI_Comm c, MPI_Request* q) {
+  return run(red(chan::kReduceScatterBlock, "MPI_Ireduce_scatter_block", s, r, n, t, op, 0, c, q));
+}
+CRMPI_API int PMPI_Reduce_scatter(const void* s, void* r, const int* counts, MPI_Datatype t,
+                                  MPI_Op op, MPI_Comm c) {
+  Coll x = red(chan::kReduceScatter, "MPI_Reduce_scatter", s, r, 0, t, op, 0, c, nullptr);
+  x.rcounts = counts;
+  return run(x);
+}
+CRMPI_API int PMPI_Ireduce_scatter(const void* s, void* r, const int* counts, MPI_Datatype t,
+                                   MPI_Op op, MPI_Comm c, MPI_Request* q) {
+  Coll x = red(chan::kReduceScatter, "MPI_Ireduce_scatter", s, r, 0, t, op, 0, c, q);
+  x.rcounts = counts;
+  return run(x);
+}
+
+static Coll mv(chan::CollKind k, const char* fn, const void* s, int sn, MPI_Datatype st, void* r,
+               int rn, MPI_Datatype rt, int root, MPI_Comm comm, MPI_Request* req) {
+  Coll x{k, fn, comm};
+  x.sbuf = s, x.scount = sn, x.stype = st, x.rbuf = r, x.rcount = rn, x.rtype = rt, x.root = root,
+  x.req = req;
+  return x;
+}
+#define MOVE(Name, Lower, kind)                                                        \
+  CRMPI_API int PMPI_##Name(const void* s, int sn, MPI_Datatype st, void* r, int rn,   \
+                            MPI_Datatype rt, int root, MPI_Comm c) {                   \
+    return run(mv(chan::kind, "MPI_" #Name, s, sn, st, r, rn, rt, root, c, nullptr));  \
+  }                                                                                    \
+  CRMPI_API int PMPI_I##Lower(const void* s, int sn, MPI_Datatype st, void* r, int rn, \
+                              MPI_Datatype rt, int root, MPI_Comm c, MPI_Request* q) { \
+    return run(mv(chan::kind, "MPI_I" #Lower, s, sn, st, r, rn, rt, root, c, q));      \
+  }
+#define MOVE_ALL(Name, Lower, kind)                                                    \
+  CRMPI_API int PMPI_##Name(const void* s, int sn, MPI_Datatype st, void* r, int rn,   \
+                            MPI_Datatype rt, MPI_Comm c) {                             \
+    return run(mv(chan::kind, "MPI_" #Name, s, sn, st, r, rn, rt, 0, c, nullptr));     \
+  }                                                                                    \
+  CRMPI_API int PMPI_I##Lower(const void* s, int sn, MPI_Datatype st, void* r, int rn, \
+                              MPI_Datatype rt, MPI_Comm c, MPI_Request* q) {           \
+    return run(mv(chan::kind, "MPI_I" #Lower, s, sn, st, r, rn, rt, 0, c, q));         \
+  }
+// CRMPI_DEFINES: Gather Igather Scatter Iscatter Allgather Iallgather Alltoall Ialltoall
+MOVE(Gather, gather, kGather)
+MOVE(Scatter, scatter, kScatter)
+MOVE_ALL(Allgather, allgather, kAllgather)
+MOVE_ALL(Alltoall, alltoall, kAlltoall)
+
+CRMPI_API int PMPI_Gatherv(const void* s, int sn, MPI_Datatype st, void* r, const int* rc,
+                           const int* rd, MPI_Datatype rt, int root, MPI_Comm c) {
+  Coll x = mv(chan::kGatherv, "MPI_Gatherv", s, sn, st, r, 0, rt, root, c, nullptr);
+  x.rcounts = rc, x.rdispls = rd;
+  return run(x);
+}
+CRMPI_API int PMPI_Igatherv(const void* s, int sn, MPI_Datatype st, void* r, const int* rc,
+                            const int* rd, MPI_Datatype rt, int root, MPI_Comm c, MPI_Request* q) {
+  Coll x = mv(chan::kGatherv, "MPI_Igatherv", s, sn, st, r, 0, rt, root, c, q);
+  x.rcounts = rc, x.rdispls = rd;
+  return run(x);
+}
+CRMPI_API int PMPI_Scatterv(const void* s, const int* sc, const int* sd, MPI_Datatype st, void* r,
+                            int rn, MPI_Datatype rt, int root, MPI_Comm c) {
+  Coll x = mv(chan::kScatterv, "MPI_Scatterv", s, 0, st, r, rn, rt, root, c, nullptr);
+  x.scounts = sc, x.sdispls = sd;
+  return run(x);
+}
+CRMPI_API int PMPI_Iscatterv(const void* s, const int* sc, const int* sd, MPI_Datatype st, void* r,
+                             int rn, MPI_Datatype rt, int root, MPI_Comm c, MPI_Request* q) {
+  Coll x = mv(chan::kScatterv, "MPI_Iscatterv", s, 0, st, r, rn, rt, root, c, q);
+  x.scounts = sc, x.sdispls = sd;
+  return run(x);
+}
+CRMPI_API int PMPI_Allgatherv(const void* s, int sn, MPI_Datatype st, void* r, const int* rc,
+                              const int* rd, MPI_Datatype rt, MPI_Comm c) {
+  Coll x = mv(chan::kAllgatherv, "MPI_Allgatherv", s, sn, st, r, 0, rt, 0, c, nullptr);
+  x.rcounts = rc, x.rdispls = rd;
+  return run(x);
+}
+CRMPI_API int PMPI_Iallgatherv(const void* s, int sn, MPI_Datatype st, void* r, const int* rc,
+                               const int* rd, MPI_Datatype rt, MPI_Comm c, MPI_Request* q) {
+  Coll x = mv(chan::kAllgatherv, "MPI_Iallgatherv", s, sn, st, r, 0, rt, 0, c, q);
+  x.rcounts = rc, x.rdispls = rd;
+  return run(x);
+}
+CRMPI_API int PMPI_Alltoallv(const void* s, const int* sc, const int* sd, MPI_Datatype st, void* r,
+                             const int* rc, const int* rd, MPI_Datatype rt, MPI_Comm c) {
+  Coll x = mv(chan::kAlltoallv, "MPI_Alltoallv", s, 0, st, r, 0, rt, 0, c, nullptr);
+  x.scounts = sc, x.sdispls = sd, x.rcounts = rc, x.rdispls = rd;
+  return run(x);
+}
+CRMPI_API int PMPI_Ialltoallv(const void* s, const int* sc, const int* sd, MPI_Datatype st, void* r,
+                              const int* rc, const int* rd, MPI_Datatype rt, MPI_Comm c,
+                              MPI_Request* q) {
+  Coll x = mv(chan::kAlltoallv, "MPI_Ialltoallv", s, 0, st, r, 0, rt, 0, c, q);
+  x.scounts = sc, x.sdispls = sd, x.rcounts = rc, x.rdispls = rd;
+  return run(x);
+}
+
+// Alltoallw: every block is packed densely (predefined types raw, derived
+// types by their typemap), the agent runs MPI_Alltoallw on the packed
+// buffers with byte displacements, and the received blocks are unpacked.
+namespace {
+
+void copy_block(bool pack, char* user, int count, MPI_Datatype t, char* packed) {
+  const TypeMap* tm = typemap(t);
+  if (!type_derived(t)) {
+    size_t bytes = static_cast<size_t>(count) * tm->extent();
+    if (pack)
+      memcpy(packed, user, bytes);
+    else
+      memcpy(user, packed, bytes);
+  } else if (pack) {
+    tm->pack(user, count, packed);
+  } else {
+    tm->unpack(packed, static_cast<size_t>(count) * tm->size, count, user);
+  }
+}
+
+size_t block_bytes(int count, MPI_Datatype t) {
+  const TypeMap* tm = typemap(t);
+  if (!tm) fatal("MPI_Alltoallw: invalid datatype handle %p", static_cast<void*>(t));
+  return static_cast<size_t>(count > 0 ? count : 0) * (type_derived(t) ? tm->size : tm->extent());
+}
+
+int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype* st, void* rbuf,
+              const int* rc, const int* rd, const MPI_Datatype* rt, MPI_Comm c, MPI_Request* req,
+              const char* fn) {
+  Lock l;
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, fn);
+  int n = vc->size;
+  bool inplace = sbuf == MPI_IN_PLACE, nb = req != nullptr;
+  const int* scount = inplace ? rc : sc;
+  const MPI_Datatype* stype = inplace ? rt : st;
+  std::vector<int> soff(n), roff(n);
+  std::vector<uint64_t> wt(2 * n);
+  size_t stot = 0, rtot = 0;
+  for (int i = 0; i < n; ++i) {
+    roff[i] = static_cast<int>(rtot);
+    rtot += block_bytes(rc[i], rt[i]);
+    wt[n + i] = wire_type(rt[i]);
+    soff[i] = static_cast<int>(stot);
+    stot += block_bytes(scount[i], stype[i]);
+    wt[i] = wire_type(stype[i]);
+  }
+  VRequest* r = nb ? new_request(VRequest::kColl, vc) : nullptr;
+  std::vector<char> local;
+  std::vector<char>& rpk = r ? r->packed : local;
+  rpk.resize(rtot);
+  if (inplace)
+    for (int i = 0; i < n; ++i)
+      copy_block(true, static_cast<char*>(rbuf) + rd[i], rc[i], rt[i], rpk.data() + roff[i]);
+  std::vector<char> spk(inplace ? 0 : stot), tmp;
+  if (!inplace)
+    for (int i = 0; i < n; ++i)
+      copy_block(true, static_cast<char*>(const_cast<void*>(sbuf)) + sd[i], sc[i], st[i],
+                 spk.data() + soff[i]);
+
+  chan::Msg& m = msg();
+  Arena a;
+  if (inplace)
+    m.b[0] = {0, 0, 0, chan::kInPlace, 0};
+  else
+    source(m.b[0], a, spk.data(), static_cast<int>(stot), MPI_BYTE, tmp);
+  Dest local_dest;
+  Dest& d = r ? r->dst : local_dest;
+  dest(d, a, rpk.data(), static_cast<int>(rtot), MPI_BYTE, inplace, !nb);
+  m.b[1] = d.wire;
+  size_t words = 8 * static_cast<size_t>(n);
+  size_t off = a.alloc(words * sizeof(int));
+  if (off == SIZE_MAX) fatal("%s: communicator too large for the channel", fn);
+  int* arr = reinterpret_cast<int*>(a.data + off);
+  for (int i = 0; i < n; ++i) {
+    arr[i] = inplace ? 0 : sc[i];
+    arr[n + i] = soff[i];
+    arr[2 * n + i] = rc[i];
+    arr[3 * n + i] = roff[i];
+  }
+  memcpy(arr + 4 * n, wt.data(), 2 * n * sizeof(uint64_t));
+  m.b[2] = {0, words * sizeof(int), off, chan::kInline, 0};
+  m.a[0] = chan::kAlltoallw;
+  m.a[1] = vc->real;
+  m.a[2] = m.a[4] = wire_type(MPI_BYTE);
+  m.a[3] = m.a[5] = 0;
+  m.a[6] = 0;
+  m.a[7] = 0;
+  m.a[8] = nb;
+  m.a[9] = 0;
+  m.a[10] = 0;
+  m.a[11] = static_cast<uint64_t>(n);
+  vc->coll_seq++;
+  int rcode = call(chan::kOpColl);
+  // Unpacking plan; copies of the arrays because the caller's may go away.
+  std::vector<int> rcv(rc, rc + n), rdv(rd, rd + n);
+  std::vector<MPI_Datatype> rtv(rt, rt + n);
+  auto unpack = [rbuf, rcv, rdv, rtv, roff, &rpk, n]() {
+    for (int i = 0; i < n; ++i)
+      copy_block(false, static_cast<char*>(rbuf) + rdv[i], rcv[i], rtv[i], rpk.data() + roff[i]);
+  };
+  if (nb) {
+    r->real = m.a[0];
+    std::vector<char>* keep = &r->packed;
+    r->after = [rbuf, rcv, rdv, rtv, roff, keep, n]() {
+      for (int i = 0; i < n; ++i)
+        copy_block(false, static_cast<char*>(rbuf) + rdv[i], rcv[i], rtv[i],
+                   keep->data() + roff[i]);
+    };
+    *req = reinterpret_cast<MPI_Request>(r);
+  } else if (rcode == MPI_SUCCESS) {
+    finish(d, d.wire.bytes);
+    unpack();
+  }
+  return check(vc, c, rcode, fn);
+}
+
+}  // namespace
+
+CRMPI_API int PMPI_Alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype* st,
+                             void* rbuf, const int* rc, const int* rd, const MPI_Datatype* rt,
+                             MPI_Comm c) {
+  return alltoallw(sbuf, sc, sd, st, rbuf, rc, rd, rt, c, nullptr, "MPI_Alltoallw");
+}
+
+CRMPI_API int PMPI_Ialltoallw(const void* sbuf, const int* sc, const int* sd,
+                              const MPI_Datatype* st, void* rbuf, const int* rc, const int* rd,
+                              const MPI_Datatype* rt, MPI_Comm c, MPI_Request* q) {
+  return alltoallw(sbuf, sc, sd, st, rbuf, rc, rd, rt, c, q, "MPI_Ialltoallw");
+}
+
+CRMPI_API int PMPI_Reduce_local(const void* in, void* inout, int n, MPI_Datatype t, MPI_Op op) {
+  return run(
+      red(chan::kReduceLocal, "MPI_Reduce_local", in, inout, n, t, op, 0, MPI_COMM_SELF, nullptr));
+}

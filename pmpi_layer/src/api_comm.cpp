@@ -1,0 +1,203 @@
+// MPI family: communicators. rank/size, dup, split, split_type, create,
+// create_group, free, compare, names.
+//
+// Algorithm (job-unique ids): a communicator's id is mix(parent id, parent's
+// creation counter, lowest world rank of the new members). All members of the
+// parent call its creating collectives in the same order, so they agree on
+// the counter; the lowest member tells apart the several communicators one
+// split creates. No message is needed. create_group is collective only over
+// the group, so it counts per (parent, group, tag) instead.
+#include <algorithm>
+#include <cstring>
+
+#include "api.h"
+#include "crmpi/crmpi_ext.h"
+
+using namespace crmpi;
+
+void crmpi_copy_attrs(VComm* from, MPI_Comm fromh, VComm* to, MPI_Comm toh);  // api_attr.cpp
+void crmpi_delete_all_attrs(VComm* c, MPI_Comm h);
+
+namespace crmpi {
+
+// Turn a kOpComm* reply into a new VComm (or MPI_COMM_NULL).
+MPI_Comm adopt_comm(VComm* parent, uint64_t counter, CommRecord rec) {
+  chan::Msg& m = msg();
+  if (!m.a[0]) return MPI_COMM_NULL;
+  auto* c = new VComm;
+  c->real = m.a[0];
+  c->size = static_cast<int>(m.a[1]);
+  c->rank = static_cast<int>(m.a[2]);
+  auto* w = reinterpret_cast<const int*>(lower_half().data());
+  c->world.assign(w, w + c->size);
+  int lowest = *std::min_element(c->world.begin(), c->world.end());
+  c->id = mix_id(parent->id, counter, static_cast<uint64_t>(lowest));
+  c->errh = parent->errh;
+  rec.parent_id = parent->id;
+  c->rec = std::move(rec);
+  return reinterpret_cast<MPI_Comm>(c);
+}
+
+int comm_op(uint32_t op, MPI_Comm parent, CommRecord rec, MPI_Comm* out, const char* fn) {
+  Lock l;
+  VComm* p = comm(parent);
+  if (!p) return check_world(MPI_ERR_COMM, fn);
+  chan::Msg& m = msg();
+  uint64_t counter = ++p->creations;
+  m.a[0] = p->real;
+  m.a[1] = static_cast<uint64_t>(rec.color);
+  m.a[2] = static_cast<uint64_t>(rec.key);
+  if (op == chan::kOpCommCreate || op == chan::kOpCommCreateGroup) {
+    m.a[1] = rec.group.size();
+    m.a[2] = static_cast<uint64_t>(rec.tag);
+    memcpy(lower_half().data(), rec.group.data(), rec.group.size() * sizeof(int));
+    if (op == chan::kOpCommCreateGroup) {
+      static std::map<std::pair<uint64_t, std::vector<int>>, uint64_t> per_group;
+      counter = mix_id(++per_group[{p->id, rec.group}], static_cast<uint64_t>(rec.tag), 0xC6);
+    }
+  }
+  int rc = call(op);
+  if (rc != MPI_SUCCESS) return check(p, parent, rc, fn);
+  *out = adopt_comm(p, counter, std::move(rec));
+  return MPI_SUCCESS;
+}
+
+}  // namespace crmpi
+
+CRMPI_API int PMPI_Comm_rank(MPI_Comm c, int* rank) {
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Comm_rank");
+  *rank = vc->rank;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Comm_size(MPI_Comm c, int* size) {
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Comm_size");
+  *size = vc->size;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Comm_dup(MPI_Comm c, MPI_Comm* out) {
+  CommRecord rec{CommRecord::kDup};
+  int rc = comm_op(chan::kOpCommDup, c, rec, out, "MPI_Comm_dup");
+  if (rc == MPI_SUCCESS && *out != MPI_COMM_NULL) {
+    VComm* n = comm(*out);
+    n->topo = comm(c)->topo;
+    crmpi_copy_attrs(comm(c), c, n, *out);
+  }
+  return rc;
+}
+
+CRMPI_API int PMPI_Comm_dup_with_info(MPI_Comm c, MPI_Info, MPI_Comm* out) {
+  return PMPI_Comm_dup(c, out);
+}
+
+CRMPI_API int PMPI_Comm_split(MPI_Comm c, int color, int key, MPI_Comm* out) {
+  CommRecord rec{CommRecord::kSplit};
+  rec.color = color;
+  rec.key = key;
+  return comm_op(chan::kOpCommSplit, c, rec, out, "MPI_Comm_split");
+}
+
+CRMPI_API int PMPI_Comm_split_type(MPI_Comm c, int type, int key, MPI_Info, MPI_Comm* out) {
+  CommRecord rec{CommRecord::kSplitType};
+  rec.color = type;
+  rec.key = key;
+  return comm_op(chan::kOpCommSplitType, c, rec, out, "MPI_Comm_split_type");
+}
+
+CRMPI_API int PMPI_Comm_create(MPI_Comm c, MPI_Group grp, MPI_Comm* out) {
+  CommRecord rec{CommRecord::kCreate};
+  if (is_virtual(grp, kMagicGroup)) rec.group = reinterpret_cast<VGroup*>(grp)->world;
+  return comm_op(chan::kOpCommCreate, c, rec, out, "MPI_Comm_create");
+}
+
+CRMPI_API int PMPI_Comm_create_group(MPI_Comm c, MPI_Group grp, int tag, MPI_Comm* out) {
+  CommRecord rec{CommRecord::kCreateGroup};
+  if (is_virtual(grp, kMagicGroup)) rec.group = reinterpret_cast<VGroup*>(grp)->world;
+  rec.tag = tag;
+  return comm_op(chan::kOpCommCreateGroup, c, rec, out, "MPI_Comm_create_group");
+}
+
+CRMPI_API int PMPI_Comm_free(MPI_Comm* c) {
+  Lock l;
+  VComm* vc = comm(*c);
+  if (!vc || vc == &g.world || vc == &g.self) return check_world(MPI_ERR_COMM, "MPI_Comm_free");
+  crmpi_delete_all_attrs(vc, *c);
+  if (vc->shadow != MPI_COMM_NULL) PMPI_Comm_free(&vc->shadow);
+  msg().a[0] = vc->real;
+  int rc = call(chan::kOpCommFree);
+  delete vc;
+  *c = MPI_COMM_NULL;
+  return check_world(rc, "MPI_Comm_free");
+}
+
+CRMPI_API int PMPI_Comm_disconnect(MPI_Comm* c) {
+  return PMPI_Comm_free(c);
+}
+
+CRMPI_API int PMPI_Comm_compare(MPI_Comm a, MPI_Comm b, int* result) {
+  VComm *x = comm(a), *y = comm(b);
+  if (!x || !y) return check_world(MPI_ERR_COMM, "MPI_Comm_compare");
+  if (x == y)
+    *result = MPI_IDENT;
+  else if (x->world == y->world)
+    *result = MPI_CONGRUENT;
+  else {
+    std::vector<int> p = x->world, q = y->world;
+    std::sort(p.begin(), p.end());
+    std::sort(q.begin(), q.end());
+    *result = p == q ? MPI_SIMILAR : MPI_UNEQUAL;
+  }
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Comm_test_inter(MPI_Comm c, int* flag) {
+  if (!comm(c)) return check_world(MPI_ERR_COMM, "MPI_Comm_test_inter");
+  *flag = 0;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Comm_set_name(MPI_Comm c, const char* name) {
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Comm_set_name");
+  vc->name = name;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Comm_get_name(MPI_Comm c, char* name, int* len) {
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Comm_get_name");
+  snprintf(name, MPI_MAX_OBJECT_NAME, "%s", vc->name.c_str());
+  *len = static_cast<int>(strlen(name));
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Comm_group(MPI_Comm c, MPI_Group* out) {
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Comm_group");
+  auto* grp = new VGroup;
+  grp->world = vc->world;
+  *out = reinterpret_cast<MPI_Group>(grp);
+  return MPI_SUCCESS;
+}
+
+// ---------------------------------------------------------------- extensions (crmpi/crmpi_ext.h)
+
+extern "C" __attribute__((visibility("default"))) uint64_t crmpi_comm_id(MPI_Comm c) {
+  VComm* vc = comm(c);
+  return vc ? vc->id : 0;
+}
+
+extern "C" __attribute__((visibility("default"))) int crmpi_comm_counters(MPI_Comm c,
+                                                                          uint64_t* coll,
+                                                                          uint64_t* sent,
+                                                                          uint64_t* recvd) {
+  VComm* vc = comm(c);
+  if (!vc) return MPI_ERR_COMM;
+  if (coll) *coll = vc->coll_seq;
+  if (sent) *sent = vc->sent;
+  if (recvd) *recvd = vc->recvd;
+  return MPI_SUCCESS;
+}

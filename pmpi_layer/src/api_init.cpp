@@ -1,0 +1,331 @@
+// MPI family: environment. Init/finalize, thread level, abort, time,
+// processor name, version, error strings, error handlers, info objects.
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "api.h"
+
+using namespace crmpi;
+
+void crmpi_delete_all_attrs(VComm*, MPI_Comm);  // api_attr.cpp
+
+namespace crmpi {
+void user_op_callback(chan::Msg& m, char* data);  // api_op.cpp
+}
+
+namespace {
+
+// Build the predefined handle table: app address (identity) -> index, and
+// from the agent's hello reply the agent's handle and the datatype layouts.
+void load_predefined(const chan::Msg& m, const char* data) {
+  size_t n = m.a[11];
+  auto* h = reinterpret_cast<const uint64_t*>(data);
+  auto* info = reinterpret_cast<const int64_t*>(h + n);
+  g.predef.clear();
+  size_t i = 0;
+#define X(KIND, NAME, SYM)                                                \
+  {                                                                       \
+    Predef p;                                                             \
+    p.name = #NAME;                                                       \
+    p.kind = #KIND;                                                       \
+    p.agent = i < n ? h[i] : 0;                                           \
+    g.predef_index[static_cast<const void*>(NAME)] = static_cast<int>(i); \
+    g.predef.push_back(p);                                                \
+    ++i;                                                                  \
+  }
+#include "predefined.inc"
+#undef X
+  if (i != n) fatal("agent and libcrpmpi disagree on the predefined handles (%zu vs %zu)", n, i);
+  for (size_t k = 0; k < n; ++k) {
+    if (strcmp(g.predef[k].kind, "Datatype") != 0) continue;
+    const int64_t* e = info + 5 * k;
+    int64_t size = e[0], ext = e[2];
+    if (size == ext) {
+      g.predef[k].tm = TypeMap::primitive(k, size, ext);
+    } else {  // pair types such as MPI_DOUBLE_INT: value then int, padded
+      int64_t first = size - 4, second = (first + 3) & ~int64_t{3};
+      g.predef[k].tm = TypeMap::from_blocks({{0, first}, {second, 4}}, ext, 2);
+    }
+  }
+  g.processor = reinterpret_cast<const char*>(info + 5 * n);
+}
+
+int do_init(int required, int* provided) {
+  Lock l;
+  if (g.initialized) return check_world(MPI_ERR_OTHER, "MPI_Init");
+  LowerHalf& lh = lower_half();
+  if (!lh.attach())
+    fatal(
+        "this program uses libcrpmpi but is not running under crmpirun (no channel in "
+        "$CRMPI_CHANNEL_FD)");
+  lh.set_callback(user_op_callback);
+  chan::Msg& m = msg();
+  m.a[0] = static_cast<uint64_t>(required);
+  call(chan::kOpHello);
+  g.rank = static_cast<int>(m.a[0]);
+  g.size = static_cast<int>(m.a[1]);
+  g.tag_ub = static_cast<int>(m.a[4]);
+  g.wtime_global = static_cast<int>(m.a[5]);
+  g.universe = static_cast<int>(m.a[6]);
+  g.appnum = static_cast<int>(m.a[7]);
+  g.host = static_cast<int>(m.a[8]);
+  g.io = static_cast<int>(m.a[9]);
+  g.lastcode = static_cast<int>(m.a[10]);
+  g.version = static_cast<int>(m.a[12]);
+  uint64_t world_real = m.a[2], self_real = m.a[3];
+  load_predefined(m, lh.data());
+
+  g.world.real = world_real;
+  g.world.id = 1;
+  g.world.rank = g.rank;
+  g.world.size = g.size;
+  g.world.world.resize(g.size);
+  for (int i = 0; i < g.size; ++i) g.world.world[i] = i;
+  g.world.name = "MPI_COMM_WORLD";
+  g.world.rec.how = CommRecord::kWorld;
+  g.self.real = self_real;
+  g.self.id = 2;
+  g.self.rank = 0;
+  g.self.size = 1;
+  g.self.world = {g.rank};
+  g.self.name = "MPI_COMM_SELF";
+  g.self.rec.how = CommRecord::kSelf;
+
+  g.thread_level = required > MPI_THREAD_SERIALIZED ? MPI_THREAD_SERIALIZED : required;
+  if (g.thread_level < MPI_THREAD_SINGLE) g.thread_level = MPI_THREAD_SINGLE;
+  if (provided) *provided = g.thread_level;
+  g.initialized = true;
+  return MPI_SUCCESS;
+}
+
+}  // namespace
+
+CRMPI_API int PMPI_Init(int*, char***) {
+  return do_init(MPI_THREAD_SINGLE, nullptr);
+}
+
+CRMPI_API int PMPI_Init_thread(int*, char***, int required, int* provided) {
+  return do_init(required, provided);
+}
+
+CRMPI_API int PMPI_Initialized(int* flag) {
+  *flag = g.initialized;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Finalized(int* flag) {
+  *flag = g.finalized;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Finalize(void) {
+  Lock l;
+  if (!g.initialized || g.finalized) return check_world(MPI_ERR_OTHER, "MPI_Finalize");
+  // Delete attributes on MPI_COMM_SELF first, as the standard requires.
+  crmpi_delete_all_attrs(&g.self, MPI_COMM_SELF);
+  int rc = call(chan::kOpFinalize);
+  g.finalized = true;
+  lower_half().detach();
+  return rc;
+}
+
+CRMPI_API int PMPI_Query_thread(int* provided) {
+  *provided = g.thread_level;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Is_thread_main(int* flag) {
+  *flag = getpid() == gettid();
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Abort(MPI_Comm c, int code) {
+  fflush(stdout);
+  fflush(stderr);
+  if (!g.initialized || g.finalized) _exit(code);
+  VComm* vc = comm(c);
+  msg().a[0] = vc ? vc->real : g.world.real;
+  msg().a[1] = static_cast<uint64_t>(code);
+  call(chan::kOpAbort);
+  _exit(code);
+}
+
+CRMPI_API double PMPI_Wtime(void) {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+CRMPI_API double PMPI_Wtick(void) {
+  return 1e-9;
+}
+
+CRMPI_API int PMPI_Get_processor_name(char* name, int* len) {
+  if (g.processor.empty()) {
+    char h[MPI_MAX_PROCESSOR_NAME];
+    gethostname(h, sizeof h);
+    g.processor = h;
+  }
+  snprintf(name, MPI_MAX_PROCESSOR_NAME, "%s", g.processor.c_str());
+  *len = static_cast<int>(strlen(name));
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Get_version(int* version, int* subversion) {
+  *version = MPI_VERSION;
+  *subversion = MPI_SUBVERSION;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Get_library_version(char* version, int* len) {
+  snprintf(version, MPI_MAX_LIBRARY_VERSION_STRING,
+           "crmpi libcrpmpi 0.1 (agent lower half) over Open MPI v%d.%d.%d", OMPI_MAJOR_VERSION,
+           OMPI_MINOR_VERSION, OMPI_RELEASE_VERSION);
+  *len = static_cast<int>(strlen(version));
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Pcontrol(const int, ...) {
+  return MPI_SUCCESS;
+}
+
+// ---------------------------------------------------------------- errors
+
+CRMPI_API int PMPI_Error_string(int code, char* s, int* len) {
+  Lock l;
+  if (!g.initialized || g.finalized) {
+    *len = snprintf(s, MPI_MAX_ERROR_STRING, "MPI error code %d", code);
+    return MPI_SUCCESS;
+  }
+  msg().a[0] = static_cast<uint64_t>(code);
+  int rc = call(chan::kOpErrorString);
+  snprintf(s, MPI_MAX_ERROR_STRING, "%s", lower_half().data());
+  *len = static_cast<int>(strlen(s));
+  return rc;
+}
+
+CRMPI_API int PMPI_Error_class(int code, int* cls) {
+  Lock l;
+  if (!g.initialized || g.finalized) {
+    *cls = code;
+    return MPI_SUCCESS;
+  }
+  msg().a[0] = static_cast<uint64_t>(code);
+  int rc = call(chan::kOpErrorClass);
+  *cls = static_cast<int>(msg().a[1]);
+  return rc;
+}
+
+CRMPI_API int PMPI_Comm_create_errhandler(MPI_Comm_errhandler_function* fn, MPI_Errhandler* e) {
+  auto* v = new VErrh;
+  v->fn = fn;
+  *e = reinterpret_cast<MPI_Errhandler>(v);
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Errhandler_free(MPI_Errhandler* e) {
+  if (is_virtual(*e, kMagicErrh)) {
+    // Communicators may still use it; records are tiny, keep them alive.
+  }
+  *e = MPI_ERRHANDLER_NULL;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Comm_set_errhandler(MPI_Comm c, MPI_Errhandler e) {
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Comm_set_errhandler");
+  vc->errh = e;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Comm_get_errhandler(MPI_Comm c, MPI_Errhandler* e) {
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Comm_get_errhandler");
+  *e = vc->errh;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Comm_call_errhandler(MPI_Comm c, int code) {
+  VComm* vc = comm(c);
+  check(vc, c, code, "MPI_Comm_call_errhandler");
+  return MPI_SUCCESS;
+}
+
+// ---------------------------------------------------------------- info (app side)
+
+static VInfo* info(MPI_Info i) {
+  return is_virtual(i, kMagicInfo) ? reinterpret_cast<VInfo*>(i) : nullptr;
+}
+
+CRMPI_API int PMPI_Info_create(MPI_Info* i) {
+  *i = reinterpret_cast<MPI_Info>(new VInfo);
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Info_free(MPI_Info* i) {
+  delete info(*i);
+  *i = MPI_INFO_NULL;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Info_set(MPI_Info i, const char* k, const char* v) {
+  VInfo* vi = info(i);
+  if (!vi) return check_world(MPI_ERR_INFO, "MPI_Info_set");
+  vi->kv[k] = v;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Info_get(MPI_Info i, const char* k, int len, char* v, int* flag) {
+  VInfo* vi = info(i);
+  *flag = 0;
+  if (!vi) return MPI_SUCCESS;
+  auto it = vi->kv.find(k);
+  if (it == vi->kv.end()) return MPI_SUCCESS;
+  snprintf(v, len + 1, "%s", it->second.c_str());
+  *flag = 1;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Info_get_nkeys(MPI_Info i, int* n) {
+  VInfo* vi = info(i);
+  *n = vi ? static_cast<int>(vi->kv.size()) : 0;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Info_get_nthkey(MPI_Info i, int n, char* k) {
+  VInfo* vi = info(i);
+  if (!vi || n < 0 || n >= static_cast<int>(vi->kv.size()))
+    return check_world(MPI_ERR_ARG, "MPI_Info_get_nthkey");
+  auto it = vi->kv.begin();
+  std::advance(it, n);
+  snprintf(k, MPI_MAX_INFO_KEY, "%s", it->first.c_str());
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Info_get_valuelen(MPI_Info i, const char* k, int* len, int* flag) {
+  VInfo* vi = info(i);
+  *flag = 0;
+  if (!vi) return MPI_SUCCESS;
+  auto it = vi->kv.find(k);
+  if (it == vi->kv.end()) return MPI_SUCCESS;
+  *len = static_cast<int>(it->second.size());
+  *flag = 1;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Info_delete(MPI_Info i, const char* k) {
+  VInfo* vi = info(i);
+  if (!vi || !vi->kv.erase(k)) return check_world(MPI_ERR_INFO_NOKEY, "MPI_Info_delete");
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Info_dup(MPI_Info i, MPI_Info* out) {
+  VInfo* vi = info(i);
+  auto* n = new VInfo;
+  if (vi) n->kv = vi->kv;
+  *out = reinterpret_cast<MPI_Info>(n);
+  return MPI_SUCCESS;
+}

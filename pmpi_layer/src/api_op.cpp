@@ -1,0 +1,62 @@
+// MPI family: reduction operations. Predefined ops run in the agent on the
+// real types. User ops get a real op in the agent whose function calls back
+// into this process (kCallback), where user_op_callback unpacks derived
+// elements, calls the user's function and packs the result.
+#include <cstring>
+
+#include "api.h"
+
+using namespace crmpi;
+
+namespace crmpi {
+
+void user_op_callback(chan::Msg& m, char* data) {
+  auto* op = reinterpret_cast<VOp*>(m.a[0]);
+  auto type = reinterpret_cast<MPI_Datatype>(m.a[1]);
+  int n = static_cast<int>(m.a[2]);
+  char* in = data;
+  char* inout = data + chan::kDataSize / 2;
+  if (!type_derived(type)) {
+    op->fn(in, inout, &n, &type);
+    return;
+  }
+  const TypeMap* tm = typemap(type);
+  size_t span = static_cast<size_t>(n) * tm->extent() + (tm->true_ub - tm->lb);
+  std::vector<char> a(span), b(span);
+  char* abase = a.data() - tm->lb;
+  char* bbase = b.data() - tm->lb;
+  tm->unpack(in, n * tm->size, n, abase);
+  tm->unpack(inout, n * tm->size, n, bbase);
+  op->fn(abase, bbase, &n, &type);
+  tm->pack(bbase, n, inout);
+}
+
+}  // namespace crmpi
+
+CRMPI_API int PMPI_Op_create(MPI_User_function* fn, int commute, MPI_Op* out) {
+  Lock l;
+  auto* v = new VOp;
+  v->fn = fn;
+  v->commute = commute;
+  msg().a[0] = static_cast<uint64_t>(commute);
+  int rc = call(chan::kOpOpCreate);
+  v->real = msg().a[0];
+  *out = reinterpret_cast<MPI_Op>(v);
+  return check_world(rc, "MPI_Op_create");
+}
+
+CRMPI_API int PMPI_Op_free(MPI_Op* op) {
+  Lock l;
+  if (!is_virtual(*op, kMagicOp)) return check_world(MPI_ERR_OP, "MPI_Op_free");
+  auto* v = reinterpret_cast<VOp*>(*op);
+  msg().a[0] = v->real;
+  int rc = call(chan::kOpOpFree);
+  delete v;
+  *op = MPI_OP_NULL;
+  return check_world(rc, "MPI_Op_free");
+}
+
+CRMPI_API int PMPI_Op_commutative(MPI_Op op, int* commute) {
+  *commute = is_virtual(op, kMagicOp) ? reinterpret_cast<VOp*>(op)->commute : 1;
+  return MPI_SUCCESS;
+}

@@ -1,0 +1,492 @@
+// MPI family: point-to-point. Blocking, nonblocking and persistent sends and
+// receives in all modes, probe, sendrecv, buffer attach/detach, counts.
+// Every send and completed receive is counted on its communicator (the next
+// issue's drain needs sent/received totals).
+#include <cstdlib>
+#include <cstring>
+
+#include "api.h"
+
+using namespace crmpi;
+
+namespace crmpi {
+
+int post_isend(VRequest* r, const void* buf, int count, MPI_Datatype t, int dest, int tag,
+               uint64_t mode) {
+  Arena a;
+  std::vector<char> tmp;
+  chan::Msg& m = msg();
+  source(m.b[0], a, buf, count, t, tmp);
+  m.a[0] = wire_type(t);
+  m.a[1] = static_cast<uint64_t>(count);
+  m.a[2] = static_cast<uint64_t>(dest);
+  m.a[3] = static_cast<uint64_t>(tag);
+  m.a[4] = r->comm->real;
+  m.a[5] = mode;
+  int rc = call(chan::kOpIsend);
+  r->real = m.a[0];
+  r->kind = VRequest::kSend;
+  // The posting record (a restart re-posts from it, see api.h).
+  r->pmode = 1 + static_cast<int>(mode), r->pbuf = buf, r->pcount = count, r->ppeer = dest,
+  r->ptag = tag;
+  r->type = t;
+  if (dest != MPI_PROC_NULL) r->comm->sent++;
+  return rc;
+}
+
+int post_irecv(VRequest* r, void* buf, int count, MPI_Datatype t, int src, int tag) {
+  Arena a;
+  chan::Msg& m = msg();
+  dest(r->dst, a, buf, count, t, false, false);
+  m.b[1] = r->dst.wire;
+  m.a[0] = wire_type(t);
+  m.a[1] = static_cast<uint64_t>(count);
+  m.a[2] = static_cast<uint64_t>(src);
+  m.a[3] = static_cast<uint64_t>(tag);
+  m.a[4] = r->comm->real;
+  int rc = call(chan::kOpIrecv);
+  r->real = m.a[0];
+  r->kind = VRequest::kRecv;
+  r->pmode = -1, r->pbuf = buf, r->pcount = count, r->ppeer = src, r->ptag = tag;
+  r->type = t;
+  return rc;
+}
+
+}  // namespace crmpi
+
+namespace {
+
+// Algorithm (posted sends): a small standard or buffered send that is valid
+// as far as the app can tell is appended to the channel's async ring and the
+// call returns at once: the buffer is reusable (the payload was copied) and
+// the agent sends it before executing any later call, so MPI ordering holds
+// and an exchange (send, then receive) costs one round trip instead of two.
+// Only eager-sized payloads qualify, so the agent never blocks on one.
+bool try_post(const void* buf, int count, MPI_Datatype t, int dest, int tag, VComm* vc,
+              uint64_t mode) {
+  if (mode != chan::kStandard && mode != chan::kBuffered) return false;
+  if (dest < 0 || dest >= vc->size || tag < 0 || tag > g.tag_ub || count < 0) return false;
+  const TypeMap* tm = typemap(t);
+  if (!tm) return false;
+  bool derived = type_derived(t);
+  size_t bytes = static_cast<size_t>(count) * (derived ? tm->size : tm->extent());
+  if (bytes > chan::kAsyncMaxPayload) return false;
+  chan::AsyncSend* h;
+  char* p = lower_half().post_begin(bytes, &h);
+  if (!p) return false;
+  if (derived)
+    tm->pack(buf, count, p);
+  else if (bytes)
+    memcpy(p, buf, bytes);
+  h->type = wire_type(t);
+  h->count = static_cast<uint64_t>(count);
+  h->dest = static_cast<uint64_t>(dest);
+  h->tag = static_cast<uint64_t>(tag);
+  h->comm = vc->real;
+  lower_half().post_commit();
+  vc->sent++;
+  return true;
+}
+
+const bool g_post_sends = !getenv("CRMPI_NO_POSTED_SENDS");
+
+int send(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c, uint64_t mode,
+         const char* fn) {
+  Lock l;
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, fn);
+  if (g_post_sends && try_post(buf, count, t, dest, tag, vc, mode)) return MPI_SUCCESS;
+  Arena a;
+  std::vector<char> tmp;
+  chan::Msg& m = msg();
+  source(m.b[0], a, buf, count, t, tmp);
+  m.a[0] = wire_type(t);
+  m.a[1] = static_cast<uint64_t>(count);
+  m.a[2] = static_cast<uint64_t>(dest);
+  m.a[3] = static_cast<uint64_t>(tag);
+  m.a[4] = vc->real;
+  m.a[5] = mode;
+  int rc = call(chan::kOpSend);
+  if (dest != MPI_PROC_NULL) vc->sent++;
+  return check(vc, c, rc, fn);
+}
+
+int isend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c, uint64_t mode,
+          MPI_Request* req, const char* fn) {
+  Lock l;
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, fn);
+  if (g_post_sends && mode == chan::kStandard && try_post(buf, count, t, dest, tag, vc, mode)) {
+    // The payload is in the channel: the request is complete (the buffer
+    // is reusable), and its Wait/Test will not need the agent.
+    VRequest* r = new_request(VRequest::kSend, vc);
+    r->local_done = true;
+    r->pmode = 1 + static_cast<int>(mode), r->pbuf = buf, r->pcount = count, r->ppeer = dest;
+    r->ptag = tag, r->type = t;
+    *req = reinterpret_cast<MPI_Request>(r);
+    return MPI_SUCCESS;
+  }
+  VRequest* r = new_request(VRequest::kSend, vc);
+  int rc = post_isend(r, buf, count, t, dest, tag, mode);
+  *req = reinterpret_cast<MPI_Request>(r);
+  return check(vc, c, rc, fn);
+}
+
+int persistent(const void* buf, int count, MPI_Datatype t, int peer, int tag, MPI_Comm c, int pmode,
+               MPI_Request* req, const char* fn) {
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, fn);
+  VRequest* r = new_request(pmode < 0 ? VRequest::kRecv : VRequest::kSend, vc);
+  r->persistent = true;
+  r->pmode = pmode;
+  r->pbuf = buf;
+  r->pcount = count;
+  r->ppeer = peer;
+  r->ptag = tag;
+  r->type = t;
+  *req = reinterpret_cast<MPI_Request>(r);
+  return MPI_SUCCESS;
+}
+
+}  // namespace
+
+CRMPI_API int PMPI_Send(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c) {
+  return send(buf, count, t, dest, tag, c, chan::kStandard, "MPI_Send");
+}
+CRMPI_API int PMPI_Ssend(const void* buf, int count, MPI_Datatype t, int dest, int tag,
+                         MPI_Comm c) {
+  return send(buf, count, t, dest, tag, c, chan::kSync, "MPI_Ssend");
+}
+CRMPI_API int PMPI_Rsend(const void* buf, int count, MPI_Datatype t, int dest, int tag,
+                         MPI_Comm c) {
+  return send(buf, count, t, dest, tag, c, chan::kReady, "MPI_Rsend");
+}
+CRMPI_API int PMPI_Bsend(const void* buf, int count, MPI_Datatype t, int dest, int tag,
+                         MPI_Comm c) {
+  return send(buf, count, t, dest, tag, c, chan::kBuffered, "MPI_Bsend");
+}
+CRMPI_API int PMPI_Isend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c,
+                         MPI_Request* r) {
+  return isend(buf, count, t, dest, tag, c, chan::kStandard, r, "MPI_Isend");
+}
+CRMPI_API int PMPI_Issend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c,
+                          MPI_Request* r) {
+  return isend(buf, count, t, dest, tag, c, chan::kSync, r, "MPI_Issend");
+}
+CRMPI_API int PMPI_Irsend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c,
+                          MPI_Request* r) {
+  return isend(buf, count, t, dest, tag, c, chan::kReady, r, "MPI_Irsend");
+}
+CRMPI_API int PMPI_Ibsend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c,
+                          MPI_Request* r) {
+  // The agent owns a copy of the data from the start: buffered semantics.
+  return isend(buf, count, t, dest, tag, c, chan::kStandard, r, "MPI_Ibsend");
+}
+
+CRMPI_API int PMPI_Recv(void* buf, int count, MPI_Datatype t, int src, int tag, MPI_Comm c,
+                        MPI_Status* st) {
+  Lock l;
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Recv");
+  Arena a;
+  Dest d;
+  chan::Msg& m = msg();
+  dest(d, a, buf, count, t, false);
+  m.b[1] = d.wire;
+  m.a[0] = wire_type(t);
+  m.a[1] = static_cast<uint64_t>(count);
+  m.a[2] = static_cast<uint64_t>(src);
+  m.a[3] = static_cast<uint64_t>(tag);
+  m.a[4] = vc->real;
+  int rc = call(chan::kOpRecv);
+  if (rc == MPI_SUCCESS) finish(d, m.a[13]);
+  if (static_cast<int>(m.a[10]) != MPI_PROC_NULL) vc->recvd++;
+  status_from_msg(st, m);
+  return check(vc, c, rc, "MPI_Recv");
+}
+
+CRMPI_API int PMPI_Irecv(void* buf, int count, MPI_Datatype t, int src, int tag, MPI_Comm c,
+                         MPI_Request* req) {
+  Lock l;
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Irecv");
+  VRequest* r = new_request(VRequest::kRecv, vc);
+  int rc = post_irecv(r, buf, count, t, src, tag);
+  *req = reinterpret_cast<MPI_Request>(r);
+  return check(vc, c, rc, "MPI_Irecv");
+}
+
+static int probe(int src, int tag, MPI_Comm c, int* flag, MPI_Status* st, bool blocking) {
+  Lock l;
+  VComm* vc = comm(c);
+  const char* fn = blocking ? "MPI_Probe" : "MPI_Iprobe";
+  if (!vc) return check_world(MPI_ERR_COMM, fn);
+  chan::Msg& m = msg();
+  m.a[0] = static_cast<uint64_t>(src);
+  m.a[1] = static_cast<uint64_t>(tag);
+  m.a[2] = vc->real;
+  int rc = call(blocking ? chan::kOpProbe : chan::kOpIprobe);
+  if (flag) *flag = static_cast<int>(m.a[9]);
+  if (m.a[9]) status_from_msg(st, m);
+  return check(vc, c, rc, fn);
+}
+
+CRMPI_API int PMPI_Probe(int src, int tag, MPI_Comm c, MPI_Status* st) {
+  return probe(src, tag, c, nullptr, st, true);
+}
+CRMPI_API int PMPI_Iprobe(int src, int tag, MPI_Comm c, int* flag, MPI_Status* st) {
+  return probe(src, tag, c, flag, st, false);
+}
+
+CRMPI_API int PMPI_Sendrecv(const void* sbuf, int scount, MPI_Datatype stype, int dest, int stag,
+                            void* rbuf, int rcount, MPI_Datatype rtype, int src, int rtag,
+                            MPI_Comm c, MPI_Status* st) {
+  Lock l;
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Sendrecv");
+  Arena a;
+  std::vector<char> tmp;
+  Dest d;
+  chan::Msg& m = msg();
+  source(m.b[0], a, sbuf, scount, stype, tmp);
+  crmpi::dest(d, a, rbuf, rcount, rtype, false);
+  m.b[1] = d.wire;
+  m.a[0] = wire_type(stype);
+  m.a[1] = static_cast<uint64_t>(scount);
+  m.a[2] = static_cast<uint64_t>(dest);
+  m.a[3] = static_cast<uint64_t>(stag);
+  m.a[4] = vc->real;
+  m.a[6] = wire_type(rtype);
+  m.a[7] = static_cast<uint64_t>(rcount);
+  m.a[8] = static_cast<uint64_t>(src);
+  m.a[9] = static_cast<uint64_t>(rtag);
+  int rc = call(chan::kOpSendrecv);
+  if (rc == MPI_SUCCESS) finish(d, m.a[13]);
+  if (dest != MPI_PROC_NULL) vc->sent++;
+  if (static_cast<int>(m.a[10]) != MPI_PROC_NULL) vc->recvd++;
+  status_from_msg(st, m);
+  return check(vc, c, rc, "MPI_Sendrecv");
+}
+
+CRMPI_API int PMPI_Sendrecv_replace(void* buf, int count, MPI_Datatype t, int dest, int stag,
+                                    int src, int rtag, MPI_Comm c, MPI_Status* st) {
+  const TypeMap* tm = typemap(t);
+  if (!tm) return check_world(MPI_ERR_TYPE, "MPI_Sendrecv_replace");
+  // Send from a packed copy, receive in place.
+  std::vector<char> copy(static_cast<size_t>(count) * tm->size);
+  tm->pack(buf, count, copy.data());
+  return PMPI_Sendrecv(copy.data(), static_cast<int>(copy.size()), MPI_BYTE, dest, stag, buf, count,
+                       t, src, rtag, c, st);
+}
+
+CRMPI_API int PMPI_Send_init(const void* b, int n, MPI_Datatype t, int d, int tag, MPI_Comm c,
+                             MPI_Request* r) {
+  return persistent(b, n, t, d, tag, c, 1 + chan::kStandard, r, "MPI_Send_init");
+}
+CRMPI_API int PMPI_Ssend_init(const void* b, int n, MPI_Datatype t, int d, int tag, MPI_Comm c,
+                              MPI_Request* r) {
+  return persistent(b, n, t, d, tag, c, 1 + chan::kSync, r, "MPI_Ssend_init");
+}
+CRMPI_API int PMPI_Rsend_init(const void* b, int n, MPI_Datatype t, int d, int tag, MPI_Comm c,
+                              MPI_Request* r) {
+  return persistent(b, n, t, d, tag, c, 1 + chan::kReady, r, "MPI_Rsend_init");
+}
+CRMPI_API int PMPI_Bsend_init(const void* b, int n, MPI_Datatype t, int d, int tag, MPI_Comm c,
+                              MPI_Request* r) {
+  return persistent(b, n, t, d, tag, c, 1 + chan::kStandard, r, "MPI_Bsend_init");
+}
+CRMPI_API int PMPI_Recv_init(void* b, int n, MPI_Datatype t, int s, int tag, MPI_Comm c,
+                             MPI_Request* r) {
+  return persistent(b, n, t, s, tag, c, -1, r, "MPI_Recv_init");
+}
+
+CRMPI_API int PMPI_Start(MPI_Request* req) {
+  Lock l;
+  if (!is_virtual(*req, kMagicReq)) return check_world(MPI_ERR_REQUEST, "MPI_Start");
+  VRequest* r = reinterpret_cast<VRequest*>(*req);
+  if (!r->persistent || r->real) return check_world(MPI_ERR_REQUEST, "MPI_Start");
+  int rc = r->pmode < 0
+               ? post_irecv(r, const_cast<void*>(r->pbuf), r->pcount, r->type, r->ppeer, r->ptag)
+               : post_isend(r, r->pbuf, r->pcount, r->type, r->ppeer, r->ptag, r->pmode - 1);
+  return check(r->comm, MPI_COMM_WORLD, rc, "MPI_Start");
+}
+
+CRMPI_API int PMPI_Startall(int n, MPI_Request* reqs) {
+  for (int i = 0; i < n; ++i) {
+    int rc = PMPI_Start(&reqs[i]);
+    if (rc != MPI_SUCCESS) return rc;
+  }
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Buffer_attach(void* buf, int size) {
+  g.bsend_buf = buf;
+  g.bsend_size = size;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Buffer_detach(void* buf, int* size) {
+  Lock l;
+  // Buffered sends are agent-owned copies; detach waits until they are sent.
+  int rc = call(chan::kOpBsendFlush);
+  *static_cast<void**>(buf) = g.bsend_buf;
+  *size = g.bsend_size;
+  g.bsend_buf = nullptr;
+  g.bsend_size = 0;
+  return rc;
+}
+
+CRMPI_API int PMPI_Get_count(const MPI_Status* st, MPI_Datatype t, int* count) {
+  const TypeMap* tm = typemap(t);
+  if (!tm) return check_world(MPI_ERR_TYPE, "MPI_Get_count");
+  if (tm->size == 0) {
+    *count = 0;
+    return MPI_SUCCESS;
+  }
+  *count = st->_ucount % tm->size ? MPI_UNDEFINED : static_cast<int>(st->_ucount / tm->size);
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Get_elements_x(const MPI_Status* st, MPI_Datatype t, MPI_Count* count) {
+  const TypeMap* tm = typemap(t);
+  if (!tm) return check_world(MPI_ERR_TYPE, "MPI_Get_elements");
+  if (tm->size == 0) {
+    *count = 0;
+    return MPI_SUCCESS;
+  }
+  size_t whole = st->_ucount / tm->size, rest = st->_ucount % tm->size;
+  MPI_Count n = static_cast<MPI_Count>(whole) * tm->nprims;
+  if (rest) {
+    if (tm->base == TypeMap::kMixed || tm->base_size == 0 || rest % tm->base_size) {
+      *count = MPI_UNDEFINED;
+      return MPI_SUCCESS;
+    }
+    n += rest / tm->base_size;
+  }
+  *count = n;
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Get_elements(const MPI_Status* st, MPI_Datatype t, int* count) {
+  MPI_Count c;
+  int rc = PMPI_Get_elements_x(st, t, &c);
+  *count = static_cast<int>(c);
+  return rc;
+}
+
+CRMPI_API int PMPI_Status_set_elements(MPI_Status* st, MPI_Datatype t, int count) {
+  const TypeMap* tm = typemap(t);
+  st->_ucount = static_cast<size_t>(count) * (tm ? tm->size : 0);
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Status_set_cancelled(MPI_Status* st, int flag) {
+  st->_cancelled = flag;
+  return MPI_SUCCESS;
+}
+
+// Matched probe/receive. The message handle carries the agent's MPI_Message
+// (MPI_MESSAGE_NO_PROC keeps its Open MPI identity for MPI_PROC_NULL).
+static int mprobe(int src, int tag, MPI_Comm c, int* flag, MPI_Message* out, MPI_Status* st,
+                  bool blocking) {
+  Lock l;
+  VComm* vc = comm(c);
+  const char* fn = blocking ? "MPI_Mprobe" : "MPI_Improbe";
+  if (!vc) return check_world(MPI_ERR_COMM, fn);
+  if (src == MPI_PROC_NULL) {
+    if (flag) *flag = 1;
+    *out = MPI_MESSAGE_NO_PROC;
+    if (st != MPI_STATUS_IGNORE) {
+      st->MPI_SOURCE = MPI_PROC_NULL;
+      st->MPI_TAG = MPI_ANY_TAG;
+      st->_ucount = 0;
+      st->_cancelled = 0;
+    }
+    return MPI_SUCCESS;
+  }
+  chan::Msg& m = msg();
+  m.a[0] = static_cast<uint64_t>(src);
+  m.a[1] = static_cast<uint64_t>(tag);
+  m.a[2] = vc->real;
+  m.a[3] = blocking;
+  int rc = call(chan::kOpMprobe);
+  if (flag) *flag = static_cast<int>(m.a[9]);
+  if (m.a[9]) {
+    status_from_msg(st, m);
+    auto* h = new uint64_t[2]{m.a[8], reinterpret_cast<uint64_t>(vc)};
+    *out = reinterpret_cast<MPI_Message>(h);
+  }
+  return check(vc, c, rc, fn);
+}
+
+CRMPI_API int PMPI_Mprobe(int src, int tag, MPI_Comm c, MPI_Message* m, MPI_Status* st) {
+  return mprobe(src, tag, c, nullptr, m, st, true);
+}
+CRMPI_API int PMPI_Improbe(int src, int tag, MPI_Comm c, int* flag, MPI_Message* m,
+                           MPI_Status* st) {
+  return mprobe(src, tag, c, flag, m, st, false);
+}
+
+CRMPI_API int PMPI_Mrecv(void* buf, int count, MPI_Datatype t, MPI_Message* message,
+                         MPI_Status* st) {
+  Lock l;
+  if (*message == MPI_MESSAGE_NO_PROC) {
+    *message = MPI_MESSAGE_NULL;
+    if (st != MPI_STATUS_IGNORE) {
+      st->MPI_SOURCE = MPI_PROC_NULL;
+      st->MPI_TAG = MPI_ANY_TAG;
+      st->_ucount = 0;
+    }
+    return MPI_SUCCESS;
+  }
+  auto* h = reinterpret_cast<uint64_t*>(*message);
+  VComm* vc = reinterpret_cast<VComm*>(h[1]);
+  Arena a;
+  Dest d;
+  chan::Msg& m = msg();
+  crmpi::dest(d, a, buf, count, t, false);
+  m.b[1] = d.wire;
+  m.a[0] = wire_type(t);
+  m.a[1] = static_cast<uint64_t>(count);
+  m.a[8] = h[0];
+  int rc = call(chan::kOpMrecv);
+  if (rc == MPI_SUCCESS) finish(d, m.a[13]);
+  vc->recvd++;
+  status_from_msg(st, m);
+  delete[] h;
+  *message = MPI_MESSAGE_NULL;
+  return check(vc, MPI_COMM_WORLD, rc, "MPI_Mrecv");
+}
+
+CRMPI_API int PMPI_Imrecv(void* buf, int count, MPI_Datatype t, MPI_Message* message,
+                          MPI_Request* req) {
+  Lock l;
+  if (*message == MPI_MESSAGE_NO_PROC) {  // completes at once, like a receive from MPI_PROC_NULL
+    *message = MPI_MESSAGE_NULL;
+    return PMPI_Irecv(buf, count, t, MPI_PROC_NULL, 0, MPI_COMM_SELF, req);
+  }
+  auto* h = reinterpret_cast<uint64_t*>(*message);
+  VComm* vc = reinterpret_cast<VComm*>(h[1]);
+  VRequest* r = new_request(VRequest::kRecv, vc);
+  Arena a;
+  chan::Msg& m = msg();
+  crmpi::dest(r->dst, a, buf, count, t, false, false);
+  m.b[1] = r->dst.wire;
+  m.a[0] = wire_type(t);
+  m.a[1] = static_cast<uint64_t>(count);
+  m.a[8] = h[0];
+  int rc = call(chan::kOpImrecv);
+  r->real = m.a[0];
+  r->type = t;
+  r->pmode = -1, r->pbuf = buf, r->pcount = count, r->ppeer = MPI_ANY_SOURCE, r->ptag = MPI_ANY_TAG;
+  delete[] h;
+  *message = MPI_MESSAGE_NULL;
+  *req = reinterpret_cast<MPI_Request>(r);
+  return check(vc, MPI_COMM_WORLD, rc, "MPI_Imrecv");
+}
+
+CRMPI_API int PMPI_Status_set_elements_x(MPI_Status* st, MPI_Datatype t, MPI_Count count) {
+  const TypeMap* tm = typemap(t);
+  st->_ucount = static_cast<size_t>(count) * (tm ? tm->size : 0);
+  return MPI_SUCCESS;
+}

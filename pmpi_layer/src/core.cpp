@@ -1,0 +1,222 @@
+// libcrpmpi core: handle translation, errors, buffer descriptors.
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "api.h"
+
+namespace crmpi {
+
+Global g;
+
+void fatal(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "crmpi: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+  fflush(stderr);
+  if (g.initialized && !g.finalized) {
+    msg().a[0] = g.world.real;
+    msg().a[1] = 1;
+    call(chan::kOpAbort);
+  }
+  _exit(1);
+}
+
+void unsupported(const char* name) {
+  fatal("%s is not supported", name);
+}
+
+// ---------------------------------------------------------------- translation
+
+VComm* comm(MPI_Comm c) {
+  if (c == MPI_COMM_WORLD) return &g.world;
+  if (c == MPI_COMM_SELF) return &g.self;
+  if (is_virtual(c, kMagicComm)) return reinterpret_cast<VComm*>(c);
+  return nullptr;
+}
+
+const Predef* predef(const void* h) {
+  auto it = g.predef_index.find(h);
+  return it == g.predef_index.end() ? nullptr : &g.predef[it->second];
+}
+
+const TypeMap* typemap(MPI_Datatype t) {
+  if (is_virtual(t, kMagicType)) return &reinterpret_cast<VType*>(t)->tm;
+  const Predef* p = predef(t);
+  return p && t != MPI_DATATYPE_NULL ? &p->tm : nullptr;
+}
+
+bool type_derived(MPI_Datatype t) {
+  return is_virtual(t, kMagicType);
+}
+
+uint64_t wire_type(MPI_Datatype t) {
+  if (is_virtual(t, kMagicType)) return chan::kBytesType | reinterpret_cast<VType*>(t)->tm.size;
+  const Predef* p = predef(t);
+  if (!p) fatal("invalid datatype handle %p", static_cast<void*>(t));
+  return p->agent;
+}
+
+uint64_t wire_op(MPI_Op op) {
+  if (is_virtual(op, kMagicOp)) return reinterpret_cast<VOp*>(op)->real;
+  const Predef* p = predef(op);
+  if (!p) fatal("invalid op handle %p", static_cast<void*>(op));
+  return p->agent;
+}
+
+uint64_t mix_id(uint64_t a, uint64_t b, uint64_t c) {
+  uint64_t x = a * 0x9e3779b97f4a7c15ull ^ (b + 0x632be59bd9b4e019ull) * 0xbf58476d1ce4e5b9ull ^
+               (c + 0x85ebca6b) * 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  x *= 0xd6e8feb86659fd93ull;
+  x ^= x >> 32;
+  return x ? x : 1;
+}
+
+// ---------------------------------------------------------------- errors
+
+int check(VComm* c, MPI_Comm h, int rc, const char* fn) {
+  if (rc == MPI_SUCCESS) return rc;
+  MPI_Errhandler e = c ? c->errh : MPI_ERRORS_ARE_FATAL;
+  if (e == MPI_ERRORS_RETURN) return rc;
+  if (is_virtual(e, kMagicErrh)) {
+    reinterpret_cast<VErrh*>(e)->fn(&h, &rc);
+    return rc;
+  }
+  char s[MPI_MAX_ERROR_STRING];
+  int len;
+  PMPI_Error_string(rc, s, &len);
+  fatal("rank %d: %s: %s (MPI_ERRORS_ARE_FATAL)", g.rank, fn, s);
+}
+
+int check_world(int rc, const char* fn) {
+  return check(&g.world, MPI_COMM_WORLD, rc, fn);
+}
+
+// ---------------------------------------------------------------- buffers
+
+Arena::Arena() : data(lower_half().data()), cap(lower_half().data_size()) {}
+
+size_t Arena::alloc(size_t n) {
+  size_t off = (used + 63) & ~size_t{63};
+  if (off + n > cap) return SIZE_MAX;
+  used = off + n;
+  return off;
+}
+
+void source(chan::Buf& b, Arena& a, const void* buf, int count, MPI_Datatype type,
+            std::vector<char>& tmp, bool allow_inline) {
+  b = {};
+  if (buf == MPI_IN_PLACE) {
+    b.mode = chan::kInPlace;
+    return;
+  }
+  const TypeMap* tm = typemap(type);
+  if (!tm) fatal("invalid datatype handle %p", static_cast<void*>(type));
+  bool derived = type_derived(type);
+  size_t bytes = static_cast<size_t>(count) * (derived ? tm->size : tm->extent());
+  b.bytes = bytes;
+  if (bytes == 0 || count <= 0) {
+    b.mode = chan::kNone;
+    return;
+  }
+  size_t off = allow_inline ? a.alloc(bytes) : SIZE_MAX;
+  if (off != SIZE_MAX) {
+    b.mode = chan::kInline;
+    b.off = off;
+    if (derived)
+      tm->pack(buf, count, a.data + off);
+    else
+      memcpy(a.data + off, buf, bytes);
+    return;
+  }
+  b.mode = chan::kCma;
+  if (derived) {
+    tmp.resize(bytes);
+    tm->pack(buf, count, tmp.data());
+    b.addr = reinterpret_cast<uint64_t>(tmp.data());
+  } else {
+    b.addr = reinterpret_cast<uint64_t>(buf);
+  }
+}
+
+void dest(Dest& d, Arena& a, void* buf, int count, MPI_Datatype type, bool prefill,
+          bool allow_inline) {
+  d.user = buf;
+  d.count = count;
+  d.wire = {};
+  const TypeMap* tm = typemap(type);
+  if (!tm) fatal("invalid datatype handle %p", static_cast<void*>(type));
+  bool derived = type_derived(type);
+  d.tm = derived ? tm : nullptr;
+  size_t bytes = static_cast<size_t>(count > 0 ? count : 0) * (derived ? tm->size : tm->extent());
+  chan::Buf& b = d.wire;
+  b.bytes = bytes;
+  b.prefill = prefill;
+  if (bytes == 0) {
+    b.mode = chan::kNone;
+    return;
+  }
+  size_t off = allow_inline ? a.alloc(bytes) : SIZE_MAX;
+  if (off != SIZE_MAX) {
+    b.mode = chan::kInline;
+    b.off = off;
+    if (prefill) {
+      if (derived)
+        tm->pack(buf, count, a.data + off);
+      else
+        memcpy(a.data + off, buf, bytes);
+    }
+    return;
+  }
+  b.mode = chan::kCma;
+  if (derived) {
+    d.tmp.resize(bytes);
+    if (prefill) tm->pack(buf, count, d.tmp.data());
+    b.addr = reinterpret_cast<uint64_t>(d.tmp.data());
+  } else {
+    b.addr = reinterpret_cast<uint64_t>(buf);
+  }
+}
+
+void finish(Dest& d, size_t bytes, int64_t inline_off) {
+  chan::Buf& b = d.wire;
+  if (b.mode == chan::kNone) return;
+  if (bytes > b.bytes) bytes = b.bytes;
+  const char* src = nullptr;
+  if (inline_off >= 0)
+    src = lower_half().data() + inline_off;
+  else if (inline_off == -2 && b.mode == chan::kInline)
+    src = lower_half().data() + b.off;
+  if (d.tm) {
+    if (!src) src = d.tmp.data();
+    d.tm->unpack(src, bytes, d.count, d.user);
+  } else if (src) {
+    char* dst = b.mode == chan::kCma ? reinterpret_cast<char*>(b.addr) : static_cast<char*>(d.user);
+    memcpy(dst, src, bytes);
+  }
+}
+
+// ---------------------------------------------------------------- lower half
+
+chan::Msg& msg() {
+  return lower_half().msg();
+}
+int call(uint32_t op) {
+  return lower_half().call(op);
+}
+
+void status_from_msg(MPI_Status* st, const chan::Msg& m) {
+  if (st == MPI_STATUS_IGNORE) return;
+  st->MPI_SOURCE = static_cast<int>(m.a[10]);
+  st->MPI_TAG = static_cast<int>(m.a[11]);
+  st->MPI_ERROR = static_cast<int>(m.a[12]);
+  st->_ucount = m.a[13];
+  st->_cancelled = static_cast<int>(m.a[14]);
+}
+
+}  // namespace crmpi

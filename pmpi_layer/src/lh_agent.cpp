@@ -1,0 +1,133 @@
+// AgentLowerHalf: the phase-1 backend, cr_agent over the channel mapping.
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "lower_half.h"
+
+namespace crmpi {
+namespace {
+
+bool parent_alive() {
+  return getppid() != 1;
+}
+
+class AgentLowerHalf final : public LowerHalf {
+ public:
+  bool attach() override {
+    const char* fd = getenv("CRMPI_CHANNEL_FD");
+    if (!fd) return false;
+    void* p = mmap(nullptr, sizeof(chan::Shared), PROT_READ | PROT_WRITE, MAP_SHARED, atoi(fd), 0);
+    if (p == MAP_FAILED) {
+      fprintf(stderr, "crmpi: cannot map channel fd %s: %s\n", fd, strerror(errno));
+      return false;
+    }
+    sh_ = static_cast<chan::Shared*>(p);
+    if (sh_->magic != chan::kMagic || sh_->version != chan::kVersion) {
+      fprintf(stderr, "crmpi: channel has wrong magic/version\n");
+      return false;
+    }
+    sh_->app_pid = getpid();
+    spin_.my_cpu = &sh_->app_cpu;
+    spin_.peer_cpu = &sh_->agent_cpu;
+    seen_ = sh_->rep_seq.load();
+    if (const char* s = getenv("CRMPI_SPIN_NS")) spin_.max_ns = spin_.cur_ns = atol(s);
+    if (const char* s = getenv("CRMPI_SPIN_MIN_NS")) spin_.min_ns = atol(s);
+    return true;
+  }
+  void detach() override {
+    if (sh_) munmap(sh_, sizeof(chan::Shared));
+    sh_ = nullptr;
+    detached_ = true;
+  }
+  chan::Msg& msg() override { return attached()->msg; }
+  char* data() override { return attached()->data; }
+  size_t data_size() const override { return chan::kDataSize; }
+  void set_callback(CallbackFn fn) override { cb_ = fn; }
+
+  char* post_begin(size_t bytes, chan::AsyncSend** hdr) override {
+    size_t need = (sizeof(chan::AsyncSend) + bytes + 63) & ~size_t{63};
+    uint64_t tail = sh_->async_tail.load(std::memory_order_relaxed);
+    uint64_t head = sh_->async_head.load(std::memory_order_acquire);
+    size_t pos = tail % chan::kAsyncSize;
+    size_t wrap = pos + need > chan::kAsyncSize ? chan::kAsyncSize - pos : 0;
+    if (tail + wrap + need - head > chan::kAsyncSize) return nullptr;
+    if (wrap) {
+      reinterpret_cast<chan::AsyncSend*>(sh_->async_ring + pos)->size = 0;
+      tail += wrap;
+      pos = 0;
+    }
+    auto* h = reinterpret_cast<chan::AsyncSend*>(sh_->async_ring + pos);
+    h->size = static_cast<uint32_t>(need);
+    h->bytes = bytes;
+    *hdr = h;
+    pending_tail_ = tail + need;
+    return reinterpret_cast<char*>(h + 1);
+  }
+
+  void post_commit() override {
+    sh_->async_tail.store(pending_tail_, std::memory_order_release);
+    chan::ring(sh_->req_seq, sh_->agent_sleeping);
+  }
+
+  int call(uint32_t op) override {
+    sh_->msg.op = op;
+    for (;;) {
+      sh_->call_seq.fetch_add(1, std::memory_order_release);
+      chan::ring(sh_->req_seq, sh_->agent_sleeping);
+      uint32_t v;
+      while ((v = chan::wait_change(sh_->rep_seq, sh_->app_sleeping, seen_, spin_, parent_alive)) ==
+             seen_) {
+        if (!parent_alive()) {
+          fprintf(stderr, "crmpi: the agent (MPI lower half) died\n");
+          _exit(1);
+        }
+      }
+      seen_ = v;
+      if (int rc = sh_->async_rc.load(std::memory_order_relaxed)) async_failed(rc);
+      if (sh_->msg.kind != chan::kCallback) return sh_->msg.rc;
+      cb_(sh_->msg, sh_->data);
+      sh_->msg.op = chan::kOpCallbackDone;
+    }
+  }
+
+ private:
+  chan::Shared* attached() {
+    if (!sh_) {
+      fprintf(stderr, "crmpi: an MPI function that needs the MPI library was called %s\n",
+              detached_ ? "after MPI_Finalize" : "before MPI_Init");
+      fflush(stderr);
+      _exit(1);
+    }
+    return sh_;
+  }
+
+  bool detached_ = false;
+  // A posted send failed in the agent; its caller has long returned, so the
+  // error is fatal whatever the communicator's error handler.
+  [[noreturn]] void async_failed(int rc) {
+    fprintf(stderr, "crmpi: a posted MPI_Send failed in the lower half (MPI error %d)\n", rc);
+    fflush(stderr);
+    _exit(1);
+  }
+
+  uint64_t pending_tail_ = 0;
+  chan::Shared* sh_ = nullptr;
+  uint32_t seen_ = 0;
+  chan::Spin spin_{20000, 1000, 20000};
+  CallbackFn cb_ = nullptr;
+};
+
+}  // namespace
+
+LowerHalf& lower_half() {
+  static AgentLowerHalf lh;
+  return lh;
+}
+
+}  // namespace crmpi
