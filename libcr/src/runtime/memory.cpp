@@ -303,7 +303,8 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uint
     // of a file that is gone (its untouched pages are the old file's), and
     // shared memory (written through another mapping).  Read them all;
     // mincore() tells which shared pages exist at all.
-    const bool every_page = r.kind == crimg::kRegAnon && names[i][0] == '/';
+    const bool every_page =
+        r.kind == crimg::kRegAnon && names[i][0] == '/' && strncmp(names[i], "/dev/", 5) != 0;
     const bool ask_mincore = shared;
     for (uint64_t a = r.start; a < r.end && !rc;) {
       size_t n = static_cast<size_t>((r.end - a) / page);
