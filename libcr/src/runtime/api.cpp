@@ -104,30 +104,8 @@ int cr_request_checkpoint(const cr_checkpoint_args_t* a, cr_checkpoint_handle_t*
     }
     pthread_mutex_unlock(&g_self_lock);
   }
-  WireRequest w;
-  memset(&w, 0, sizeof w);
-  w.magic = kRequestMagic;
-  w.version = 1;
-  w.flags = a->cr_flags;
-  w.after_signal = a->cr_signal;
-  w.timeout_s = a->cr_timeout;
-  w.self = self;
-  char cbuf[CMSG_SPACE(sizeof(int))];
-  memset(cbuf, 0, sizeof cbuf);
-  struct iovec iov = {&w, sizeof w};
-  struct msghdr m;
-  memset(&m, 0, sizeof m);
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = cbuf;
-  m.msg_controllen = sizeof cbuf;
-  cmsghdr* c = CMSG_FIRSTHDR(&m);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &a->cr_fd, sizeof(int));
-  if (sendmsg(s, &m, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof w)) {
-    int e = errno;
+  if (int rc = control_request(s, a, self)) {
+    int e = -rc;
     if (self) forget_self_fd(s);
     close(s);
     errno = (e == EPIPE || e == ECONNRESET) ? CR_ENOSUPPORT : e;

@@ -37,6 +37,37 @@ int control_listen(pid_t pid) {
   return fd;
 }
 
+// One message with room for one passed fd: both ends of a request use it.
+static void fd_message(struct msghdr* m, struct iovec* iov, char* cbuf, size_t cbuf_len) {
+  memset(m, 0, sizeof *m);
+  m->msg_iov = iov;
+  m->msg_iovlen = 1;
+  m->msg_control = cbuf;
+  m->msg_controllen = cbuf_len;
+}
+
+int control_request(int sock, const cr_checkpoint_args_t* a, bool self) {
+  WireRequest w;
+  memset(&w, 0, sizeof w);
+  w.magic = kRequestMagic;
+  w.version = 1;
+  w.flags = a->cr_flags;
+  w.after_signal = a->cr_signal;
+  w.timeout_s = a->cr_timeout;
+  w.self = self;
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  memset(cbuf, 0, sizeof cbuf);
+  struct iovec iov = {&w, sizeof w};
+  struct msghdr m;
+  fd_message(&m, &iov, cbuf, sizeof cbuf);
+  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &a->cr_fd, sizeof(int));
+  return sendmsg(sock, &m, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof w) ? 0 : -errno;
+}
+
 int control_receive(int listen_fd, Request* r) {
   int c = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
   if (c < 0) return -errno;
@@ -55,11 +86,7 @@ int control_receive(int listen_fd, Request* r) {
   char cbuf[CMSG_SPACE(sizeof(int))];
   struct iovec iov = {&w, sizeof w};
   struct msghdr m;
-  memset(&m, 0, sizeof m);
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = cbuf;
-  m.msg_controllen = sizeof cbuf;
+  fd_message(&m, &iov, cbuf, sizeof cbuf);
   ssize_t n = recvmsg(c, &m, MSG_CMSG_CLOEXEC);
   int fd = -1;
   for (cmsghdr* h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))

@@ -132,7 +132,8 @@ inline constexpr uint32_t kRequestMagic = 0x51524343;         // "CCRQ"
 inline constexpr uint32_t kReplyMagic = 0x50524343;           // "CCRP"
 socklen_t control_address(pid_t pid, struct sockaddr_un* a);  // "@crmpi-libcr.<pid>"
 int control_listen(pid_t pid);                                // new listening socket or -errno
-int control_receive(int listen_fd, Request* r);               // accept + read; 0 or -errno
+int control_request(int sock, const cr_checkpoint_args_t* a, bool self);  // 0 or -errno
+int control_receive(int listen_fd, Request* r);  // accept + read; 0 or -errno
 int control_reply(int conn, int status, bool restarted, uint64_t bytes);
 
 // callbacks.cpp
