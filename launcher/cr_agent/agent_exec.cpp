@@ -55,7 +55,7 @@ char* src_ptr(const Buf& b, Scratch& s, bool priv) {
       if (!priv) return g_sh->data + b.off;
       return static_cast<char*>(memcpy(s.get(b.bytes), g_sh->data + b.off, b.bytes));
     case chan::kCma: {
-      char* p = s.get(b.bytes);
+      char* p = s.get(b.bytes + 1);  // + the point-to-point wire trailer
       cma(false, b.addr, p, b.bytes);
       return p;
     }
@@ -70,7 +70,7 @@ char* dst_ptr(const Buf& b, Scratch& s, bool priv) {
   if (b.mode == chan::kInPlace) return static_cast<char*>(MPI_IN_PLACE);
   if (b.mode == chan::kInline && !priv) return g_sh->data + b.off;
   if (b.mode == chan::kNone) return nullptr;
-  char* p = s.get(b.bytes);
+  char* p = s.get(b.bytes + 1);  // + the point-to-point wire trailer
   if (b.prefill) {
     if (b.mode == chan::kInline)
       memcpy(p, g_sh->data + b.off, b.bytes);
@@ -155,6 +155,16 @@ void put_status(Msg& m, const MPI_Status& st) {
 
 // ---------------------------------------------------------------- user ops
 
+void call_app() {
+  g_sh->msg.kind = chan::kCallback;
+  uint32_t seen = g_sh->req_seq.load();
+  uint32_t call = g_sh->call_seq.load();
+  chan::ring(g_sh->rep_seq, g_sh->app_sleeping);
+  static chan::Spin spin{50000, 2000, 50000, &g_sh->agent_cpu, &g_sh->app_cpu};
+  while (g_sh->call_seq.load(std::memory_order_acquire) == call)
+    seen = chan::wait_change(g_sh->req_seq, g_sh->agent_sleeping, seen, spin, nullptr);
+}
+
 // Algorithm: each collective with a user op reduces over a fresh dup of its
 // element type; g_userop maps that type to the app's op and type so the
 // trampoline can call back. Elements are sent in chunks that fit the data area.
@@ -183,16 +193,11 @@ void trampoline(void* in, void* inout, int* len, MPI_Datatype* dt) {
     memcpy(g_sh->data, a, n * c.esize);
     memcpy(g_sh->data + chan::kDataSize / 2, b, n * c.esize);
     Msg& m = g_sh->msg;
-    m.kind = chan::kCallback;
+    m.a[23] = chan::kCbUserOp;
     m.a[0] = c.app_op;
     m.a[1] = c.app_type;
     m.a[2] = n;
-    uint32_t seen = g_sh->req_seq.load();
-    uint32_t call = g_sh->call_seq.load();
-    chan::ring(g_sh->rep_seq, g_sh->app_sleeping);
-    static chan::Spin spin{50000, 2000, 50000, &g_sh->agent_cpu, &g_sh->app_cpu};
-    while (g_sh->call_seq.load(std::memory_order_acquire) == call)
-      seen = chan::wait_change(g_sh->req_seq, g_sh->agent_sleeping, seen, spin, nullptr);
+    call_app();
     memcpy(b, g_sh->data + chan::kDataSize / 2, n * c.esize);
     done += n;
   }
@@ -211,298 +216,6 @@ MPI_Datatype userop_type(MPI_Datatype t, uint64_t app_op, uint64_t app_type) {
 void userop_type_free(MPI_Datatype d) {
   g_userop.erase(d);
   MPI_Type_free(&d);
-}
-
-// ---------------------------------------------------------------- requests
-
-std::vector<AReq*> g_detached;
-
-char* own_copy(const Buf& b) {
-  if (b.mode == chan::kNone || b.mode == chan::kInPlace || b.bytes == 0) return nullptr;
-  char* p = static_cast<char*>(malloc(b.bytes));
-  if (b.mode == chan::kInline)
-    memcpy(p, g_sh->data + b.off, b.bytes);
-  else
-    cma(false, b.addr, p, b.bytes);
-  return p;
-}
-char* own_dst(const Buf& b) {
-  if (b.mode == chan::kInPlace) return static_cast<char*>(MPI_IN_PLACE);
-  if (b.mode == chan::kNone || b.bytes == 0) return nullptr;
-  char* p = static_cast<char*>(malloc(b.bytes));
-  if (b.prefill) {
-    if (b.mode == chan::kInline)
-      memcpy(p, g_sh->data + b.off, b.bytes);
-    else
-      cma(false, b.addr, p, b.bytes);
-  }
-  return p;
-}
-void areq_free(AReq* q) {
-  free(q->sbuf);
-  free(q->rbuf);
-  if (q->utype != MPI_DATATYPE_NULL) userop_type_free(q->utype);
-  delete q;
-}
-void reap_detached() {
-  for (size_t i = 0; i < g_detached.size();) {
-    int flag = 1;
-    if (g_detached[i]->r != MPI_REQUEST_NULL) MPI_Test(&g_detached[i]->r, &flag, MPI_STATUS_IGNORE);
-    if (flag) {
-      areq_free(g_detached[i]);
-      g_detached[i] = g_detached.back();
-      g_detached.pop_back();
-    } else {
-      ++i;
-    }
-  }
-}
-
-// ---------------------------------------------------------------- p2p
-
-int isend(MPI_Datatype t, int count, int dest, int tag, MPI_Comm c, uint64_t mode, char* buf,
-          MPI_Request* r) {
-  switch (mode) {
-    case chan::kSync:
-      return MPI_Issend(buf, count, t, dest, tag, c, r);
-    case chan::kReady:
-      return MPI_Irsend(buf, count, t, dest, tag, c, r);
-    default:
-      return MPI_Isend(buf, count, t, dest, tag, c, r);
-  }
-}
-
-void op_send(Msg& m) {
-  MPI_Datatype t = wtype(m.a[0]);
-  int count = static_cast<int>(m.a[1]), dest = static_cast<int>(m.a[2]),
-      tag = static_cast<int>(m.a[3]);
-  MPI_Comm c = wcomm(m.a[4]);
-  if (m.a[5] == chan::kBuffered) {  // local completion: agent-owned copy
-    auto* q = new AReq;
-    q->sbuf = own_copy(m.b[0]);
-    m.rc = MPI_Isend(q->sbuf, count, t, dest, tag, c, &q->r);
-    q->detached = true;
-    g_detached.push_back(q);
-    reap_detached();  // a program that only ever Bsends must not accumulate them
-    return;
-  }
-  char* p = src_ptr(m.b[0], g_scratch[0]);
-  switch (m.a[5]) {
-    case chan::kSync:
-      m.rc = MPI_Ssend(p, count, t, dest, tag, c);
-      break;
-    case chan::kReady:
-      m.rc = MPI_Rsend(p, count, t, dest, tag, c);
-      break;
-    default:
-      m.rc = MPI_Send(p, count, t, dest, tag, c);
-  }
-}
-
-void op_recv(Msg& m) {
-  MPI_Status st;
-  char* p = dst_ptr(m.b[1], g_scratch[1]);
-  m.rc = MPI_Recv(p, static_cast<int>(m.a[1]), wtype(m.a[0]), static_cast<int>(m.a[2]),
-                  static_cast<int>(m.a[3]), wcomm(m.a[4]), &st);
-  if (m.rc == MPI_SUCCESS) dst_done(m.b[1], p, st._ucount);
-  put_status(m, st);
-}
-
-void op_isend(Msg& m) {
-  MPI_Datatype t = wtype(m.a[0]);
-  MPI_Comm c = wcomm(m.a[4]);
-  auto* q = new AReq;
-  q->sbuf = own_copy(m.b[0]);
-  m.rc = isend(t, static_cast<int>(m.a[1]), static_cast<int>(m.a[2]), static_cast<int>(m.a[3]), c,
-               m.a[5], q->sbuf, &q->r);
-  m.a[0] = u(q);
-}
-
-void op_irecv(Msg& m) {
-  MPI_Datatype t = wtype(m.a[0]);
-  MPI_Comm c = wcomm(m.a[4]);
-  auto* q = new AReq;
-  q->dst = m.b[1];
-  q->recv = true;
-  q->rbuf = own_dst(m.b[1]);
-  m.rc = MPI_Irecv(q->rbuf, static_cast<int>(m.a[1]), t, static_cast<int>(m.a[2]),
-                   static_cast<int>(m.a[3]), c, &q->r);
-  m.a[0] = u(q);
-}
-
-void op_probe(Msg& m, bool blocking) {
-  MPI_Status st{};
-  int flag = 1;
-  if (blocking)
-    m.rc = MPI_Probe(static_cast<int>(m.a[0]), static_cast<int>(m.a[1]), wcomm(m.a[2]), &st);
-  else
-    m.rc =
-        MPI_Iprobe(static_cast<int>(m.a[0]), static_cast<int>(m.a[1]), wcomm(m.a[2]), &flag, &st);
-  m.a[9] = flag;
-  put_status(m, st);
-}
-
-// a[0] src, a[1] tag, a[2] comm, a[3] blocking -> a[9] flag, a[8] message.
-void op_mprobe(Msg& m) {
-  MPI_Status st{};
-  MPI_Message msg = MPI_MESSAGE_NULL;
-  int flag = 1;
-  if (m.a[3])
-    m.rc = MPI_Mprobe(static_cast<int>(m.a[0]), static_cast<int>(m.a[1]), wcomm(m.a[2]), &msg, &st);
-  else
-    m.rc = MPI_Improbe(static_cast<int>(m.a[0]), static_cast<int>(m.a[1]), wcomm(m.a[2]), &flag,
-                       &msg, &st);
-  m.a[9] = flag;
-  m.a[8] = u(msg);
-  remember_msg(msg);
-  put_status(m, st);
-}
-
-// a[0] type, a[1] count, a[8] message; b[1] destination.
-void op_mrecv(Msg& m) {
-  MPI_Status st;
-  MPI_Message msg = wmsg(m.a[8]);
-  char* p = dst_ptr(m.b[1], g_scratch[1]);
-  m.rc = MPI_Mrecv(p, static_cast<int>(m.a[1]), wtype(m.a[0]), &msg, &st);
-  if (m.rc == MPI_SUCCESS) dst_done(m.b[1], p, st._ucount);
-  put_status(m, st);
-}
-
-// As kOpMrecv, nonblocking: a0 agent request id.
-void op_imrecv(Msg& m) {
-  MPI_Datatype t = wtype(m.a[0]);
-  MPI_Message msg = wmsg(m.a[8]);
-  auto* q = new AReq;
-  q->dst = m.b[1];
-  q->recv = true;
-  q->rbuf = own_dst(m.b[1]);
-  m.rc = MPI_Imrecv(q->rbuf, static_cast<int>(m.a[1]), t, &msg, &q->r);
-  m.a[0] = u(q);
-}
-
-void op_sendrecv(Msg& m) {
-  MPI_Status st;
-  char* s = src_ptr(m.b[0], g_scratch[0]);
-  char* r = dst_ptr(m.b[1], g_scratch[1]);
-  m.rc = MPI_Sendrecv(s, static_cast<int>(m.a[1]), wtype(m.a[0]), static_cast<int>(m.a[2]),
-                      static_cast<int>(m.a[3]), r, static_cast<int>(m.a[7]), wtype(m.a[6]),
-                      static_cast<int>(m.a[8]), static_cast<int>(m.a[9]), wcomm(m.a[4]), &st);
-  if (m.rc == MPI_SUCCESS) dst_done(m.b[1], r, st._ucount);
-  put_status(m, st);
-}
-
-// Reply layout of kOpComplete in data[]: reqs[n] (u64, input), status[n]
-// (WireStatus), inline_off[n] (i64, -1 = none), done[n] (u8), then payloads.
-void op_complete(Msg& m) {
-  reap_detached();
-  uint64_t kind = m.a[0];
-  int n = static_cast<int>(m.a[1]);
-  auto* ids = reinterpret_cast<uint64_t*>(g_sh->data);
-  auto* wst = reinterpret_cast<chan::WireStatus*>(ids + n);
-  auto* ioff = reinterpret_cast<int64_t*>(wst + n);
-  auto* done = reinterpret_cast<uint8_t*>(ioff + n);
-  size_t pos = (reinterpret_cast<char*>(done + n) - g_sh->data + 63) & ~size_t{63};
-  if (n < 0 || static_cast<size_t>(n) * 64 > chan::kDataSize) throw BadCall{"too many requests"};
-  std::vector<MPI_Request> rs(n);
-  std::vector<MPI_Status> st(n);
-  std::vector<int> idx(n);
-  // User-op callbacks during completion reuse the data area: keep the ids.
-  std::vector<uint64_t> idv(ids, ids + n);
-  for (int i = 0; i < n; ++i) rs[i] = idv[i] ? areq(idv[i])->r : MPI_REQUEST_NULL;
-  int flag = 0, one = -1, outc = 0;
-  switch (kind) {
-    case chan::kWait:
-      m.rc = MPI_Wait(&rs[0], &st[0]);
-      flag = 1;
-      break;
-    case chan::kTest:
-      m.rc = MPI_Test(&rs[0], &flag, &st[0]);
-      break;
-    case chan::kWaitany:
-      m.rc = MPI_Waitany(n, rs.data(), &one, &st[0]);
-      flag = 1;
-      break;
-    case chan::kTestany:
-      m.rc = MPI_Testany(n, rs.data(), &one, &flag, &st[0]);
-      break;
-    case chan::kWaitall:
-      m.rc = MPI_Waitall(n, rs.data(), st.data());
-      flag = 1;
-      break;
-    case chan::kTestall:
-      m.rc = MPI_Testall(n, rs.data(), &flag, st.data());
-      break;
-    case chan::kWaitsome:
-      m.rc = MPI_Waitsome(n, rs.data(), &outc, idx.data(), st.data());
-      break;
-    case chan::kTestsome:
-      m.rc = MPI_Testsome(n, rs.data(), &outc, idx.data(), st.data());
-      break;
-    case chan::kGetStatus:
-      m.rc = MPI_Request_get_status(rs[0], &flag, &st[0]);
-      break;
-  }
-  for (int i = 0; i < n; ++i) {
-    ids[i] = idv[i];
-    done[i] = 0;
-    ioff[i] = -1;
-  }
-  // Which requests completed, and where their status is.
-  std::vector<std::pair<int, MPI_Status*>> fin;
-  if (kind == chan::kWait || kind == chan::kTest || kind == chan::kGetStatus) {
-    if (flag && n) fin.push_back({0, &st[0]});
-  } else if (kind == chan::kWaitany || kind == chan::kTestany) {
-    if (one >= 0) fin.push_back({one, &st[0]});
-  } else if (kind == chan::kWaitall || kind == chan::kTestall) {
-    if (flag || m.rc == MPI_ERR_IN_STATUS)
-      for (int i = 0; i < n; ++i)
-        if (ids[i] && (m.rc != MPI_ERR_IN_STATUS || st[i].MPI_ERROR != MPI_ERR_PENDING))
-          fin.push_back({i, &st[i]});
-  } else if (outc != MPI_UNDEFINED) {
-    for (int k = 0; k < outc; ++k) fin.push_back({idx[k], &st[k]});
-  }
-  for (auto [i, s] : fin) {
-    AReq* q = reinterpret_cast<AReq*>(ids[i]);
-    if (!q) continue;
-    done[i] = 1;
-    wst[i] = {s->MPI_SOURCE, s->MPI_TAG, s->MPI_ERROR, s->_cancelled, s->_ucount};
-    size_t bytes = q->recv ? s->_ucount : q->dst.bytes;
-    if (q->rbuf && !s->_cancelled && bytes) {
-      if (bytes > q->dst.bytes) bytes = q->dst.bytes;
-      if (q->dst.mode == chan::kCma && (bytes > 65536 || pos + bytes > chan::kDataSize)) {
-        cma(true, q->dst.addr, q->rbuf, bytes);
-      } else if (pos + bytes <= chan::kDataSize) {
-        memcpy(g_sh->data + pos, q->rbuf, bytes);
-        ioff[i] = static_cast<int64_t>(pos);
-        pos = (pos + bytes + 63) & ~size_t{63};
-      } else {
-        cma(true, q->dst.addr, q->rbuf, bytes);
-      }
-    }
-    if (kind != chan::kGetStatus) areq_free(q);
-  }
-  m.a[2] = static_cast<uint64_t>(one);
-  m.a[3] = static_cast<uint64_t>(outc);
-  m.a[4] = static_cast<uint64_t>(flag);
-}
-
-void op_cancel(Msg& m) {
-  m.rc = MPI_Cancel(&areq(m.a[0])->r);
-}
-
-void op_request_free(Msg& m) {
-  AReq* q = areq(m.a[0]);
-  q->detached = true;
-  g_detached.push_back(q);
-  reap_detached();
-  m.rc = MPI_SUCCESS;
-}
-
-void op_bsend_flush(Msg& m) {
-  for (AReq* q : g_detached)
-    if (q->r != MPI_REQUEST_NULL) MPI_Wait(&q->r, MPI_STATUS_IGNORE);
-  reap_detached();
-  m.rc = MPI_SUCCESS;
 }
 
 // ---------------------------------------------------------------- misc
@@ -569,31 +282,6 @@ void op_hello(Msg& m) {
 
 using namespace internal;
 
-void drain_posted() {
-  uint64_t head = g_sh->async_head.load(std::memory_order_relaxed);
-  uint64_t tail = g_sh->async_tail.load(std::memory_order_acquire);
-  while (head != tail) {
-    auto* h = reinterpret_cast<chan::AsyncSend*>(g_sh->async_ring + head % chan::kAsyncSize);
-    if (h->size == 0) {  // wrap marker
-      head += chan::kAsyncSize - head % chan::kAsyncSize;
-      continue;
-    }
-    int rc;
-    try {
-      rc = MPI_Send(h + 1, static_cast<int>(h->count), wtype(h->type), static_cast<int>(h->dest),
-                    static_cast<int>(h->tag), wcomm(h->comm));
-    } catch (const BadCall& e) {
-      fprintf(stderr, "crmpi: rank %d: agent rejected a posted send: %s\n", g_rank, e.what);
-      rc = MPI_ERR_ARG;
-    }
-    if (rc != MPI_SUCCESS && !g_sh->async_rc.load()) {
-      g_sh->async_comm = h->comm;
-      g_sh->async_rc.store(rc);
-    }
-    head += h->size;
-  }
-  g_sh->async_head.store(head, std::memory_order_release);
-}
 
 bool app_finalized() {
   return g_app_fin;
@@ -622,7 +310,8 @@ bool valid(const Buf& b) {
     case chan::kInPlace:
       return true;
     case chan::kInline:
-      return b.off <= chan::kDataSize && b.bytes <= chan::kDataSize - b.off;
+      // One byte more than the payload: room for the wire trailer.
+      return b.off < chan::kDataSize && b.bytes < chan::kDataSize - b.off;
     case chan::kCma:
       return b.bytes < (1ull << 40);
     default:

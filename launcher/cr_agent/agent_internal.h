@@ -5,7 +5,10 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <deque>
+#include <unordered_set>
 #include <vector>
 
 #include "agent.h"
@@ -54,6 +57,18 @@ struct AReq {
   MPI_Datatype utype = MPI_DATATYPE_NULL;
   bool detached = false;    // buffered send or freed request: reap silently
   std::vector<int> arrays;  // counts/displacements of a nonblocking v-collective
+  // Point-to-point (agent_p2p.cpp, agent_rndv.cpp).
+  bool p2p = false;     // a point-to-point receive: wire-decoded when it completes
+  bool done = false;    // completed outside MPI (stash, or served while polling)
+  bool pulled = false;  // its payload is already in the app's buffer (rendezvous)
+  int rc = MPI_SUCCESS;  // error of a completion outside MPI
+  MPI_Status st{};       // status of a completion outside MPI
+  bool send = false;     // a point-to-point send: status shows the payload size
+  size_t send_bytes = 0;
+  int send_src = 0, send_tag = 0;
+  bool rndv = false;  // rendezvous send: r is the receive of the ack
+  chan::RndvHeader hdr{};
+  char ack = 0;
 };
 
 // The live request with this id, or BadCall.
@@ -89,6 +104,72 @@ MPI_Datatype userop_type(MPI_Datatype t, uint64_t app_op, uint64_t app_type);
 void userop_type_free(MPI_Datatype d);
 
 void op_coll(Msg& m);
+
+// ---- point-to-point (agent_p2p.cpp)
+void op_send(Msg& m);
+void op_recv(Msg& m);
+void op_isend(Msg& m);
+void op_irecv(Msg& m);
+void op_probe(Msg& m, bool blocking);
+void op_mprobe(Msg& m);
+void op_mrecv(Msg& m);
+void op_imrecv(Msg& m);
+void op_sendrecv(Msg& m);
+void op_complete(Msg& m);
+void op_cancel(Msg& m);
+void op_request_free(Msg& m);
+void op_bsend_flush(Msg& m);
+void reap_detached();
+void areq_free(AReq* q);
+void put_status(Msg& m, const MPI_Status& st);
+
+// Hand the current message to the app as a callback (kind = kCallback, what
+// in a[23]) and wait until it answers kOpCallbackDone (agent_exec.cpp).
+void call_app();
+
+// ---- wire format, rendezvous, stash (agent_rndv.cpp; algorithm there)
+extern MPI_Comm g_ack_comm;
+// Pending point-to-point receives that can get a rendezvous header.
+extern std::unordered_set<AReq*> g_rndv_recvs;
+// Once, after MPI_Init: the ack communicator and which world ranks share this node.
+void rndv_init();
+bool rndv_local(uint64_t world);
+// Sends of an n-byte payload at buf, which has room for one more byte.
+int wire_send(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode);
+int wire_isend(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode, MPI_Request* r);
+// Rendezvous send of src (an app address): posts the ack receive in q->r,
+// then sends the header. rndv_send_finish runs once q->r completed.
+int rndv_send_start(AReq* q, const Buf& src, int dest, int tag, MPI_Comm c, uint64_t world);
+int rndv_send_finish(AReq* q, const MPI_Status& ack);
+// Receive capacity (MPI_BYTEs) for a destination: its bytes + 1.
+size_t recv_capacity(const Buf& dst);
+// Decode a completed receive of wire bytes at buf for dst: fixes st
+// (payload size, truncation) and pulls a rendezvous payload into dst
+// (*pulled). Returns the receive's error code.
+int land(const Buf& dst, const char* buf, MPI_Status& st, int rc, bool* pulled);
+// A pending receive completed (in MPI) with st/rc: decode it, mark it done.
+void recv_completed(AReq* q, MPI_Status& st, int rc);
+// Test every receive in g_rndv_recvs and land those that completed.
+void serve_pending();
+// MPI_Wait, polling and serving g_rndv_recvs while any are pending.
+int wait_req(MPI_Request* r, MPI_Status* st);
+
+struct Stashed {
+  MPI_Comm comm;
+  MPI_Status st;  // as received: wire size in _ucount
+  std::vector<char> bytes;
+};
+extern std::unordered_set<Stashed*> g_stash_msgs;
+Stashed* stash_find(MPI_Comm c, int src, int tag, bool take);
+Stashed* stash_receive(MPI_Comm c, MPI_Message* msg, const MPI_Status& probed);
+// Stash every message of (c, src) up to the first with `tag`; returns that one.
+Stashed* stash_through(MPI_Comm c, int src, int tag);
+// Payload size of a stashed message.
+size_t stashed_size(const Stashed* e);
+// Deliver (and delete) a stashed message as a receive into dst: wire bytes
+// copied to p (capacity recv_capacity(dst)) unless it is a header, which is
+// pulled (*pulled). st gets the decoded status.
+int stash_deliver(Stashed* e, const Buf& dst, char* p, MPI_Status& st, bool* pulled);
 void op_comm(Msg& m);
 
 }  // namespace crmpi::agent::internal

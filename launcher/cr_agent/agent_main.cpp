@@ -24,6 +24,7 @@
 #include <string>
 
 #include "agent.h"
+#include "agent_internal.h"
 
 namespace crmpi::agent {
 
@@ -193,6 +194,7 @@ int main(int argc, char** argv) {
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
   init_tables();
+  internal::rndv_init();
   int fd = -1;
   g_sh = make_channel(&fd);
   if (!g_sh) MPI_Abort(MPI_COMM_WORLD, 1);

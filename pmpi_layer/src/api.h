@@ -186,6 +186,10 @@ struct Global {
   int next_keyval = 1000;
   void* bsend_buf = nullptr;
   int bsend_size = 0;
+  // Point-to-point payloads of at least this many bytes to a rank on this
+  // node go by rendezvous: the receiver copies them straight from our
+  // memory ($CRMPI_RNDV_MIN; agent_rndv.cpp has the algorithm).
+  size_t rndv_min = 32768;
   std::recursive_mutex mu;
 };
 extern Global g;
@@ -229,6 +233,10 @@ void status_from_msg(MPI_Status* st, const chan::Msg& m);
 struct Lock {
   std::lock_guard<std::recursive_mutex> l{g.mu};
 };
+
+// Callbacks from the lower half while it executes a call (api_p2p.cpp):
+// user ops (api_op.cpp) and rendezvous pulls.
+void lower_half_callback(chan::Msg& m, char* data);
 
 // VRequest helpers (api_req.cpp)
 VRequest* new_request(VRequest::Kind k, VComm* c);

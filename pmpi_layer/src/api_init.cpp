@@ -1,9 +1,12 @@
 // MPI family: environment. Init/finalize, thread level, abort, time,
 // processor name, version, error strings, error handlers, info objects.
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <sys/prctl.h>
+
 #include <cstring>
 
 #include "api.h"
@@ -61,7 +64,12 @@ int do_init(int required, int* provided) {
     fatal(
         "this program uses libcrpmpi but is not running under crmpirun (no channel in "
         "$CRMPI_CHANNEL_FD)");
-  lh.set_callback(user_op_callback);
+  lh.set_callback(lower_half_callback);
+  if (const char* v = getenv("CRMPI_RNDV_MIN")) g.rndv_min = strtoull(v, nullptr, 0);
+  // Peers on this node copy our large send buffers with process_vm_readv;
+  // under Yama's ptrace_scope 1 that needs our consent (Open MPI's CMA does
+  // the same). Harmless where Yama is absent.
+  prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
   chan::Msg& m = msg();
   m.a[0] = static_cast<uint64_t>(required);
   call(chan::kOpHello);

@@ -2,6 +2,8 @@
 // receives in all modes, probe, sendrecv, buffer attach/detach, counts.
 // Every send and completed receive is counted on its communicator (the next
 // issue's drain needs sent/received totals).
+#include <sys/uio.h>
+
 #include <cstdlib>
 #include <cstring>
 
@@ -11,19 +13,59 @@ using namespace crmpi;
 
 namespace crmpi {
 
+void user_op_callback(chan::Msg& m, char* data);  // api_op.cpp
+
+// kCbPull: copy a rendezvous payload from the sender app straight into the
+// receive buffer (the agent sends the ack, or a nack when this fails).
+static void pull_callback(chan::Msg& m, char* data) {
+  const chan::Buf& b = m.b[1];
+  char* dst = b.mode == chan::kInline ? data + b.off : reinterpret_cast<char*>(b.addr);
+  auto* src = reinterpret_cast<char*>(m.a[1]);
+  size_t n = m.a[2], done = 0;
+  while (done < n) {
+    iovec l{dst + done, n - done}, r{src + done, n - done};
+    ssize_t k = process_vm_readv(static_cast<pid_t>(m.a[0]), &l, 1, &r, 1, 0);
+    if (k <= 0) break;
+    done += static_cast<size_t>(k);
+  }
+  m.a[3] = done == n;
+}
+
+void lower_half_callback(chan::Msg& m, char* data) {
+  if (m.a[23] == chan::kCbPull)
+    pull_callback(m, data);
+  else
+    user_op_callback(m, data);
+}
+
+// A payload big enough for a rendezvous (the agent still decides: only to
+// ranks on this node). Buffered sends keep their copy semantics.
+static bool rndv_size(int count, MPI_Datatype t, int dest, VComm* vc, uint64_t mode) {
+  if (mode == chan::kBuffered || dest < 0 || dest >= vc->size || count <= 0) return false;
+  const TypeMap* tm = typemap(t);
+  if (!tm) return false;
+  size_t bytes = static_cast<size_t>(count) * (type_derived(t) ? tm->size : tm->extent());
+  return bytes >= g.rndv_min;
+}
+
 int post_isend(VRequest* r, const void* buf, int count, MPI_Datatype t, int dest, int tag,
                uint64_t mode) {
   Arena a;
   std::vector<char> tmp;
   chan::Msg& m = msg();
-  source(m.b[0], a, buf, count, t, tmp);
+  bool big = rndv_size(count, t, dest, r->comm, mode);
+  source(m.b[0], a, buf, count, t, tmp, !big);
   m.a[0] = wire_type(t);
   m.a[1] = static_cast<uint64_t>(count);
   m.a[2] = static_cast<uint64_t>(dest);
   m.a[3] = static_cast<uint64_t>(tag);
   m.a[4] = r->comm->real;
   m.a[5] = mode;
+  m.a[6] = big;
+  m.a[7] = big ? static_cast<uint64_t>(r->comm->world[dest]) : 0;
   int rc = call(chan::kOpIsend);
+  // A rendezvous reads a packed copy until completion: it lives in the request.
+  if (big && !tmp.empty()) r->packed = std::move(tmp);
   r->real = m.a[0];
   r->kind = VRequest::kSend;
   // The posting record (a restart re-posts from it, see api.h).
@@ -56,6 +98,14 @@ int post_irecv(VRequest* r, void* buf, int count, MPI_Datatype t, int src, int t
 
 namespace {
 
+// A receive buffer that a rendezvous may fill: it goes by address (CMA), so
+// that the pull lands in it directly instead of in the channel.
+bool big_recv(int count, MPI_Datatype t) {
+  const TypeMap* tm = typemap(t);
+  if (!tm || count <= 0) return false;
+  return static_cast<size_t>(count) * (type_derived(t) ? tm->size : tm->extent()) >= g.rndv_min;
+}
+
 // Algorithm (posted sends): a small standard or buffered send that is valid
 // as far as the app can tell is appended to the channel's async ring and the
 // call returns at once: the buffer is reusable (the payload was copied) and
@@ -72,8 +122,9 @@ bool try_post(const void* buf, int count, MPI_Datatype t, int dest, int tag, VCo
   size_t bytes = static_cast<size_t>(count) * (derived ? tm->size : tm->extent());
   if (bytes > chan::kAsyncMaxPayload) return false;
   chan::AsyncSend* h;
-  char* p = lower_half().post_begin(bytes, &h);
+  char* p = lower_half().post_begin(chan::wire_bytes(bytes), &h);  // + the wire trailer
   if (!p) return false;
+  h->bytes = bytes;
   if (derived)
     tm->pack(buf, count, p);
   else if (bytes)
@@ -99,13 +150,16 @@ int send(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm
   Arena a;
   std::vector<char> tmp;
   chan::Msg& m = msg();
-  source(m.b[0], a, buf, count, t, tmp);
+  bool big = rndv_size(count, t, dest, vc, mode);
+  source(m.b[0], a, buf, count, t, tmp, !big);
   m.a[0] = wire_type(t);
   m.a[1] = static_cast<uint64_t>(count);
   m.a[2] = static_cast<uint64_t>(dest);
   m.a[3] = static_cast<uint64_t>(tag);
   m.a[4] = vc->real;
   m.a[5] = mode;
+  m.a[6] = big;
+  m.a[7] = big ? static_cast<uint64_t>(vc->world[dest]) : 0;
   int rc = call(chan::kOpSend);
   if (dest != MPI_PROC_NULL) vc->sent++;
   return check(vc, c, rc, fn);
@@ -191,7 +245,7 @@ CRMPI_API int PMPI_Recv(void* buf, int count, MPI_Datatype t, int src, int tag, 
   Arena a;
   Dest d;
   chan::Msg& m = msg();
-  dest(d, a, buf, count, t, false);
+  dest(d, a, buf, count, t, false, !big_recv(count, t));
   m.b[1] = d.wire;
   m.a[0] = wire_type(t);
   m.a[1] = static_cast<uint64_t>(count);
@@ -244,12 +298,22 @@ CRMPI_API int PMPI_Sendrecv(const void* sbuf, int scount, MPI_Datatype stype, in
   Lock l;
   VComm* vc = comm(c);
   if (!vc) return check_world(MPI_ERR_COMM, "MPI_Sendrecv");
+  if (rndv_size(scount, stype, dest, vc, chan::kStandard)) {
+    // The send may be a rendezvous, which completes only once the peer has
+    // pulled it: post it, receive, then complete it (what Sendrecv means).
+    MPI_Request r;
+    int rc = isend(sbuf, scount, stype, dest, stag, c, chan::kStandard, &r, "MPI_Sendrecv");
+    if (rc != MPI_SUCCESS) return rc;
+    rc = PMPI_Recv(rbuf, rcount, rtype, src, rtag, c, st);
+    int wrc = PMPI_Wait(&r, MPI_STATUS_IGNORE);
+    return rc != MPI_SUCCESS ? rc : wrc;
+  }
   Arena a;
   std::vector<char> tmp;
   Dest d;
   chan::Msg& m = msg();
   source(m.b[0], a, sbuf, scount, stype, tmp);
-  crmpi::dest(d, a, rbuf, rcount, rtype, false);
+  crmpi::dest(d, a, rbuf, rcount, rtype, false, !big_recv(rcount, rtype));
   m.b[1] = d.wire;
   m.a[0] = wire_type(stype);
   m.a[1] = static_cast<uint64_t>(scount);
@@ -444,7 +508,7 @@ CRMPI_API int PMPI_Mrecv(void* buf, int count, MPI_Datatype t, MPI_Message* mess
   Arena a;
   Dest d;
   chan::Msg& m = msg();
-  crmpi::dest(d, a, buf, count, t, false);
+  crmpi::dest(d, a, buf, count, t, false, !big_recv(count, t));
   m.b[1] = d.wire;
   m.a[0] = wire_type(t);
   m.a[1] = static_cast<uint64_t>(count);

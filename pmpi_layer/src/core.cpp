@@ -103,8 +103,10 @@ Arena::Arena() : data(lower_half().data()), cap(lower_half().data_size()) {}
 
 size_t Arena::alloc(size_t n) {
   size_t off = (used + 63) & ~size_t{63};
-  if (off + n > cap) return SIZE_MAX;
-  used = off + n;
+  // One byte more than asked: the agent appends the point-to-point wire
+  // trailer in place (docs/protocol.md, "Wire format").
+  if (off + n + 1 > cap) return SIZE_MAX;
+  used = off + n + 1;
   return off;
 }
 

@@ -31,6 +31,36 @@ constexpr size_t kAsyncSize = 256u << 10;    // ring of posted (unanswered) smal
 constexpr size_t kAsyncMaxPayload =
     4000;  // below the shared-memory eager limit (4 KiB with header)
 
+// Point-to-point wire format (docs/protocol.md, "Wire format"): a payload
+// of n bytes travels as n MPI_BYTEs when n < kRndvHeaderBytes, else as n + 1
+// (one trailing byte). A message of exactly kRndvHeaderBytes is therefore
+// never a payload: it is a RndvHeader.
+constexpr size_t kRndvHeaderBytes = 64;
+constexpr uint64_t kRndvMagic = 0x56444e52504d5243ull;  // "CRMPRNDV"
+inline size_t wire_bytes(size_t n) {
+  return n < kRndvHeaderBytes ? n : n + 1;
+}
+
+// Rendezvous header: the payload stays in the sender app's memory until the
+// receiver's app has copied it (process_vm_readv) and acknowledged it.
+struct RndvHeader {
+  uint64_t magic;     // kRndvMagic
+  uint64_t addr;      // payload address in the sender app
+  uint64_t bytes;     // payload size
+  int32_t pid;        // sender app
+  int32_t world;      // sender's rank in MPI_COMM_WORLD: where the ack goes
+  uint32_t ack_tag;   // tag of the ack on the agents' private communicator
+  uint32_t reserved;
+  uint64_t spare[3];
+};
+static_assert(sizeof(RndvHeader) == kRndvHeaderBytes);
+
+// What a kCallback asks of the app, in Msg::a[23].
+enum CallbackKind : uint64_t {
+  kCbUserOp = 0,  // a0 app op, a1 app type, a2 count; data: invec, inoutvec
+  kCbPull = 1,    // a0 pid, a1 address, a2 bytes; b1 target -> a3 = 1 if copied
+};
+
 // Where a buffer's bytes travel. INLINE: at data[off]; CMA: at addr in the
 // app, read/written by the agent with process_vm_readv/writev.
 enum BufMode : uint32_t { kNone = 0, kInline = 1, kCma = 2, kInPlace = 3 };

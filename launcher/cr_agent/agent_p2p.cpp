@@ -1,0 +1,614 @@
+// cr_agent: point-to-point calls and request completion on the real Open MPI.
+//
+// Payloads travel in the wire format of agent_rndv.cpp (bytes plus a
+// trailer; 64-byte rendezvous headers), so every receive here is decoded by
+// land() and every blocking wait goes through wait_req() or polls, which
+// keeps serving rendezvous receives that other ranks wait on.
+#include <cstring>
+#include <vector>
+
+#include "agent_internal.h"
+
+namespace crmpi::agent::internal {
+
+extern std::deque<Stashed*> g_stash;
+
+// ---------------------------------------------------------------- requests
+
+std::vector<AReq*> g_detached;
+
+char* own_copy(const Buf& b) {
+  if (b.mode == chan::kNone || b.mode == chan::kInPlace || b.bytes == 0) return nullptr;
+  char* p = static_cast<char*>(malloc(b.bytes + 1));  // + the wire trailer
+  if (b.mode == chan::kInline)
+    memcpy(p, g_sh->data + b.off, b.bytes);
+  else
+    cma(false, b.addr, p, b.bytes);
+  return p;
+}
+char* own_dst(const Buf& b) {
+  if (b.mode == chan::kInPlace) return static_cast<char*>(MPI_IN_PLACE);
+  if (b.mode == chan::kNone || b.bytes == 0) return nullptr;
+  char* p = static_cast<char*>(malloc(b.bytes + 1));
+  if (b.prefill) {
+    if (b.mode == chan::kInline)
+      memcpy(p, g_sh->data + b.off, b.bytes);
+    else
+      cma(false, b.addr, p, b.bytes);
+  }
+  return p;
+}
+void areq_free(AReq* q) {
+  g_rndv_recvs.erase(q);
+  free(q->sbuf);
+  free(q->rbuf);
+  if (q->utype != MPI_DATATYPE_NULL) userop_type_free(q->utype);
+  delete q;
+}
+
+// A completed send: the ack of a rendezvous may be a nack (send the payload),
+// and the status shows the payload, not the wire.
+static int send_completed(AReq* q, MPI_Status& st, int rc) {
+  if (q->rndv && rc == MPI_SUCCESS) rc = rndv_send_finish(q, st);
+  if (q->rndv) {
+    st.MPI_SOURCE = q->send_src;
+    st.MPI_TAG = q->send_tag;
+  }
+  st._ucount = q->send_bytes;
+  return rc;
+}
+
+// Freed requests and buffered sends: complete them in the background. A
+// freed receive still delivers its data (MPI_Request_free on an active
+// receive does not cancel it).
+void reap_detached() {
+  for (size_t i = 0; i < g_detached.size();) {
+    AReq* q = g_detached[i];
+    int flag = 1;
+    MPI_Status st{};
+    if (!q->done && q->r != MPI_REQUEST_NULL) {
+      int rc = MPI_Test(&q->r, &flag, &st);
+      if (flag && q->p2p) recv_completed(q, st, rc);
+      if (flag && q->send) send_completed(q, st, rc);
+    }
+    if (!flag) {
+      ++i;
+      continue;
+    }
+    if (q->p2p && q->done && !q->pulled && q->rbuf && q->st._ucount)
+      dst_done(q->dst, q->rbuf, q->st._ucount);
+    areq_free(q);
+    g_detached[i] = g_detached.back();
+    g_detached.pop_back();
+  }
+}
+
+// ---------------------------------------------------------------- p2p
+
+namespace {
+
+// Where a blocking receive lands: the inline area (the app reserved one byte
+// more), scratch for CMA destinations, a sink for empty ones.
+char* recv_ptr(const Buf& d, Scratch& s) {
+  static char sink[8];
+  if (d.mode == chan::kInline) return g_sh->data + d.off;
+  if (d.mode == chan::kCma) return s.get(d.bytes + 1);
+  return sink;
+}
+
+// Blocking receive of wire bytes into p for destination d; decodes, pulls a
+// rendezvous payload, delivers the rest. Looks in the stash first.
+int recv_into(const Buf& d, char* p, int src, int tag, MPI_Comm c, MPI_Status& st) {
+  bool pulled = false;
+  int rc;
+  Stashed* e = g_stash.empty() || src == MPI_PROC_NULL ? nullptr : stash_find(c, src, tag, true);
+  if (e) {
+    rc = stash_deliver(e, d, p, st, &pulled);
+  } else {
+    int cap = static_cast<int>(recv_capacity(d));
+    if (g_rndv_recvs.empty()) {
+      rc = MPI_Recv(p, cap, MPI_BYTE, src, tag, c, &st);
+    } else {
+      MPI_Request r;
+      rc = MPI_Irecv(p, cap, MPI_BYTE, src, tag, c, &r);
+      if (rc == MPI_SUCCESS) rc = wait_req(&r, &st);
+    }
+    rc = land(d, p, st, rc, &pulled);
+  }
+  if (!pulled && (rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE) && st._ucount)
+    dst_done(d, p, st._ucount);
+  return rc;
+}
+
+// a[6] != 0: the app allows a rendezvous (contiguous app memory that stays
+// put until completion); a[7]: the destination's world rank.
+bool use_rndv(const Msg& m, int dest) {
+  return m.a[6] && m.b[0].mode == chan::kCma && dest != MPI_PROC_NULL &&
+         m.a[5] != chan::kBuffered && rndv_local(m.a[7]);
+}
+
+uint64_t payload(const Buf& b) {
+  return b.mode == chan::kNone ? 0 : b.bytes;
+}
+
+}  // namespace
+
+void op_send(Msg& m) {
+  wtype(m.a[0]);  // checked; payloads travel as bytes
+  int dest = static_cast<int>(m.a[2]), tag = static_cast<int>(m.a[3]);
+  MPI_Comm c = wcomm(m.a[4]);
+  if (m.a[5] == chan::kBuffered) {  // local completion: agent-owned copy
+    auto* q = new AReq;
+    q->sbuf = own_copy(m.b[0]);
+    q->send = true;
+    q->send_bytes = payload(m.b[0]);
+    m.rc = wire_isend(q->sbuf, q->send_bytes, dest, tag, c, chan::kStandard, &q->r);
+    q->detached = true;
+    g_detached.push_back(q);
+    reap_detached();  // a program that only ever Bsends must not accumulate them
+    return;
+  }
+  if (use_rndv(m, dest)) {
+    AReq q;
+    m.rc = rndv_send_start(&q, m.b[0], dest, tag, c, m.a[7]);
+    MPI_Status st;
+    if (m.rc == MPI_SUCCESS) m.rc = wait_req(&q.r, &st);
+    if (m.rc == MPI_SUCCESS) m.rc = rndv_send_finish(&q, st);
+    return;
+  }
+  char* p = src_ptr(m.b[0], g_scratch[0]);
+  m.rc = wire_send(p, payload(m.b[0]), dest, tag, c, m.a[5]);
+}
+
+void op_recv(Msg& m) {
+  wtype(m.a[0]);
+  MPI_Status st{};
+  const Buf d = m.b[1];
+  m.rc = recv_into(d, recv_ptr(d, g_scratch[1]), static_cast<int>(m.a[2]),
+                   static_cast<int>(m.a[3]), wcomm(m.a[4]), st);
+  put_status(m, st);
+}
+
+void op_isend(Msg& m) {
+  wtype(m.a[0]);
+  MPI_Comm c = wcomm(m.a[4]);
+  int dest = static_cast<int>(m.a[2]), tag = static_cast<int>(m.a[3]);
+  auto* q = new AReq;
+  q->send = true;
+  q->send_bytes = payload(m.b[0]);
+  q->send_tag = tag;
+  if (use_rndv(m, dest)) {
+    MPI_Comm_rank(c, &q->send_src);
+    m.rc = rndv_send_start(q, m.b[0], dest, tag, c, m.a[7]);
+  } else {
+    q->sbuf = own_copy(m.b[0]);
+    m.rc = wire_isend(q->sbuf, q->send_bytes, dest, tag, c, m.a[5], &q->r);
+  }
+  m.a[0] = u(q);
+}
+
+// A new receive request for destination b[1]: from the stash (complete at
+// once), or posted to MPI (and served while polling if it can get a header).
+static AReq* post_recv(const Msg& m, MPI_Comm c, int src, int tag, MPI_Message* msg, Stashed* e,
+                       int* posted) {
+  *posted = MPI_SUCCESS;
+  auto* q = new AReq;
+  q->dst = m.b[1];
+  q->recv = true;
+  q->p2p = true;
+  size_t cap = recv_capacity(q->dst);
+  q->rbuf = static_cast<char*>(malloc(cap));
+  if (!e && !msg && !g_stash.empty() && src != MPI_PROC_NULL) e = stash_find(c, src, tag, true);
+  if (e) {
+    q->rc = stash_deliver(e, q->dst, q->rbuf, q->st, &q->pulled);
+    q->done = true;
+    return q;
+  }
+  int rc = msg ? MPI_Imrecv(q->rbuf, static_cast<int>(cap), MPI_BYTE, msg, &q->r)
+               : MPI_Irecv(q->rbuf, static_cast<int>(cap), MPI_BYTE, src, tag, c, &q->r);
+  if (rc != MPI_SUCCESS) {
+    *posted = rc;
+  } else if (!msg && src != MPI_PROC_NULL && cap >= chan::kRndvHeaderBytes) {
+    g_rndv_recvs.insert(q);
+  }
+  return q;
+}
+
+void op_irecv(Msg& m) {
+  wtype(m.a[0]);
+  MPI_Comm c = wcomm(m.a[4]);
+  AReq* q = post_recv(m, c, static_cast<int>(m.a[2]), static_cast<int>(m.a[3]), nullptr, nullptr,
+                      &m.rc);
+  m.a[0] = u(q);
+}
+
+// Decoded size of a probed (not received) message; a header is stashed,
+// with everything before it from the same source.
+static void probed(MPI_Comm c, MPI_Status& st) {
+  if (st.MPI_SOURCE == MPI_PROC_NULL) return;
+  size_t w = st._ucount;
+  if (w == chan::kRndvHeaderBytes)
+    st._ucount = stashed_size(stash_through(c, st.MPI_SOURCE, st.MPI_TAG));
+  else
+    st._ucount = w < chan::kRndvHeaderBytes ? w : w - 1;
+}
+
+void op_probe(Msg& m, bool blocking) {
+  int src = static_cast<int>(m.a[0]), tag = static_cast<int>(m.a[1]);
+  MPI_Comm c = wcomm(m.a[2]);
+  MPI_Status st{};
+  int flag = 1;
+  Stashed* e = g_stash.empty() || src == MPI_PROC_NULL ? nullptr : stash_find(c, src, tag, false);
+  if (e) {
+    st = e->st;
+    st._ucount = stashed_size(e);
+    m.rc = MPI_SUCCESS;
+  } else if (blocking && g_rndv_recvs.empty()) {
+    m.rc = MPI_Probe(src, tag, c, &st);
+  } else {
+    for (;;) {
+      m.rc = MPI_Iprobe(src, tag, c, &flag, &st);
+      if (flag || !blocking || m.rc != MPI_SUCCESS) break;
+      serve_pending();
+    }
+  }
+  if (!e && m.rc == MPI_SUCCESS && flag) probed(c, st);
+  m.a[9] = flag;
+  put_status(m, st);
+}
+
+// a[0] src, a[1] tag, a[2] comm, a[3] blocking -> a[9] flag, a[8] message:
+// an MPI_Message, or a Stashed* (a stashed message or a received header).
+void op_mprobe(Msg& m) {
+  int src = static_cast<int>(m.a[0]), tag = static_cast<int>(m.a[1]);
+  MPI_Comm c = wcomm(m.a[2]);
+  MPI_Status st{};
+  MPI_Message msg = MPI_MESSAGE_NULL;
+  int flag = 1;
+  Stashed* e = g_stash.empty() || src == MPI_PROC_NULL ? nullptr : stash_find(c, src, tag, true);
+  if (!e) {
+    for (;;) {
+      if (m.a[3] && g_rndv_recvs.empty()) {
+        m.rc = MPI_Mprobe(src, tag, c, &msg, &st);
+        break;
+      }
+      m.rc = MPI_Improbe(src, tag, c, &flag, &msg, &st);
+      if (flag || !m.a[3] || m.rc != MPI_SUCCESS) break;
+      serve_pending();
+    }
+    if (m.rc == MPI_SUCCESS && flag && msg != MPI_MESSAGE_NO_PROC &&
+        st._ucount == chan::kRndvHeaderBytes)
+      e = stash_receive(c, &msg, st);
+  }
+  if (e) {
+    g_stash_msgs.insert(e);
+    st = e->st;
+    st._ucount = stashed_size(e);
+    m.a[8] = u(e);
+  } else {
+    if (m.rc == MPI_SUCCESS && flag && msg != MPI_MESSAGE_NO_PROC)
+      st._ucount = st._ucount < chan::kRndvHeaderBytes ? st._ucount : st._ucount - 1;
+    m.a[8] = u(msg);
+    remember_msg(msg);
+  }
+  m.a[9] = flag;
+  put_status(m, st);
+}
+
+// A message handle from op_mprobe: a stashed one (taken), or MPI's.
+static Stashed* take_stashed(uint64_t w) {
+  auto* e = reinterpret_cast<Stashed*>(w);
+  if (!g_stash_msgs.erase(e)) return nullptr;
+  return e;
+}
+
+// a[0] type, a[1] count, a[8] message; b[1] destination.
+void op_mrecv(Msg& m) {
+  wtype(m.a[0]);
+  MPI_Status st{};
+  const Buf d = m.b[1];
+  char* p = recv_ptr(d, g_scratch[1]);
+  bool pulled = false;
+  if (Stashed* e = take_stashed(m.a[8])) {
+    m.rc = stash_deliver(e, d, p, st, &pulled);
+  } else {
+    MPI_Message msg = wmsg(m.a[8]);
+    int rc = MPI_Mrecv(p, static_cast<int>(recv_capacity(d)), MPI_BYTE, &msg, &st);
+    m.rc = land(d, p, st, rc, &pulled);
+  }
+  if (!pulled && (m.rc == MPI_SUCCESS || m.rc == MPI_ERR_TRUNCATE) && st._ucount)
+    dst_done(d, p, st._ucount);
+  put_status(m, st);
+}
+
+// As kOpMrecv, nonblocking: a0 agent request id.
+void op_imrecv(Msg& m) {
+  wtype(m.a[0]);
+  Stashed* e = take_stashed(m.a[8]);
+  MPI_Message msg = e ? MPI_MESSAGE_NULL : wmsg(m.a[8]);
+  AReq* q = post_recv(m, MPI_COMM_NULL, MPI_ANY_SOURCE, MPI_ANY_TAG, e ? nullptr : &msg, e, &m.rc);
+  m.a[0] = u(q);
+}
+
+// Send part as an Isend, then the receive (its payload may need our pull),
+// then the send's completion. (The app splits off rendezvous sends.)
+void op_sendrecv(Msg& m) {
+  wtype(m.a[0]);
+  wtype(m.a[6]);
+  MPI_Comm c = wcomm(m.a[4]);
+  char* s = src_ptr(m.b[0], g_scratch[0]);
+  const Buf d = m.b[1];
+  char* r = recv_ptr(d, g_scratch[1]);
+  MPI_Status st{};
+  MPI_Request sr;
+  m.rc = wire_isend(s, payload(m.b[0]), static_cast<int>(m.a[2]), static_cast<int>(m.a[3]), c,
+                    chan::kStandard, &sr);
+  if (m.rc != MPI_SUCCESS) return;
+  int rrc = recv_into(d, r, static_cast<int>(m.a[8]), static_cast<int>(m.a[9]), c, st);
+  int src = wait_req(&sr, MPI_STATUS_IGNORE);
+  m.rc = rrc != MPI_SUCCESS ? rrc : src;
+  put_status(m, st);
+}
+
+// ---------------------------------------------------------------- completion
+
+namespace {
+
+bool is_wait(uint64_t kind) {
+  return kind == chan::kWait || kind == chan::kWaitany || kind == chan::kWaitall ||
+         kind == chan::kWaitsome;
+}
+uint64_t as_test(uint64_t kind) {
+  switch (kind) {
+    case chan::kWait:
+      return chan::kTest;
+    case chan::kWaitany:
+      return chan::kTestany;
+    case chan::kWaitall:
+      return chan::kTestall;
+    case chan::kWaitsome:
+      return chan::kTestsome;
+    default:
+      return kind;
+  }
+}
+
+// One MPI_Wait*/Test* over rs; completed indices into fin, statuses by index.
+int run_complete(uint64_t kind, std::vector<MPI_Request>& rs, std::vector<MPI_Status>& sts,
+                 std::vector<int>& fin, int* flag) {
+  int n = static_cast<int>(rs.size()), one = -1, outc = 0, rc = MPI_SUCCESS;
+  std::vector<MPI_Status> st(n > 0 ? n : 1);
+  std::vector<int> idx(n > 0 ? n : 1);
+  *flag = 0;
+  switch (kind) {
+    case chan::kWait:
+      rc = MPI_Wait(&rs[0], &st[0]);
+      *flag = 1;
+      break;
+    case chan::kTest:
+      rc = MPI_Test(&rs[0], flag, &st[0]);
+      break;
+    case chan::kGetStatus:
+      rc = MPI_Request_get_status(rs[0], flag, &st[0]);
+      break;
+    case chan::kWaitany:
+      rc = MPI_Waitany(n, rs.data(), &one, &st[0]);
+      *flag = 1;
+      break;
+    case chan::kTestany:
+      rc = MPI_Testany(n, rs.data(), &one, flag, &st[0]);
+      break;
+    case chan::kWaitall:
+      rc = MPI_Waitall(n, rs.data(), st.data());
+      *flag = 1;
+      break;
+    case chan::kTestall:
+      rc = MPI_Testall(n, rs.data(), flag, st.data());
+      break;
+    case chan::kWaitsome:
+      rc = MPI_Waitsome(n, rs.data(), &outc, idx.data(), st.data());
+      break;
+    case chan::kTestsome:
+      rc = MPI_Testsome(n, rs.data(), &outc, idx.data(), st.data());
+      break;
+  }
+  if (kind == chan::kWait || kind == chan::kTest || kind == chan::kGetStatus) {
+    if (*flag && n) fin.push_back(0), sts[0] = st[0];
+  } else if (kind == chan::kWaitany || kind == chan::kTestany) {
+    if (one >= 0) fin.push_back(one), sts[one] = st[0];
+  } else if (kind == chan::kWaitall || kind == chan::kTestall) {
+    if (*flag || rc == MPI_ERR_IN_STATUS)
+      for (int i = 0; i < n; ++i)
+        if (rc != MPI_ERR_IN_STATUS || st[i].MPI_ERROR != MPI_ERR_PENDING)
+          fin.push_back(i), sts[i] = st[i];
+  } else if (outc != MPI_UNDEFINED) {
+    for (int k = 0; k < outc; ++k) fin.push_back(idx[k]), sts[idx[k]] = st[k];
+    *flag = outc > 0;
+  }
+  return rc;
+}
+
+}  // namespace
+
+// Reply layout of kOpComplete in data[]: reqs[n] (u64, input), status[n]
+// (WireStatus), inline_off[n] (i64, -1 = none), done[n] (u8), then payloads.
+//
+// Algorithm: requests completed outside MPI (q->done: stashed or served
+// receives) answer Wait/Test/any/some by themselves; the others go to MPI,
+// where a completed point-to-point receive is decoded (and pulled) at once.
+// A Wait* polls as its Test* form while rendezvous receives are pending.
+void op_complete(Msg& m) {
+  reap_detached();
+  uint64_t kind = m.a[0];
+  int n = static_cast<int>(m.a[1]);
+  if (n < 0 || static_cast<size_t>(n) * 64 > chan::kDataSize) throw BadCall{"too many requests"};
+  auto* ids = reinterpret_cast<uint64_t*>(g_sh->data);
+  std::vector<AReq*> qs(n);
+  for (int i = 0; i < n; ++i) qs[i] = ids[i] ? areq(ids[i]) : nullptr;
+  bool single = kind == chan::kWait || kind == chan::kTest || kind == chan::kGetStatus;
+  bool all = kind == chan::kWaitall || kind == chan::kTestall;
+  std::vector<MPI_Status> sts(n > 0 ? n : 1);
+  std::vector<int> fin;
+  int flag = 0, rc = MPI_SUCCESS;
+  serve_pending();
+  for (;;) {
+    if (!all) {  // requests already complete answer by themselves
+      for (int i = 0; i < n; ++i)
+        if (qs[i] && qs[i]->done) {
+          fin.push_back(i);
+          if (single || kind == chan::kWaitany || kind == chan::kTestany) break;
+        }
+      if (!fin.empty()) {
+        flag = 1;
+        break;
+      }
+    }
+    std::vector<MPI_Request> rs(n);
+    for (int i = 0; i < n; ++i) rs[i] = qs[i] && !qs[i]->done ? qs[i]->r : MPI_REQUEST_NULL;
+    bool poll = is_wait(kind) && !g_rndv_recvs.empty();
+    rc = run_complete(poll ? as_test(kind) : kind, rs, sts, fin, &flag);
+    if (kind == chan::kGetStatus) {
+      // A complete receive must be decoded (and maybe pulled) now: wait for
+      // it for real; the app keeps its request and the next Wait reports it.
+      if (flag && qs[0] && qs[0]->p2p) {
+        MPI_Status s;
+        int k = MPI_Wait(&qs[0]->r, &s);
+        recv_completed(qs[0], s, k);
+      }
+      break;
+    }
+    for (int i : fin) {
+      AReq* q = qs[i];
+      if (!q || q->done) continue;
+      q->r = rs[i];
+      int err = all || kind == chan::kWaitsome || kind == chan::kTestsome ? sts[i].MPI_ERROR : rc;
+      if (q->p2p) recv_completed(q, sts[i], err);
+      if (q->send) q->rc = send_completed(q, sts[i], err);
+    }
+    if (flag || !fin.empty() || !poll) break;
+    fin.clear();
+    serve_pending();
+  }
+  if (all && flag && rc == MPI_SUCCESS) {  // every request: MPI's and ours
+    fin.clear();
+    for (int i = 0; i < n; ++i)
+      if (qs[i]) fin.push_back(i);
+  }
+  auto* wst = reinterpret_cast<chan::WireStatus*>(ids + n);
+  auto* ioff = reinterpret_cast<int64_t*>(wst + n);
+  auto* done = reinterpret_cast<uint8_t*>(ioff + n);
+  size_t pos = (reinterpret_cast<char*>(done + n) - g_sh->data + 63) & ~size_t{63};
+  for (int i = 0; i < n; ++i) {
+    done[i] = 0;
+    ioff[i] = -1;
+  }
+  int one = -1, outc = 0;
+  for (int i : fin) {
+    AReq* q = qs[i];
+    if (!q) continue;
+    MPI_Status* s = q->done ? &q->st : &sts[i];
+    if (q->done || q->send) {
+      if (q->rc != MPI_SUCCESS) {
+        s->MPI_ERROR = q->rc;
+        if (single || kind == chan::kWaitany || kind == chan::kTestany)
+          rc = q->rc;
+        else
+          rc = MPI_ERR_IN_STATUS;
+      }
+    }
+    if (q->send && q->done) s = &sts[i];
+    done[i] = 1;
+    one = one < 0 ? i : one;
+    ++outc;
+    wst[i] = {s->MPI_SOURCE, s->MPI_TAG, s->MPI_ERROR, s->_cancelled, s->_ucount};
+    size_t bytes = q->recv ? s->_ucount : q->dst.bytes;
+    if (q->rbuf && !q->pulled && !s->_cancelled && bytes) {
+      if (bytes > q->dst.bytes) bytes = q->dst.bytes;
+      if (q->dst.mode == chan::kCma && (bytes > 65536 || pos + bytes > chan::kDataSize)) {
+        cma(true, q->dst.addr, q->rbuf, bytes);
+      } else if (pos + bytes <= chan::kDataSize) {
+        memcpy(g_sh->data + pos, q->rbuf, bytes);
+        ioff[i] = static_cast<int64_t>(pos);
+        pos = (pos + bytes + 63) & ~size_t{63};
+      } else {
+        cma(true, q->dst.addr, q->rbuf, bytes);
+      }
+    }
+    if (kind != chan::kGetStatus) areq_free(q);
+  }
+  if (kind == chan::kWaitany || kind == chan::kTestany) flag = one >= 0 ? 1 : flag;
+  if ((kind == chan::kWaitany || kind == chan::kTestany) && fin.empty()) one = -1;
+  m.rc = rc;
+  m.a[2] = static_cast<uint64_t>(one);
+  m.a[3] = static_cast<uint64_t>(kind == chan::kWaitsome || kind == chan::kTestsome ? outc : 0);
+  m.a[4] = static_cast<uint64_t>(flag);
+}
+
+void op_cancel(Msg& m) {
+  AReq* q = areq(m.a[0]);
+  // A rendezvous send is not cancelled (the receiver may be pulling); MPI
+  // allows a cancel to fail, and the request then completes normally.
+  if (q->done || q->rndv || q->r == MPI_REQUEST_NULL) {
+    m.rc = MPI_SUCCESS;
+    return;
+  }
+  m.rc = MPI_Cancel(&q->r);
+}
+
+void op_request_free(Msg& m) {
+  AReq* q = areq(m.a[0]);
+  q->detached = true;
+  g_detached.push_back(q);
+  reap_detached();
+  m.rc = MPI_SUCCESS;
+}
+
+void op_bsend_flush(Msg& m) {
+  for (AReq* q : g_detached)
+    if (!q->done && q->r != MPI_REQUEST_NULL && !q->p2p) {
+      MPI_Status st;
+      int rc = wait_req(&q->r, &st);
+      if (q->send) send_completed(q, st, rc);
+      q->done = true;
+    }
+  reap_detached();
+  m.rc = MPI_SUCCESS;
+}
+
+}  // namespace crmpi::agent::internal
+
+namespace crmpi::agent {
+
+using namespace internal;
+
+void drain_posted() {
+  uint64_t head = g_sh->async_head.load(std::memory_order_relaxed);
+  uint64_t tail = g_sh->async_tail.load(std::memory_order_acquire);
+  while (head != tail) {
+    auto* h = reinterpret_cast<chan::AsyncSend*>(g_sh->async_ring + head % chan::kAsyncSize);
+    if (h->size == 0) {  // wrap marker
+      head += chan::kAsyncSize - head % chan::kAsyncSize;
+      continue;
+    }
+    int rc;
+    try {
+      wtype(h->type);
+      if (h->bytes > chan::kAsyncMaxPayload ||
+          sizeof(chan::AsyncSend) + chan::wire_bytes(h->bytes) > h->size)
+        throw BadCall{"posted send larger than its entry"};
+      rc = wire_send(reinterpret_cast<char*>(h + 1), h->bytes, static_cast<int>(h->dest),
+                     static_cast<int>(h->tag), wcomm(h->comm), chan::kStandard);
+    } catch (const BadCall& e) {
+      fprintf(stderr, "crmpi: rank %d: agent rejected a posted send: %s\n", g_rank, e.what);
+      rc = MPI_ERR_ARG;
+    }
+    if (rc != MPI_SUCCESS && !g_sh->async_rc.load()) {
+      g_sh->async_comm = h->comm;
+      g_sh->async_rc.store(rc);
+    }
+    head += h->size;
+  }
+  g_sh->async_head.store(head, std::memory_order_release);
+}
+
+}  // namespace crmpi::agent

@@ -1,0 +1,332 @@
+// cr_agent: the point-to-point wire format, the single-copy rendezvous, and
+// the stash that lets probes see rendezvous sizes.
+//
+// Algorithm (wire format): every point-to-point payload of n bytes travels as
+// MPI_BYTEs, n of them when n < 64, else n + 1 (one trailing zero byte). A
+// message of exactly 64 bytes is therefore never a payload: it is a
+// rendezvous header (chan::RndvHeader). A receive into an app buffer of R
+// bytes posts R + 1, so the decoded size shows truncation exactly where MPI
+// would (decoded size > R).
+//
+// Algorithm (rendezvous): for a large contiguous send (the app decides, see
+// CRMPI_RNDV_MIN) to a rank on this node, the agent sends only a header with
+// the sender app's pid, the payload address and size, and a fresh ack tag,
+// then waits for a one-byte ack on g_ack_comm (a private dup of
+// MPI_COMM_WORLD) from the receiver's world rank with that tag. The receiving
+// agent, when a receive completes with a header, asks its app (callback
+// kCbPull) to copy the payload straight from the sender app into the receive
+// buffer with process_vm_readv: one copy, like Open MPI's own CMA path,
+// instead of three (app -> agent -> agent -> app). Then it acks (0). If the
+// app cannot read the sender (permissions), the agent nacks (1) and receives
+// the payload through MPI on g_ack_comm instead; the sender agent sends it
+// from its app's buffer. The sender's buffer is untouched until the ack, as
+// MPI requires of a send in progress.
+//
+// Algorithm (progress): a header must be served even while the app waits for
+// something else: two ranks each waiting in MPI_Wait for their own large
+// Isend, whose receives are pending, would otherwise wait forever. So while
+// any receive that can get a header is pending (g_rndv_recvs), every blocking
+// wait in the agent polls its own requests and serves those receives
+// (serve_pending) instead of blocking inside MPI. With none pending, blocking
+// calls stay blocking MPI calls.
+//
+// Algorithm (stash): a probe must report the payload size, which only the
+// header knows, and probing does not receive. When a probe finds a header,
+// the agent receives, in order, every message of that source and
+// communicator up to and including that header (MPI_Mprobe with
+// MPI_ANY_TAG: the first one with the header's tag is the header) and keeps
+// them in a stash. Every later receive, probe and matched probe looks in the
+// stash before MPI. Because the stash holds the oldest unreceived messages of
+// that source, MPI's non-overtaking order is kept.
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <deque>
+#include <unordered_set>
+
+#include "agent_internal.h"
+
+namespace crmpi::agent::internal {
+
+using chan::kRndvHeaderBytes;
+using chan::RndvHeader;
+
+MPI_Comm g_ack_comm = MPI_COMM_NULL;
+std::unordered_set<AReq*> g_rndv_recvs;
+static std::vector<char> g_local;  // by world rank: 1 if on this node
+static uint32_t g_next_ack_tag = 1;
+static int g_ack_tag_ub = 32767;
+
+void rndv_init() {
+  MPI_Comm_dup(MPI_COMM_WORLD, &g_ack_comm);
+  MPI_Comm_set_errhandler(g_ack_comm, MPI_ERRORS_RETURN);
+  int size, *ub, flag = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &ub, &flag);
+  if (flag) g_ack_tag_ub = *ub;
+  g_local.assign(size, 0);
+  if (getenv("CRMPI_NO_RNDV")) return;  // every payload through MPI (tests, comparisons)
+  MPI_Comm node;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  MPI_Group ng, wg;
+  MPI_Comm_group(node, &ng);
+  MPI_Comm_group(MPI_COMM_WORLD, &wg);
+  int n;
+  MPI_Group_size(ng, &n);
+  std::vector<int> in(n), out(n);
+  for (int i = 0; i < n; ++i) in[i] = i;
+  MPI_Group_translate_ranks(ng, n, in.data(), wg, out.data());
+  for (int w : out)
+    if (w >= 0 && w < size) g_local[w] = 1;
+  MPI_Group_free(&ng);
+  MPI_Group_free(&wg);
+  MPI_Comm_free(&node);
+}
+
+bool rndv_local(uint64_t world) {
+  return world < g_local.size() && g_local[world];
+}
+
+// ---------------------------------------------------------------- sends
+
+// Append the trailer (buf has room for n + 1 bytes) and return the wire count.
+static int wire_count(char* buf, size_t n) {
+  size_t w = chan::wire_bytes(n);
+  if (w > INT_MAX) throw BadCall{"point-to-point message of 2 GiB or more between nodes"};
+  if (w != n) buf[n] = 0;
+  return static_cast<int>(w);
+}
+
+int wire_send(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode) {
+  int w = wire_count(buf, n);
+  if (mode == chan::kSync) return MPI_Ssend(buf, w, MPI_BYTE, dest, tag, c);
+  if (mode == chan::kReady) return MPI_Rsend(buf, w, MPI_BYTE, dest, tag, c);
+  if (g_rndv_recvs.empty() || w <= 4096) return MPI_Send(buf, w, MPI_BYTE, dest, tag, c);
+  MPI_Request r;  // a large send may wait for the peer, which may wait for our pull
+  int rc = MPI_Isend(buf, w, MPI_BYTE, dest, tag, c, &r);
+  return rc == MPI_SUCCESS ? wait_req(&r, MPI_STATUS_IGNORE) : rc;
+}
+
+int wire_isend(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode, MPI_Request* r) {
+  int w = wire_count(buf, n);
+  if (mode == chan::kSync) return MPI_Issend(buf, w, MPI_BYTE, dest, tag, c, r);
+  if (mode == chan::kReady) return MPI_Irsend(buf, w, MPI_BYTE, dest, tag, c, r);
+  return MPI_Isend(buf, w, MPI_BYTE, dest, tag, c, r);
+}
+
+int rndv_send_start(AReq* q, const Buf& src, int dest, int tag, MPI_Comm c, uint64_t world) {
+  q->rndv = true;
+  q->hdr = RndvHeader{chan::kRndvMagic, src.addr, src.bytes, g_app, 0, g_next_ack_tag, 0, {}};
+  MPI_Comm_rank(MPI_COMM_WORLD, &q->hdr.world);
+  g_next_ack_tag = g_next_ack_tag >= static_cast<uint32_t>(g_ack_tag_ub) ? 1 : g_next_ack_tag + 1;
+  // The ack receive is posted before the header leaves, so it cannot be missed.
+  int rc = MPI_Irecv(&q->ack, 1, MPI_BYTE, static_cast<int>(world), static_cast<int>(q->hdr.ack_tag),
+                     g_ack_comm, &q->r);
+  if (rc != MPI_SUCCESS) return rc;
+  // 64 bytes: below every eager limit, so this returns at once.
+  rc = MPI_Send(&q->hdr, kRndvHeaderBytes, MPI_BYTE, dest, tag, c);
+  if (rc != MPI_SUCCESS) {
+    MPI_Cancel(&q->r);
+    MPI_Wait(&q->r, MPI_STATUS_IGNORE);
+  }
+  return rc;
+}
+
+// The payload in chunks MPI can count (both sides use the same split).
+static constexpr size_t kChunk = size_t{1} << 30;
+
+int rndv_send_finish(AReq* q, const MPI_Status& ack) {
+  if (!q->ack) return MPI_SUCCESS;
+  // Nack: the receiver could not read our app; send the payload through MPI.
+  Scratch s;
+  for (size_t off = 0; off < q->hdr.bytes; off += kChunk) {
+    size_t n = std::min(kChunk, q->hdr.bytes - off);
+    cma(false, q->hdr.addr + off, s.get(n), n);
+    int rc = MPI_Send(s.p, static_cast<int>(n), MPI_BYTE, ack.MPI_SOURCE,
+                      static_cast<int>(q->hdr.ack_tag), g_ack_comm);
+    if (rc != MPI_SUCCESS) return rc;
+  }
+  free(s.p);
+  return MPI_SUCCESS;
+}
+
+// ---------------------------------------------------------------- receives
+
+// Ask the app to copy n bytes from the sender app into `dst`.
+static bool app_pull(const Buf& dst, const RndvHeader& h, size_t n) {
+  Msg saved = g_sh->msg;
+  Msg& m = g_sh->msg;
+  m.a[23] = chan::kCbPull;
+  m.a[0] = static_cast<uint64_t>(h.pid);
+  m.a[1] = h.addr;
+  m.a[2] = n;
+  m.a[3] = 0;
+  m.b[1] = dst;
+  m.b[1].bytes = n;
+  call_app();
+  bool ok = m.a[3] == 1;
+  g_sh->msg = saved;
+  return ok;
+}
+
+static int rndv_receive(const Buf& dst, const RndvHeader& h, size_t n) {
+  char ack = 0;
+  if (n == 0 || app_pull(dst, h, n)) {
+    return MPI_Send(&ack, 1, MPI_BYTE, h.world, static_cast<int>(h.ack_tag), g_ack_comm);
+  }
+  ack = 1;
+  int rc = MPI_Send(&ack, 1, MPI_BYTE, h.world, static_cast<int>(h.ack_tag), g_ack_comm);
+  Scratch s;
+  for (size_t off = 0; rc == MPI_SUCCESS && off < h.bytes; off += kChunk) {
+    size_t k = std::min(kChunk, h.bytes - off);
+    rc = MPI_Recv(s.get(k), static_cast<int>(k), MPI_BYTE, h.world, static_cast<int>(h.ack_tag),
+                  g_ack_comm, MPI_STATUS_IGNORE);
+    if (rc == MPI_SUCCESS && off < n) {
+      Buf part = dst;
+      part.off += off;
+      part.addr += off;
+      dst_done(part, s.p, std::min(k, n - off));
+    }
+  }
+  free(s.p);
+  return rc;
+}
+
+size_t recv_capacity(const Buf& dst) {
+  size_t r = dst.mode == chan::kNone ? 0 : dst.bytes;
+  return std::min<size_t>(r + 1, INT_MAX);
+}
+
+int land(const Buf& dst, const char* buf, MPI_Status& st, int rc, bool* pulled) {
+  *pulled = false;
+  if (st._cancelled || st.MPI_SOURCE == MPI_PROC_NULL) return rc;
+  size_t r = dst.mode == chan::kNone ? 0 : dst.bytes;
+  if (rc == MPI_ERR_TRUNCATE || (rc == MPI_ERR_IN_STATUS && st.MPI_ERROR == MPI_ERR_TRUNCATE)) {
+    st._ucount = r;  // longer than R + 1 bytes on the wire
+    st.MPI_ERROR = MPI_ERR_TRUNCATE;
+    return MPI_ERR_TRUNCATE;
+  }
+  if (rc != MPI_SUCCESS) return rc;
+  size_t w = st._ucount;
+  if (w == kRndvHeaderBytes) {
+    RndvHeader h;
+    memcpy(&h, buf, sizeof h);
+    if (h.magic != chan::kRndvMagic) {
+      fprintf(stderr, "crmpi: rank %d: corrupt rendezvous header from rank %d\n", g_rank,
+              st.MPI_SOURCE);
+      st._ucount = 0;
+      return st.MPI_ERROR = MPI_ERR_INTERN;
+    }
+    size_t n = std::min<size_t>(h.bytes, r);
+    int k = rndv_receive(dst, h, n);
+    *pulled = true;
+    st._ucount = n;
+    if (k != MPI_SUCCESS) return st.MPI_ERROR = k;
+    return h.bytes > r ? (st.MPI_ERROR = MPI_ERR_TRUNCATE) : MPI_SUCCESS;
+  }
+  size_t n = w < kRndvHeaderBytes ? w : w - 1;
+  if (n > r) {
+    st._ucount = r;
+    return st.MPI_ERROR = MPI_ERR_TRUNCATE;
+  }
+  st._ucount = n;
+  return MPI_SUCCESS;
+}
+
+void recv_completed(AReq* q, MPI_Status& st, int rc) {
+  g_rndv_recvs.erase(q);
+  bool pulled = false;
+  q->rc = land(q->dst, q->rbuf, st, rc, &pulled);
+  q->pulled = pulled;
+  q->st = st;
+  q->done = true;
+  q->r = MPI_REQUEST_NULL;
+}
+
+void serve_pending() {
+  if (g_rndv_recvs.empty()) return;
+  std::vector<AReq*> pending(g_rndv_recvs.begin(), g_rndv_recvs.end());
+  for (AReq* q : pending) {
+    int flag = 0;
+    MPI_Status st{};
+    int rc = MPI_Test(&q->r, &flag, &st);
+    if (flag || rc != MPI_SUCCESS) recv_completed(q, st, rc);
+  }
+}
+
+int wait_req(MPI_Request* r, MPI_Status* st) {
+  if (g_rndv_recvs.empty()) return MPI_Wait(r, st);
+  for (;;) {
+    int flag = 0;
+    int rc = MPI_Test(r, &flag, st);
+    if (flag || rc != MPI_SUCCESS) return rc;
+    serve_pending();
+  }
+}
+
+// ---------------------------------------------------------------- stash
+
+std::deque<Stashed*> g_stash;
+std::unordered_set<Stashed*> g_stash_msgs;  // stashed messages handed out by a matched probe
+
+static bool matches(const Stashed* e, MPI_Comm c, int src, int tag) {
+  return e->comm == c && (src == MPI_ANY_SOURCE || src == e->st.MPI_SOURCE) &&
+         (tag == MPI_ANY_TAG || tag == e->st.MPI_TAG);
+}
+
+Stashed* stash_find(MPI_Comm c, int src, int tag, bool take) {
+  for (auto it = g_stash.begin(); it != g_stash.end(); ++it) {
+    if (!matches(*it, c, src, tag)) continue;
+    Stashed* e = *it;
+    if (take) g_stash.erase(it);
+    return e;
+  }
+  return nullptr;
+}
+
+// Receive a matched message whole into a stash entry.
+Stashed* stash_receive(MPI_Comm c, MPI_Message* msg, const MPI_Status& probed) {
+  auto* e = new Stashed;
+  e->comm = c;
+  int n = 0;
+  MPI_Get_count(&probed, MPI_BYTE, &n);
+  e->bytes.resize(n > 0 ? n : 1);
+  MPI_Mrecv(e->bytes.data(), n, MPI_BYTE, msg, &e->st);
+  return e;
+}
+
+Stashed* stash_through(MPI_Comm c, int src, int tag) {
+  for (;;) {
+    MPI_Message msg;
+    MPI_Status st;
+    MPI_Mprobe(src, MPI_ANY_TAG, c, &msg, &st);
+    Stashed* e = stash_receive(c, &msg, st);
+    g_stash.push_back(e);
+    if (st.MPI_TAG == tag) return e;
+  }
+}
+
+size_t stashed_size(const Stashed* e) {
+  size_t w = e->st._ucount;
+  if (w == kRndvHeaderBytes) return reinterpret_cast<const RndvHeader*>(e->bytes.data())->bytes;
+  return w < kRndvHeaderBytes ? w : w - 1;
+}
+
+int stash_deliver(Stashed* e, const Buf& dst, char* p, MPI_Status& st, bool* pulled) {
+  st = e->st;
+  size_t cap = recv_capacity(dst);
+  int rc = MPI_SUCCESS;
+  size_t w = e->st._ucount;
+  if (w > cap) {
+    rc = MPI_ERR_TRUNCATE;
+    w = cap;
+  }
+  if (p && e->st._ucount != kRndvHeaderBytes) memcpy(p, e->bytes.data(), w);
+  rc = land(dst, e->bytes.data(), st, rc, pulled);
+  delete e;
+  return rc;
+}
+
+}  // namespace crmpi::agent::internal
