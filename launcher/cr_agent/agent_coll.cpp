@@ -134,13 +134,9 @@ void op_coll(Msg& m) {
   char* s = src_ptr(a.b[0], g_scratch[0], user);
   char* r = dst_ptr(a.b[1], g_scratch[1], user);
   int rc;
-  if (g_rndv_recvs.empty() || a.a[0] == chan::kReduceLocal) {
+  {
+    Armed armed;  // a peer may wait for our pull before it joins (agent_rndv.cpp)
     rc = run_coll(a, s, r, st, rt, nullptr, nullptr);
-  } else {  // a peer may wait for our pull before it joins: poll (agent_rndv.cpp)
-    MPI_Request req;
-    std::vector<int> keep;
-    rc = run_coll(a, s, r, st, rt, &req, &keep);
-    if (rc == MPI_SUCCESS) rc = wait_req(&req, MPI_STATUS_IGNORE);
   }
   if (rc == MPI_SUCCESS && a.b[1].mode != chan::kNone) dst_done(a.b[1], r, a.b[1].bytes);
   if (user) userop_type_free(ut);

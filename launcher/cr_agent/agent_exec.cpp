@@ -323,11 +323,14 @@ void execute() {
   Msg& m = g_sh->msg;
   m.kind = chan::kReply;
   m.rc = MPI_SUCCESS;
+  g_app_waits = true;  // the app is in call(): callbacks may go to it
   try {
     for (const Buf& b : m.b)
       if (!valid(b)) throw BadCall{"buffer outside the channel"};
     dispatch(m);
+    g_app_waits = false;
   } catch (const BadCall& e) {
+    g_app_waits = false;
     fprintf(stderr, "crmpi: rank %d: agent rejected call %u: %s\n", g_rank, m.op, e.what);
     m.kind = chan::kReply;
     m.rc = MPI_ERR_ARG;

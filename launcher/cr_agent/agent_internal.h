@@ -129,6 +129,9 @@ void call_app();
 
 // ---- wire format, rendezvous, stash (agent_rndv.cpp; algorithm there)
 extern MPI_Comm g_ack_comm;
+// True while execute() runs a call: the app waits in call() and can take a
+// callback. (Posted sends run outside calls: no callback then.)
+extern bool g_app_waits;
 // Pending point-to-point receives that can get a rendezvous header.
 extern std::unordered_set<AReq*> g_rndv_recvs;
 // Once, after MPI_Init: the ack communicator and which world ranks share this node.
@@ -151,7 +154,14 @@ int land(const Buf& dst, const char* buf, MPI_Status& st, int rc, bool* pulled);
 void recv_completed(AReq* q, MPI_Status& st, int rc);
 // Test every receive in g_rndv_recvs and land those that completed.
 void serve_pending();
-// MPI_Wait, polling and serving g_rndv_recvs while any are pending.
+// While one exists, Open MPI's progress engine serves g_rndv_recvs: put one
+// around each blocking MPI call made for the app that does not itself use a
+// request of g_rndv_recvs.
+struct Armed {
+  Armed();
+  ~Armed();
+};
+// MPI_Wait, Armed.
 int wait_req(MPI_Request* r, MPI_Status* st);
 
 struct Stashed {

@@ -2,8 +2,8 @@
 //
 // Payloads travel in the wire format of agent_rndv.cpp (bytes plus a
 // trailer; 64-byte rendezvous headers), so every receive here is decoded by
-// land() and every blocking wait goes through wait_req() or polls, which
-// keeps serving rendezvous receives that other ranks wait on.
+// land(). Blocking MPI calls are Armed, so that rendezvous receives other
+// ranks wait on are served meanwhile; op_complete polls instead.
 #include <cstring>
 #include <vector>
 
@@ -105,13 +105,9 @@ int recv_into(const Buf& d, char* p, int src, int tag, MPI_Comm c, MPI_Status& s
   if (e) {
     rc = stash_deliver(e, d, p, st, &pulled);
   } else {
-    int cap = static_cast<int>(recv_capacity(d));
-    if (g_rndv_recvs.empty()) {
-      rc = MPI_Recv(p, cap, MPI_BYTE, src, tag, c, &st);
-    } else {
-      MPI_Request r;
-      rc = MPI_Irecv(p, cap, MPI_BYTE, src, tag, c, &r);
-      if (rc == MPI_SUCCESS) rc = wait_req(&r, &st);
+    {
+      Armed a;
+      rc = MPI_Recv(p, static_cast<int>(recv_capacity(d)), MPI_BYTE, src, tag, c, &st);
     }
     rc = land(d, p, st, rc, &pulled);
   }
@@ -243,14 +239,11 @@ void op_probe(Msg& m, bool blocking) {
     st = e->st;
     st._ucount = stashed_size(e);
     m.rc = MPI_SUCCESS;
-  } else if (blocking && g_rndv_recvs.empty()) {
+  } else if (blocking) {
+    Armed a;
     m.rc = MPI_Probe(src, tag, c, &st);
   } else {
-    for (;;) {
-      m.rc = MPI_Iprobe(src, tag, c, &flag, &st);
-      if (flag || !blocking || m.rc != MPI_SUCCESS) break;
-      serve_pending();
-    }
+    m.rc = MPI_Iprobe(src, tag, c, &flag, &st);
   }
   if (!e && m.rc == MPI_SUCCESS && flag) probed(c, st);
   m.a[9] = flag;
@@ -267,14 +260,11 @@ void op_mprobe(Msg& m) {
   int flag = 1;
   Stashed* e = g_stash.empty() || src == MPI_PROC_NULL ? nullptr : stash_find(c, src, tag, true);
   if (!e) {
-    for (;;) {
-      if (m.a[3] && g_rndv_recvs.empty()) {
-        m.rc = MPI_Mprobe(src, tag, c, &msg, &st);
-        break;
-      }
+    if (m.a[3]) {
+      Armed a;
+      m.rc = MPI_Mprobe(src, tag, c, &msg, &st);
+    } else {
       m.rc = MPI_Improbe(src, tag, c, &flag, &msg, &st);
-      if (flag || !m.a[3] || m.rc != MPI_SUCCESS) break;
-      serve_pending();
     }
     if (m.rc == MPI_SUCCESS && flag && msg != MPI_MESSAGE_NO_PROC &&
         st._ucount == chan::kRndvHeaderBytes)

@@ -16,20 +16,25 @@
 // agent, when a receive completes with a header, asks its app (callback
 // kCbPull) to copy the payload straight from the sender app into the receive
 // buffer with process_vm_readv: one copy, like Open MPI's own CMA path,
-// instead of three (app -> agent -> agent -> app). Then it acks (0). If the
-// app cannot read the sender (permissions), the agent nacks (1) and receives
-// the payload through MPI on g_ack_comm instead; the sender agent sends it
-// from its app's buffer. The sender's buffer is untouched until the ack, as
-// MPI requires of a send in progress.
+// instead of three (app -> agent -> agent -> app). Then it acks (0). The
+// sender's buffer is untouched until the ack, as MPI requires of a send in
+// progress. Whether ranks may read each other's memory is tested once, at
+// start (rndv_init); a rank that cannot is not used for rendezvous. A pull
+// that still fails is an error on both sides (nack, 1), never a hang.
 //
 // Algorithm (progress): a header must be served even while the app waits for
-// something else: two ranks each waiting in MPI_Wait for their own large
-// Isend, whose receives are pending, would otherwise wait forever. So while
-// any receive that can get a header is pending (g_rndv_recvs), every blocking
-// wait in the agent polls its own requests and serves those receives
-// (serve_pending) instead of blocking inside MPI. With none pending, blocking
-// calls stay blocking MPI calls.
-//
+// something else: rank 0 waiting for its large Isend to complete before a
+// barrier, while rank 1 enters that barrier with the matching receive
+// pending, would otherwise wait forever (natively, rank 1's progress engine
+// does the copy inside the barrier). So the agent registers a callback with
+// Open MPI's progress engine (opal_progress_register): while the agent sits
+// in a blocking MPI call made for the app (Armed), the callback tests the
+// pending receives that can get a header (g_rndv_recvs) and serves those
+// that completed: pull, ack. Requests the current call itself works on are
+// never touched by the callback: op_complete, which waits on our own
+// requests, polls with MPI_Test* and serves in between instead. Without that
+// hook (another MPI library) there is no rendezvous.
+
 // Algorithm (stash): a probe must report the payload size, which only the
 // header knows, and probing does not receive. When a probe finds a header,
 // the agent receives, in order, every message of that source and
@@ -38,7 +43,10 @@
 // them in a stash. Every later receive, probe and matched probe looks in the
 // stash before MPI. Because the stash holds the oldest unreceived messages of
 // that source, MPI's non-overtaking order is kept.
+#include <dlfcn.h>
+#include <sys/prctl.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <climits>
@@ -59,6 +67,22 @@ static std::vector<char> g_local;  // by world rank: 1 if on this node
 static uint32_t g_next_ack_tag = 1;
 static int g_ack_tag_ub = 32767;
 
+bool g_app_waits = false;
+static int g_armed = 0;
+static bool g_hook = false;
+
+Armed::Armed() {
+  ++g_armed;
+}
+Armed::~Armed() {
+  --g_armed;
+}
+
+static int progress_hook() {
+  if (g_armed && g_app_waits && !g_rndv_recvs.empty()) serve_pending();
+  return 0;
+}
+
 void rndv_init() {
   MPI_Comm_dup(MPI_COMM_WORLD, &g_ack_comm);
   MPI_Comm_set_errhandler(g_ack_comm, MPI_ERRORS_RETURN);
@@ -68,6 +92,10 @@ void rndv_init() {
   if (flag) g_ack_tag_ub = *ub;
   g_local.assign(size, 0);
   if (getenv("CRMPI_NO_RNDV")) return;  // every payload through MPI (tests, comparisons)
+  using Register = int (*)(int (*)());
+  auto reg = reinterpret_cast<Register>(dlsym(RTLD_DEFAULT, "opal_progress_register"));
+  if (!reg || reg(progress_hook) != 0) return;
+  g_hook = true;
   MPI_Comm node;
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
   MPI_Group ng, wg;
@@ -78,8 +106,22 @@ void rndv_init() {
   std::vector<int> in(n), out(n);
   for (int i = 0; i < n; ++i) in[i] = i;
   MPI_Group_translate_ranks(ng, n, in.data(), wg, out.data());
-  for (int w : out)
-    if (w >= 0 && w < size) g_local[w] = 1;
+  // Can we read each node peer's memory? (Apps, like us, allow it with
+  // PR_SET_PTRACER; a refusal, e.g. by a security module, disables the
+  // rendezvous with that peer.)
+  prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+  static volatile uint64_t cookie = chan::kRndvMagic;
+  uint64_t mine[2] = {static_cast<uint64_t>(getpid()), reinterpret_cast<uint64_t>(&cookie)};
+  std::vector<uint64_t> all(2 * n);
+  MPI_Allgather(mine, 2, MPI_UINT64_T, all.data(), 2, MPI_UINT64_T, node);
+  for (int i = 0; i < n; ++i) {
+    uint64_t got = 0;
+    iovec l{&got, sizeof got}, r{reinterpret_cast<void*>(all[2 * i + 1]), sizeof got};
+    if (process_vm_readv(static_cast<pid_t>(all[2 * i]), &l, 1, &r, 1, 0) == sizeof got &&
+        got == chan::kRndvMagic && out[i] >= 0 && out[i] < size)
+      g_local[out[i]] = 1;
+  }
+  MPI_Barrier(node);  // nobody leaves (and changes its memory) before all have read
   MPI_Group_free(&ng);
   MPI_Group_free(&wg);
   MPI_Comm_free(&node);
@@ -101,12 +143,10 @@ static int wire_count(char* buf, size_t n) {
 
 int wire_send(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode) {
   int w = wire_count(buf, n);
+  Armed a;  // a large send may wait for a peer that waits for our pull
   if (mode == chan::kSync) return MPI_Ssend(buf, w, MPI_BYTE, dest, tag, c);
   if (mode == chan::kReady) return MPI_Rsend(buf, w, MPI_BYTE, dest, tag, c);
-  if (g_rndv_recvs.empty() || w <= 4096) return MPI_Send(buf, w, MPI_BYTE, dest, tag, c);
-  MPI_Request r;  // a large send may wait for the peer, which may wait for our pull
-  int rc = MPI_Isend(buf, w, MPI_BYTE, dest, tag, c, &r);
-  return rc == MPI_SUCCESS ? wait_req(&r, MPI_STATUS_IGNORE) : rc;
+  return MPI_Send(buf, w, MPI_BYTE, dest, tag, c);
 }
 
 int wire_isend(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode, MPI_Request* r) {
@@ -134,22 +174,11 @@ int rndv_send_start(AReq* q, const Buf& src, int dest, int tag, MPI_Comm c, uint
   return rc;
 }
 
-// The payload in chunks MPI can count (both sides use the same split).
-static constexpr size_t kChunk = size_t{1} << 30;
-
 int rndv_send_finish(AReq* q, const MPI_Status& ack) {
   if (!q->ack) return MPI_SUCCESS;
-  // Nack: the receiver could not read our app; send the payload through MPI.
-  Scratch s;
-  for (size_t off = 0; off < q->hdr.bytes; off += kChunk) {
-    size_t n = std::min(kChunk, q->hdr.bytes - off);
-    cma(false, q->hdr.addr + off, s.get(n), n);
-    int rc = MPI_Send(s.p, static_cast<int>(n), MPI_BYTE, ack.MPI_SOURCE,
-                      static_cast<int>(q->hdr.ack_tag), g_ack_comm);
-    if (rc != MPI_SUCCESS) return rc;
-  }
-  free(s.p);
-  return MPI_SUCCESS;
+  fprintf(stderr, "crmpi: rank %d: world rank %d could not copy a %lu-byte message from this rank\n",
+          g_rank, ack.MPI_SOURCE, static_cast<unsigned long>(q->hdr.bytes));
+  return MPI_ERR_OTHER;
 }
 
 // ---------------------------------------------------------------- receives
@@ -172,26 +201,12 @@ static bool app_pull(const Buf& dst, const RndvHeader& h, size_t n) {
 }
 
 static int rndv_receive(const Buf& dst, const RndvHeader& h, size_t n) {
-  char ack = 0;
-  if (n == 0 || app_pull(dst, h, n)) {
-    return MPI_Send(&ack, 1, MPI_BYTE, h.world, static_cast<int>(h.ack_tag), g_ack_comm);
-  }
-  ack = 1;
+  char ack = n == 0 || app_pull(dst, h, n) ? 0 : 1;
+  if (ack)
+    fprintf(stderr, "crmpi: rank %d: cannot copy a %lu-byte message from world rank %d (pid %d)\n",
+            g_rank, static_cast<unsigned long>(h.bytes), h.world, h.pid);
   int rc = MPI_Send(&ack, 1, MPI_BYTE, h.world, static_cast<int>(h.ack_tag), g_ack_comm);
-  Scratch s;
-  for (size_t off = 0; rc == MPI_SUCCESS && off < h.bytes; off += kChunk) {
-    size_t k = std::min(kChunk, h.bytes - off);
-    rc = MPI_Recv(s.get(k), static_cast<int>(k), MPI_BYTE, h.world, static_cast<int>(h.ack_tag),
-                  g_ack_comm, MPI_STATUS_IGNORE);
-    if (rc == MPI_SUCCESS && off < n) {
-      Buf part = dst;
-      part.off += off;
-      part.addr += off;
-      dst_done(part, s.p, std::min(k, n - off));
-    }
-  }
-  free(s.p);
-  return rc;
+  return ack ? MPI_ERR_OTHER : rc;
 }
 
 size_t recv_capacity(const Buf& dst) {
@@ -246,7 +261,9 @@ void recv_completed(AReq* q, MPI_Status& st, int rc) {
 }
 
 void serve_pending() {
-  if (g_rndv_recvs.empty()) return;
+  static bool serving = false;  // the pulls and acks below run MPI progress too
+  if (g_rndv_recvs.empty() || serving) return;
+  serving = true;
   std::vector<AReq*> pending(g_rndv_recvs.begin(), g_rndv_recvs.end());
   for (AReq* q : pending) {
     int flag = 0;
@@ -254,16 +271,12 @@ void serve_pending() {
     int rc = MPI_Test(&q->r, &flag, &st);
     if (flag || rc != MPI_SUCCESS) recv_completed(q, st, rc);
   }
+  serving = false;
 }
 
 int wait_req(MPI_Request* r, MPI_Status* st) {
-  if (g_rndv_recvs.empty()) return MPI_Wait(r, st);
-  for (;;) {
-    int flag = 0;
-    int rc = MPI_Test(r, &flag, st);
-    if (flag || rc != MPI_SUCCESS) return rc;
-    serve_pending();
-  }
+  Armed a;
+  return MPI_Wait(r, st);
 }
 
 // ---------------------------------------------------------------- stash
@@ -301,7 +314,7 @@ Stashed* stash_through(MPI_Comm c, int src, int tag) {
   for (;;) {
     MPI_Message msg;
     MPI_Status st;
-    MPI_Mprobe(src, MPI_ANY_TAG, c, &msg, &st);
+    MPI_Mprobe(src, MPI_ANY_TAG, c, &msg, &st);  // the probed message is there: no wait
     Stashed* e = stash_receive(c, &msg, st);
     g_stash.push_back(e);
     if (st.MPI_TAG == tag) return e;

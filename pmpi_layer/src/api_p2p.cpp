@@ -16,7 +16,7 @@ namespace crmpi {
 void user_op_callback(chan::Msg& m, char* data);  // api_op.cpp
 
 // kCbPull: copy a rendezvous payload from the sender app straight into the
-// receive buffer (the agent sends the ack, or a nack when this fails).
+// receive buffer (the agent then sends the ack, or a nack if this failed).
 static void pull_callback(chan::Msg& m, char* data) {
   const chan::Buf& b = m.b[1];
   char* dst = b.mode == chan::kInline ? data + b.off : reinterpret_cast<char*>(b.addr);
