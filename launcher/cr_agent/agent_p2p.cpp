@@ -465,13 +465,14 @@ void op_complete(Msg& m) {
         int k = MPI_Wait(&qs[0]->r, &s);
         recv_completed(qs[0], s, k);
       }
+      if (flag && qs[0] && qs[0]->send) sts[0]._ucount = qs[0]->send_bytes;
       break;
     }
     for (int i : fin) {
       AReq* q = qs[i];
       if (!q || q->done) continue;
       q->r = rs[i];
-      int err = all || kind == chan::kWaitsome || kind == chan::kTestsome ? sts[i].MPI_ERROR : rc;
+      int err = rc == MPI_ERR_IN_STATUS ? sts[i].MPI_ERROR : rc;
       if (q->p2p) recv_completed(q, sts[i], err);
       if (q->send) q->rc = send_completed(q, sts[i], err);
     }

@@ -158,8 +158,7 @@ int wire_isend(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode
 
 int rndv_send_start(AReq* q, const Buf& src, int dest, int tag, MPI_Comm c, uint64_t world) {
   q->rndv = true;
-  q->hdr = RndvHeader{chan::kRndvMagic, src.addr, src.bytes, g_app, 0, g_next_ack_tag, 0, {}};
-  MPI_Comm_rank(MPI_COMM_WORLD, &q->hdr.world);
+  q->hdr = RndvHeader{chan::kRndvMagic, src.addr, src.bytes, g_app, g_rank, g_next_ack_tag, 0, {}};
   g_next_ack_tag = g_next_ack_tag >= static_cast<uint32_t>(g_ack_tag_ub) ? 1 : g_next_ack_tag + 1;
   // The ack receive is posted before the header leaves, so it cannot be missed.
   int rc = MPI_Irecv(&q->ack, 1, MPI_BYTE, static_cast<int>(world), static_cast<int>(q->hdr.ack_tag),

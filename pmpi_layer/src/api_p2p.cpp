@@ -170,7 +170,8 @@ int isend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Com
   Lock l;
   VComm* vc = comm(c);
   if (!vc) return check_world(MPI_ERR_COMM, fn);
-  if (g_post_sends && mode == chan::kStandard && try_post(buf, count, t, dest, tag, vc, mode)) {
+  if (g_post_sends && (mode == chan::kStandard || mode == chan::kBuffered) &&
+      try_post(buf, count, t, dest, tag, vc, mode)) {
     // The payload is in the channel: the request is complete (the buffer
     // is reusable), and its Wait/Test will not need the agent.
     VRequest* r = new_request(VRequest::kSend, vc);
@@ -233,8 +234,9 @@ CRMPI_API int PMPI_Irsend(const void* buf, int count, MPI_Datatype t, int dest, 
 }
 CRMPI_API int PMPI_Ibsend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c,
                           MPI_Request* r) {
-  // The agent owns a copy of the data from the start: buffered semantics.
-  return isend(buf, count, t, dest, tag, c, chan::kStandard, r, "MPI_Ibsend");
+  // The agent owns a copy of the data from the start (never a rendezvous):
+  // buffered semantics.
+  return isend(buf, count, t, dest, tag, c, chan::kBuffered, r, "MPI_Ibsend");
 }
 
 CRMPI_API int PMPI_Recv(void* buf, int count, MPI_Datatype t, int src, int tag, MPI_Comm c,
@@ -357,7 +359,7 @@ CRMPI_API int PMPI_Rsend_init(const void* b, int n, MPI_Datatype t, int d, int t
 }
 CRMPI_API int PMPI_Bsend_init(const void* b, int n, MPI_Datatype t, int d, int tag, MPI_Comm c,
                               MPI_Request* r) {
-  return persistent(b, n, t, d, tag, c, 1 + chan::kStandard, r, "MPI_Bsend_init");
+  return persistent(b, n, t, d, tag, c, 1 + chan::kBuffered, r, "MPI_Bsend_init");
 }
 CRMPI_API int PMPI_Recv_init(void* b, int n, MPI_Datatype t, int s, int tag, MPI_Comm c,
                              MPI_Request* r) {
