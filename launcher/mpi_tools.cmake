@@ -4,7 +4,8 @@ if(NOT MPI_C_FOUND)
 endif()
 add_executable(cr_agent ${CMAKE_CURRENT_LIST_DIR}/cr_agent/agent_main.cpp ${CMAKE_CURRENT_LIST_DIR}/cr_agent/agent_exec.cpp
                         ${CMAKE_CURRENT_LIST_DIR}/cr_agent/agent_coll.cpp
-                        ${CMAKE_CURRENT_LIST_DIR}/cr_agent/agent_p2p.cpp ${CMAKE_CURRENT_LIST_DIR}/cr_agent/agent_rndv.cpp)
+                        ${CMAKE_CURRENT_LIST_DIR}/cr_agent/agent_p2p.cpp ${CMAKE_CURRENT_LIST_DIR}/cr_agent/agent_rndv.cpp
+                        ${CMAKE_CURRENT_LIST_DIR}/cr_agent/agent_coll_direct.cpp)
 target_include_directories(cr_agent PRIVATE ${CRMPI_GEN_DIR} ${CMAKE_CURRENT_LIST_DIR}/cr_agent)
 target_link_libraries(cr_agent PRIVATE crmpi_channel MPI::MPI_C)
 target_compile_definitions(cr_agent PRIVATE OMPI_SKIP_MPICXX=1)

@@ -108,6 +108,10 @@ void op_coll(Msg& m) {
   uint64_t words = (a.a[0] == chan::kAlltoallw ? 8 : 4) * a.a[11];
   if (a.b[2].mode == chan::kInline && a.b[2].bytes < words * sizeof(int))
     throw BadCall{"count arrays too short"};
+  if (coll_direct(a, st, rt)) {
+    m.rc = a.rc;
+    return;
+  }
   MPI_Datatype ut = MPI_DATATYPE_NULL;
   if (user) rt = ut = userop_type(rt, a.a[9], a.a[10]);
   if (a.a[8]) {

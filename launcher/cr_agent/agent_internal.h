@@ -134,8 +134,20 @@ extern MPI_Comm g_ack_comm;
 extern bool g_app_waits;
 // Pending point-to-point receives that can get a rendezvous header.
 extern std::unordered_set<AReq*> g_rndv_recvs;
-// Once, after MPI_Init: the ack communicator and which world ranks share this node.
+// Every rank on this node, all able to read each other (same on all ranks).
+extern bool g_job_local;
+// Payloads from this size go by rendezvous ($CRMPI_RNDV_MIN, as in the app).
+extern size_t g_rndv_min;
+// Once, after MPI_Init (collective): the ack communicator, the progress
+// hook, and which world ranks we may exchange by rendezvous with.
 void rndv_init();
+// Ask the app (callback kCbPull) to copy n bytes at addr in process pid
+// into dst. Returns false if it could not.
+bool app_copy(const Buf& dst, int pid, uint64_t addr, size_t n);
+// Large bcast/gather/scatter/allgather/alltoall between ranks of one node by
+// direct copies (agent_coll_direct.cpp). Returns false if not applicable;
+// else sets m.rc.
+bool coll_direct(Msg& m, MPI_Datatype st, MPI_Datatype rt);
 bool rndv_local(uint64_t world);
 // Sends of an n-byte payload at buf, which has room for one more byte.
 int wire_send(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode);

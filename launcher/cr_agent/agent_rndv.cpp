@@ -62,6 +62,8 @@ using chan::kRndvHeaderBytes;
 using chan::RndvHeader;
 
 MPI_Comm g_ack_comm = MPI_COMM_NULL;
+bool g_job_local = false;
+size_t g_rndv_min = 32768;
 std::unordered_set<AReq*> g_rndv_recvs;
 static std::vector<char> g_local;  // by world rank: 1 if on this node
 static uint32_t g_next_ack_tag = 1;
@@ -90,12 +92,16 @@ void rndv_init() {
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &ub, &flag);
   if (flag) g_ack_tag_ub = *ub;
-  g_local.assign(size, 0);
-  if (getenv("CRMPI_NO_RNDV")) return;  // every payload through MPI (tests, comparisons)
+  if (const char* v = getenv("CRMPI_RNDV_MIN")) g_rndv_min = strtoull(v, nullptr, 0);
+  // Which world ranks can I read? (Apps, like us, allow it with
+  // PR_SET_PTRACER; a refusal, e.g. by a security module, leaves a pair
+  // out.) Only this node's ranks are tried.
+  std::vector<char> readable(size, 0);
+  bool enabled = !getenv("CRMPI_NO_RNDV");  // every payload through MPI (tests, comparisons)
   using Register = int (*)(int (*)());
   auto reg = reinterpret_cast<Register>(dlsym(RTLD_DEFAULT, "opal_progress_register"));
-  if (!reg || reg(progress_hook) != 0) return;
-  g_hook = true;
+  if (enabled && reg && reg(progress_hook) == 0) g_hook = true;
+  prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
   MPI_Comm node;
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
   MPI_Group ng, wg;
@@ -106,25 +112,34 @@ void rndv_init() {
   std::vector<int> in(n), out(n);
   for (int i = 0; i < n; ++i) in[i] = i;
   MPI_Group_translate_ranks(ng, n, in.data(), wg, out.data());
-  // Can we read each node peer's memory? (Apps, like us, allow it with
-  // PR_SET_PTRACER; a refusal, e.g. by a security module, disables the
-  // rendezvous with that peer.)
-  prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
   static volatile uint64_t cookie = chan::kRndvMagic;
   uint64_t mine[2] = {static_cast<uint64_t>(getpid()), reinterpret_cast<uint64_t>(&cookie)};
   std::vector<uint64_t> all(2 * n);
   MPI_Allgather(mine, 2, MPI_UINT64_T, all.data(), 2, MPI_UINT64_T, node);
-  for (int i = 0; i < n; ++i) {
+  for (int i = 0; g_hook && i < n; ++i) {
     uint64_t got = 0;
     iovec l{&got, sizeof got}, r{reinterpret_cast<void*>(all[2 * i + 1]), sizeof got};
     if (process_vm_readv(static_cast<pid_t>(all[2 * i]), &l, 1, &r, 1, 0) == sizeof got &&
         got == chan::kRndvMagic && out[i] >= 0 && out[i] < size)
-      g_local[out[i]] = 1;
+      readable[out[i]] = 1;
   }
   MPI_Barrier(node);  // nobody leaves (and changes its memory) before all have read
   MPI_Group_free(&ng);
   MPI_Group_free(&wg);
   MPI_Comm_free(&node);
+  // A rendezvous with a peer needs both directions (each may be receiver);
+  // the direct collectives need every pair, decided by all ranks together.
+  std::vector<char> matrix(static_cast<size_t>(size) * size);
+  MPI_Allgather(readable.data(), size, MPI_CHAR, matrix.data(), size, MPI_CHAR, MPI_COMM_WORLD);
+  int me;
+  MPI_Comm_rank(MPI_COMM_WORLD, &me);
+  g_local.assign(size, 0);
+  bool every = true;
+  for (int w = 0; w < size; ++w) {
+    g_local[w] = matrix[static_cast<size_t>(me) * size + w] && matrix[static_cast<size_t>(w) * size + me];
+    for (int v = 0; v < size; ++v) every = every && matrix[static_cast<size_t>(w) * size + v];
+  }
+  g_job_local = every;
 }
 
 bool rndv_local(uint64_t world) {
@@ -182,13 +197,12 @@ int rndv_send_finish(AReq* q, const MPI_Status& ack) {
 
 // ---------------------------------------------------------------- receives
 
-// Ask the app to copy n bytes from the sender app into `dst`.
-static bool app_pull(const Buf& dst, const RndvHeader& h, size_t n) {
+bool app_copy(const Buf& dst, int pid, uint64_t addr, size_t n) {
   Msg saved = g_sh->msg;
   Msg& m = g_sh->msg;
   m.a[23] = chan::kCbPull;
-  m.a[0] = static_cast<uint64_t>(h.pid);
-  m.a[1] = h.addr;
+  m.a[0] = static_cast<uint64_t>(pid);
+  m.a[1] = addr;
   m.a[2] = n;
   m.a[3] = 0;
   m.b[1] = dst;
@@ -200,7 +214,7 @@ static bool app_pull(const Buf& dst, const RndvHeader& h, size_t n) {
 }
 
 static int rndv_receive(const Buf& dst, const RndvHeader& h, size_t n) {
-  char ack = n == 0 || app_pull(dst, h, n) ? 0 : 1;
+  char ack = n == 0 || app_copy(dst, h.pid, h.addr, n) ? 0 : 1;
   if (ack)
     fprintf(stderr, "crmpi: rank %d: cannot copy a %lu-byte message from world rank %d (pid %d)\n",
             g_rank, static_cast<unsigned long>(h.bytes), h.world, h.pid);
