@@ -190,6 +190,9 @@ struct Global {
   // node go by rendezvous: the receiver copies them straight from our
   // memory ($CRMPI_RNDV_MIN; agent_rndv.cpp has the algorithm).
   size_t rndv_min = 32768;
+  // A Test/Iprobe that found nothing is answered locally for this long when
+  // repeated on the same requests ($CRMPI_TEST_PACE_NS; api_req.cpp).
+  long test_pace_ns = 5000;
   std::recursive_mutex mu;
 };
 extern Global g;
@@ -237,6 +240,12 @@ struct Lock {
 // Callbacks from the lower half while it executes a call (api_p2p.cpp):
 // user ops (api_op.cpp) and rendezvous pulls.
 void lower_half_callback(chan::Msg& m, char* data);
+
+// Paced polling (api_req.cpp): pace_skip says whether a poll identified by
+// `key` found nothing less than g.test_pace_ns ago (then answer "not yet"
+// without the agent); pace_note records the outcome of a real poll.
+bool pace_skip(uint64_t key);
+void pace_note(uint64_t key, bool found);
 
 // VRequest helpers (api_req.cpp)
 VRequest* new_request(VRequest::Kind k, VComm* c);

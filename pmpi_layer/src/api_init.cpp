@@ -66,6 +66,7 @@ int do_init(int required, int* provided) {
         "$CRMPI_CHANNEL_FD)");
   lh.set_callback(lower_half_callback);
   if (const char* v = getenv("CRMPI_RNDV_MIN")) g.rndv_min = strtoull(v, nullptr, 0);
+  if (const char* v = getenv("CRMPI_TEST_PACE_NS")) g.test_pace_ns = atol(v);
   // Peers on this node copy our large send buffers with process_vm_readv;
   // under Yama's ptrace_scope 1 that needs our consent (Open MPI's CMA does
   // the same). Harmless where Yama is absent.

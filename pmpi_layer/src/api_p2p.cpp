@@ -282,11 +282,18 @@ static int probe(int src, int tag, MPI_Comm c, int* flag, MPI_Status* st, bool b
   VComm* vc = comm(c);
   const char* fn = blocking ? "MPI_Probe" : "MPI_Iprobe";
   if (!vc) return check_world(MPI_ERR_COMM, fn);
+  uint64_t key = (vc->real * 0x100000001b3ull ^ static_cast<uint32_t>(src)) * 31 +
+                 static_cast<uint32_t>(tag) + 0x5052;  // paced polling (api_req.cpp)
+  if (!blocking && pace_skip(key)) {
+    *flag = 0;
+    return MPI_SUCCESS;
+  }
   chan::Msg& m = msg();
   m.a[0] = static_cast<uint64_t>(src);
   m.a[1] = static_cast<uint64_t>(tag);
   m.a[2] = vc->real;
   int rc = call(blocking ? chan::kOpProbe : chan::kOpIprobe);
+  if (!blocking) pace_note(key, m.a[9] != 0);
   if (flag) *flag = static_cast<int>(m.a[9]);
   if (m.a[9]) status_from_msg(st, m);
   return check(vc, c, rc, fn);
