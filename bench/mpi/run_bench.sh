@@ -44,6 +44,8 @@ awk '{print $1}' "$tmp/native" | awk '!seen[$0]++' | while read -r key; do
     added = (k ~ /(_us|usec)/) ? sprintf("%+.2f us", c - n) : "";
     printf "%-36s %14s %14s %8s %10s\n", k, n, c, ratio, added }'
 done
+echo "Floor under a call to the agent (two handoffs when app and agent share a CPU):"
+"$build/bin/handoff"
 if ! diff <(grep stencil_checksum "$tmp/native" | sort -u) <(grep stencil_checksum "$tmp/crmpi" | sort -u) >/dev/null; then
   echo "WARNING: stencil checksums differ"
 fi
