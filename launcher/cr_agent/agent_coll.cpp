@@ -186,6 +186,7 @@ MPI_Group world_subgroup(int n, const int* ranks) {
 void op_comm(Msg& m) {
   MPI_Comm nc = MPI_COMM_NULL;
   MPI_Comm c = wcomm(m.a[0]);
+  Armed armed;  // collective: a peer may wait for our pull before it joins
   switch (m.op) {
     case chan::kOpCommDup:
       m.rc = MPI_Comm_dup(c, &nc);

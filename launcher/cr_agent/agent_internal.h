@@ -1,5 +1,7 @@
-// cr_agent internals shared by agent_exec.cpp (calls, p2p, requests, user
-// ops) and agent_coll.cpp (collectives, communicators).
+// cr_agent internals shared by agent_exec.cpp (calls, buffers, handles, user
+// ops), agent_p2p.cpp (point-to-point, requests), agent_rndv.cpp (wire
+// format, rendezvous, stash), agent_coll.cpp (collectives, communicators)
+// and agent_coll_direct.cpp (single-copy large collectives).
 #pragma once
 
 #include <mpi.h>
@@ -66,6 +68,7 @@ struct AReq {
   bool send = false;     // a point-to-point send: status shows the payload size
   size_t send_bytes = 0;
   int send_src = 0, send_tag = 0;
+  MPI_Datatype btype = MPI_DATATYPE_NULL;  // byte type of a payload over 2 GiB
   bool rndv = false;  // rendezvous send: r is the receive of the ack
   chan::RndvHeader hdr{};
   char ack = 0;
@@ -150,13 +153,21 @@ bool app_copy(const Buf& dst, int pid, uint64_t addr, size_t n);
 bool coll_direct(Msg& m, MPI_Datatype st, MPI_Datatype rt);
 bool rndv_local(uint64_t world);
 // Sends of an n-byte payload at buf, which has room for one more byte.
+// wire_isend may create a byte type (payloads over 2 GiB) in *bt, to be
+// freed when the request completes.
 int wire_send(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode);
-int wire_isend(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode, MPI_Request* r);
+int wire_isend(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode, MPI_Request* r,
+               MPI_Datatype* bt);
+// `bytes` bytes as (count, type): MPI_BYTE up to INT_MAX, else one element
+// of a new committed type that the caller frees (*made = true).
+void bytes_as(size_t bytes, int* count, MPI_Datatype* type, bool* made);
 // Rendezvous send of src (an app address): posts the ack receive in q->r,
 // then sends the header. rndv_send_finish runs once q->r completed.
 int rndv_send_start(AReq* q, const Buf& src, int dest, int tag, MPI_Comm c, uint64_t world);
 int rndv_send_finish(AReq* q, const MPI_Status& ack);
-// Receive capacity (MPI_BYTEs) for a destination: its bytes + 1.
+// Receive capacity (bytes) for a destination: its bytes + 1, and at least
+// a header + 1 (so that a header for a too-small buffer arrives whole and
+// gets its ack).
 size_t recv_capacity(const Buf& dst);
 // Decode a completed receive of wire bytes at buf for dst: fixes st
 // (payload size, truncation) and pulls a rendezvous payload into dst

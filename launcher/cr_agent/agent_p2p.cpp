@@ -40,14 +40,15 @@ char* own_dst(const Buf& b) {
 }
 void areq_free(AReq* q) {
   g_rndv_recvs.erase(q);
+  if (q->btype != MPI_DATATYPE_NULL) MPI_Type_free(&q->btype);
   free(q->sbuf);
   free(q->rbuf);
   if (q->utype != MPI_DATATYPE_NULL) userop_type_free(q->utype);
   delete q;
 }
 
-// A completed send: the ack of a rendezvous may be a nack (send the payload),
-// and the status shows the payload, not the wire.
+// A completed send: the ack of a rendezvous may be a nack (an error), and
+// the status shows the payload size, not the wire's.
 static int send_completed(AReq* q, MPI_Status& st, int rc) {
   if (q->rndv && rc == MPI_SUCCESS) rc = rndv_send_finish(q, st);
   if (q->rndv) {
@@ -75,8 +76,11 @@ void reap_detached() {
       ++i;
       continue;
     }
-    if (q->p2p && q->done && !q->pulled && q->rbuf && q->st._ucount)
-      dst_done(q->dst, q->rbuf, q->st._ucount);
+    try {
+      if (q->p2p && q->done && !q->pulled && q->rbuf && q->st._ucount)
+        dst_done(q->dst, q->rbuf, q->st._ucount);
+    } catch (const BadCall&) {  // the app unmapped the buffer of its freed receive
+    }
     areq_free(q);
     g_detached[i] = g_detached.back();
     g_detached.pop_back();
@@ -90,10 +94,11 @@ namespace {
 // Where a blocking receive lands: the inline area (the app reserved one byte
 // more), scratch for CMA destinations, a sink for empty ones.
 char* recv_ptr(const Buf& d, Scratch& s) {
-  static char sink[8];
-  if (d.mode == chan::kInline) return g_sh->data + d.off;
-  if (d.mode == chan::kCma) return s.get(d.bytes + 1);
-  return sink;
+  static char sink[chan::kRndvHeaderBytes + 64];
+  size_t cap = recv_capacity(d);
+  if (d.mode == chan::kInline && d.bytes + 1 >= cap) return g_sh->data + d.off;
+  if (d.mode == chan::kNone) return sink;
+  return s.get(cap);
 }
 
 // Blocking receive of wire bytes into p for destination d; decodes, pulls a
@@ -105,10 +110,15 @@ int recv_into(const Buf& d, char* p, int src, int tag, MPI_Comm c, MPI_Status& s
   if (e) {
     rc = stash_deliver(e, d, p, st, &pulled);
   } else {
+    int count;
+    MPI_Datatype t;
+    bool made;
+    bytes_as(recv_capacity(d), &count, &t, &made);
     {
       Armed a;
-      rc = MPI_Recv(p, static_cast<int>(recv_capacity(d)), MPI_BYTE, src, tag, c, &st);
+      rc = MPI_Recv(p, count, t, src, tag, c, &st);
     }
+    if (made) MPI_Type_free(&t);
     rc = land(d, p, st, rc, &pulled);
   }
   if (!pulled && (rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE) && st._ucount)
@@ -138,7 +148,7 @@ void op_send(Msg& m) {
     q->sbuf = own_copy(m.b[0]);
     q->send = true;
     q->send_bytes = payload(m.b[0]);
-    m.rc = wire_isend(q->sbuf, q->send_bytes, dest, tag, c, chan::kStandard, &q->r);
+    m.rc = wire_isend(q->sbuf, q->send_bytes, dest, tag, c, chan::kStandard, &q->r, &q->btype);
     q->detached = true;
     g_detached.push_back(q);
     reap_detached();  // a program that only ever Bsends must not accumulate them
@@ -173,12 +183,27 @@ void op_isend(Msg& m) {
   q->send = true;
   q->send_bytes = payload(m.b[0]);
   q->send_tag = tag;
+  if (m.a[5] == chan::kBuffered) {  // Ibsend: complete at once, an agent copy goes later
+    auto* b = new AReq;
+    b->sbuf = own_copy(m.b[0]);
+    b->send = true;
+    b->send_bytes = q->send_bytes;
+    m.rc = wire_isend(b->sbuf, b->send_bytes, dest, tag, c, chan::kStandard, &b->r, &b->btype);
+    b->detached = true;
+    g_detached.push_back(b);
+    MPI_Comm_rank(c, &q->st.MPI_SOURCE);
+    q->st.MPI_TAG = tag;
+    q->st._ucount = q->send_bytes;
+    q->done = true;
+    m.a[0] = u(q);
+    return;
+  }
   if (use_rndv(m, dest)) {
     MPI_Comm_rank(c, &q->send_src);
     m.rc = rndv_send_start(q, m.b[0], dest, tag, c, m.a[7]);
   } else {
     q->sbuf = own_copy(m.b[0]);
-    m.rc = wire_isend(q->sbuf, q->send_bytes, dest, tag, c, m.a[5], &q->r);
+    m.rc = wire_isend(q->sbuf, q->send_bytes, dest, tag, c, m.a[5], &q->r, &q->btype);
   }
   m.a[0] = u(q);
 }
@@ -200,11 +225,16 @@ static AReq* post_recv(const Msg& m, MPI_Comm c, int src, int tag, MPI_Message* 
     q->done = true;
     return q;
   }
-  int rc = msg ? MPI_Imrecv(q->rbuf, static_cast<int>(cap), MPI_BYTE, msg, &q->r)
-               : MPI_Irecv(q->rbuf, static_cast<int>(cap), MPI_BYTE, src, tag, c, &q->r);
+  int count;
+  bool made;
+  bytes_as(cap, &count, &q->btype, &made);
+  MPI_Datatype t = made ? q->btype : MPI_BYTE;
+  if (!made) q->btype = MPI_DATATYPE_NULL;
+  int rc = msg ? MPI_Imrecv(q->rbuf, count, t, msg, &q->r)
+               : MPI_Irecv(q->rbuf, count, t, src, tag, c, &q->r);
   if (rc != MPI_SUCCESS) {
     *posted = rc;
-  } else if (!msg && src != MPI_PROC_NULL && cap >= chan::kRndvHeaderBytes) {
+  } else if (!msg && src != MPI_PROC_NULL) {
     g_rndv_recvs.insert(q);
   }
   return q;
@@ -243,6 +273,7 @@ void op_probe(Msg& m, bool blocking) {
     Armed a;
     m.rc = MPI_Probe(src, tag, c, &st);
   } else {
+    Armed a;  // a program may poll with Iprobe for a message sent after a large one to us
     m.rc = MPI_Iprobe(src, tag, c, &flag, &st);
   }
   if (!e && m.rc == MPI_SUCCESS && flag) probed(c, st);
@@ -264,6 +295,7 @@ void op_mprobe(Msg& m) {
       Armed a;
       m.rc = MPI_Mprobe(src, tag, c, &msg, &st);
     } else {
+      Armed a;
       m.rc = MPI_Improbe(src, tag, c, &flag, &msg, &st);
     }
     if (m.rc == MPI_SUCCESS && flag && msg != MPI_MESSAGE_NO_PROC &&
@@ -303,7 +335,12 @@ void op_mrecv(Msg& m) {
     m.rc = stash_deliver(e, d, p, st, &pulled);
   } else {
     MPI_Message msg = wmsg(m.a[8]);
-    int rc = MPI_Mrecv(p, static_cast<int>(recv_capacity(d)), MPI_BYTE, &msg, &st);
+    int count;
+    MPI_Datatype t;
+    bool made;
+    bytes_as(recv_capacity(d), &count, &t, &made);
+    int rc = MPI_Mrecv(p, count, t, &msg, &st);
+    if (made) MPI_Type_free(&t);
     m.rc = land(d, p, st, rc, &pulled);
   }
   if (!pulled && (m.rc == MPI_SUCCESS || m.rc == MPI_ERR_TRUNCATE) && st._ucount)
@@ -331,11 +368,13 @@ void op_sendrecv(Msg& m) {
   char* r = recv_ptr(d, g_scratch[1]);
   MPI_Status st{};
   MPI_Request sr;
+  MPI_Datatype bt;
   m.rc = wire_isend(s, payload(m.b[0]), static_cast<int>(m.a[2]), static_cast<int>(m.a[3]), c,
-                    chan::kStandard, &sr);
+                    chan::kStandard, &sr, &bt);
   if (m.rc != MPI_SUCCESS) return;
   int rrc = recv_into(d, r, static_cast<int>(m.a[8]), static_cast<int>(m.a[9]), c, st);
   int src = wait_req(&sr, MPI_STATUS_IGNORE);
+  if (bt != MPI_DATATYPE_NULL) MPI_Type_free(&bt);
   m.rc = rrc != MPI_SUCCESS ? rrc : src;
   put_status(m, st);
 }
@@ -507,7 +546,6 @@ void op_complete(Msg& m) {
           rc = MPI_ERR_IN_STATUS;
       }
     }
-    if (q->send && q->done) s = &sts[i];
     done[i] = 1;
     one = one < 0 ? i : one;
     ++outc;

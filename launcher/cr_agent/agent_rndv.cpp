@@ -93,6 +93,10 @@ void rndv_init() {
   MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &ub, &flag);
   if (flag) g_ack_tag_ub = *ub;
   if (const char* v = getenv("CRMPI_RNDV_MIN")) g_rndv_min = strtoull(v, nullptr, 0);
+  // All ranks must agree (the direct collectives take one path or the other).
+  unsigned long long mn = g_rndv_min;
+  MPI_Allreduce(MPI_IN_PLACE, &mn, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, MPI_COMM_WORLD);
+  g_rndv_min = mn;
   // Which world ranks can I read? (Apps, like us, allow it with
   // PR_SET_PTRACER; a refusal, e.g. by a security module, leaves a pair
   // out.) Only this node's ranks are tried.
@@ -148,27 +152,63 @@ bool rndv_local(uint64_t world) {
 
 // ---------------------------------------------------------------- sends
 
-// Append the trailer (buf has room for n + 1 bytes) and return the wire count.
-static int wire_count(char* buf, size_t n) {
+void bytes_as(size_t bytes, int* count, MPI_Datatype* type, bool* made) {
+  *made = false;
+  if (bytes <= INT_MAX) {
+    *count = static_cast<int>(bytes);
+    *type = MPI_BYTE;
+    return;
+  }
+  // One element: k chunks of 1 GiB, then the rest.
+  const int chunk = 1 << 30;
+  MPI_Datatype big;
+  MPI_Type_contiguous(chunk, MPI_BYTE, &big);
+  int lens[2] = {static_cast<int>(bytes / chunk), static_cast<int>(bytes % chunk)};
+  MPI_Aint disps[2] = {0, static_cast<MPI_Aint>(bytes / chunk) * chunk};
+  MPI_Datatype types[2] = {big, MPI_BYTE};
+  MPI_Type_create_struct(2, lens, disps, types, type);
+  MPI_Type_commit(type);
+  MPI_Type_free(&big);
+  *count = 1;
+  *made = true;
+}
+
+// Append the trailer (buf has room for n + 1 bytes); the wire size.
+static size_t with_trailer(char* buf, size_t n) {
   size_t w = chan::wire_bytes(n);
-  if (w > INT_MAX) throw BadCall{"point-to-point message of 2 GiB or more between nodes"};
   if (w != n) buf[n] = 0;
-  return static_cast<int>(w);
+  return w;
 }
 
 int wire_send(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode) {
-  int w = wire_count(buf, n);
-  Armed a;  // a large send may wait for a peer that waits for our pull
-  if (mode == chan::kSync) return MPI_Ssend(buf, w, MPI_BYTE, dest, tag, c);
-  if (mode == chan::kReady) return MPI_Rsend(buf, w, MPI_BYTE, dest, tag, c);
-  return MPI_Send(buf, w, MPI_BYTE, dest, tag, c);
+  int count;
+  MPI_Datatype t;
+  bool made;
+  bytes_as(with_trailer(buf, n), &count, &t, &made);
+  int rc;
+  {
+    Armed a;  // a large send may wait for a peer that waits for our pull
+    if (mode == chan::kSync)
+      rc = MPI_Ssend(buf, count, t, dest, tag, c);
+    else if (mode == chan::kReady)
+      rc = MPI_Rsend(buf, count, t, dest, tag, c);
+    else
+      rc = MPI_Send(buf, count, t, dest, tag, c);
+  }
+  if (made) MPI_Type_free(&t);
+  return rc;
 }
 
-int wire_isend(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode, MPI_Request* r) {
-  int w = wire_count(buf, n);
-  if (mode == chan::kSync) return MPI_Issend(buf, w, MPI_BYTE, dest, tag, c, r);
-  if (mode == chan::kReady) return MPI_Irsend(buf, w, MPI_BYTE, dest, tag, c, r);
-  return MPI_Isend(buf, w, MPI_BYTE, dest, tag, c, r);
+int wire_isend(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode, MPI_Request* r,
+               MPI_Datatype* bt) {
+  int count;
+  bool made;
+  bytes_as(with_trailer(buf, n), &count, bt, &made);
+  if (!made) *bt = MPI_DATATYPE_NULL;
+  MPI_Datatype t = made ? *bt : MPI_BYTE;
+  if (mode == chan::kSync) return MPI_Issend(buf, count, t, dest, tag, c, r);
+  if (mode == chan::kReady) return MPI_Irsend(buf, count, t, dest, tag, c, r);
+  return MPI_Isend(buf, count, t, dest, tag, c, r);
 }
 
 int rndv_send_start(AReq* q, const Buf& src, int dest, int tag, MPI_Comm c, uint64_t world) {
@@ -224,7 +264,7 @@ static int rndv_receive(const Buf& dst, const RndvHeader& h, size_t n) {
 
 size_t recv_capacity(const Buf& dst) {
   size_t r = dst.mode == chan::kNone ? 0 : dst.bytes;
-  return std::min<size_t>(r + 1, INT_MAX);
+  return std::max(r + 1, kRndvHeaderBytes + 1);
 }
 
 int land(const Buf& dst, const char* buf, MPI_Status& st, int rc, bool* pulled) {
@@ -277,12 +317,19 @@ void serve_pending() {
   static bool serving = false;  // the pulls and acks below run MPI progress too
   if (g_rndv_recvs.empty() || serving) return;
   serving = true;
+  // One MPI_Testsome over all of them: one (nested) progress pass, not one
+  // per request.
   std::vector<AReq*> pending(g_rndv_recvs.begin(), g_rndv_recvs.end());
-  for (AReq* q : pending) {
-    int flag = 0;
-    MPI_Status st{};
-    int rc = MPI_Test(&q->r, &flag, &st);
-    if (flag || rc != MPI_SUCCESS) recv_completed(q, st, rc);
+  std::vector<MPI_Request> rs(pending.size());
+  for (size_t i = 0; i < pending.size(); ++i) rs[i] = pending[i]->r;
+  std::vector<int> idx(rs.size());
+  std::vector<MPI_Status> st(rs.size());
+  int out = 0;
+  int rc = MPI_Testsome(static_cast<int>(rs.size()), rs.data(), &out, idx.data(), st.data());
+  for (int k = 0; out != MPI_UNDEFINED && k < out; ++k) {
+    AReq* q = pending[idx[k]];
+    q->r = rs[idx[k]];
+    recv_completed(q, st[k], rc == MPI_ERR_IN_STATUS ? st[k].MPI_ERROR : rc);
   }
   serving = false;
 }
@@ -316,10 +363,14 @@ Stashed* stash_find(MPI_Comm c, int src, int tag, bool take) {
 Stashed* stash_receive(MPI_Comm c, MPI_Message* msg, const MPI_Status& probed) {
   auto* e = new Stashed;
   e->comm = c;
-  int n = 0;
-  MPI_Get_count(&probed, MPI_BYTE, &n);
+  size_t n = probed._ucount;  // bytes
   e->bytes.resize(n > 0 ? n : 1);
-  MPI_Mrecv(e->bytes.data(), n, MPI_BYTE, msg, &e->st);
+  int count;
+  MPI_Datatype t;
+  bool made;
+  bytes_as(n, &count, &t, &made);
+  MPI_Mrecv(e->bytes.data(), count, t, msg, &e->st);
+  if (made) MPI_Type_free(&t);
   return e;
 }
 

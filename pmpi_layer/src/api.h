@@ -151,7 +151,7 @@ struct VRequest {
   enum Kind { kSend, kRecv, kColl, kDone } kind = kSend;
   VComm* comm = nullptr;
   Dest dst;
-  std::vector<char> packed;     // packed receive buffer (alltoallw)
+  std::vector<char> packed;     // packed receive buffer (alltoallw); packed rendezvous send
   std::function<void()> after;  // unpacking to run at completion
   const TypeMap* tm = nullptr;  // recv datatype, for MPI_Get_count
   MPI_Datatype type = MPI_DATATYPE_NULL;
@@ -193,6 +193,8 @@ struct Global {
   // A Test/Iprobe that found nothing is answered locally for this long when
   // repeated on the same requests ($CRMPI_TEST_PACE_NS; api_req.cpp).
   long test_pace_ns = 5000;
+  // Packed buffers of freed, still active requests (MPI_Request_free).
+  std::vector<std::vector<char>> freed_buffers;
   std::recursive_mutex mu;
 };
 extern Global g;
@@ -246,6 +248,10 @@ void lower_half_callback(chan::Msg& m, char* data);
 // without the agent); pace_note records the outcome of a real poll.
 bool pace_skip(uint64_t key);
 void pace_note(uint64_t key, bool found);
+// Any other call may change what a poll would find: forget the paced polls.
+void pace_reset();
+// call() for a poll, which leaves the paced polls alone.
+int poll_call(uint32_t op);
 
 // VRequest helpers (api_req.cpp)
 VRequest* new_request(VRequest::Kind k, VComm* c);

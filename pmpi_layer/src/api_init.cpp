@@ -1,6 +1,5 @@
 // MPI family: environment. Init/finalize, thread level, abort, time,
 // processor name, version, error strings, error handlers, info objects.
-#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -137,6 +136,7 @@ CRMPI_API int PMPI_Finalize(void) {
   crmpi_delete_all_attrs(&g.self, MPI_COMM_SELF);
   int rc = call(chan::kOpFinalize);
   g.finalized = true;
+  g.freed_buffers.clear();  // the agent completed every freed request
   lower_half().detach();
   return rc;
 }

@@ -44,8 +44,15 @@ long mono_ns() {
 bool pace_skip(uint64_t key) {
   if (g.test_pace_ns <= 0) return false;
   for (Paced& p : g_paced)
-    if (p.key == key) return mono_ns() < p.until;
+    if (p.key == key) {
+      long left = p.until - mono_ns();  // (a deadline from before a restart is far off: ignore)
+      return left > 0 && left <= g.test_pace_ns;
+    }
   return false;
+}
+
+void pace_reset() {
+  for (Paced& p : g_paced) p.key = 0;
 }
 
 void pace_note(uint64_t key, bool found) {
@@ -158,7 +165,7 @@ int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag,
   chan::Msg& m = msg();
   m.a[0] = static_cast<uint64_t>(kind);
   m.a[1] = static_cast<uint64_t>(n);
-  int rc = call(chan::kOpComplete);
+  int rc = polls ? poll_call(chan::kOpComplete) : call(chan::kOpComplete);
   auto* wst = reinterpret_cast<chan::WireStatus*>(ids + n);
   auto* ioff = reinterpret_cast<int64_t*>(wst + n);
   auto* done = reinterpret_cast<uint8_t*>(ioff + n);
@@ -266,6 +273,15 @@ CRMPI_API int PMPI_Request_free(MPI_Request* req) {
   if (r->real) {
     msg().a[0] = r->real;
     call(chan::kOpRequestFree);
+    // The operation goes on: memory of ours that the agent or a peer still
+    // reads (a packed rendezvous send) or writes (the packed buffer of a
+    // receive with a derived type) must outlive the handle. Kept until
+    // MPI_Finalize. (The unpacking of such a receive into the user's
+    // buffer does not happen: documented in docs/status.md.)
+    if (!r->packed.empty() || !r->dst.tmp.empty()) {
+      g.freed_buffers.push_back(std::move(r->packed));
+      g.freed_buffers.push_back(std::move(r->dst.tmp));
+    }
   }
   delete r;
   *req = MPI_REQUEST_NULL;

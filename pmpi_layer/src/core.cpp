@@ -209,6 +209,10 @@ chan::Msg& msg() {
   return lower_half().msg();
 }
 int call(uint32_t op) {
+  pace_reset();
+  return lower_half().call(op);
+}
+int poll_call(uint32_t op) {
   return lower_half().call(op);
 }
 
