@@ -34,7 +34,8 @@ static void run(MPI_Comm c, size_t n /* doubles per block */, const char* what) 
     MPI_Scatter(s, (int)n, MPI_DOUBLE, MPI_IN_PLACE, (int)n, MPI_DOUBLE, root, c);
   else
     MPI_Scatter(NULL, 0, MPI_DOUBLE, r, (int)n, MPI_DOUBLE, root, c);
-  for (size_t i = 0; i < n; ++i) CHECK((me == root ? s[me * n + i] : r[i]) == val(root, me, i), "scatter in place");
+  for (size_t i = 0; i < n; ++i)
+    CHECK((me == root ? s[me * n + i] : r[i]) == val(root, me, i), "scatter in place");
   /* gather, and in place at the root */
   for (size_t i = 0; i < n; ++i) s[i] = val(me, 0, i);
   MPI_Gather(s, (int)n, MPI_DOUBLE, r, (int)n, MPI_DOUBLE, root, c);
@@ -71,7 +72,8 @@ static void run(MPI_Comm c, size_t n /* doubles per block */, const char* what) 
   MPI_Type_commit(&every2);
   for (size_t i = 0; i < n; ++i) r[i] = me == root ? val(root, 3, i) : -1;
   MPI_Bcast(r, 1, every2, root, c);
-  for (size_t i = 0; i + 1 < n; i += 2) CHECK(r[i] == val(root, 3, i) && (me == root || r[i + 1] == -1), "bcast vector");
+  for (size_t i = 0; i + 1 < n; i += 2)
+    CHECK(r[i] == val(root, 3, i) && (me == root || r[i + 1] == -1), "bcast vector");
   MPI_Type_free(&every2);
   if (me == 0) printf("%s: %zu doubles per block on %d ranks ok\n", what, n, np);
   free(s);
@@ -102,7 +104,8 @@ int main(int argc, char** argv) {
   }
   double* big = calloc(1 << 18, sizeof(double));
   MPI_Bcast(big, 1 << 18, MPI_DOUBLE, 0, MPI_COMM_WORLD);
-  MPI_Alltoall(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, big, (1 << 18) / size, MPI_DOUBLE, MPI_COMM_WORLD);
+  MPI_Alltoall(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, big, (1 << 18) / size, MPI_DOUBLE,
+               MPI_COMM_WORLD);
   if (rank == size - 1) {
     MPI_Wait(&rq, MPI_STATUS_IGNORE);
     for (size_t i = 0; i < n; ++i) CHECK(b[i] == 7, "pending receive");

@@ -54,6 +54,7 @@ int main(void) {
   int n = 100000;
   printf("handoff_yield_same_cpu_us %.3f\n", run(kYield, 1, n));
   printf("handoff_futex_same_cpu_us %.3f\n", run(kFutex, 1, n));
-  if (sysconf(_SC_NPROCESSORS_ONLN) > 1) printf("handoff_spin_two_cpus_us %.3f\n", run(kSpin, 0, n));
+  if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
+    printf("handoff_spin_two_cpus_us %.3f\n", run(kSpin, 0, n));
   return 0;
 }

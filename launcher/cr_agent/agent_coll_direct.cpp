@@ -33,8 +33,7 @@ struct Where {
 };
 
 Where where(const Buf& b) {
-  if (b.mode == chan::kInline)
-    return {getpid(), reinterpret_cast<uint64_t>(g_sh->data + b.off)};
+  if (b.mode == chan::kInline) return {getpid(), reinterpret_cast<uint64_t>(g_sh->data + b.off)};
   return {g_app, b.addr};
 }
 

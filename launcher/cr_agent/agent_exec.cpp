@@ -71,13 +71,15 @@ char* dst_ptr(const Buf& b, Scratch& s, bool priv) {
   if (b.mode == chan::kInline && !priv) return g_sh->data + b.off;
   if (b.mode == chan::kNone) return nullptr;
   char* p = s.get(b.bytes + 1);  // + the point-to-point wire trailer
-  if (b.prefill) {
-    if (b.mode == chan::kInline)
-      memcpy(p, g_sh->data + b.off, b.bytes);
-    else
-      cma(false, b.addr, p, b.bytes);
-  }
+  if (b.prefill) load(b, p);
   return p;
+}
+
+void load(const Buf& b, char* p) {
+  if (b.mode == chan::kInline)
+    memcpy(p, g_sh->data + b.off, b.bytes);
+  else
+    cma(false, b.addr, p, b.bytes);
 }
 
 void dst_done(const Buf& b, char* p, size_t n) {
@@ -281,7 +283,6 @@ void op_hello(Msg& m) {
 }  // namespace internal
 
 using namespace internal;
-
 
 bool app_finalized() {
   return g_app_fin;

@@ -60,16 +60,16 @@ struct AReq {
   bool detached = false;    // buffered send or freed request: reap silently
   std::vector<int> arrays;  // counts/displacements of a nonblocking v-collective
   // Point-to-point (agent_p2p.cpp, agent_rndv.cpp).
-  bool p2p = false;     // a point-to-point receive: wire-decoded when it completes
-  bool done = false;    // completed outside MPI (stash, or served while polling)
-  bool pulled = false;  // its payload is already in the app's buffer (rendezvous)
+  bool p2p = false;      // a point-to-point receive: wire-decoded when it completes
+  bool done = false;     // completed outside MPI (stash, or served while polling)
+  bool pulled = false;   // its payload is already in the app's buffer (rendezvous)
   int rc = MPI_SUCCESS;  // error of a completion outside MPI
   MPI_Status st{};       // status of a completion outside MPI
   bool send = false;     // a point-to-point send: status shows the payload size
   size_t send_bytes = 0;
   int send_src = 0, send_tag = 0;
   MPI_Datatype btype = MPI_DATATYPE_NULL;  // byte type of a payload over 2 GiB
-  bool rndv = false;  // rendezvous send: r is the receive of the ack
+  bool rndv = false;                       // rendezvous send: r is the receive of the ack
   chan::RndvHeader hdr{};
   char ack = 0;
 };
@@ -88,6 +88,8 @@ void cma(bool write, uint64_t addr, char* local, size_t n);
 // Pointers to a call's source/destination bytes; `priv` forces a private copy.
 char* src_ptr(const Buf& b, Scratch& s, bool priv = false);
 char* dst_ptr(const Buf& b, Scratch& s, bool priv = false);
+// Copy a buffer's current bytes (inline or in the app) to p.
+void load(const Buf& b, char* p);
 // Deliver n received bytes of a destination to the app.
 void dst_done(const Buf& b, char* p, size_t n);
 // Agent-owned copies for nonblocking operations.

@@ -20,22 +20,14 @@ std::vector<AReq*> g_detached;
 char* own_copy(const Buf& b) {
   if (b.mode == chan::kNone || b.mode == chan::kInPlace || b.bytes == 0) return nullptr;
   char* p = static_cast<char*>(malloc(b.bytes + 1));  // + the wire trailer
-  if (b.mode == chan::kInline)
-    memcpy(p, g_sh->data + b.off, b.bytes);
-  else
-    cma(false, b.addr, p, b.bytes);
+  load(b, p);
   return p;
 }
 char* own_dst(const Buf& b) {
   if (b.mode == chan::kInPlace) return static_cast<char*>(MPI_IN_PLACE);
   if (b.mode == chan::kNone || b.bytes == 0) return nullptr;
   char* p = static_cast<char*>(malloc(b.bytes + 1));
-  if (b.prefill) {
-    if (b.mode == chan::kInline)
-      memcpy(p, g_sh->data + b.off, b.bytes);
-    else
-      cma(false, b.addr, p, b.bytes);
-  }
+  if (b.prefill) load(b, p);
   return p;
 }
 void areq_free(AReq* q) {
@@ -170,8 +162,8 @@ void op_recv(Msg& m) {
   wtype(m.a[0]);
   MPI_Status st{};
   const Buf d = m.b[1];
-  m.rc = recv_into(d, recv_ptr(d, g_scratch[1]), static_cast<int>(m.a[2]),
-                   static_cast<int>(m.a[3]), wcomm(m.a[4]), st);
+  m.rc = recv_into(d, recv_ptr(d, g_scratch[1]), static_cast<int>(m.a[2]), static_cast<int>(m.a[3]),
+                   wcomm(m.a[4]), st);
   put_status(m, st);
 }
 
@@ -243,8 +235,8 @@ static AReq* post_recv(const Msg& m, MPI_Comm c, int src, int tag, MPI_Message* 
 void op_irecv(Msg& m) {
   wtype(m.a[0]);
   MPI_Comm c = wcomm(m.a[4]);
-  AReq* q = post_recv(m, c, static_cast<int>(m.a[2]), static_cast<int>(m.a[3]), nullptr, nullptr,
-                      &m.rc);
+  AReq* q =
+      post_recv(m, c, static_cast<int>(m.a[2]), static_cast<int>(m.a[3]), nullptr, nullptr, &m.rc);
   m.a[0] = u(q);
 }
 

@@ -140,7 +140,8 @@ void rndv_init() {
   g_local.assign(size, 0);
   bool every = true;
   for (int w = 0; w < size; ++w) {
-    g_local[w] = matrix[static_cast<size_t>(me) * size + w] && matrix[static_cast<size_t>(w) * size + me];
+    g_local[w] =
+        matrix[static_cast<size_t>(me) * size + w] && matrix[static_cast<size_t>(w) * size + me];
     for (int v = 0; v < size; ++v) every = every && matrix[static_cast<size_t>(w) * size + v];
   }
   g_job_local = every;
@@ -216,8 +217,8 @@ int rndv_send_start(AReq* q, const Buf& src, int dest, int tag, MPI_Comm c, uint
   q->hdr = RndvHeader{chan::kRndvMagic, src.addr, src.bytes, g_app, g_rank, g_next_ack_tag, 0, {}};
   g_next_ack_tag = g_next_ack_tag >= static_cast<uint32_t>(g_ack_tag_ub) ? 1 : g_next_ack_tag + 1;
   // The ack receive is posted before the header leaves, so it cannot be missed.
-  int rc = MPI_Irecv(&q->ack, 1, MPI_BYTE, static_cast<int>(world), static_cast<int>(q->hdr.ack_tag),
-                     g_ack_comm, &q->r);
+  int rc = MPI_Irecv(&q->ack, 1, MPI_BYTE, static_cast<int>(world),
+                     static_cast<int>(q->hdr.ack_tag), g_ack_comm, &q->r);
   if (rc != MPI_SUCCESS) return rc;
   // 64 bytes: below every eager limit, so this returns at once.
   rc = MPI_Send(&q->hdr, kRndvHeaderBytes, MPI_BYTE, dest, tag, c);
@@ -230,7 +231,8 @@ int rndv_send_start(AReq* q, const Buf& src, int dest, int tag, MPI_Comm c, uint
 
 int rndv_send_finish(AReq* q, const MPI_Status& ack) {
   if (!q->ack) return MPI_SUCCESS;
-  fprintf(stderr, "crmpi: rank %d: world rank %d could not copy a %lu-byte message from this rank\n",
+  fprintf(stderr,
+          "crmpi: rank %d: world rank %d could not copy a %lu-byte message from this rank\n",
           g_rank, ack.MPI_SOURCE, static_cast<unsigned long>(q->hdr.bytes));
   return MPI_ERR_OTHER;
 }

@@ -1,11 +1,10 @@
 // MPI family: environment. Init/finalize, thread level, abort, time,
 // processor name, version, error strings, error handlers, info objects.
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <sys/prctl.h>
-
 #include <cstring>
 
 #include "api.h"

@@ -261,7 +261,8 @@ CRMPI_API int PMPI_Recv(void* buf, int count, MPI_Datatype t, int src, int tag, 
   m.a[3] = static_cast<uint64_t>(tag);
   m.a[4] = vc->real;
   int rc = call(chan::kOpRecv);
-  if (rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE) finish(d, m.a[13]);  // truncated: the part that fits
+  if (rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE)
+    finish(d, m.a[13]);  // truncated: the part that fits
   if (static_cast<int>(m.a[10]) != MPI_PROC_NULL) vc->recvd++;
   status_from_msg(st, m);
   return check(vc, c, rc, "MPI_Recv");
@@ -340,7 +341,8 @@ CRMPI_API int PMPI_Sendrecv(const void* sbuf, int scount, MPI_Datatype stype, in
   m.a[8] = static_cast<uint64_t>(src);
   m.a[9] = static_cast<uint64_t>(rtag);
   int rc = call(chan::kOpSendrecv);
-  if (rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE) finish(d, m.a[13]);  // truncated: the part that fits
+  if (rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE)
+    finish(d, m.a[13]);  // truncated: the part that fits
   if (dest != MPI_PROC_NULL) vc->sent++;
   if (static_cast<int>(m.a[10]) != MPI_PROC_NULL) vc->recvd++;
   status_from_msg(st, m);
@@ -529,7 +531,8 @@ CRMPI_API int PMPI_Mrecv(void* buf, int count, MPI_Datatype t, MPI_Message* mess
   m.a[1] = static_cast<uint64_t>(count);
   m.a[8] = h[0];
   int rc = call(chan::kOpMrecv);
-  if (rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE) finish(d, m.a[13]);  // truncated: the part that fits
+  if (rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE)
+    finish(d, m.a[13]);  // truncated: the part that fits
   vc->recvd++;
   status_from_msg(st, m);
   delete[] h;

@@ -44,12 +44,12 @@ inline size_t wire_bytes(size_t n) {
 // Rendezvous header: the payload stays in the sender app's memory until the
 // receiver's app has copied it (process_vm_readv) and acknowledged it.
 struct RndvHeader {
-  uint64_t magic;     // kRndvMagic
-  uint64_t addr;      // payload address in the sender app
-  uint64_t bytes;     // payload size
-  int32_t pid;        // sender app
-  int32_t world;      // sender's rank in MPI_COMM_WORLD: where the ack goes
-  uint32_t ack_tag;   // tag of the ack on the agents' private communicator
+  uint64_t magic;    // kRndvMagic
+  uint64_t addr;     // payload address in the sender app
+  uint64_t bytes;    // payload size
+  int32_t pid;       // sender app
+  int32_t world;     // sender's rank in MPI_COMM_WORLD: where the ack goes
+  uint32_t ack_tag;  // tag of the ack on the agents' private communicator
   uint32_t reserved;
   uint64_t spare[3];
 };
