@@ -18,6 +18,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <vector>
 
@@ -40,6 +41,10 @@ Where where(const Buf& b) {
 // Copy n bytes from w into dst at offset off.
 bool copy_into(const Buf& dst, size_t off, const Where& w, size_t n) {
   if (n == 0) return true;
+  if (dst.mode == chan::kNone || off + n > dst.bytes) {  // erroneous counts: never overrun
+    errno = EMSGSIZE;
+    return false;
+  }
   if (dst.mode == chan::kInline) {
     char* p = g_sh->data + dst.off + off;
     size_t done = 0;
