@@ -13,10 +13,12 @@
 
 typedef uint64_t (*id_fn)(MPI_Comm);
 typedef int (*counters_fn)(MPI_Comm, uint64_t*, uint64_t*, uint64_t*);
+typedef int (*record_fn)(MPI_Request, int*, uint64_t*, uint64_t*);
 
 static int rank, size;
 static id_fn comm_id;
 static counters_fn comm_counters;
+static record_fn request_record;
 
 /* Every member of c has the same id, and it differs from `other`'s. */
 static void same_id(MPI_Comm c, MPI_Comm other, const char* what) {
@@ -34,6 +36,7 @@ int main(int argc, char** argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   comm_id = (id_fn)dlsym(RTLD_DEFAULT, "crmpi_comm_id");
   comm_counters = (counters_fn)dlsym(RTLD_DEFAULT, "crmpi_comm_counters");
+  request_record = (record_fn)dlsym(RTLD_DEFAULT, "crmpi_request_record");
   if (comm_id) CHECK(comm_id(MPI_COMM_WORLD) == 1 && comm_id(MPI_COMM_SELF) == 2, "predefined ids");
 
   MPI_Comm d1, d2, split, sub;
@@ -83,6 +86,30 @@ int main(int argc, char** argv) {
     MPI_Allreduce(&c, &hi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, d1);
     CHECK(lo == hi, "collective counts agree");
   }
+  /* Pending requests keep a record: kind, communicator, and for
+   * collectives their number on it, the same on every member. */
+  MPI_Request q[3];
+  int v = rank, w = 0, z = 0;
+  MPI_Iallreduce(&v, &w, 1, MPI_INT, MPI_SUM, d2, &q[0]);
+  MPI_Ibcast(&z, 1, MPI_INT, 0, d2, &q[1]);
+  MPI_Irecv(&y, 1, MPI_INT, left, 10, d2, &q[2]);
+  if (request_record) {
+    int kind[3];
+    uint64_t id[3], seq[3];
+    for (int i = 0; i < 3; ++i)
+      CHECK(request_record(q[i], &kind[i], &id[i], &seq[i]) == MPI_SUCCESS, "record");
+    CHECK(kind[0] == 3 && kind[1] == 3 && kind[2] == 2, "record kinds");
+    CHECK(id[0] == comm_id(d2) && id[1] == id[0] && id[2] == id[0], "record comm");
+    CHECK(seq[1] == seq[0] + 1 && seq[2] == 0, "record order");
+    unsigned long long s0 = seq[0], lo, hi;
+    MPI_Allreduce(&s0, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(&s0, &hi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, MPI_COMM_WORLD);
+    CHECK(lo == hi, "record numbers agree");
+    CHECK(request_record(MPI_REQUEST_NULL, NULL, NULL, NULL) != MPI_SUCCESS, "null request");
+  }
+  MPI_Send(&x, 1, MPI_INT, right, 10, d2);
+  MPI_Waitall(3, q, MPI_STATUSES_IGNORE);
+  CHECK(w == size * (size - 1) / 2, "iallreduce");
   MPI_Comm_free(&sub), MPI_Comm_free(&split), MPI_Comm_free(&d2), MPI_Comm_free(&d1);
   printf("rank %d: accounting ok\n", rank);
   MPI_Finalize();

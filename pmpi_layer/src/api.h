@@ -144,6 +144,19 @@ struct Dest {
   chan::Buf wire{};
 };
 
+// How a nonblocking collective was posted: enough to post it again in a
+// fresh MPI (arguments as the app gave them; arrays copied).
+struct CollRecord {
+  int kind = -1;      // chan::CollKind; -1: not a collective
+  uint64_t seq = 0;   // its number on the communicator (VComm::coll_seq after posting)
+  const void* sbuf = nullptr;
+  void* rbuf = nullptr;
+  int scount = 0, rcount = 0, root = 0;
+  MPI_Datatype stype = MPI_DATATYPE_NULL, rtype = MPI_DATATYPE_NULL;
+  MPI_Op op = MPI_OP_NULL;
+  std::vector<int> scounts, sdispls, rcounts, rdispls;
+};
+
 struct VRequest {
   uint64_t magic = kMagicReq;
   uint64_t real = 0;        // lower-half request (0: inactive, or complete locally)
@@ -163,6 +176,7 @@ struct VRequest {
   const void* pbuf = nullptr;
   int pcount = 0, ppeer = 0, ptag = 0;
   MPI_Status done_status{};  // for completed-but-not-yet-reported (e.g. Bsend)
+  CollRecord coll;           // nonblocking collectives
 };
 
 struct Predef {

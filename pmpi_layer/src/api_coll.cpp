@@ -198,6 +198,15 @@ int run(const Coll& x) {
   m.a[10] = reinterpret_cast<uint64_t>(x.rtype);
   m.a[11] = static_cast<uint64_t>(n);
   if (x.kind != chan::kReduceLocal) vc->coll_seq++;
+  if (r) {  // the replay record (api.h)
+    CollRecord& cr = r->coll;
+    cr.kind = x.kind, cr.seq = vc->coll_seq, cr.sbuf = x.sbuf, cr.rbuf = x.rbuf;
+    cr.scount = x.scount, cr.rcount = x.rcount, cr.root = x.root;
+    cr.stype = x.stype, cr.rtype = x.rtype, cr.op = x.op;
+    auto copy = [n](const int* a) { return a ? std::vector<int>(a, a + n) : std::vector<int>(); };
+    cr.scounts = copy(x.scounts), cr.sdispls = copy(x.sdispls);
+    cr.rcounts = copy(x.rcounts), cr.rdispls = copy(x.rdispls);
+  }
   int rc = call(chan::kOpColl);
   if (nb) {
     r->real = m.a[0];

@@ -201,3 +201,18 @@ extern "C" __attribute__((visibility("default"))) int crmpi_comm_counters(MPI_Co
   if (recvd) *recvd = vc->recvd;
   return MPI_SUCCESS;
 }
+
+extern "C" __attribute__((visibility("default"))) int crmpi_request_record(MPI_Request req,
+                                                                           int* kind,
+                                                                           uint64_t* comm_id,
+                                                                           uint64_t* coll_seq) {
+  if (!is_virtual(req, kMagicReq)) return MPI_ERR_REQUEST;
+  auto* r = reinterpret_cast<VRequest*>(req);
+  int k = r->kind == VRequest::kColl ? CRMPI_REQ_COLL
+          : r->kind == VRequest::kRecv ? CRMPI_REQ_RECV
+                                       : CRMPI_REQ_SEND;
+  if (kind) *kind = k;
+  if (comm_id) *comm_id = r->comm ? r->comm->id : 0;
+  if (coll_seq) *coll_seq = k == CRMPI_REQ_COLL ? r->coll.seq : 0;
+  return MPI_SUCCESS;
+}

@@ -31,6 +31,17 @@ uint64_t crmpi_comm_id(MPI_Comm comm);
  * Returns: MPI_SUCCESS, or MPI_ERR_COMM for an invalid communicator. */
 int crmpi_comm_counters(MPI_Comm comm, uint64_t* coll, uint64_t* sent, uint64_t* recvd);
 
+/* Kinds of requests, for crmpi_request_record. */
+enum { CRMPI_REQ_SEND = 1, CRMPI_REQ_RECV = 2, CRMPI_REQ_COLL = 3 };
+
+/* crmpi_request_record: what libcrpmpi recorded about a request, to repost
+ * or complete it after a restart: its kind (CRMPI_REQ_*), the id of its
+ * communicator, and for a nonblocking collective its number among the
+ * collectives entered on that communicator (the coll count right after it
+ * was posted; the same on every member), else 0. Any pointer may be NULL.
+ * Returns: MPI_SUCCESS, or MPI_ERR_REQUEST for a null or invalid request. */
+int crmpi_request_record(MPI_Request req, int* kind, uint64_t* comm_id, uint64_t* coll_seq);
+
 #ifdef __cplusplus
 }
 #endif
