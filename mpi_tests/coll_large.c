@@ -75,6 +75,15 @@ static void run(MPI_Comm c, size_t n /* doubles per block */, const char* what) 
   for (size_t i = 0; i + 1 < n; i += 2)
     CHECK(r[i] == val(root, 3, i) && (me == root || r[i + 1] == -1), "bcast vector");
   MPI_Type_free(&every2);
+  /* a predefined type with padding (12 bytes of data in a 16-byte extent) */
+  struct {
+    double d;
+    int i;
+  }* di = calloc(n, 16);
+  for (size_t i = 0; i < n; ++i) di[i].d = me == root ? (double)i : -1, di[i].i = me == root ? (int)i : -1;
+  MPI_Bcast(di, (int)n, MPI_DOUBLE_INT, root, c);
+  for (size_t i = 0; i < n; ++i) CHECK(di[i].d == (double)i && di[i].i == (int)i, "bcast double_int");
+  free(di);
   if (me == 0) printf("%s: %zu doubles per block on %d ranks ok\n", what, n, np);
   free(s);
   free(r);

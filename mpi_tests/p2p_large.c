@@ -43,6 +43,33 @@ static void sizes(void) {
   }
 }
 
+/* A predefined type with padding (MPI_DOUBLE_INT: 12 bytes of data in a
+ * 16-byte extent), small and large: counts and values. */
+typedef struct {
+  double d;
+  int i;
+} dint;
+static void padded(void) {
+  static const int n[] = {10, 5000};
+  for (int k = 0; k < 2; ++k) {
+    dint* b = calloc(n[k], sizeof(dint));
+    if (rank == 0) {
+      for (int i = 0; i < n[k]; ++i) b[i].d = i * 0.5, b[i].i = -i;
+      MPI_Send(b, n[k], MPI_DOUBLE_INT, 1, 50, MPI_COMM_WORLD);
+    } else if (rank == 1) {
+      MPI_Status st;
+      int c, e;
+      MPI_Recv(b, n[k], MPI_DOUBLE_INT, 0, 50, MPI_COMM_WORLD, &st);
+      MPI_Get_count(&st, MPI_DOUBLE_INT, &c);
+      MPI_Get_elements(&st, MPI_DOUBLE_INT, &e);
+      CHECK(c == n[k], "double_int count");
+      for (int i = 0; i < n[k]; ++i) CHECK(b[i].d == i * 0.5 && b[i].i == -i, "double_int values");
+      printf("double_int %d: count %d elements %d\n", n[k], c, e);
+    }
+    free(b);
+  }
+}
+
 /* Both ranks wait for their own large send before their receive. */
 static void crossed(void) {
   if (rank > 1) return;
@@ -349,6 +376,7 @@ int main(int argc, char** argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   CHECK(size >= 2, "at least 2 ranks");
   sizes();
+  padded();
   crossed();
   barrier_between();
   probe_order();

@@ -219,6 +219,11 @@ const Predef* predef(const void* h);     // nullptr if not predefined
 const TypeMap* typemap(MPI_Datatype t);  // nullptr if invalid
 bool type_derived(MPI_Datatype t);
 uint64_t wire_type(MPI_Datatype t);  // for data movement
+// Whether data of type t travel packed: derived types, and the predefined
+// pair types whose extent has padding (MPI_DOUBLE_INT ...), except in
+// reductions, where the agent needs them raw with their own type.
+bool packs(MPI_Datatype t);
+uint64_t wire_type_packed(MPI_Datatype t);  // bytes element for packed types
 uint64_t wire_op(MPI_Op op);         // agent op
 uint64_t mix_id(uint64_t parent, uint64_t counter, uint64_t extra);
 
@@ -234,12 +239,13 @@ struct Arena {
   // offset in data or SIZE_MAX if it does not fit
   size_t alloc(size_t n);
 };
-// Fill `b` with `count` elements of `type` at `buf` as a source.
+// Fill `b` with `count` elements of `type` at `buf` as a source (packed if
+// packs(type), or only if derived when raw_pairs).
 void source(chan::Buf& b, Arena& a, const void* buf, int count, MPI_Datatype type,
-            std::vector<char>& tmp, bool allow_inline = true);
-// Prepare `d` to receive `count` elements of `type` at `buf`.
+            std::vector<char>& tmp, bool allow_inline = true, bool raw_pairs = false);
+// Prepare `d` to receive `count` elements of `type` at `buf` (same packing).
 void dest(Dest& d, Arena& a, void* buf, int count, MPI_Datatype type, bool prefill,
-          bool allow_inline = true);
+          bool allow_inline = true, bool raw_pairs = false);
 // After the reply: copy/unpack `bytes` received bytes (inline at data+off if
 // off >= 0 overrides the descriptor's own location).
 void finish(Dest& d, size_t bytes, int64_t inline_off = -2);

@@ -136,7 +136,9 @@ int run(const Coll& x) {
   Arena a;
   std::vector<char> tmp;
   // Element types on the wire.
-  uint64_t swt = wire_type(x.stype), rwt = wire_type(x.rtype);
+  bool red = is_reduction(x.kind);
+  uint64_t swt = red ? wire_type(x.stype) : wire_type_packed(x.stype);
+  uint64_t rwt = red ? wire_type(x.rtype) : wire_type_packed(x.rtype);
   int64_t mult = 1;
   VOp* uop = is_virtual(x.op, kMagicOp) ? reinterpret_cast<VOp*>(x.op) : nullptr;
   if (is_reduction(x.kind) && !uop && type_derived(x.rtype)) {
@@ -155,7 +157,7 @@ int run(const Coll& x) {
   else if (inplace)
     m.b[0] = {0, 0, 0, chan::kInPlace, 0};
   else
-    source(m.b[0], a, x.sbuf, sspan, is_reduction(x.kind) ? x.rtype : x.stype, tmp);
+    source(m.b[0], a, x.sbuf, sspan, red ? x.rtype : x.stype, tmp, true, red);
   // Receive side.
   VRequest* r = nb ? new_request(VRequest::kColl, vc) : nullptr;
   Dest local;
@@ -165,7 +167,7 @@ int run(const Coll& x) {
     d.wire = {};
     rspan = 0;
   } else if (rspan > 0) {
-    dest(d, a, x.rbuf, rspan, x.rtype, prefill, !nb);
+    dest(d, a, x.rbuf, rspan, x.rtype, prefill, !nb, red);
     m.b[1] = d.wire;
   } else {
     m.b[1] = {};

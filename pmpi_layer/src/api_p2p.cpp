@@ -49,7 +49,7 @@ static bool rndv_size(int count, MPI_Datatype t, int dest, VComm* vc, uint64_t m
   if (mode == chan::kBuffered || dest < 0 || dest >= vc->size || count <= 0) return false;
   const TypeMap* tm = typemap(t);
   if (!tm) return false;
-  size_t bytes = static_cast<size_t>(count) * (type_derived(t) ? tm->size : tm->extent());
+  size_t bytes = static_cast<size_t>(count) * (packs(t) ? tm->size : tm->extent());
   return bytes >= g.rndv_min;
 }
 
@@ -108,7 +108,7 @@ namespace {
 bool big_recv(int count, MPI_Datatype t) {
   const TypeMap* tm = typemap(t);
   if (!tm || count <= 0) return false;
-  return static_cast<size_t>(count) * (type_derived(t) ? tm->size : tm->extent()) >= g.rndv_min;
+  return static_cast<size_t>(count) * (packs(t) ? tm->size : tm->extent()) >= g.rndv_min;
 }
 
 // Algorithm (posted sends): a small standard or buffered send that is valid
@@ -123,7 +123,7 @@ bool try_post(const void* buf, int count, MPI_Datatype t, int dest, int tag, VCo
   if (dest < 0 || dest >= vc->size || tag < 0 || tag > g.tag_ub || count < 0) return false;
   const TypeMap* tm = typemap(t);
   if (!tm) return false;
-  bool derived = type_derived(t);
+  bool derived = packs(t);
   size_t bytes = static_cast<size_t>(count) * (derived ? tm->size : tm->extent());
   if (bytes > chan::kAsyncMaxPayload) return false;
   chan::AsyncSend* h;
@@ -436,7 +436,8 @@ CRMPI_API int PMPI_Get_elements_x(const MPI_Status* st, MPI_Datatype t, MPI_Coun
     return MPI_SUCCESS;
   }
   size_t whole = st->_ucount / tm->size, rest = st->_ucount % tm->size;
-  MPI_Count n = static_cast<MPI_Count>(whole) * tm->nprims;
+  // A predefined pair type (MPI_DOUBLE_INT ...) is one basic element, as in Open MPI.
+  MPI_Count n = static_cast<MPI_Count>(whole) * (type_derived(t) ? tm->nprims : 1);
   if (rest) {
     if (tm->base == TypeMap::kMixed || tm->base_size == 0 || rest % tm->base_size) {
       *count = MPI_UNDEFINED;

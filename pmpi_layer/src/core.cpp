@@ -54,6 +54,17 @@ bool type_derived(MPI_Datatype t) {
   return is_virtual(t, kMagicType);
 }
 
+bool packs(MPI_Datatype t) {
+  if (type_derived(t)) return true;
+  const Predef* p = predef(t);
+  return p && p->tm.size != p->tm.extent();  // MPI_DOUBLE_INT and its kin: padded
+}
+
+uint64_t wire_type_packed(MPI_Datatype t) {
+  if (!packs(t)) return wire_type(t);
+  return chan::kBytesType | static_cast<uint64_t>(typemap(t)->size);
+}
+
 uint64_t wire_type(MPI_Datatype t) {
   if (is_virtual(t, kMagicType)) return chan::kBytesType | reinterpret_cast<VType*>(t)->tm.size;
   const Predef* p = predef(t);
@@ -111,7 +122,7 @@ size_t Arena::alloc(size_t n) {
 }
 
 void source(chan::Buf& b, Arena& a, const void* buf, int count, MPI_Datatype type,
-            std::vector<char>& tmp, bool allow_inline) {
+            std::vector<char>& tmp, bool allow_inline, bool raw_pairs) {
   b = {};
   if (buf == MPI_IN_PLACE) {
     b.mode = chan::kInPlace;
@@ -119,7 +130,7 @@ void source(chan::Buf& b, Arena& a, const void* buf, int count, MPI_Datatype typ
   }
   const TypeMap* tm = typemap(type);
   if (!tm) fatal("invalid datatype handle %p", static_cast<void*>(type));
-  bool derived = type_derived(type);
+  bool derived = raw_pairs ? type_derived(type) : packs(type);
   size_t bytes = static_cast<size_t>(count) * (derived ? tm->size : tm->extent());
   b.bytes = bytes;
   if (bytes == 0 || count <= 0) {
@@ -147,13 +158,13 @@ void source(chan::Buf& b, Arena& a, const void* buf, int count, MPI_Datatype typ
 }
 
 void dest(Dest& d, Arena& a, void* buf, int count, MPI_Datatype type, bool prefill,
-          bool allow_inline) {
+          bool allow_inline, bool raw_pairs) {
   d.user = buf;
   d.count = count;
   d.wire = {};
   const TypeMap* tm = typemap(type);
   if (!tm) fatal("invalid datatype handle %p", static_cast<void*>(type));
-  bool derived = type_derived(type);
+  bool derived = raw_pairs ? type_derived(type) : packs(type);
   d.tm = derived ? tm : nullptr;
   size_t bytes = static_cast<size_t>(count > 0 ? count : 0) * (derived ? tm->size : tm->extent());
   chan::Buf& b = d.wire;
