@@ -85,6 +85,29 @@ int main(int argc, char** argv) {
   MPI_Iallreduce(&s, &smax, 1, MPI_DOUBLE, op_abs, MPI_COMM_WORLD, &q);
   MPI_Wait(&q, MPI_STATUS_IGNORE);
   CHECK(smax == size - 1, "iallreduce user op");
+  /* A pending nonblocking reduction with a user op while other traffic
+   * runs: Open MPI may apply the op inside the progress of those later
+   * calls (sends to self, ring exchanges with inline buffers, a barrier). */
+  enum { V = 20000 };
+  double* big_in = malloc(V * sizeof(double));
+  double* big_out = malloc(V * sizeof(double));
+  for (int i = 0; i < V; ++i) big_in[i] = (i % 2 ? -1 : 1) * (double)(rank * V + i);
+  MPI_Iallreduce(big_in, big_out, V, MPI_DOUBLE, op_abs, MPI_COMM_WORLD, &q);
+  int right = (rank + 1) % size, left = (rank + size - 1) % size;
+  for (int k = 0; k < 50; ++k) {
+    int token[64], got[64];
+    for (int i = 0; i < 64; ++i) token[i] = rank * 1000 + k + i;
+    MPI_Sendrecv(token, 64, MPI_INT, right, k, got, 64, MPI_INT, left, k, MPI_COMM_WORLD,
+                 MPI_STATUS_IGNORE);
+    CHECK(got[0] == left * 1000 + k && got[63] == left * 1000 + k + 63, "traffic during iallreduce");
+    MPI_Send(token, 64, MPI_INT, rank, 99, MPI_COMM_WORLD);
+    MPI_Recv(got, 64, MPI_INT, rank, 99, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    CHECK(got[5] == token[5], "self traffic during iallreduce");
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  MPI_Wait(&q, MPI_STATUS_IGNORE);
+  for (int i = 0; i < V; ++i) CHECK(big_out[i] == (double)((size - 1) * V + i), "iallreduce with traffic");
+  free(big_in), free(big_out);
   double l_in[3] = {-5, 2, -1}, l_io[3] = {1, -3, 0};
   MPI_Reduce_local(l_in, l_io, 3, MPI_DOUBLE, op_abs);
   CHECK(l_io[0] == 5 && l_io[1] == 3 && l_io[2] == 1, "reduce_local user op");

@@ -8,6 +8,7 @@
 // small, else by CMA. Calls using a user op never use the data area in place,
 // because the op's callbacks reuse it.
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -169,11 +170,28 @@ void call_app() {
 
 // Algorithm: each collective with a user op reduces over a fresh dup of its
 // element type; g_userop maps that type to the app's op and type so the
-// trampoline can call back. Elements are sent in chunks that fit the data area.
+// trampoline can call back. The callback names the vectors by address in
+// this process; the app copies them with process_vm_readv, applies its
+// function and writes the result back with process_vm_writev, so that the
+// channel's data area (which the current call may be using in place) is
+// never touched. Open MPI may run the op of a pending nonblocking collective
+// from the progress of any later MPI call, even of a posted send outside
+// any call: then the trampoline first waits until the app enters its next
+// call (the app must call MPI to complete that collective anyway).
 struct UserOpCall {
   uint64_t app_op, app_type, esize;
 };
 std::map<MPI_Datatype, UserOpCall> g_userop;
+uint32_t g_calls_done = 0;
+
+// Wait until the app waits in call(): now, or once it posts its next call.
+static void await_app_call() {
+  if (g_app_waits) return;
+  static chan::Spin spin{50000, 2000, 50000, &g_sh->agent_cpu, &g_sh->app_cpu};
+  uint32_t seen = g_sh->req_seq.load();
+  while (g_sh->call_seq.load(std::memory_order_acquire) == g_calls_done)
+    seen = chan::wait_change(g_sh->req_seq, g_sh->agent_sleeping, seen, spin, nullptr);
+}
 
 void trampoline(void* in, void* inout, int* len, MPI_Datatype* dt) {
   auto it = g_userop.find(*dt);
@@ -182,29 +200,24 @@ void trampoline(void* in, void* inout, int* len, MPI_Datatype* dt) {
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
   const UserOpCall& c = it->second;
-  size_t per = chan::kDataSize / 2 / (c.esize ? c.esize : 1);
-  if (per == 0) {
-    fprintf(stderr, "crmpi: user op element too large for the channel\n");
+  await_app_call();
+  Msg saved = g_sh->msg;
+  Msg& m = g_sh->msg;
+  m.a[23] = chan::kCbUserOp;
+  m.a[0] = c.app_op;
+  m.a[1] = c.app_type;
+  m.a[2] = static_cast<uint64_t>(*len);
+  m.a[3] = static_cast<uint64_t>(getpid());
+  m.a[4] = u(in);
+  m.a[5] = u(inout);
+  m.a[6] = c.esize;
+  call_app();
+  bool ok = m.a[7] == 1;
+  g_sh->msg = saved;
+  if (!ok) {
+    fprintf(stderr, "crmpi: rank %d: the app could not apply its reduction op\n", g_rank);
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
-  Msg saved = g_sh->msg;
-  for (size_t done = 0; done < static_cast<size_t>(*len);) {
-    size_t n = std::min<size_t>(per, *len - done);
-    char* a = static_cast<char*>(in) + done * c.esize;
-    char* b = static_cast<char*>(inout) + done * c.esize;
-    memcpy(g_sh->data, a, n * c.esize);
-    memcpy(g_sh->data + chan::kDataSize / 2, b, n * c.esize);
-    Msg& m = g_sh->msg;
-    m.a[23] = chan::kCbUserOp;
-    m.a[0] = c.app_op;
-    m.a[1] = c.app_type;
-    m.a[2] = n;
-    call_app();
-    memcpy(b, g_sh->data + chan::kDataSize / 2, n * c.esize);
-    done += n;
-  }
-  g_sh->msg = saved;
-  g_sh->msg.kind = chan::kReply;
 }
 
 MPI_Datatype userop_type(MPI_Datatype t, uint64_t app_op, uint64_t app_type) {

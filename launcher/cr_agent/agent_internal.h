@@ -130,7 +130,11 @@ void put_status(Msg& m, const MPI_Status& st);
 
 // Hand the current message to the app as a callback (kind = kCallback, what
 // in a[23]) and wait until it answers kOpCallbackDone (agent_exec.cpp).
+// Only while the app waits in call() (g_app_waits, or a call posted and not
+// yet executed).
 void call_app();
+// call_seq up to which the serve loop has executed calls (agent_main.cpp).
+extern uint32_t g_calls_done;
 
 // ---- wire format, rendezvous, stash (agent_rndv.cpp; algorithm there)
 extern MPI_Comm g_ack_comm;

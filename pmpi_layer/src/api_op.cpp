@@ -2,7 +2,11 @@
 // real types. User ops get a real op in the agent whose function calls back
 // into this process (kCallback), where user_op_callback unpacks derived
 // elements, calls the user's function and packs the result.
+#include <sys/uio.h>
+#include <unistd.h>
+
 #include <cstring>
+#include <vector>
 
 #include "api.h"
 
@@ -10,25 +14,42 @@ using namespace crmpi;
 
 namespace crmpi {
 
-void user_op_callback(chan::Msg& m, char* data) {
+// kCbUserOp: a0 op, a1 type, a2 count, a3 agent pid, a4/a5 the agent's
+// invec/inoutvec, a6 element size there (packed for derived types) -> a7 = 1.
+// The vectors are copied in and the result out with CMA (never through the
+// channel's data area, which the agent's current call may be using).
+void user_op_callback(chan::Msg& m, char* /*data*/) {
   auto* op = reinterpret_cast<VOp*>(m.a[0]);
   auto type = reinterpret_cast<MPI_Datatype>(m.a[1]);
   int n = static_cast<int>(m.a[2]);
-  char* in = data;
-  char* inout = data + chan::kDataSize / 2;
+  auto pid = static_cast<pid_t>(m.a[3]);
+  size_t bytes = static_cast<size_t>(n) * m.a[6];
+  std::vector<char> in(bytes + 1), inout(bytes + 1);
+  auto move = [&](bool write, char* local, uint64_t remote) {
+    for (size_t done = 0; done < bytes;) {
+      iovec l{local + done, bytes - done}, r{reinterpret_cast<void*>(remote + done), bytes - done};
+      ssize_t k = write ? process_vm_writev(pid, &l, 1, &r, 1, 0) : process_vm_readv(pid, &l, 1, &r, 1, 0);
+      if (k <= 0) return false;
+      done += static_cast<size_t>(k);
+    }
+    return true;
+  };
+  m.a[7] = 0;
+  if (!move(false, in.data(), m.a[4]) || !move(false, inout.data(), m.a[5])) return;
   if (!type_derived(type)) {
-    op->fn(in, inout, &n, &type);
-    return;
+    op->fn(in.data(), inout.data(), &n, &type);
+  } else {
+    const TypeMap* tm = typemap(type);
+    size_t span = static_cast<size_t>(n) * tm->extent() + (tm->true_ub - tm->lb);
+    std::vector<char> a(span), b(span);
+    char* abase = a.data() - tm->lb;
+    char* bbase = b.data() - tm->lb;
+    tm->unpack(in.data(), n * tm->size, n, abase);
+    tm->unpack(inout.data(), n * tm->size, n, bbase);
+    op->fn(abase, bbase, &n, &type);
+    tm->pack(bbase, n, inout.data());
   }
-  const TypeMap* tm = typemap(type);
-  size_t span = static_cast<size_t>(n) * tm->extent() + (tm->true_ub - tm->lb);
-  std::vector<char> a(span), b(span);
-  char* abase = a.data() - tm->lb;
-  char* bbase = b.data() - tm->lb;
-  tm->unpack(in, n * tm->size, n, abase);
-  tm->unpack(inout, n * tm->size, n, bbase);
-  op->fn(abase, bbase, &n, &type);
-  tm->pack(bbase, n, inout);
+  m.a[7] = move(true, inout.data(), m.a[5]) ? 1 : 0;
 }
 
 }  // namespace crmpi
