@@ -108,7 +108,14 @@ int main(int argc, char** argv) {
     CHECK(request_record(MPI_REQUEST_NULL, NULL, NULL, NULL) != MPI_SUCCESS, "null request");
   }
   MPI_Send(&x, 1, MPI_INT, right, 10, d2);
+  int got = 0;
+  while (!got) MPI_Request_get_status(q[2], &got, MPI_STATUS_IGNORE); /* then Wait: counted once */
   MPI_Waitall(3, q, MPI_STATUSES_IGNORE);
+  if (comm_counters) {
+    uint64_t sent, recvd;
+    comm_counters(d2, NULL, &sent, &recvd);
+    CHECK(sent == 1 && recvd == 1, "get_status then wait counts one receive");
+  }
   CHECK(w == size * (size - 1) / 2, "iallreduce");
   MPI_Comm_free(&sub), MPI_Comm_free(&split), MPI_Comm_free(&d2), MPI_Comm_free(&d1);
   printf("rank %d: accounting ok\n", rank);

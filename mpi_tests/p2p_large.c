@@ -367,6 +367,27 @@ static void progress_cases(void) {
   free(bb);
   free(r);
   free(b);
+  /* Buffer_detach waits for buffered sends only, not for a freed ordinary
+   * large send that the peer receives later. */
+  b = malloc(n);
+  if (rank == 0) {
+    fill(b, n, 13);
+    MPI_Isend(b, n, MPI_CHAR, 1, 60, MPI_COMM_WORLD, &rq);
+    MPI_Request_free(&rq);
+    int sz = 100 + MPI_BSEND_OVERHEAD;
+    char* small = malloc(sz);
+    MPI_Buffer_attach(small, sz);
+    MPI_Buffer_detach(&small, &sz);
+    free(small);
+    MPI_Send(&flag, 1, MPI_INT, 1, 61, MPI_COMM_WORLD);
+    MPI_Recv(&flag, 1, MPI_INT, 1, 62, MPI_COMM_WORLD, MPI_STATUS_IGNORE); /* b was received */
+  } else {
+    MPI_Recv(&flag, 1, MPI_INT, 0, 61, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    MPI_Recv(b, n, MPI_CHAR, 0, 60, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    CHECK(same(b, n, 13), "freed send, then detach");
+    MPI_Send(&flag, 1, MPI_INT, 0, 62, MPI_COMM_WORLD);
+  }
+  free(b);
   if (rank == 1) printf("progress cases ok\n");
 }
 

@@ -58,6 +58,7 @@ struct AReq {
   bool recv = false;  // deliver status._ucount bytes; else dst.bytes
   MPI_Datatype utype = MPI_DATATYPE_NULL;
   bool detached = false;    // buffered send or freed request: reap silently
+  bool buffered = false;    // a buffered send (MPI_Buffer_detach waits for these)
   std::vector<int> arrays;  // counts/displacements of a nonblocking v-collective
   // Point-to-point (agent_p2p.cpp, agent_rndv.cpp).
   bool p2p = false;      // a point-to-point receive: wire-decoded when it completes

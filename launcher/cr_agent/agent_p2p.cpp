@@ -32,6 +32,7 @@ char* own_dst(const Buf& b) {
 }
 void areq_free(AReq* q) {
   g_rndv_recvs.erase(q);
+  if (q->r != MPI_REQUEST_NULL) MPI_Request_free(&q->r);  // left by an error
   if (q->btype != MPI_DATATYPE_NULL) MPI_Type_free(&q->btype);
   free(q->sbuf);
   free(q->rbuf);
@@ -142,6 +143,7 @@ void op_send(Msg& m) {
     q->send_bytes = payload(m.b[0]);
     m.rc = wire_isend(q->sbuf, q->send_bytes, dest, tag, c, chan::kStandard, &q->r, &q->btype);
     q->detached = true;
+    q->buffered = true;
     g_detached.push_back(q);
     reap_detached();  // a program that only ever Bsends must not accumulate them
     return;
@@ -182,6 +184,7 @@ void op_isend(Msg& m) {
     b->send_bytes = q->send_bytes;
     m.rc = wire_isend(b->sbuf, b->send_bytes, dest, tag, c, chan::kStandard, &b->r, &b->btype);
     b->detached = true;
+    b->buffered = true;
     g_detached.push_back(b);
     MPI_Comm_rank(c, &q->st.MPI_SOURCE);
     q->st.MPI_TAG = tag;
@@ -224,8 +227,10 @@ static AReq* post_recv(const Msg& m, MPI_Comm c, int src, int tag, MPI_Message* 
   if (!made) q->btype = MPI_DATATYPE_NULL;
   int rc = msg ? MPI_Imrecv(q->rbuf, count, t, msg, &q->r)
                : MPI_Irecv(q->rbuf, count, t, src, tag, c, &q->r);
-  if (rc != MPI_SUCCESS) {
+  if (rc != MPI_SUCCESS) {  // complete at once, with that error
     *posted = rc;
+    q->rc = q->st.MPI_ERROR = rc;
+    q->done = true;
   } else if (!msg && src != MPI_PROC_NULL) {
     g_rndv_recvs.insert(q);
   }
@@ -586,7 +591,7 @@ void op_request_free(Msg& m) {
 
 void op_bsend_flush(Msg& m) {
   for (AReq* q : g_detached)
-    if (!q->done && q->r != MPI_REQUEST_NULL && !q->p2p) {
+    if (q->buffered && !q->done && q->r != MPI_REQUEST_NULL) {  // not freed ordinary sends
       MPI_Status st;
       int rc = wait_req(&q->r, &st);
       if (q->send) send_completed(q, st, rc);

@@ -155,6 +155,7 @@ struct CollRecord {
   MPI_Datatype stype = MPI_DATATYPE_NULL, rtype = MPI_DATATYPE_NULL;
   MPI_Op op = MPI_OP_NULL;
   std::vector<int> scounts, sdispls, rcounts, rdispls;
+  std::vector<MPI_Datatype> stypes, rtypes;  // alltoallw
 };
 
 struct VRequest {

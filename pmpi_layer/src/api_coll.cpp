@@ -476,6 +476,14 @@ int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype
   m.a[10] = 0;
   m.a[11] = static_cast<uint64_t>(n);
   vc->coll_seq++;
+  if (r) {  // the replay record (api.h)
+    CollRecord& cr = r->coll;
+    cr.kind = chan::kAlltoallw, cr.seq = vc->coll_seq, cr.sbuf = sbuf, cr.rbuf = rbuf;
+    if (!inplace) {
+      cr.scounts.assign(sc, sc + n), cr.sdispls.assign(sd, sd + n), cr.stypes.assign(st, st + n);
+    }
+    cr.rcounts.assign(rc, rc + n), cr.rdispls.assign(rd, rd + n), cr.rtypes.assign(rt, rt + n);
+  }
   int rcode = call(chan::kOpColl);
   // Unpacking plan; copies of the arrays because the caller's may go away.
   std::vector<int> rcv(rc, rc + n), rdv(rd, rd + n);

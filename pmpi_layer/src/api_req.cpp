@@ -196,10 +196,11 @@ int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag,
     }
     if (r->kind == VRequest::kRecv && !w.cancelled) {
       finish(r->dst, w.ucount, ioff[i] >= 0 ? ioff[i] : -1);
-      if (w.source != MPI_PROC_NULL) r->comm->recvd++;
+      // Counted once: Request_get_status leaves the request for a later Wait.
+      if (w.source != MPI_PROC_NULL && kind != chan::kGetStatus) r->comm->recvd++;
     } else if (r->kind == VRequest::kColl) {
       finish(r->dst, r->dst.wire.bytes, ioff[i] >= 0 ? ioff[i] : -1);
-      if (r->after) r->after();
+      if (r->after && kind != chan::kGetStatus) r->after();
     }
     if (kind == chan::kGetStatus) {
       // The request stays; its data are already in place. Remember the
