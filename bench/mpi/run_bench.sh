@@ -24,7 +24,7 @@ for r in $(seq "$rounds"); do
     {
       $L -np 1 --bind-to none "$build/bin/mpibench"
       $L -np 2 "$build/bin/mpibench"
-      $L -np 2 "$build/bin/stencil" 1024 400
+      $L -np 2 "$build/bin/stencil" 1024 2000
       run_hpcc $L
     } >>"$tmp/$side"
   done
