@@ -5,8 +5,9 @@
 // MPI_BYTEs, n of them when n < 64, else n + 1 (one trailing zero byte). A
 // message of exactly 64 bytes is therefore never a payload: it is a
 // rendezvous header (chan::RndvHeader). A receive into an app buffer of R
-// bytes posts R + 1, so the decoded size shows truncation exactly where MPI
-// would (decoded size > R).
+// bytes posts R + 1 (at least 65: a header always arrives whole and gets its
+// ack), so the decoded size shows truncation exactly where MPI would
+// (decoded size > R). Sizes over 2 GiB travel as one element of a byte type.
 //
 // Algorithm (rendezvous): for a large contiguous send (the app decides, see
 // CRMPI_RNDV_MIN) to a rank on this node, the agent sends only a header with
@@ -34,7 +35,7 @@
 // never touched by the callback: op_complete, which waits on our own
 // requests, polls with MPI_Test* and serves in between instead. Without that
 // hook (another MPI library) there is no rendezvous.
-
+//
 // Algorithm (stash): a probe must report the payload size, which only the
 // header knows, and probing does not receive. When a probe finds a header,
 // the agent receives, in order, every message of that source and
