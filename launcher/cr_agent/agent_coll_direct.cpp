@@ -15,7 +15,6 @@
 // barrier ends the operation, so nobody returns (and reuses its buffer)
 // while another still reads it. The blocking MPI calls are Armed: pending
 // point-to-point rendezvous are served meanwhile.
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -45,17 +44,8 @@ bool copy_into(const Buf& dst, size_t off, const Where& w, size_t n) {
     errno = EMSGSIZE;
     return false;
   }
-  if (dst.mode == chan::kInline) {
-    char* p = g_sh->data + dst.off + off;
-    size_t done = 0;
-    while (done < n) {
-      iovec l{p + done, n - done}, r{reinterpret_cast<void*>(w.addr + done), n - done};
-      ssize_t k = process_vm_readv(static_cast<pid_t>(w.pid), &l, 1, &r, 1, 0);
-      if (k <= 0) return false;
-      done += static_cast<size_t>(k);
-    }
-    return true;
-  }
+  if (dst.mode == chan::kInline)
+    return chan::vm_copy(static_cast<int>(w.pid), false, w.addr, g_sh->data + dst.off + off, n);
   Buf part = dst;
   part.addr += off;
   return app_copy(part, static_cast<int>(w.pid), w.addr, n);

@@ -7,7 +7,6 @@
 // completion, when received bytes are delivered: inline into the reply when
 // small, else by CMA. Calls using a user op never use the data area in place,
 // because the op's callbacks reuse it.
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -35,18 +34,10 @@ std::vector<void*> g_predef;
 Scratch g_scratch[3];
 
 void cma(bool write, uint64_t addr, char* local, size_t n) {
-  size_t done = 0;
-  while (done < n) {
-    iovec l{local + done, n - done}, r{reinterpret_cast<void*>(addr + done), n - done};
-    ssize_t k = write ? process_vm_writev(g_app, &l, 1, &r, 1, 0)
-                      : process_vm_readv(g_app, &l, 1, &r, 1, 0);
-    if (k <= 0) {
-      fprintf(stderr, "crmpi: rank %d: process_vm_%s of %zu bytes at %#lx failed: %m\n", g_rank,
-              write ? "writev" : "readv", n, static_cast<unsigned long>(addr));
-      throw BadCall{"cannot access the app's memory"};
-    }
-    done += k;
-  }
+  if (chan::vm_copy(g_app, write, addr, local, n)) return;
+  fprintf(stderr, "crmpi: rank %d: process_vm_%s of %zu bytes at %#lx failed: %m\n", g_rank,
+          write ? "writev" : "readv", n, static_cast<unsigned long>(addr));
+  throw BadCall{"cannot access the app's memory"};
 }
 
 // Pointer to a source buffer's bytes. `priv` forces a private copy.

@@ -165,9 +165,23 @@ bool rndv_local(uint64_t world);
 int wire_send(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode);
 int wire_isend(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode, MPI_Request* r,
                MPI_Datatype* bt);
-// `bytes` bytes as (count, type): MPI_BYTE up to INT_MAX, else one element
-// of a new committed type that the caller frees (*made = true).
-void bytes_as(size_t bytes, int* count, MPI_Datatype* type, bool* made);
+// `bytes` bytes as an MPI (count, type): MPI_BYTE up to INT_MAX, else one
+// element of a committed type made here, freed with the object unless
+// release()d to a request that outlives it.
+class WireCount {
+ public:
+  explicit WireCount(size_t bytes);
+  ~WireCount();
+  WireCount(const WireCount&) = delete;
+  WireCount& operator=(const WireCount&) = delete;
+  // The type it made (the caller frees it), or MPI_DATATYPE_NULL.
+  MPI_Datatype release();
+  int count = 0;
+  MPI_Datatype type = MPI_BYTE;
+
+ private:
+  bool made_ = false;
+};
 // Rendezvous send of src (an app address): posts the ack receive in q->r,
 // then sends the header. rndv_send_finish runs once q->r completed.
 int rndv_send_start(AReq* q, const Buf& src, int dest, int tag, MPI_Comm c, uint64_t world);

@@ -103,15 +103,11 @@ int recv_into(const Buf& d, char* p, int src, int tag, MPI_Comm c, MPI_Status& s
   if (e) {
     rc = stash_deliver(e, d, p, st, &pulled);
   } else {
-    int count;
-    MPI_Datatype t;
-    bool made;
-    bytes_as(recv_capacity(d), &count, &t, &made);
     {
+      WireCount w(recv_capacity(d));
       Armed a;
-      rc = MPI_Recv(p, count, t, src, tag, c, &st);
+      rc = MPI_Recv(p, w.count, w.type, src, tag, c, &st);
     }
-    if (made) MPI_Type_free(&t);
     rc = land(d, p, st, rc, &pulled);
   }
   if (!pulled && (rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE) && st._ucount)
@@ -220,13 +216,10 @@ static AReq* post_recv(const Msg& m, MPI_Comm c, int src, int tag, MPI_Message* 
     q->done = true;
     return q;
   }
-  int count;
-  bool made;
-  bytes_as(cap, &count, &q->btype, &made);
-  MPI_Datatype t = made ? q->btype : MPI_BYTE;
-  if (!made) q->btype = MPI_DATATYPE_NULL;
-  int rc = msg ? MPI_Imrecv(q->rbuf, count, t, msg, &q->r)
-               : MPI_Irecv(q->rbuf, count, t, src, tag, c, &q->r);
+  WireCount w(cap);
+  int rc = msg ? MPI_Imrecv(q->rbuf, w.count, w.type, msg, &q->r)
+               : MPI_Irecv(q->rbuf, w.count, w.type, src, tag, c, &q->r);
+  q->btype = w.release();   // lives as long as the request
   if (rc != MPI_SUCCESS) {  // complete at once, with that error
     *posted = rc;
     q->rc = q->st.MPI_ERROR = rc;
@@ -332,12 +325,8 @@ void op_mrecv(Msg& m) {
     m.rc = stash_deliver(e, d, p, st, &pulled);
   } else {
     MPI_Message msg = wmsg(m.a[8]);
-    int count;
-    MPI_Datatype t;
-    bool made;
-    bytes_as(recv_capacity(d), &count, &t, &made);
-    int rc = MPI_Mrecv(p, count, t, &msg, &st);
-    if (made) MPI_Type_free(&t);
+    WireCount w(recv_capacity(d));
+    int rc = MPI_Mrecv(p, w.count, w.type, &msg, &st);
     m.rc = land(d, p, st, rc, &pulled);
   }
   if (!pulled && (m.rc == MPI_SUCCESS || m.rc == MPI_ERR_TRUNCATE) && st._ucount)

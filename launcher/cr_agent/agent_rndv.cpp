@@ -46,7 +46,6 @@
 // that source, MPI's non-overtaking order is kept.
 #include <dlfcn.h>
 #include <sys/prctl.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -123,8 +122,7 @@ void rndv_init() {
   MPI_Allgather(mine, 2, MPI_UINT64_T, all.data(), 2, MPI_UINT64_T, node);
   for (int i = 0; g_hook && i < n; ++i) {
     uint64_t got = 0;
-    iovec l{&got, sizeof got}, r{reinterpret_cast<void*>(all[2 * i + 1]), sizeof got};
-    if (process_vm_readv(static_cast<pid_t>(all[2 * i]), &l, 1, &r, 1, 0) == sizeof got &&
+    if (chan::vm_copy(static_cast<int>(all[2 * i]), false, all[2 * i + 1], &got, sizeof got) &&
         got == chan::kRndvMagic && out[i] >= 0 && out[i] < size)
       readable[out[i]] = 1;
   }
@@ -154,11 +152,9 @@ bool rndv_local(uint64_t world) {
 
 // ---------------------------------------------------------------- sends
 
-void bytes_as(size_t bytes, int* count, MPI_Datatype* type, bool* made) {
-  *made = false;
+WireCount::WireCount(size_t bytes) {
   if (bytes <= INT_MAX) {
-    *count = static_cast<int>(bytes);
-    *type = MPI_BYTE;
+    count = static_cast<int>(bytes);
     return;
   }
   // One element: k chunks of 1 GiB, then the rest.
@@ -168,11 +164,21 @@ void bytes_as(size_t bytes, int* count, MPI_Datatype* type, bool* made) {
   int lens[2] = {static_cast<int>(bytes / chunk), static_cast<int>(bytes % chunk)};
   MPI_Aint disps[2] = {0, static_cast<MPI_Aint>(bytes / chunk) * chunk};
   MPI_Datatype types[2] = {big, MPI_BYTE};
-  MPI_Type_create_struct(2, lens, disps, types, type);
-  MPI_Type_commit(type);
+  MPI_Type_create_struct(2, lens, disps, types, &type);
+  MPI_Type_commit(&type);
   MPI_Type_free(&big);
-  *count = 1;
-  *made = true;
+  count = 1;
+  made_ = true;
+}
+
+WireCount::~WireCount() {
+  if (made_) MPI_Type_free(&type);
+}
+
+MPI_Datatype WireCount::release() {
+  if (!made_) return MPI_DATATYPE_NULL;
+  made_ = false;
+  return type;
 }
 
 // Append the trailer (buf has room for n + 1 bytes); the wire size.
@@ -183,34 +189,21 @@ static size_t with_trailer(char* buf, size_t n) {
 }
 
 int wire_send(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode) {
-  int count;
-  MPI_Datatype t;
-  bool made;
-  bytes_as(with_trailer(buf, n), &count, &t, &made);
-  int rc;
-  {
-    Armed a;  // a large send may wait for a peer that waits for our pull
-    if (mode == chan::kSync)
-      rc = MPI_Ssend(buf, count, t, dest, tag, c);
-    else if (mode == chan::kReady)
-      rc = MPI_Rsend(buf, count, t, dest, tag, c);
-    else
-      rc = MPI_Send(buf, count, t, dest, tag, c);
-  }
-  if (made) MPI_Type_free(&t);
-  return rc;
+  WireCount w(with_trailer(buf, n));
+  Armed a;  // a large send may wait for a peer that waits for our pull
+  if (mode == chan::kSync) return MPI_Ssend(buf, w.count, w.type, dest, tag, c);
+  if (mode == chan::kReady) return MPI_Rsend(buf, w.count, w.type, dest, tag, c);
+  return MPI_Send(buf, w.count, w.type, dest, tag, c);
 }
 
 int wire_isend(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode, MPI_Request* r,
                MPI_Datatype* bt) {
-  int count;
-  bool made;
-  bytes_as(with_trailer(buf, n), &count, bt, &made);
-  if (!made) *bt = MPI_DATATYPE_NULL;
-  MPI_Datatype t = made ? *bt : MPI_BYTE;
-  if (mode == chan::kSync) return MPI_Issend(buf, count, t, dest, tag, c, r);
-  if (mode == chan::kReady) return MPI_Irsend(buf, count, t, dest, tag, c, r);
-  return MPI_Isend(buf, count, t, dest, tag, c, r);
+  WireCount w(with_trailer(buf, n));
+  int rc = mode == chan::kSync    ? MPI_Issend(buf, w.count, w.type, dest, tag, c, r)
+           : mode == chan::kReady ? MPI_Irsend(buf, w.count, w.type, dest, tag, c, r)
+                                  : MPI_Isend(buf, w.count, w.type, dest, tag, c, r);
+  *bt = w.release();  // lives as long as the request
+  return rc;
 }
 
 int rndv_send_start(AReq* q, const Buf& src, int dest, int tag, MPI_Comm c, uint64_t world) {
@@ -368,12 +361,8 @@ Stashed* stash_receive(MPI_Comm c, MPI_Message* msg, const MPI_Status& probed) {
   e->comm = c;
   size_t n = probed._ucount;  // bytes
   e->bytes.resize(n > 0 ? n : 1);
-  int count;
-  MPI_Datatype t;
-  bool made;
-  bytes_as(n, &count, &t, &made);
-  MPI_Mrecv(e->bytes.data(), count, t, msg, &e->st);
-  if (made) MPI_Type_free(&t);
+  WireCount w(n);
+  MPI_Mrecv(e->bytes.data(), w.count, w.type, msg, &e->st);
   return e;
 }
 

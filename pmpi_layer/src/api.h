@@ -147,8 +147,8 @@ struct Dest {
 // How a nonblocking collective was posted: enough to post it again in a
 // fresh MPI (arguments as the app gave them; arrays copied).
 struct CollRecord {
-  int kind = -1;      // chan::CollKind; -1: not a collective
-  uint64_t seq = 0;   // its number on the communicator (VComm::coll_seq after posting)
+  int kind = -1;     // chan::CollKind; -1: not a collective
+  uint64_t seq = 0;  // its number on the communicator (VComm::coll_seq after posting)
   const void* sbuf = nullptr;
   void* rbuf = nullptr;
   int scount = 0, rcount = 0, root = 0;
@@ -225,7 +225,7 @@ uint64_t wire_type(MPI_Datatype t);  // for data movement
 // reductions, where the agent needs them raw with their own type.
 bool packs(MPI_Datatype t);
 uint64_t wire_type_packed(MPI_Datatype t);  // bytes element for packed types
-uint64_t wire_op(MPI_Op op);         // agent op
+uint64_t wire_op(MPI_Op op);                // agent op
 uint64_t mix_id(uint64_t parent, uint64_t counter, uint64_t extra);
 
 // ---- errors
@@ -240,6 +240,11 @@ struct Arena {
   // offset in data or SIZE_MAX if it does not fit
   size_t alloc(size_t n);
 };
+// Bytes that `count` elements take in transit: count × size when packed,
+// else count × extent (0 for count <= 0).
+size_t payload_bytes(const TypeMap& tm, int count, bool packed);
+// Copy `count` elements at `buf` to `out` as they travel (packed or raw).
+void put_payload(const TypeMap& tm, bool packed, const void* buf, int count, char* out);
 // Fill `b` with `count` elements of `type` at `buf` as a source (packed if
 // packs(type), or only if derived when raw_pairs).
 void source(chan::Buf& b, Arena& a, const void* buf, int count, MPI_Datatype type,

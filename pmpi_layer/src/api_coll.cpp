@@ -406,7 +406,7 @@ void copy_block(bool pack, char* user, int count, MPI_Datatype t, char* packed) 
 size_t block_bytes(int count, MPI_Datatype t) {
   const TypeMap* tm = typemap(t);
   if (!tm) fatal("MPI_Alltoallw: invalid datatype handle %p", static_cast<void*>(t));
-  return static_cast<size_t>(count > 0 ? count : 0) * (type_derived(t) ? tm->size : tm->extent());
+  return payload_bytes(*tm, count, type_derived(t));
 }
 
 int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype* st, void* rbuf,

@@ -2,9 +2,6 @@
 // real types. User ops get a real op in the agent whose function calls back
 // into this process (kCallback), where user_op_callback unpacks derived
 // elements, calls the user's function and packs the result.
-#include <sys/uio.h>
-#include <unistd.h>
-
 #include <cstring>
 #include <vector>
 
@@ -25,17 +22,10 @@ void user_op_callback(chan::Msg& m, char* /*data*/) {
   auto pid = static_cast<pid_t>(m.a[3]);
   size_t bytes = static_cast<size_t>(n) * m.a[6];
   std::vector<char> in(bytes + 1), inout(bytes + 1);
-  auto move = [&](bool write, char* local, uint64_t remote) {
-    for (size_t done = 0; done < bytes;) {
-      iovec l{local + done, bytes - done}, r{reinterpret_cast<void*>(remote + done), bytes - done};
-      ssize_t k = write ? process_vm_writev(pid, &l, 1, &r, 1, 0) : process_vm_readv(pid, &l, 1, &r, 1, 0);
-      if (k <= 0) return false;
-      done += static_cast<size_t>(k);
-    }
-    return true;
-  };
   m.a[7] = 0;
-  if (!move(false, in.data(), m.a[4]) || !move(false, inout.data(), m.a[5])) return;
+  if (!chan::vm_copy(pid, false, m.a[4], in.data(), bytes) ||
+      !chan::vm_copy(pid, false, m.a[5], inout.data(), bytes))
+    return;
   if (!type_derived(type)) {
     op->fn(in.data(), inout.data(), &n, &type);
   } else {
@@ -49,7 +39,7 @@ void user_op_callback(chan::Msg& m, char* /*data*/) {
     op->fn(abase, bbase, &n, &type);
     tm->pack(bbase, n, inout.data());
   }
-  m.a[7] = move(true, inout.data(), m.a[5]) ? 1 : 0;
+  m.a[7] = chan::vm_copy(pid, true, m.a[5], inout.data(), bytes) ? 1 : 0;
 }
 
 }  // namespace crmpi

@@ -2,7 +2,6 @@
 // receives in all modes, probe, sendrecv, buffer attach/detach, counts.
 // Every send and completed receive is counted on its communicator (the next
 // issue's drain needs sent/received totals).
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -22,18 +21,14 @@ static void pull_callback(chan::Msg& m, char* data) {
   const chan::Buf& b = m.b[1];
   char* dst = b.mode == chan::kInline ? data + b.off : reinterpret_cast<char*>(b.addr);
   auto* src = reinterpret_cast<char*>(m.a[1]);
-  size_t n = m.a[2], done = 0;
-  if (static_cast<pid_t>(m.a[0]) == getpid()) {  // our own block of a collective
+  size_t n = m.a[2];
+  auto pid = static_cast<pid_t>(m.a[0]);
+  if (pid == getpid()) {  // our own block of a collective
     memmove(dst, src, n);
-    done = n;
+    m.a[3] = 1;
+    return;
   }
-  while (done < n) {
-    iovec l{dst + done, n - done}, r{src + done, n - done};
-    ssize_t k = process_vm_readv(static_cast<pid_t>(m.a[0]), &l, 1, &r, 1, 0);
-    if (k <= 0) break;
-    done += static_cast<size_t>(k);
-  }
-  m.a[3] = done == n;
+  m.a[3] = chan::vm_copy(pid, false, reinterpret_cast<uint64_t>(src), dst, n);
 }
 
 void lower_half_callback(chan::Msg& m, char* data) {
@@ -43,14 +38,18 @@ void lower_half_callback(chan::Msg& m, char* data) {
     user_op_callback(m, data);
 }
 
-// A payload big enough for a rendezvous (the agent still decides: only to
-// ranks on this node). Buffered sends keep their copy semantics.
-static bool rndv_size(int count, MPI_Datatype t, int dest, VComm* vc, uint64_t mode) {
-  if (mode == chan::kBuffered || dest < 0 || dest >= vc->size || count <= 0) return false;
+// A payload big enough for a rendezvous. A receive buffer of that size goes
+// by address (CMA), so that a pull lands in it directly, not in the channel.
+static bool big_payload(int count, MPI_Datatype t) {
   const TypeMap* tm = typemap(t);
-  if (!tm) return false;
-  size_t bytes = static_cast<size_t>(count) * (packs(t) ? tm->size : tm->extent());
-  return bytes >= g.rndv_min;
+  return tm && count > 0 && payload_bytes(*tm, count, packs(t)) >= g.rndv_min;
+}
+
+// A send that may go by rendezvous (the agent still decides: only to ranks
+// on this node). Buffered sends keep their copy semantics.
+static bool rndv_size(int count, MPI_Datatype t, int dest, VComm* vc, uint64_t mode) {
+  if (mode == chan::kBuffered || dest < 0 || dest >= vc->size) return false;
+  return big_payload(count, t);
 }
 
 int post_isend(VRequest* r, const void* buf, int count, MPI_Datatype t, int dest, int tag,
@@ -103,14 +102,6 @@ int post_irecv(VRequest* r, void* buf, int count, MPI_Datatype t, int src, int t
 
 namespace {
 
-// A receive buffer that a rendezvous may fill: it goes by address (CMA), so
-// that the pull lands in it directly instead of in the channel.
-bool big_recv(int count, MPI_Datatype t) {
-  const TypeMap* tm = typemap(t);
-  if (!tm || count <= 0) return false;
-  return static_cast<size_t>(count) * (packs(t) ? tm->size : tm->extent()) >= g.rndv_min;
-}
-
 // Algorithm (posted sends): a small standard or buffered send that is valid
 // as far as the app can tell is appended to the channel's async ring and the
 // call returns at once: the buffer is reusable (the payload was copied) and
@@ -124,16 +115,13 @@ bool try_post(const void* buf, int count, MPI_Datatype t, int dest, int tag, VCo
   const TypeMap* tm = typemap(t);
   if (!tm) return false;
   bool derived = packs(t);
-  size_t bytes = static_cast<size_t>(count) * (derived ? tm->size : tm->extent());
+  size_t bytes = payload_bytes(*tm, count, derived);
   if (bytes > chan::kAsyncMaxPayload) return false;
   chan::AsyncSend* h;
   char* p = lower_half().post_begin(chan::wire_bytes(bytes), &h);  // + the wire trailer
   if (!p) return false;
   h->bytes = bytes;
-  if (derived)
-    tm->pack(buf, count, p);
-  else if (bytes)
-    memcpy(p, buf, bytes);
+  put_payload(*tm, derived, buf, count, p);
   h->type = wire_type(t);
   h->count = static_cast<uint64_t>(count);
   h->dest = static_cast<uint64_t>(dest);
@@ -253,7 +241,7 @@ CRMPI_API int PMPI_Recv(void* buf, int count, MPI_Datatype t, int src, int tag, 
   Arena a;
   Dest d;
   chan::Msg& m = msg();
-  dest(d, a, buf, count, t, false, !big_recv(count, t));
+  dest(d, a, buf, count, t, false, !big_payload(count, t));
   m.b[1] = d.wire;
   m.a[0] = wire_type(t);
   m.a[1] = static_cast<uint64_t>(count);
@@ -329,7 +317,7 @@ CRMPI_API int PMPI_Sendrecv(const void* sbuf, int scount, MPI_Datatype stype, in
   Dest d;
   chan::Msg& m = msg();
   source(m.b[0], a, sbuf, scount, stype, tmp);
-  crmpi::dest(d, a, rbuf, rcount, rtype, false, !big_recv(rcount, rtype));
+  crmpi::dest(d, a, rbuf, rcount, rtype, false, !big_payload(rcount, rtype));
   m.b[1] = d.wire;
   m.a[0] = wire_type(stype);
   m.a[1] = static_cast<uint64_t>(scount);
@@ -526,7 +514,7 @@ CRMPI_API int PMPI_Mrecv(void* buf, int count, MPI_Datatype t, MPI_Message* mess
   Arena a;
   Dest d;
   chan::Msg& m = msg();
-  crmpi::dest(d, a, buf, count, t, false, !big_recv(count, t));
+  crmpi::dest(d, a, buf, count, t, false, !big_payload(count, t));
   m.b[1] = d.wire;
   m.a[0] = wire_type(t);
   m.a[1] = static_cast<uint64_t>(count);

@@ -121,6 +121,17 @@ size_t Arena::alloc(size_t n) {
   return off;
 }
 
+size_t payload_bytes(const TypeMap& tm, int count, bool packed) {
+  return count > 0 ? static_cast<size_t>(count) * (packed ? tm.size : tm.extent()) : 0;
+}
+
+void put_payload(const TypeMap& tm, bool packed, const void* buf, int count, char* out) {
+  if (packed)
+    tm.pack(buf, count, out);
+  else if (count > 0)
+    memcpy(out, buf, payload_bytes(tm, count, false));
+}
+
 void source(chan::Buf& b, Arena& a, const void* buf, int count, MPI_Datatype type,
             std::vector<char>& tmp, bool allow_inline, bool raw_pairs) {
   b = {};
@@ -131,9 +142,9 @@ void source(chan::Buf& b, Arena& a, const void* buf, int count, MPI_Datatype typ
   const TypeMap* tm = typemap(type);
   if (!tm) fatal("invalid datatype handle %p", static_cast<void*>(type));
   bool derived = raw_pairs ? type_derived(type) : packs(type);
-  size_t bytes = static_cast<size_t>(count) * (derived ? tm->size : tm->extent());
+  size_t bytes = payload_bytes(*tm, count, derived);
   b.bytes = bytes;
-  if (bytes == 0 || count <= 0) {
+  if (bytes == 0) {
     b.mode = chan::kNone;
     return;
   }
@@ -141,16 +152,13 @@ void source(chan::Buf& b, Arena& a, const void* buf, int count, MPI_Datatype typ
   if (off != SIZE_MAX) {
     b.mode = chan::kInline;
     b.off = off;
-    if (derived)
-      tm->pack(buf, count, a.data + off);
-    else
-      memcpy(a.data + off, buf, bytes);
+    put_payload(*tm, derived, buf, count, a.data + off);
     return;
   }
   b.mode = chan::kCma;
   if (derived) {
     tmp.resize(bytes);
-    tm->pack(buf, count, tmp.data());
+    put_payload(*tm, true, buf, count, tmp.data());
     b.addr = reinterpret_cast<uint64_t>(tmp.data());
   } else {
     b.addr = reinterpret_cast<uint64_t>(buf);
@@ -166,7 +174,7 @@ void dest(Dest& d, Arena& a, void* buf, int count, MPI_Datatype type, bool prefi
   if (!tm) fatal("invalid datatype handle %p", static_cast<void*>(type));
   bool derived = raw_pairs ? type_derived(type) : packs(type);
   d.tm = derived ? tm : nullptr;
-  size_t bytes = static_cast<size_t>(count > 0 ? count : 0) * (derived ? tm->size : tm->extent());
+  size_t bytes = payload_bytes(*tm, count, derived);
   chan::Buf& b = d.wire;
   b.bytes = bytes;
   b.prefill = prefill;
@@ -178,18 +186,13 @@ void dest(Dest& d, Arena& a, void* buf, int count, MPI_Datatype type, bool prefi
   if (off != SIZE_MAX) {
     b.mode = chan::kInline;
     b.off = off;
-    if (prefill) {
-      if (derived)
-        tm->pack(buf, count, a.data + off);
-      else
-        memcpy(a.data + off, buf, bytes);
-    }
+    if (prefill) put_payload(*tm, derived, buf, count, a.data + off);
     return;
   }
   b.mode = chan::kCma;
   if (derived) {
     d.tmp.resize(bytes);
-    if (prefill) tm->pack(buf, count, d.tmp.data());
+    if (prefill) put_payload(*tm, true, buf, count, d.tmp.data());
     b.addr = reinterpret_cast<uint64_t>(d.tmp.data());
   } else {
     b.addr = reinterpret_cast<uint64_t>(buf);

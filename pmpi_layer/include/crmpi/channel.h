@@ -214,6 +214,11 @@ struct Spin {
   const std::atomic<int32_t>* peer_cpu = nullptr;
 };
 
+// Copy n bytes between `local` and `remote` in process `pid` (CMA:
+// process_vm_readv, or process_vm_writev when `write`), resuming after
+// partial transfers. Returns false (errno set) if the copy stops short.
+bool vm_copy(int pid, bool write, uint64_t remote, void* local, size_t n);
+
 // Wait until `seq` differs from `seen`. Spins for up to spin.cur_ns, yielding
 // the CPU, then sleeps on the futex. Returns the new value. If `alive` is
 // non-null it is called after every timed futex sleep; when it returns false
