@@ -1,5 +1,6 @@
 # The BLCR-style single-process tools.
 set(_t ${CMAKE_CURRENT_SOURCE_DIR}/libcr_tools)
+include_directories(${CMAKE_CURRENT_SOURCE_DIR}/common)
 add_executable(cr_run ${_t}/cr_run.cpp)
 add_executable(cr_checkpoint ${_t}/cr_checkpoint.cpp)
 target_link_libraries(cr_checkpoint PRIVATE cr)

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "libcr.h"
+#include "quiet_pipe.h"
 
 // The temporary image, removed if we are interrupted (Ctrl-C, SIGTERM).
 static char g_tmp_path[4096];
@@ -50,6 +51,7 @@ static int fail(const char* what, int err) {
 }
 
 int main(int argc, char** argv) {
+  crtools::quiet_on_closed_pipe();
   std::string file;
   int sig = CR_SIGNAL_NONE;
   long timeout = 0;

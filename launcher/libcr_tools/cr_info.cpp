@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "quiet_pipe.h"
 #include "reader.h"
 
 static std::string prot_str(uint32_t p) {
@@ -25,6 +26,7 @@ static void usage(FILE* f) {
 }
 
 int main(int argc, char** argv) {
+  crtools::quiet_on_closed_pipe();
   bool verify = true;
   const char* file = nullptr;
   for (int i = 1; i < argc; ++i) {

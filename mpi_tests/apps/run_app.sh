@@ -1,11 +1,11 @@
 #!/bin/bash
-# run_app.sh KIND CRMPIRUN MPIRUN SRCDIR: real applications under crmpirun.
+# run_app.sh KIND CRMPIRUN MPIRUN SRCDIR [PYTHON]: real applications under crmpirun.
 #   hpcc    small input; its own verification must pass (Success=1, no failed
 #           residual checks)
 #   lammps  examples/melt; thermo output must equal plain mpirun's
 #   mpi4py  apps/mpi4py_check.py; output must equal plain mpirun's
 set -u
-kind=$1 crmpirun=$2 mpirun=$3 src=$4
+kind=$1 crmpirun=$2 mpirun=$3 src=$4 py=${5:-/usr/bin/python3}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cd "$dir" || exit 1
@@ -34,8 +34,8 @@ case $kind in
     # Ranks share one stdout and mpirun may interleave their chunks mid-line:
     # compare the per-rank reports, wherever they are.
     report() { grep -o "rank [0-9]*: mpi4py ok, size [0-9]*, name True" | sort; }
-    timeout 120 "$mpirun" -np 3 --oversubscribe python3 "$src/apps/mpi4py_check.py" 2>&1 | report >native
-    timeout 120 "$crmpirun" -np 3 --oversubscribe python3 "$src/apps/mpi4py_check.py" 2>&1 | report >crmpi
+    timeout 120 "$mpirun" -np 3 --oversubscribe "$py" "$src/apps/mpi4py_check.py" 2>&1 | report >native
+    timeout 120 "$crmpirun" -np 3 --oversubscribe "$py" "$src/apps/mpi4py_check.py" 2>&1 | report >crmpi
     diff native crmpi || fail "mpi4py output differs"
     grep -c "mpi4py ok" crmpi | grep -q 3 || fail "not every rank finished"
     cat crmpi

@@ -29,6 +29,23 @@ n3=$(wc -l < stop.out)
 kill -9 $APP; wait $APP 2>/dev/null
 "$BIN/cr_info" stop.img > /dev/null || fail "--stop image is not valid"
 
+# A reader that goes away never kills a tool (issue 7): cr_info's output into
+# a pipe whose read end is already closed, so every write fails; it must
+# exit with the image's status (0), quietly, not die of SIGPIPE (141).
+closed_pipe() {  # CMD...: run CMD with stdout a pipe that has no reader
+  /usr/bin/python3 -c '
+import os, subprocess, sys
+r, w = os.pipe(); os.close(r)
+p = subprocess.run(sys.argv[1:], stdout=w, stderr=subprocess.PIPE)
+sys.stderr.write(p.stderr.decode()); sys.exit(128 - p.returncode if p.returncode < 0 else p.returncode)' "$@"
+}
+closed_pipe "$BIN/cr_info" stop.img 2> pipe.err
+rc=$?
+[ $rc = 0 ] || fail "cr_info into a closed pipe: status $rc, not 0"
+[ -s pipe.err ] && fail "cr_info into a closed pipe said: $(cat pipe.err)"
+closed_pipe "$BIN/cr_checkpoint" --help 2> pipe.err || fail "cr_checkpoint --help into a closed pipe: status $?"
+(set -o pipefail; "$BIN/cr_info" stop.img | head -1 > /dev/null) || fail "cr_info | head under pipefail: status $?"
+
 # --term: SIGTERM after a complete checkpoint; the image restarts.
 start term.out
 "$BIN/cr_checkpoint" -q --term -f term.img $APP || fail "--term checkpoint failed"
