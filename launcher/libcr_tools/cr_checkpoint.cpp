@@ -1,37 +1,56 @@
-// cr_checkpoint -- checkpoint a libcr-enabled process (BLCR's cr_checkpoint).
+// cr_checkpoint [options] PID -- checkpoint a running libcr process (BLCR's
+// cr_checkpoint).
 //
-//   cr_checkpoint [-f FILE] [--term|--kill|--stop|--cont] [--timeout SECONDS]
-//                 [--compress] PID
-//
-// The image is written to a temporary file in FILE's folder, which the
-// target fsyncs; then it is renamed to FILE and the folder is fsynced.  Exit
-// status 0 means the image is complete and durable; on any failure the
-// temporary file is removed and an existing FILE is untouched.
+// Algorithm (never lose a committed image, never leave a stray one):
+//   1. Check the target: it exists, runs, and the caller may checkpoint it
+//      (the kernel's ptrace rule; "permission denied" names the owner).
+//   2. Block SIGINT/SIGTERM/SIGHUP/SIGQUIT; they are read from a signalfd.
+//   3. Open the image as an anonymous file in FILE's folder (O_TMPFILE, mode
+//      0600): if we die, it dies with us; nothing is left behind.
+//   4. Connect to the target's control socket, check that the listener is
+//      the target (pid, uid), send the request with the fd, asking for a
+//      commit: the target applies --kill/--stop/--term only after step 6.
+//   5. Wait for "written" (the target fsynced the image).  A signal or the
+//      timeout before that abandons the checkpoint: the target goes on.
+//   6. Commit: fsync, link the file under its name (atomically replacing an
+//      older image), fsync the folder, then tell the target.  From here on
+//      signals are ignored: the commit cannot be undone.
+//   7. Wait until the after-signal took effect (--kill: the target is gone,
+//      --stop: it is stopped), so that our exit means it is done.
+// The control channel itself is libcr/src/control/control.h.  This tool
+// does not load libcr.
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <poll.h>
+#include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <string>
 
+#include "control.h"
 #include "libcr.h"
 #include "quiet_pipe.h"
 
-// The temporary image, removed if we are interrupted (Ctrl-C, SIGTERM).
-static char g_tmp_path[4096];
-static void on_interrupt(int sig) {
-  if (g_tmp_path[0]) unlink(g_tmp_path);
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
+namespace {
 
-static void usage(FILE* f) {
+struct Options {
+  std::string file;
+  int sig = CR_SIGNAL_NONE;
+  long timeout = 0;
+  bool compress = false, quiet = false;
+  pid_t pid = 0;
+};
+
+void usage(FILE* f) {
   fprintf(f,
           "usage: cr_checkpoint [options] PID\n"
           "  -f, --file FILE      write the image to FILE (default: context.PID)\n"
@@ -45,190 +64,330 @@ static void usage(FILE* f) {
           "  -q, --quiet          no message on success\n");
 }
 
-static int fail(const char* what, int err) {
-  fprintf(stderr, "cr_checkpoint: %s: %s\n", what, cr_strerror(err));
-  return 1;
+[[noreturn]] void die(int status, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void die(int status, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("cr_checkpoint: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  exit(status);
 }
 
-int main(int argc, char** argv) {
-  crtools::quiet_on_closed_pipe();
-  std::string file;
-  int sig = CR_SIGNAL_NONE;
-  long timeout = 0;
-  bool compress = false, quiet = false;
+long parse_number(const char* v, const char* what, long lo, long hi) {
+  char* end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (*v == '\0' || *end || errno || n < lo || n > hi) die(2, "bad %s '%s'", what, v);
+  return n;
+}
+
+Options parse_args(int argc, char** argv) {
+  Options o;
   const char* pid_arg = nullptr;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    auto value = [&](const char* name) -> const char* {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "cr_checkpoint: %s needs a value\n", name);
-        exit(2);
-      }
+    auto value = [&](const char* name, size_t eq) -> const char* {
+      if (eq && a.size() > eq && a[eq - 1] == '=') return argv[i] + eq;
+      if (i + 1 >= argc) die(2, "%s needs a value", name);
       return argv[++i];
     };
     if (a == "-h" || a == "--help") {
       usage(stdout);
-      return 0;
-    } else if (a == "-f" || a == "--file") {
-      file = value("--file");
-    } else if (a.rfind("--file=", 0) == 0) {
-      file = a.substr(7);
-    } else if (a == "--term") {
-      sig = SIGTERM;
-    } else if (a == "--kill") {
-      sig = SIGKILL;
-    } else if (a == "--stop") {
-      sig = SIGSTOP;
-    } else if (a == "--cont") {
-      sig = CR_SIGNAL_NONE;
+      exit(0);
+    } else if (a == "-f" || a == "--file" || a.rfind("--file=", 0) == 0) {
+      o.file = value("--file", a[1] == '-' ? 7 : 0);
+    } else if (a == "--term" || a == "--kill" || a == "--stop" || a == "--cont") {
+      o.sig = a == "--term" ? SIGTERM : a == "--kill" ? SIGKILL : a == "--stop" ? SIGSTOP
+                                                                                : CR_SIGNAL_NONE;
     } else if (a == "--signal" || a.rfind("--signal=", 0) == 0) {
-      const char* v = a.rfind("--signal=", 0) == 0 ? argv[i] + 9 : value("--signal");
-      char* end;
-      long n = strtol(v, &end, 10);
-      if (*v == '\0' || *end || n < 0 || n > 64) {
-        fprintf(stderr, "cr_checkpoint: bad signal '%s'\n", v);
-        return 2;
-      }
-      sig = static_cast<int>(n);
+      o.sig = static_cast<int>(parse_number(value("--signal", 9), "signal", 0, 64));
     } else if (a == "-T" || a == "--timeout" || a.rfind("--timeout=", 0) == 0) {
-      const char* v = a.rfind("--timeout=", 0) == 0 ? argv[i] + 10 : value("--timeout");
-      char* end;
-      timeout = strtol(v, &end, 10);
-      if (*v == '\0' || *end || timeout < 0) {
-        fprintf(stderr, "cr_checkpoint: bad timeout '%s'\n", v);
-        return 2;
-      }
+      o.timeout = parse_number(value("--timeout", a[1] == '-' ? 10 : 0), "timeout", 0, 1L << 30);
     } else if (a == "-z" || a == "--compress") {
-      compress = true;
+      o.compress = true;
     } else if (a == "-q" || a == "--quiet") {
-      quiet = true;
+      o.quiet = true;
     } else if (!a.empty() && a[0] == '-') {
       fprintf(stderr, "cr_checkpoint: unknown option %s\n", a.c_str());
       usage(stderr);
-      return 2;
+      exit(2);
     } else if (pid_arg) {
-      fprintf(stderr, "cr_checkpoint: more than one PID given\n");
-      return 2;
+      die(2, "more than one PID given");
     } else {
       pid_arg = argv[i];
     }
   }
   if (!pid_arg) {
     usage(stderr);
-    return 2;
+    exit(2);
   }
-  char* end;
-  long pid = strtol(pid_arg, &end, 10);
-  if (*end || pid <= 0 || pid > 4194304) {
-    fprintf(stderr, "cr_checkpoint: bad PID '%s'\n", pid_arg);
-    return 2;
-  }
-  if (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
-    fprintf(stderr, "cr_checkpoint: no process %ld\n", pid);
-    return 1;
-  }
-  // A stopped process cannot answer (and a zombie never will): say so
-  // instead of waiting for ever.
-  if (FILE* st = fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r")) {
+  o.pid = static_cast<pid_t>(parse_number(pid_arg, "PID", 1, 4194304));
+  if (o.file.empty()) o.file = "context." + std::to_string(o.pid);
+  return o;
+}
+
+std::string user_name(uid_t uid) {
+  const struct passwd* p = getpwuid(uid);
+  return "uid " + std::to_string(uid) + (p ? " (" + std::string(p->pw_name) + ")" : "");
+}
+
+// Step 1: the target runs, and we may checkpoint it.
+crctl::ProcIds check_target(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno == ESRCH) die(1, "no process %d", pid);
+  crctl::ProcIds ids;
+  if (int rc = crctl::read_proc_ids(pid, &ids))
+    die(1, "cannot read the ids of process %d: %s", pid, strerror(-rc));
+  // A stopped process cannot answer, and a zombie never will.
+  char state = '?';
+  int threads = 1;
+  if (FILE* st = fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "re")) {
     char buf[512] = {0};
     size_t n = fread(buf, 1, sizeof buf - 1, st);
     fclose(st);
     const char* rp = n ? strrchr(buf, ')') : nullptr;
-    const char state = rp && rp[1] == ' ' ? rp[2] : '?';
-    if (state == 'T' || state == 't') {
-      fprintf(stderr, "cr_checkpoint: process %ld is stopped; continue it first (kill -CONT %ld)\n",
-              pid, pid);
-      return 1;
-    }
-    // A zombie leader with live threads (main called pthread_exit) is fine.
-    int threads = 1;
-    if (FILE* ps = fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "r")) {
-      char line[256];
-      while (fgets(line, sizeof line, ps))
-        if (sscanf(line, "Threads: %d", &threads) == 1) break;
-      fclose(ps);
-    }
-    if ((state == 'Z' || state == 'X') && threads <= 1) {
-      fprintf(stderr, "cr_checkpoint: process %ld has exited (zombie)\n", pid);
-      return 1;
-    }
+    if (rp && rp[1] == ' ') state = rp[2];
   }
-  if (file.empty()) file = "context." + std::to_string(pid);
+  if (FILE* ps = fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "re")) {
+    char line[256];
+    while (fgets(line, sizeof line, ps))
+      if (sscanf(line, "Threads: %d", &threads) == 1) break;
+    fclose(ps);
+  }
+  if (state == 'T' || state == 't')
+    die(1, "process %d is stopped; continue it first (kill -CONT %d)", pid, pid);
+  // A zombie leader with live threads (main called pthread_exit) is fine.
+  if ((state == 'Z' || state == 'X') && threads <= 1) die(1, "process %d has exited (zombie)", pid);
+  if (geteuid() == 0) return ids;
+  const bool changed = ids.uid[0] != ids.uid[1] || ids.uid[1] != ids.uid[2] ||
+                       ids.gid[0] != ids.gid[1] || ids.gid[1] != ids.gid[2];
+  if (changed)
+    die(1,
+        "permission denied: process %d runs with changed ids (real %s, effective %s): only root "
+        "may checkpoint a setuid or setgid program",
+        pid, user_name(ids.uid[0]).c_str(), user_name(ids.uid[1]).c_str());
+  if (ids.uid[0] != geteuid() || ids.gid[0] != getegid())
+    die(1, "permission denied: process %d belongs to %s, not to you (%s)", pid,
+        user_name(ids.uid[0]).c_str(), user_name(geteuid()).c_str());
+  return ids;
+}
 
-  // Temporary file beside the final name, so the rename is atomic.
-  std::string dir = file;
-  dir = dirname(dir.data());
-  std::string tmpl = file + ".tmp.XXXXXX";
-  int fd = mkostemp(tmpl.data(), O_CLOEXEC);
-  if (fd < 0) return fail(("cannot create " + tmpl).c_str(), errno);
-  fchmod(fd, 0600);
-  snprintf(g_tmp_path, sizeof g_tmp_path, "%s", tmpl.c_str());
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) signal(sig, on_interrupt);
-  auto discard = [&]() {
-    close(fd);
-    unlink(tmpl.c_str());
-  };
+// The image being written: anonymous (O_TMPFILE) when the folder's file
+// system allows, else a named temporary file removed on every failure.
+struct ImageFile {
+  int fd = -1;
+  std::string path, dir, tmp_name;  // tmp_name: only for a named temporary
+};
 
-  cr_checkpoint_args_t args;
-  cr_initialize_checkpoint_args_t(&args);
-  args.cr_target = static_cast<pid_t>(pid);
-  args.cr_fd = fd;
-  args.cr_signal = sig;
-  args.cr_timeout = static_cast<unsigned>(timeout);
-  args.cr_flags = compress ? CR_CHKPT_COMPRESS : 0;
-  cr_checkpoint_handle_t h;
-  if (cr_request_checkpoint(&args, &h) != 0) {
-    int e = errno;
-    discard();
-    if (e == CR_ENOSUPPORT) {
-      fprintf(stderr,
-              "cr_checkpoint: process %ld is not checkpointable: libcr is not loaded in it (start "
-              "it with cr_run)\n",
-              pid);
-      return 1;
+ImageFile open_image(const std::string& path) {
+  ImageFile f;
+  f.path = path;
+  std::string d = path;
+  f.dir = dirname(d.data());
+  f.fd = open(f.dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (f.fd >= 0) return f;
+  if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+    die(1, "cannot create an image in %s: %s", f.dir.c_str(), strerror(errno));
+  f.tmp_name = path + ".tmp.XXXXXX";
+  f.fd = mkostemp(f.tmp_name.data(), O_CLOEXEC);
+  if (f.fd < 0) die(1, "cannot create %s: %s", f.tmp_name.c_str(), strerror(errno));
+  fchmod(f.fd, 0600);
+  return f;
+}
+
+void discard(ImageFile* f) {
+  if (f->fd >= 0) close(f->fd);
+  f->fd = -1;
+  if (!f->tmp_name.empty()) unlink(f->tmp_name.c_str());
+}
+
+// Step 6: the image gets its durable name.  0 or an errno.
+int commit_image(ImageFile* f) {
+  if (fsync(f->fd) != 0) return errno;
+  if (f->tmp_name.empty()) {
+    // Link the anonymous file; a rename over the old image keeps the
+    // replacement atomic (no moment without an image of that name).
+    f->tmp_name = f->path + ".tmp.XXXXXX";
+    for (int tries = 0;; ++tries) {
+      std::string t = f->tmp_name;
+      snprintf(t.data() + t.size() - 6, 7, "%06x", static_cast<unsigned>(rand()) & 0xffffff);
+      const std::string proc = "/proc/self/fd/" + std::to_string(f->fd);
+      if (linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, t.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+        f->tmp_name = t;
+        break;
+      }
+      if (errno != EEXIST || tries > 100) return errno;
     }
-    return fail(("cannot request a checkpoint of " + std::to_string(pid)).c_str(), e);
   }
-  int rc;
-  struct timeval tv = {timeout, 0};
-  do {
-    rc = cr_poll_checkpoint(&h, timeout ? &tv : nullptr);
-    if (rc == 0) {
-      cr_forget_checkpoint(&h);
-      discard();
-      fprintf(stderr, "cr_checkpoint: process %ld did not finish its checkpoint within %ld s\n",
-              pid, timeout);
-      return 1;
-    }
-  } while (rc < 0 && errno == EINTR);
-  if (rc < 0) {
-    int e = errno;
-    discard();
-    if (e == ESRCH) {
-      fprintf(stderr, "cr_checkpoint: process %ld died during the checkpoint\n", pid);
-      return 1;
-    }
-    return fail(("checkpoint of " + std::to_string(pid) + " failed").c_str(), e);
-  }
-  // The target fsynced the data; make the name durable.
-  if (fsync(fd) != 0) {
-    int e = errno;
-    discard();
-    return fail(("cannot sync " + tmpl).c_str(), e);
-  }
-  close(fd);
-  const int rn = rename(tmpl.c_str(), file.c_str());
-  g_tmp_path[0] = '\0';
-  if (rn != 0) {
-    int e = errno;
-    unlink(tmpl.c_str());
-    return fail(("cannot rename to " + file).c_str(), e);
-  }
-  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0 || fsync(dfd) != 0) {
-    return fail(("cannot sync folder " + dir).c_str(), errno);
-  }
+  if (rename(f->tmp_name.c_str(), f->path.c_str()) != 0) return errno;
+  f->tmp_name.clear();
+  int dfd = open(f->dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return errno;
+  int rc = fsync(dfd) == 0 ? 0 : errno;
   close(dfd);
-  if (!quiet) fprintf(stderr, "cr_checkpoint: process %ld checkpointed to %s\n", pid, file.c_str());
+  return rc;
+}
+
+// Step 4: a connection to the target, checked; dies with a message naming
+// the cause otherwise.
+int connect_checked(pid_t pid, const crctl::ProcIds& ids) {
+  crctl::ConnectProblem why;
+  int s = crctl::connect_target(pid, ids, &why);
+  if (s >= 0) return s;
+  if (s == -EPERM)
+    die(1,
+        "refusing to talk to process %d: its control socket %s is held by process %d (%s), not by "
+        "it; nothing was sent",
+        pid, why.path, why.impostor_pid, user_name(why.impostor_uid).c_str());
+  if (why.folder != crctl::kFolderOk && why.folder != crctl::kFolderMissing) {
+    char dir[64];
+    crctl::socket_folder(ids.uid[1], dir, sizeof dir);
+    die(1,
+        "process %d cannot be checkpointed: its control socket folder %s %s (owner %s), so libcr "
+        "could not create its socket (the process said so on its stderr when it started)",
+        pid, dir, crctl::folder_problem_text(why.folder), user_name(why.folder_owner).c_str());
+  }
+  if (s == -EACCES) die(1, "permission denied: cannot reach the control socket %s", why.path);
+  bool has_libcr = false;
+  if (FILE* m = fopen(("/proc/" + std::to_string(pid) + "/maps").c_str(), "re")) {
+    char line[4096];
+    while (!has_libcr && fgets(line, sizeof line, m)) has_libcr = strstr(line, "/libcr.so") != nullptr;
+    fclose(m);
+  }
+  if (!has_libcr)
+    die(1, "process %d is not checkpointable: libcr is not loaded in it (start it with cr_run)",
+        pid);
+  die(1, "process %d has libcr but its control socket %s %s", pid, why.path,
+      s == -ECONNREFUSED ? "does not answer" : "is missing (removed, or libcr could not create it)");
+}
+
+const char* refusal_text(uint32_t r) {
+  switch (r) {
+    case crctl::kRefusedOtherUser:
+      return "it belongs to another user";
+    case crctl::kRefusedChangedIds:
+      return "it runs with changed ids (setuid/setgid): only root may checkpoint it";
+    case crctl::kRefusedNotDumpable:
+      return "it is not dumpable (PR_SET_DUMPABLE is 0): only root may checkpoint it";
+    default:
+      return "it refused the request";
+  }
+}
+
+// Steps 5 and 7: one reply, or a signal, or the deadline.  Returns 0 with
+// *rep, or the signal number (> 0), or -ETIMEDOUT / -errno.
+int wait_reply(int sock, int sigfd, long deadline_ms, crctl::WireReply* rep) {
+  for (;;) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const long now = ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+    const int wait = deadline_ms < 0 ? -1 : static_cast<int>(deadline_ms > now ? deadline_ms - now : 0);
+    struct pollfd p[2] = {{sock, POLLIN, 0}, {sigfd, POLLIN, 0}};
+    int n = poll(p, 2, wait);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    if (n == 0) return -ETIMEDOUT;
+    if (p[1].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      if (read(sigfd, &si, sizeof si) == sizeof si) return static_cast<int>(si.ssi_signo);
+    }
+    if (p[0].revents) return crctl::read_reply(sock, rep);
+  }
+}
+
+long deadline_after(long seconds) {
+  if (seconds <= 0) return -1;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L + seconds * 1000L;
+}
+
+// Step 7: --kill returns once the target is gone, --stop once it is stopped.
+void wait_signal_applied(const Options& o, int sock) {
+  if (o.sig == SIGKILL) {
+    struct pollfd p = {sock, POLLRDHUP, 0};
+    poll(&p, 1, 10000);  // the socket closes when the process dies
+  } else if (o.sig == SIGSTOP) {
+    for (int i = 0; i < 2000; ++i) {
+      char buf[512] = {0};
+      FILE* st = fopen(("/proc/" + std::to_string(o.pid) + "/stat").c_str(), "re");
+      if (!st) return;
+      size_t n = fread(buf, 1, sizeof buf - 1, st);
+      fclose(st);
+      const char* rp = n ? strrchr(buf, ')') : nullptr;
+      if (!rp || rp[1] != ' ' || rp[2] == 'T' || rp[2] == 't') return;
+      usleep(5000);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  crtools::quiet_on_closed_pipe();
+  const Options o = parse_args(argc, argv);
+  srand(static_cast<unsigned>(getpid() ^ time(nullptr)));
+  const crctl::ProcIds ids = check_target(o.pid);
+
+  sigset_t stop_sigs;
+  sigemptyset(&stop_sigs);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&stop_sigs, s);
+  sigprocmask(SIG_BLOCK, &stop_sigs, nullptr);
+  const int sigfd = signalfd(-1, &stop_sigs, SFD_CLOEXEC);
+
+  ImageFile img = open_image(o.file);
+  const int sock = connect_checked(o.pid, ids);
+  crctl::WireRequest w;
+  memset(&w, 0, sizeof w);
+  w.magic = crctl::kRequestMagic;
+  w.version = crctl::kWireVersion;
+  w.flags = o.compress ? CR_CHKPT_COMPRESS : 0;
+  w.after_signal = o.sig;
+  w.timeout_s = static_cast<uint32_t>(o.timeout);
+  w.options = crctl::kRequestCommit;
+  if (int rc = crctl::send_request(sock, w, img.fd)) {
+    discard(&img);
+    die(1, "cannot send the request to process %d: %s", o.pid, strerror(-rc));
+  }
+
+  crctl::WireReply rep;
+  const int got = wait_reply(sock, sigfd, deadline_after(o.timeout), &rep);
+  if (got != 0) {
+    // Abandon: closing the socket tells the target to go on, unsignalled.
+    close(sock);
+    discard(&img);
+    if (got > 0) {
+      fprintf(stderr, "cr_checkpoint: interrupted by signal %d: checkpoint abandoned; process %d "
+                      "goes on\n", got, o.pid);
+      return 128 + got;
+    }
+    if (got == -ETIMEDOUT)
+      die(1, "process %d did not finish its checkpoint within %ld s; it goes on", o.pid, o.timeout);
+    die(1, "process %d died during the checkpoint", o.pid);
+  }
+  if (rep.status != 0 || rep.phase != crctl::kPhaseWritten) {
+    discard(&img);
+    if (rep.status == EPERM && rep.refusal)
+      die(1, "permission denied: process %d (owner %s) refused: %s", o.pid,
+          user_name(rep.owner_uid).c_str(), refusal_text(rep.refusal));
+    die(1, "checkpoint of %d failed: %s", o.pid, crctl::error_text(rep.status ? rep.status : EIO));
+  }
+
+  if (int e = commit_image(&img)) {
+    close(sock);  // the target goes on, unsignalled
+    discard(&img);
+    die(1, "cannot keep the image as %s: %s; process %d goes on", o.file.c_str(), strerror(e),
+        o.pid);
+  }
+  // Committed: from here on, signals cannot undo anything; they are left
+  // pending (blocked) and dropped at exit.
+  close(img.fd);
+  const bool acked = crctl::send_commit(sock) == 0 && crctl::read_reply(sock, &rep) == 0;
+  if (acked) wait_signal_applied(o, sock);
+  close(sock);
+  if (!acked && o.sig != CR_SIGNAL_NONE)
+    fprintf(stderr, "cr_checkpoint: warning: process %d did not confirm the after-signal\n", o.pid);
+  if (!o.quiet) fprintf(stderr, "cr_checkpoint: process %d checkpointed to %s\n", o.pid, o.file.c_str());
   return 0;
 }

@@ -17,6 +17,8 @@ static void usage(FILE* f) {
           "stdin, stdout and stderr, and this command exits with its exit status.\n"
           "  -v                   print each restart stage\n"
           "  -q                   no warnings (e.g. about sockets restored as placeholders)\n"
+          "  --foreign-image      restart an image recorded for another user, or in a file\n"
+          "                       another user owns, as yourself (refused otherwise)\n"
           "  --relocate OLD=NEW   look for files under OLD in NEW (open files, mapped\n"
           "                       files, cwd); may be repeated\n");
 }
@@ -32,6 +34,8 @@ int main(int argc, char** argv) {
       opt.verbose = true;
     } else if (!strcmp(argv[i], "-q")) {
       opt.quiet = true;
+    } else if (!strcmp(argv[i], "--foreign-image")) {
+      opt.foreign = true;
     } else if (!strcmp(argv[i], "--relocate") || !strncmp(argv[i], "--relocate=", 11)) {
       const char* v = argv[i][10] == '=' ? argv[i] + 11 : (i + 1 < argc ? argv[++i] : "");
       const char* eq = strchr(v, '=');

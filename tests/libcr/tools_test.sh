@@ -23,9 +23,10 @@ state=$(awk '{print $3}' /proc/$APP/stat)
 [ "$state" = T ] || fail "--stop: process state is $state, not T"
 n1=$(wc -l < stop.out); sleep 0.3; n2=$(wc -l < stop.out)
 [ "$n1" = "$n2" ] || fail "--stop: the process kept running"
-kill -CONT $APP; sleep 0.3
+kill -CONT $APP
+for _ in $(seq 200); do [ "$(wc -l < stop.out)" -gt "$n2" ] && break; sleep 0.05; done
 n3=$(wc -l < stop.out)
-[ "$n3" -gt "$n2" ] || fail "--stop: no progress after SIGCONT"
+[ "$n3" -gt "$n2" ] || fail "--stop: no progress within 10 s of SIGCONT"
 kill -9 $APP; wait $APP 2>/dev/null
 "$BIN/cr_info" stop.img > /dev/null || fail "--stop image is not valid"
 

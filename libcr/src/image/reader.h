@@ -61,6 +61,9 @@ class Image {
   Image& operator=(Image&&) noexcept;
   ~Image();
 
+  // The open image file (for fstat: who owns it).  Owned by the Image.
+  int fd() const { return fd_; }
+
   // Checks every PAGES section's checksum (and that it decompresses).
   void verify_pages() const;
 

@@ -16,6 +16,7 @@ uint64_t current_start_brk();  // threads.cpp
 namespace {
 
 enum class Stage {
+  kCheckOwner,      // the image is the invoking user's (or --foreign-image)
   kCheckFiles,      // mapped files and open files still there, unchanged
   kPlanMemory,      // in place or staged; reserve target ranges
   kMapRegions,      // create every mapping, writable
@@ -51,6 +52,7 @@ void stage_enter(State& s) {
 }
 
 const StageInfo kStages[] = {
+    {Stage::kCheckOwner, "check owner", check_owner},
     {Stage::kCheckFiles, "check files", stage_check_files},
     {Stage::kPlanMemory, "plan memory", plan_memory},
     {Stage::kMapRegions, "map regions", map_regions},

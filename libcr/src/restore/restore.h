@@ -25,6 +25,9 @@ struct Options {
   // (open files, mapped files, cwd).  A relocated mapped file must have the
   // same size; its inode and mtime are not compared.
   std::vector<std::pair<std::string, std::string>> relocate;
+  // --foreign-image: restart an image recorded for another uid, or held in
+  // a file another user owns, as the invoking user (see owner.cpp).
+  bool foreign = false;
 };
 
 // On success does not return.  Before the point of no return every problem

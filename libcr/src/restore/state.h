@@ -41,6 +41,7 @@ struct State {
 };
 
 // Stage functions, one file per resource kind.
+void check_owner(State& s);              // owner.cpp: who may restart this image
 void check_files(State& s);              // memory.cpp: mapped files unchanged
 void plan_memory(State& s);              // memory.cpp: direct or staged, reserve
 void map_regions(State& s);              // memory.cpp

@@ -40,19 +40,7 @@ long now_ms() {
 extern "C" {
 
 const char* cr_strerror(int e) {
-  switch (e) {
-    case CR_ETEMPFAIL:
-      return "checkpoint failed temporarily (cancelled by the application or a thread did not "
-             "stop); try again";
-    case CR_EPERMFAIL:
-      return "checkpoint failed permanently (cancelled by the application)";
-    case CR_ENOSUPPORT:
-      return "process is not checkpointable (libcr not loaded: start it with cr_run or link -lcr)";
-    case CR_ERESTARTED:
-      return "restarted from a checkpoint";
-    default:
-      return strerror(e);
-  }
+  return crctl::error_text(e);
 }
 
 void cr_initialize_checkpoint_args_t(cr_checkpoint_args_t* a) {
@@ -85,13 +73,19 @@ int cr_request_checkpoint(const cr_checkpoint_args_t* a, cr_checkpoint_handle_t*
       return -1;
     }
   }
-  int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (s < 0) return -1;
-  struct sockaddr_un addr;
-  const socklen_t len = control_address(target, &addr);
-  if (connect(s, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
-    close(s);
-    errno = CR_ENOSUPPORT;
+  crctl::ProcIds ids;
+  if (self) {
+    getresuid(&ids.uid[0], &ids.uid[1], &ids.uid[2]);
+    getresgid(&ids.gid[0], &ids.gid[1], &ids.gid[2]);
+  } else if (int rc = crctl::read_proc_ids(target, &ids)) {
+    errno = -rc;
+    return -1;
+  }
+  crctl::ConnectProblem why;
+  int s = crctl::connect_target(target, ids, &why);
+  if (s < 0) {
+    // EPERM: the socket is held by another process: never talk to it.
+    errno = s == -EPERM || s == -EACCES ? EPERM : CR_ENOSUPPORT;
     return -1;
   }
   if (self) {
@@ -104,7 +98,15 @@ int cr_request_checkpoint(const cr_checkpoint_args_t* a, cr_checkpoint_handle_t*
     }
     pthread_mutex_unlock(&g_self_lock);
   }
-  if (int rc = control_request(s, a, self)) {
+  crctl::WireRequest w;
+  memset(&w, 0, sizeof w);
+  w.magic = crctl::kRequestMagic;
+  w.version = crctl::kWireVersion;
+  w.flags = a->cr_flags;
+  w.after_signal = a->cr_signal;
+  w.timeout_s = a->cr_timeout;
+  w.options = self ? crctl::kRequestSelf : 0;
+  if (int rc = crctl::send_request(s, w, a->cr_fd)) {
     int e = -rc;
     if (self) forget_self_fd(s);
     close(s);
@@ -124,7 +126,7 @@ int cr_poll_checkpoint(cr_checkpoint_handle_t* h, struct timeval* timeout) {
   }
   const long limit = timeout ? timeout->tv_sec * 1000L + timeout->tv_usec / 1000 : -1;
   const long start = now_ms();
-  WireReply rep;
+  crctl::WireReply rep;
   for (;;) {
     long left = limit < 0 ? -1 : limit - (now_ms() - start);
     if (limit >= 0 && left < 0) left = 0;
@@ -136,9 +138,9 @@ int cr_poll_checkpoint(cr_checkpoint_handle_t* h, struct timeval* timeout) {
       if (errno == EINTR && h->self) continue;
       return CR_POLL_CHKPT_ERR_PRE;
     }
-    ssize_t r = recv(h->fd, &rep, sizeof rep, 0);
-    if (r < 0 && errno == EINTR) continue;
-    if (r != static_cast<ssize_t>(sizeof rep) || rep.magic != kReplyMagic) {
+    const int r = crctl::read_reply(h->fd, &rep);
+    if (r == -EINTR) continue;
+    if (r != 0) {
       errno = ESRCH;  // the target went away without answering
     } else if (rep.restarted) {
       errno = CR_ERESTARTED;

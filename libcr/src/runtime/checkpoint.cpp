@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -196,6 +197,30 @@ void after_signal_before_release() {
   if (sig == SIGKILL || sig == SIGSTOP) kill(getpid(), sig);
 }
 
+// --kill/--stop with a committing requester (cr_checkpoint): the image is
+// made durable here, reported as written, and the signal is applied only
+// once the requester says the image has its durable name.  A requester that
+// goes away before that (Ctrl-C, SIGKILL, timeout) leaves us running: we
+// never die for an image nobody keeps.
+void commit_then_signal() {
+  g_req->replied = true;
+  g_req->commit = false;  // consumed here, whatever happens
+  const int src = step_sync();
+  if (src) {
+    write_stderr("libcr: checkpoint failed syncing the image: ", errno_text(-src), "\n");
+    control_reply(g_req->conn, -src, false, g_image_bytes);
+    return;
+  }
+  if (control_reply(g_req->conn, 0, false, g_image_bytes, true) != 0) return;
+  if (crctl::wait_commit(g_req->conn, -1) == 1) {
+    control_reply(g_req->conn, 0, false, g_image_bytes);  // "signalling now"
+    after_signal_before_release();
+  } else {
+    write_stderr("libcr: the checkpoint's requester went away before keeping the image; "
+                 "this process goes on\n");
+  }
+}
+
 }  // namespace
 
 void set_current_request(Request* r) {
@@ -240,11 +265,16 @@ int checkpoint_now() {
         // requester makes the image durable (cr_checkpoint always fsyncs).
         // Only a requester still there to keep the image may stop us: one
         // that gave up (timeout) has already deleted it.
-        struct pollfd pf = {g_req->conn, POLLRDHUP, 0};
-        const bool gone = poll(&pf, 1, 0) == 1 && (pf.revents & (POLLHUP | POLLRDHUP | POLLERR));
-        const bool told = !gone && control_reply(g_req->conn, 0, false, g_image_bytes) == 0;
-        g_req->replied = true;
-        if (told) after_signal_before_release();
+        if (g_req->commit) {
+          commit_then_signal();
+        } else {
+          struct pollfd pf = {g_req->conn, POLLRDHUP, 0};
+          const bool gone =
+              poll(&pf, 1, 0) == 1 && (pf.revents & (POLLHUP | POLLRDHUP | POLLERR));
+          const bool told = !gone && control_reply(g_req->conn, 0, false, g_image_bytes) == 0;
+          g_req->replied = true;
+          if (told) after_signal_before_release();
+        }
       }
       G.active = 0;
       release_threads(0, 0);
@@ -261,7 +291,7 @@ int checkpoint_now() {
   wait_threads_departed();
   if (G.result == 0 && !g_req->replied) {
     int src = step_sync();
-    control_reply(g_req->conn, src ? -src : 0, false, g_image_bytes);
+    control_reply(g_req->conn, src ? -src : 0, false, g_image_bytes, !src && g_req->commit);
     g_req->replied = true;
     if (src) {
       write_stderr("libcr: checkpoint failed syncing the image: ", strerror(-src), "\n");
@@ -301,6 +331,12 @@ int handle_request(Request* r) {
     usleep(1000);
     ++waited;
   }
+  // A process that is not dumpable has its /proc files (pagemap, fd) owned
+  // by root, so it cannot read them itself.  Only root may ask for its
+  // checkpoint (crctl::may_request); for that capture it is made dumpable,
+  // and made undumpable again right after.
+  const bool undumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1;
+  if (undumpable) prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
   int rc;
   if (G.cs_depth.load() > 0) {
     rc = -1;
@@ -308,6 +344,7 @@ int handle_request(Request* r) {
   } else {
     rc = run_thread_chain();
   }
+  if (undumpable) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   G.cs_gate.store(0);
   futex_wake(&G.cs_gate);
   if (rc == 1) {
@@ -319,10 +356,16 @@ int handle_request(Request* r) {
       rc < 0 ? (G.result_errno ? G.result_errno : (G.fail_errno ? G.fail_errno.load() : EIO)) : 0;
   if (!r->replied) control_reply(r->conn, status, false, g_image_bytes);
   // Any other after-signal (SIGTERM, --signal N) once the process runs again.
-  if (rc == 0 && r->after_signal > 0 && r->after_signal < 65 && r->after_signal != SIGKILL &&
-      r->after_signal != SIGSTOP) {
-    kill(getpid(), r->after_signal);
+  const bool later_signal = r->after_signal > 0 && r->after_signal < 65 &&
+                            r->after_signal != SIGKILL && r->after_signal != SIGSTOP;
+  // A committing requester first gives the image its name (see
+  // commit_then_signal); with no signal to apply, its commit is only acked.
+  bool go = rc == 0;
+  if (go && r->commit) {
+    go = crctl::wait_commit(r->conn, -1) == 1;
+    if (go) control_reply(r->conn, 0, false, g_image_bytes);
   }
+  if (go && later_signal) kill(getpid(), r->after_signal);
   remove_internal_fd(r->conn);
   remove_internal_fd(r->image_fd);
   close(r->conn);

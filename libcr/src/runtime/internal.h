@@ -2,7 +2,7 @@
 //
 // The runtime lives in the checkpointed process.  Files, one per concern:
 //   runtime.cpp    load-time init, fork handling, the manager thread
-//   control.cpp    the control-socket protocol (requests and replies)
+//   control.cpp    libcr's end of the control channel (../control)
 //   callbacks.cpp  callback registry, the two callback chains, cr_checkpoint
 //   threads.cpp    stopping and releasing threads, the checkpoint signal
 //   checkpoint.cpp the capture pipeline and the restart fix-ups
@@ -23,6 +23,7 @@
 
 #include <atomic>
 
+#include "../control/control.h"
 #include "../image/format.h"
 #include "../image/writer.h"
 #include "libcr.h"
@@ -63,6 +64,8 @@ struct Request {
   unsigned timeout_s = 0;
   unsigned flags = 0;  // CR_CHKPT_*
   bool self = false;
+  bool commit = false;  // the requester commits before the after-signal
+  uid_t requester_uid = 0;
   bool replied = false;
 };
 
@@ -112,29 +115,12 @@ Globals& g();
 void ensure_started();  // idempotent; starts the manager thread
 bool started_ok();
 
-// control.cpp
-struct WireRequest {
-  uint32_t magic;
-  uint32_t version;
-  uint32_t flags;
-  int32_t after_signal;
-  uint32_t timeout_s;
-  uint32_t self;
-};
-struct WireReply {
-  uint32_t magic;
-  int32_t status;  // 0 ok, else errno
-  uint32_t restarted;
-  uint32_t reserved;
-  uint64_t image_bytes;
-};
-inline constexpr uint32_t kRequestMagic = 0x51524343;         // "CCRQ"
-inline constexpr uint32_t kReplyMagic = 0x50524343;           // "CCRP"
-socklen_t control_address(pid_t pid, struct sockaddr_un* a);  // "@crmpi-libcr.<pid>"
-int control_listen(pid_t pid);                                // new listening socket or -errno
-int control_request(int sock, const cr_checkpoint_args_t* a, bool self);  // 0 or -errno
-int control_receive(int listen_fd, Request* r);  // accept + read; 0 or -errno
-int control_reply(int conn, int status, bool restarted, uint64_t bytes);
+// control.cpp (the channel itself: ../control/control.h)
+int control_listen(pid_t pid);                   // new listening socket, or -errno (said loudly)
+void control_forget_socket();                    // at exit: remove our socket file
+int control_receive(int listen_fd, Request* r);  // accept + check + read; 0 or -errno
+// A reply; @written: the image is complete and synced, a commit may follow.
+int control_reply(int conn, int status, bool restarted, uint64_t bytes, bool written = false);
 
 // callbacks.cpp
 int run_thread_chain();                  // manager: callbacks, then capture

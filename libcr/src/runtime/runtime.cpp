@@ -2,7 +2,8 @@
 //
 // Loading libcr.so (linked or preloaded by cr_run) is all a process needs to
 // become checkpointable: the constructor installs the checkpoint signal
-// handler, opens the control socket "@crmpi-libcr.<pid>" and starts the
+// handler, opens the control socket (/tmp/crmpi-<uid>/libcr.<pid>, see
+// ../control/control.h) and starts the
 // manager thread, which serves checkpoint requests one at a time.
 #include <errno.h>
 #include <linux/futex.h>
@@ -59,7 +60,7 @@ static void* manager_main(void*) {
   for (;;) {
     Request r;
     int rc = control_receive(G.listen_fd, &r);
-    if (rc == -EBADF || rc == -EINVAL) {
+    if (rc == -EBADF) {
       usleep(100000);  // listen socket being replaced after a fork/restart
       continue;
     }
@@ -79,11 +80,8 @@ static void start_once() {
   if (G.cr_signal <= SIGRTMIN || G.cr_signal > SIGRTMAX) G.cr_signal = SIGRTMAX - 2;
   G.tid_offset = discover_tid_offset();
   install_signal_handler();
-  G.listen_fd = control_listen(G.pid);
-  if (G.listen_fd < 0) {
-    write_stderr("libcr: cannot create the control socket; checkpoints disabled\n");
-    return;
-  }
+  G.listen_fd = control_listen(G.pid);  // says why loudly if it cannot
+  if (G.listen_fd < 0) return;
   add_internal_fd(G.listen_fd);
   // The manager starts with every signal blocked so none is delivered to
   // it before it settles its mask.
@@ -124,6 +122,12 @@ void ensure_started() {
 }
 bool started_ok() {
   return g_start_ok.load() != 0;
+}
+
+// A socket file outlives its process; remove ours on a normal exit (a
+// killed process's file is replaced by the next process of that pid).
+__attribute__((destructor)) static void libcr_unload() {
+  control_forget_socket();
 }
 
 __attribute__((constructor)) static void libcr_load() {
