@@ -215,7 +215,12 @@ void cr_initialize_checkpoint_args_t(cr_checkpoint_args_t* args);
  * Returns: 0 and fills @handle, or -1 with errno:
  *   EINVAL        bad args (NULL, bad version or scope, cr_fd not open for writing)
  *   ESRCH         no process cr_target
- *   CR_ENOSUPPORT cr_target has no libcr loaded, or refuses the caller (uid)
+ *   CR_ENOSUPPORT cr_target has no libcr loaded (no control socket)
+ *   EPERM         the control socket of cr_target is held by another process
+ *                 (nothing was sent to it), or its folder is not reachable
+ * The target itself refuses a caller that may not checkpoint it (another
+ * user, a setuid process, a non-dumpable one; root may): cr_poll_checkpoint
+ * then fails with EPERM.
  * Signal safety: not async-signal-safe.
  */
 int cr_request_checkpoint(const cr_checkpoint_args_t* args, cr_checkpoint_handle_t* handle);
@@ -245,6 +250,8 @@ int cr_request_checkpoint(const cr_checkpoint_args_t* args, cr_checkpoint_handle
  *        CR_ETEMPFAIL   cancelled by a callback, or the target did not stop
  *                       in time; may work later
  *        CR_EPERMFAIL   cancelled by a callback for good
+ *        EPERM          the target refused the caller (another user, changed
+ *                       ids, not dumpable; root is never refused)
  *        ESRCH          the target died
  *        other          the error that stopped the image (ENOSPC, EIO ...)
  *   CR_POLL_CHKPT_ERR_POST with errno CR_ERESTARTED: this is a
