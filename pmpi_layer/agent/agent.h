@@ -1,4 +1,12 @@
-// cr_agent internals: the real MPI process of one rank (see docs/protocol.md).
+// agent.h -- the agent's executor: the server half of the channel protocol
+// (docs/protocol.md), linked into cr_agent, the real MPI process of one
+// rank.  cr_agent (launcher/cr_agent) owns the process: it initialises MPI,
+// creates the channel, forks the app and waits; for every call the app
+// rings, it asks this executor to run it.
+//
+// Thread safety: single-threaded (the agent's main thread, plus Open MPI's
+// progress callbacks which this library guards against recursion).
+// Signal safety: none.
 #pragma once
 
 #include <mpi.h>
