@@ -42,9 +42,9 @@ int main(int argc, char** argv) {
   void* p = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED, atoi(fd), 0);
   if (p == MAP_FAILED) return 2;
   sh = static_cast<Shared*>(p);
-  sh->msg.a[0] = MPI_THREAD_SINGLE;
+  sh->msg.a.hello.required = MPI_THREAD_SINGLE;
   call(kOpHello);
-  int rank = static_cast<int>(sh->msg.a[0]);
+  int rank = static_cast<int>(sh->msg.a.hello_out.rank);
   int iters = argc > 1 ? atoi(argv[1]) : 3000, rejected = 0;
   std::mt19937_64 rng(4242 + rank);
   auto small_or_random = [&] { return rng() % 4 == 0 ? rng() % 8 : rng(); };
@@ -56,9 +56,10 @@ int main(int argc, char** argv) {
              op == kOpCallbackDone || op == kOpBsendFlush || op == kOpErrorString ||
              op == kOpErrorClass);
     Msg& m = sh->msg;
-    for (auto& a : m.a) a = small_or_random();
+    for (auto& a : m.a.raw) a = small_or_random();
     bool no_buffers = rng() % 2;  // half the time, reach the handle checks
-    for (auto& b : m.b) {
+    for (Buf* bp : {&m.src, &m.dst, &m.extra}) {
+      Buf& b = *bp;
       if (no_buffers) {
         b = Buf{};
         continue;
@@ -73,10 +74,10 @@ int main(int argc, char** argv) {
     if (call(op) != MPI_SUCCESS) ++rejected;
   }
   // Still sane: a valid call gets the right answer.
-  for (auto& b : sh->msg.b) b = Buf{};
-  sh->msg.a[0] = MPI_ERR_RANK;
+  sh->msg.src = sh->msg.dst = sh->msg.extra = Buf{};
+  sh->msg.a.error.code = MPI_ERR_RANK;
   int rc = call(kOpErrorClass);
-  bool ok = rc == MPI_SUCCESS && static_cast<int>(sh->msg.a[1]) == MPI_ERR_RANK;
+  bool ok = rc == MPI_SUCCESS && static_cast<int>(sh->msg.a.error.error_class) == MPI_ERR_RANK;
   printf("rank %d: %d malformed calls, %d rejected, agent %s\n", rank, iters, rejected,
          ok ? "still answers correctly" : "BROKEN");
   fflush(stdout);

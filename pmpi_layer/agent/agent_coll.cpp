@@ -8,19 +8,17 @@ namespace crmpi::agent::internal {
 
 // ---------------------------------------------------------------- collectives
 
-// Arguments: a[0] kind, a[1] comm, a[2] stype, a[3] scount, a[4] rtype,
-// a[5] rcount, a[6] root, a[7] op, a[8] nonblocking, a[9] app op (user op),
-// a[10] app type; b[0] send, b[1] recv, b[2] int32 arrays
-// scounts, sdispls, rcounts, rdispls (each a[11] entries).
+// Arguments: chan::CollArgs; src send, dst recv, extra int32 arrays
+// scounts, sdispls, rcounts, rdispls (each comm_size entries).
 int run_coll(const Msg& m, char* s, char* r, MPI_Datatype st, MPI_Datatype rt, MPI_Request* req,
              std::vector<int>* keep) {
-  MPI_Comm c = wcomm(m.a[1]);
-  int sc = static_cast<int>(m.a[3]), rc = static_cast<int>(m.a[5]), root = static_cast<int>(m.a[6]);
-  MPI_Op op = wop(m.a[7]);
-  int n = static_cast<int>(m.a[11]);
+  MPI_Comm c = wcomm(m.a.coll.comm);
+  int sc = static_cast<int>(m.a.coll.scount), rc = static_cast<int>(m.a.coll.rcount), root = static_cast<int>(m.a.coll.root);
+  MPI_Op op = wop(m.a.coll.op);
+  int n = static_cast<int>(m.a.coll.comm_size);
   int* arr =
-      m.b[2].mode == chan::kInline ? reinterpret_cast<int*>(g_sh->data + m.b[2].off) : nullptr;
-  int words = m.a[0] == chan::kAlltoallw ? 8 * n : 4 * n;  // + 2n u64 types
+      m.extra.mode == chan::kInline ? reinterpret_cast<int*>(g_sh->data + m.extra.off) : nullptr;
+  int words = m.a.coll.kind == chan::kAlltoallw ? 8 * n : 4 * n;  // + 2n u64 types
   if (req && arr) {  // nonblocking: the arrays must live as long as the request
     keep->assign(arr, arr + words);
     arr = keep->data();
@@ -28,7 +26,7 @@ int run_coll(const Msg& m, char* s, char* r, MPI_Datatype st, MPI_Datatype rt, M
   int *scs = arr, *sds = arr ? arr + n : nullptr, *rcs = arr ? arr + 2 * n : nullptr,
       *rds = arr ? arr + 3 * n : nullptr;
   bool nb = req != nullptr;
-  switch (m.a[0]) {
+  switch (m.a.coll.kind) {
     case chan::kBarrier:
       return nb ? MPI_Ibarrier(c, req) : MPI_Barrier(c);
     case chan::kBcast:
@@ -99,50 +97,50 @@ int run_coll(const Msg& m, char* s, char* r, MPI_Datatype st, MPI_Datatype rt, M
 
 void op_coll(Msg& m) {
   Msg a = m;  // callbacks of user ops reuse the slot
-  bool user = a.a[9] != 0;
+  bool user = a.a.coll.user_op != 0;
   // Check everything the call names before anything is allocated.
-  MPI_Datatype st = wtype(a.a[2]), rt = wtype(a.a[4]);
-  if (a.a[0] != chan::kReduceLocal) wcomm(a.a[1]);
-  wop(a.a[7]);
-  if (a.a[0] >= chan::kCollKinds) throw BadCall{"unknown collective"};
-  uint64_t words = (a.a[0] == chan::kAlltoallw ? 8 : 4) * a.a[11];
-  if (a.b[2].mode == chan::kInline && a.b[2].bytes < words * sizeof(int))
+  MPI_Datatype st = wtype(a.a.coll.stype), rt = wtype(a.a.coll.rtype);
+  if (a.a.coll.kind != chan::kReduceLocal) wcomm(a.a.coll.comm);
+  wop(a.a.coll.op);
+  if (a.a.coll.kind >= chan::kCollKinds) throw BadCall{"unknown collective"};
+  uint64_t words = (a.a.coll.kind == chan::kAlltoallw ? 8 : 4) * a.a.coll.comm_size;
+  if (a.extra.mode == chan::kInline && a.extra.bytes < words * sizeof(int))
     throw BadCall{"count arrays too short"};
   if (coll_direct(a, st, rt)) {
     m.rc = a.rc;
     return;
   }
   MPI_Datatype ut = MPI_DATATYPE_NULL;
-  if (user) rt = ut = userop_type(rt, a.a[9], a.a[10]);
-  if (a.a[8]) {
+  if (user) rt = ut = userop_type(rt, a.a.coll.user_op, a.a.coll.app_type);
+  if (a.a.coll.nonblocking) {
     auto* q = new AReq;
-    q->sbuf = own_copy(a.b[0]);
-    q->rbuf = own_dst(a.b[1]);
-    q->dst = a.b[1];
-    if (a.b[1].mode == chan::kInPlace) {  // nothing to free or deliver
+    q->sbuf = own_copy(a.src);
+    q->rbuf = own_dst(a.dst);
+    q->dst = a.dst;
+    if (a.dst.mode == chan::kInPlace) {  // nothing to free or deliver
       q->dst = {};
       char* r = q->rbuf;
       q->rbuf = nullptr;
-      char* s = a.b[0].mode == chan::kInPlace ? static_cast<char*>(MPI_IN_PLACE) : q->sbuf;
+      char* s = a.src.mode == chan::kInPlace ? static_cast<char*>(MPI_IN_PLACE) : q->sbuf;
       m.rc = run_coll(a, s, r, st, rt, &q->r, &q->arrays);
-      m.a[0] = u(q);
+      m.a.request.request = u(q);
       return;
     }
     q->utype = ut;
-    char* s = a.b[0].mode == chan::kInPlace ? static_cast<char*>(MPI_IN_PLACE) : q->sbuf;
+    char* s = a.src.mode == chan::kInPlace ? static_cast<char*>(MPI_IN_PLACE) : q->sbuf;
     int rc = run_coll(a, s, q->rbuf, st, rt, &q->r, &q->arrays);
     m.rc = rc;
-    m.a[0] = u(q);
+    m.a.request.request = u(q);
     return;
   }
-  char* s = src_ptr(a.b[0], g_scratch[0], user);
-  char* r = dst_ptr(a.b[1], g_scratch[1], user);
+  char* s = src_ptr(a.src, g_scratch[0], user);
+  char* r = dst_ptr(a.dst, g_scratch[1], user);
   int rc;
   {
     Armed armed;  // a peer may wait for our pull before it joins (agent_rndv.cpp)
     rc = run_coll(a, s, r, st, rt, nullptr, nullptr);
   }
-  if (rc == MPI_SUCCESS && a.b[1].mode != chan::kNone) dst_done(a.b[1], r, a.b[1].bytes);
+  if (rc == MPI_SUCCESS && a.dst.mode != chan::kNone) dst_done(a.dst, r, a.dst.bytes);
   if (user) userop_type_free(ut);
   m = a;
   m.rc = rc;
@@ -150,11 +148,11 @@ void op_coll(Msg& m) {
 
 // ---------------------------------------------------------------- communicators
 
-// Reply: a[0] new comm (0 if MPI_COMM_NULL), a[1] size, a[2] rank;
+// Reply: chan::CommOut (comm 0 if MPI_COMM_NULL);
 // data: world ranks of the members (int32).
 void reply_comm(Msg& m, MPI_Comm nc) {
   if (nc == MPI_COMM_NULL) {
-    m.a[0] = 0;
+    m.a.comm_out.comm = 0;
     return;
   }
   MPI_Comm_set_errhandler(nc, MPI_ERRORS_RETURN);
@@ -170,9 +168,9 @@ void reply_comm(Msg& m, MPI_Comm nc) {
   MPI_Group_free(&g);
   MPI_Group_free(&wg);
   remember_comm(nc);
-  m.a[0] = u(nc);
-  m.a[1] = size;
-  m.a[2] = rank;
+  m.a.comm_out.comm = u(nc);
+  m.a.comm_out.size = size;
+  m.a.comm_out.rank = rank;
 }
 
 MPI_Group world_subgroup(int n, const int* ranks) {
@@ -185,25 +183,25 @@ MPI_Group world_subgroup(int n, const int* ranks) {
 
 void op_comm(Msg& m) {
   MPI_Comm nc = MPI_COMM_NULL;
-  MPI_Comm c = wcomm(m.a[0]);
+  MPI_Comm c = wcomm(m.a.comm.parent);
   Armed armed;  // collective: a peer may wait for our pull before it joins
   switch (m.op) {
     case chan::kOpCommDup:
       m.rc = MPI_Comm_dup(c, &nc);
       break;
     case chan::kOpCommSplit:
-      m.rc = MPI_Comm_split(c, static_cast<int>(m.a[1]), static_cast<int>(m.a[2]), &nc);
+      m.rc = MPI_Comm_split(c, static_cast<int>(m.a.comm.color), static_cast<int>(m.a.comm.key), &nc);
       break;
     case chan::kOpCommSplitType:
-      m.rc = MPI_Comm_split_type(c, static_cast<int>(m.a[1]), static_cast<int>(m.a[2]),
+      m.rc = MPI_Comm_split_type(c, static_cast<int>(m.a.comm.color), static_cast<int>(m.a.comm.key),
                                  MPI_INFO_NULL, &nc);
       break;
     case chan::kOpCommCreate:
     case chan::kOpCommCreateGroup: {
-      MPI_Group g = world_subgroup(static_cast<int>(m.a[1]), reinterpret_cast<int*>(g_sh->data));
+      MPI_Group g = world_subgroup(static_cast<int>(m.a.comm.color), reinterpret_cast<int*>(g_sh->data));
       m.rc = m.op == chan::kOpCommCreate
                  ? MPI_Comm_create(c, g, &nc)
-                 : MPI_Comm_create_group(c, g, static_cast<int>(m.a[2]), &nc);
+                 : MPI_Comm_create_group(c, g, static_cast<int>(m.a.comm.key), &nc);
       MPI_Group_free(&g);
       break;
     }

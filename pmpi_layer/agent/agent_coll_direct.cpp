@@ -60,25 +60,25 @@ size_t type_bytes(MPI_Datatype t, uint64_t count) {
 }  // namespace
 
 bool coll_direct(Msg& m, MPI_Datatype st, MPI_Datatype rt) {
-  if (!g_job_local || m.a[8] || m.a[9]) return false;  // nonblocking, user op
-  uint64_t kind = m.a[0];
+  if (!g_job_local || m.a.coll.nonblocking || m.a.coll.user_op) return false;  // nonblocking, user op
+  uint64_t kind = m.a.coll.kind;
   if (kind != chan::kBcast && kind != chan::kGather && kind != chan::kScatter &&
       kind != chan::kAllgather && kind != chan::kAlltoall)
     return false;
-  MPI_Comm c = wcomm(m.a[1]);
-  int me, n, root = static_cast<int>(m.a[6]);
+  MPI_Comm c = wcomm(m.a.coll.comm);
+  int me, n, root = static_cast<int>(m.a.coll.root);
   MPI_Comm_rank(c, &me);
   MPI_Comm_size(c, &n);
-  const Buf &s = m.b[0], &r = m.b[1];
+  const Buf &s = m.src, &r = m.dst;
   bool in_place = s.mode == chan::kInPlace;
   // The block size, the same on every rank; taken from the arguments that
   // are significant on that rank.
   size_t blk;
   if (kind == chan::kBcast || (kind == chan::kScatter && me != root) ||
       (kind == chan::kGather && me == root) || (kind == chan::kAllgather && in_place))
-    blk = type_bytes(rt, m.a[5]);
+    blk = type_bytes(rt, m.a.coll.rcount);
   else
-    blk = type_bytes(st, m.a[3]);
+    blk = type_bytes(st, m.a.coll.scount);
   if (blk < g_rndv_min) return false;
   if (kind == chan::kAlltoall && in_place) return false;  // all ranks agree: in place everywhere
 

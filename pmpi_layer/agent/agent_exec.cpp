@@ -140,11 +140,11 @@ MPI_Op wop(uint64_t w) {
 }
 
 void put_status(Msg& m, const MPI_Status& st) {
-  m.a[10] = static_cast<uint64_t>(st.MPI_SOURCE);
-  m.a[11] = static_cast<uint64_t>(st.MPI_TAG);
-  m.a[12] = static_cast<uint64_t>(st.MPI_ERROR);
-  m.a[13] = st._ucount;
-  m.a[14] = static_cast<uint64_t>(st._cancelled);
+  m.a.recv.status.source = static_cast<uint64_t>(st.MPI_SOURCE);
+  m.a.recv.status.tag = static_cast<uint64_t>(st.MPI_TAG);
+  m.a.recv.status.error = static_cast<uint64_t>(st.MPI_ERROR);
+  m.a.recv.status.ucount = st._ucount;
+  m.a.recv.status.cancelled = static_cast<uint64_t>(st._cancelled);
 }
 
 // ---------------------------------------------------------------- user ops
@@ -194,16 +194,16 @@ void trampoline(void* in, void* inout, int* len, MPI_Datatype* dt) {
   await_app_call();
   Msg saved = g_sh->msg;
   Msg& m = g_sh->msg;
-  m.a[23] = chan::kCbUserOp;
-  m.a[0] = c.app_op;
-  m.a[1] = c.app_type;
-  m.a[2] = static_cast<uint64_t>(*len);
-  m.a[3] = static_cast<uint64_t>(getpid());
-  m.a[4] = u(in);
-  m.a[5] = u(inout);
-  m.a[6] = c.esize;
+  m.callback = chan::kCbUserOp;
+  m.a.user_op.app_op = c.app_op;
+  m.a.user_op.app_type = c.app_type;
+  m.a.user_op.count = static_cast<uint64_t>(*len);
+  m.a.user_op.agent_pid = static_cast<uint64_t>(getpid());
+  m.a.user_op.invec = u(in);
+  m.a.user_op.inoutvec = u(inout);
+  m.a.user_op.elem_bytes = c.esize;
   call_app();
-  bool ok = m.a[7] == 1;
+  bool ok = m.a.user_op.done == 1;
   g_sh->msg = saved;
   if (!ok) {
     fprintf(stderr, "crmpi: rank %d: the app could not apply its reduction op\n", g_rank);
@@ -231,29 +231,29 @@ void op_hello(Msg& m) {
   int rank, size, flag;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  m.a[0] = rank;
-  m.a[1] = size;
-  m.a[2] = u(MPI_COMM_WORLD);
-  m.a[3] = u(MPI_COMM_SELF);
+  m.a.hello_out.rank = rank;
+  m.a.hello_out.size = size;
+  m.a.hello_out.world = u(MPI_COMM_WORLD);
+  m.a.hello_out.self = u(MPI_COMM_SELF);
   int* v;
   MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &v, &flag);
-  m.a[4] = flag ? *v : 32767;
+  m.a.hello_out.tag_ub = flag ? *v : 32767;
   MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_WTIME_IS_GLOBAL, &v, &flag);
-  m.a[5] = flag ? *v : 0;
+  m.a.hello_out.wtime_global = flag ? *v : 0;
   MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_UNIVERSE_SIZE, &v, &flag);
-  m.a[6] = flag ? *v : size;
+  m.a.hello_out.universe = flag ? *v : size;
   MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_APPNUM, &v, &flag);
-  m.a[7] = flag ? *v : 0;
+  m.a.hello_out.appnum = flag ? *v : 0;
   MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_HOST, &v, &flag);
-  m.a[8] = flag ? *v : MPI_PROC_NULL;
+  m.a.hello_out.host = flag ? *v : MPI_PROC_NULL;
   MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_IO, &v, &flag);
-  m.a[9] = flag ? *v : MPI_ANY_SOURCE;
+  m.a.hello_out.io = flag ? *v : MPI_ANY_SOURCE;
   MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_LASTUSEDCODE, &v, &flag);
-  m.a[10] = flag ? *v : MPI_ERR_LASTCODE;
+  m.a.hello_out.lastusedcode = flag ? *v : MPI_ERR_LASTCODE;
   // data: n handles (u64), per datatype 5 x i64 (size, lb, extent, true_lb,
   // true_extent), then the processor name.
   size_t n = g_predef.size();
-  m.a[11] = n;
+  m.a.hello_out.npredefined = n;
   auto* h = reinterpret_cast<uint64_t*>(g_sh->data);
   auto* info = reinterpret_cast<int64_t*>(h + n);
   for (size_t i = 0; i < n; ++i) h[i] = u(g_predef[i]);
@@ -280,7 +280,7 @@ void op_hello(Msg& m) {
   name[len] = 0;
   int ver, sub;
   MPI_Get_version(&ver, &sub);
-  m.a[12] = ver * 100 + sub;
+  m.a.hello_out.version = ver * 100 + sub;
   m.rc = MPI_SUCCESS;
 }
 
@@ -330,8 +330,8 @@ void execute() {
   m.rc = MPI_SUCCESS;
   g_app_waits = true;  // the app is in call(): callbacks may go to it
   try {
-    for (const Buf& b : m.b)
-      if (!valid(b)) throw BadCall{"buffer outside the channel"};
+    for (const Buf* b : {&m.src, &m.dst, &m.extra})
+      if (!valid(*b)) throw BadCall{"buffer outside the channel"};
     dispatch(m);
     g_app_waits = false;
   } catch (const BadCall& e) {
@@ -354,21 +354,21 @@ void dispatch(Msg& m) {
       break;
     case chan::kOpAbort:
       fprintf(stderr, "crmpi: rank %d: application called MPI_Abort with error code %d\n", g_rank,
-              static_cast<int>(m.a[1]));
-      MPI_Abort(wcomm(m.a[0]), static_cast<int>(m.a[1]));
+              static_cast<int>(m.a.abort.code));
+      MPI_Abort(wcomm(m.a.abort.comm), static_cast<int>(m.a.abort.code));
       break;
-      MPI_Abort(wcomm(m.a[0]), static_cast<int>(m.a[1]));
+      MPI_Abort(wcomm(m.a.abort.comm), static_cast<int>(m.a.abort.code));
       break;
     case chan::kOpErrorString: {
       int len = 0;
-      m.rc = MPI_Error_string(static_cast<int>(m.a[0]), g_sh->data, &len);
+      m.rc = MPI_Error_string(static_cast<int>(m.a.error.code), g_sh->data, &len);
       g_sh->data[len] = 0;
       break;
     }
     case chan::kOpErrorClass: {
       int cls = 0;
-      m.rc = MPI_Error_class(static_cast<int>(m.a[0]), &cls);
-      m.a[1] = cls;
+      m.rc = MPI_Error_class(static_cast<int>(m.a.error.code), &cls);
+      m.a.error.error_class = cls;
       break;
     }
     case chan::kOpSend:
@@ -426,14 +426,14 @@ void dispatch(Msg& m) {
       break;
     case chan::kOpOpCreate: {
       MPI_Op op;
-      m.rc = MPI_Op_create(trampoline, static_cast<int>(m.a[0]), &op);
+      m.rc = MPI_Op_create(trampoline, static_cast<int>(m.a.op_create.commute), &op);
       g_known_ops.insert(u(op));
-      m.a[0] = u(op);
+      m.a.op.op = u(op);
       break;
     }
     case chan::kOpOpFree: {
-      MPI_Op op = wop(m.a[0]);
-      g_known_ops.erase(m.a[0]);
+      MPI_Op op = wop(m.a.op.op);
+      g_known_ops.erase(m.a.op.op);
       m.rc = MPI_Op_free(&op);
       break;
     }

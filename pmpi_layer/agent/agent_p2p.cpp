@@ -115,11 +115,11 @@ int recv_into(const Buf& d, char* p, int src, int tag, MPI_Comm c, MPI_Status& s
   return rc;
 }
 
-// a[6] != 0: the app allows a rendezvous (contiguous app memory that stays
-// put until completion); a[7]: the destination's world rank.
+// SendArgs::rndv != 0: the app allows a rendezvous (contiguous app memory
+// that stays put until completion); dest_world: the destination's world rank.
 bool use_rndv(const Msg& m, int dest) {
-  return m.a[6] && m.b[0].mode == chan::kCma && dest != MPI_PROC_NULL &&
-         m.a[5] != chan::kBuffered && rndv_local(m.a[7]);
+  return m.a.send.rndv && m.src.mode == chan::kCma && dest != MPI_PROC_NULL &&
+         m.a.send.mode != chan::kBuffered && rndv_local(m.a.send.dest_world);
 }
 
 uint64_t payload(const Buf& b) {
@@ -129,14 +129,14 @@ uint64_t payload(const Buf& b) {
 }  // namespace
 
 void op_send(Msg& m) {
-  wtype(m.a[0]);  // checked; payloads travel as bytes
-  int dest = static_cast<int>(m.a[2]), tag = static_cast<int>(m.a[3]);
-  MPI_Comm c = wcomm(m.a[4]);
-  if (m.a[5] == chan::kBuffered) {  // local completion: agent-owned copy
+  wtype(m.a.send.type);  // checked; payloads travel as bytes
+  int dest = static_cast<int>(m.a.send.dest), tag = static_cast<int>(m.a.send.tag);
+  MPI_Comm c = wcomm(m.a.send.comm);
+  if (m.a.send.mode == chan::kBuffered) {  // local completion: agent-owned copy
     auto* q = new AReq;
-    q->sbuf = own_copy(m.b[0]);
+    q->sbuf = own_copy(m.src);
     q->send = true;
-    q->send_bytes = payload(m.b[0]);
+    q->send_bytes = payload(m.src);
     m.rc = wire_isend(q->sbuf, q->send_bytes, dest, tag, c, chan::kStandard, &q->r, &q->btype);
     q->detached = true;
     q->buffered = true;
@@ -146,36 +146,36 @@ void op_send(Msg& m) {
   }
   if (use_rndv(m, dest)) {
     AReq q;
-    m.rc = rndv_send_start(&q, m.b[0], dest, tag, c, m.a[7]);
+    m.rc = rndv_send_start(&q, m.src, dest, tag, c, m.a.send.dest_world);
     MPI_Status st;
     if (m.rc == MPI_SUCCESS) m.rc = wait_req(&q.r, &st);
     if (m.rc == MPI_SUCCESS) m.rc = rndv_send_finish(&q, st);
     return;
   }
-  char* p = src_ptr(m.b[0], g_scratch[0]);
-  m.rc = wire_send(p, payload(m.b[0]), dest, tag, c, m.a[5]);
+  char* p = src_ptr(m.src, g_scratch[0]);
+  m.rc = wire_send(p, payload(m.src), dest, tag, c, m.a.send.mode);
 }
 
 void op_recv(Msg& m) {
-  wtype(m.a[0]);
+  wtype(m.a.recv.type);
   MPI_Status st{};
-  const Buf d = m.b[1];
-  m.rc = recv_into(d, recv_ptr(d, g_scratch[1]), static_cast<int>(m.a[2]), static_cast<int>(m.a[3]),
-                   wcomm(m.a[4]), st);
+  const Buf d = m.dst;
+  m.rc = recv_into(d, recv_ptr(d, g_scratch[1]), static_cast<int>(m.a.recv.source), static_cast<int>(m.a.recv.tag),
+                   wcomm(m.a.recv.comm), st);
   put_status(m, st);
 }
 
 void op_isend(Msg& m) {
-  wtype(m.a[0]);
-  MPI_Comm c = wcomm(m.a[4]);
-  int dest = static_cast<int>(m.a[2]), tag = static_cast<int>(m.a[3]);
+  wtype(m.a.send.type);
+  MPI_Comm c = wcomm(m.a.send.comm);
+  int dest = static_cast<int>(m.a.send.dest), tag = static_cast<int>(m.a.send.tag);
   auto* q = new AReq;
   q->send = true;
-  q->send_bytes = payload(m.b[0]);
+  q->send_bytes = payload(m.src);
   q->send_tag = tag;
-  if (m.a[5] == chan::kBuffered) {  // Ibsend: complete at once, an agent copy goes later
+  if (m.a.send.mode == chan::kBuffered) {  // Ibsend: complete at once, an agent copy goes later
     auto* b = new AReq;
-    b->sbuf = own_copy(m.b[0]);
+    b->sbuf = own_copy(m.src);
     b->send = true;
     b->send_bytes = q->send_bytes;
     m.rc = wire_isend(b->sbuf, b->send_bytes, dest, tag, c, chan::kStandard, &b->r, &b->btype);
@@ -186,26 +186,26 @@ void op_isend(Msg& m) {
     q->st.MPI_TAG = tag;
     q->st._ucount = q->send_bytes;
     q->done = true;
-    m.a[0] = u(q);
+    m.a.request.request = u(q);
     return;
   }
   if (use_rndv(m, dest)) {
     MPI_Comm_rank(c, &q->send_src);
-    m.rc = rndv_send_start(q, m.b[0], dest, tag, c, m.a[7]);
+    m.rc = rndv_send_start(q, m.src, dest, tag, c, m.a.send.dest_world);
   } else {
-    q->sbuf = own_copy(m.b[0]);
-    m.rc = wire_isend(q->sbuf, q->send_bytes, dest, tag, c, m.a[5], &q->r, &q->btype);
+    q->sbuf = own_copy(m.src);
+    m.rc = wire_isend(q->sbuf, q->send_bytes, dest, tag, c, m.a.send.mode, &q->r, &q->btype);
   }
-  m.a[0] = u(q);
+  m.a.request.request = u(q);
 }
 
-// A new receive request for destination b[1]: from the stash (complete at
+// A new receive request for destination Msg::dst: from the stash (complete at
 // once), or posted to MPI (and served while polling if it can get a header).
 static AReq* post_recv(const Msg& m, MPI_Comm c, int src, int tag, MPI_Message* msg, Stashed* e,
                        int* posted) {
   *posted = MPI_SUCCESS;
   auto* q = new AReq;
-  q->dst = m.b[1];
+  q->dst = m.dst;
   q->recv = true;
   q->p2p = true;
   size_t cap = recv_capacity(q->dst);
@@ -231,11 +231,11 @@ static AReq* post_recv(const Msg& m, MPI_Comm c, int src, int tag, MPI_Message* 
 }
 
 void op_irecv(Msg& m) {
-  wtype(m.a[0]);
-  MPI_Comm c = wcomm(m.a[4]);
+  wtype(m.a.recv.type);
+  MPI_Comm c = wcomm(m.a.recv.comm);
   AReq* q =
-      post_recv(m, c, static_cast<int>(m.a[2]), static_cast<int>(m.a[3]), nullptr, nullptr, &m.rc);
-  m.a[0] = u(q);
+      post_recv(m, c, static_cast<int>(m.a.recv.source), static_cast<int>(m.a.recv.tag), nullptr, nullptr, &m.rc);
+  m.a.request.request = u(q);
 }
 
 // Decoded size of a probed (not received) message; a header is stashed,
@@ -250,8 +250,8 @@ static void probed(MPI_Comm c, MPI_Status& st) {
 }
 
 void op_probe(Msg& m, bool blocking) {
-  int src = static_cast<int>(m.a[0]), tag = static_cast<int>(m.a[1]);
-  MPI_Comm c = wcomm(m.a[2]);
+  int src = static_cast<int>(m.a.probe.source), tag = static_cast<int>(m.a.probe.tag);
+  MPI_Comm c = wcomm(m.a.probe.comm);
   MPI_Status st{};
   int flag = 1;
   Stashed* e = g_stash.empty() || src == MPI_PROC_NULL ? nullptr : stash_find(c, src, tag, false);
@@ -267,21 +267,21 @@ void op_probe(Msg& m, bool blocking) {
     m.rc = MPI_Iprobe(src, tag, c, &flag, &st);
   }
   if (!e && m.rc == MPI_SUCCESS && flag) probed(c, st);
-  m.a[9] = flag;
+  m.a.probe.flag = flag;
   put_status(m, st);
 }
 
-// a[0] src, a[1] tag, a[2] comm, a[3] blocking -> a[9] flag, a[8] message:
+// ProbeArgs source, tag, comm, blocking -> flag, message:
 // an MPI_Message, or a Stashed* (a stashed message or a received header).
 void op_mprobe(Msg& m) {
-  int src = static_cast<int>(m.a[0]), tag = static_cast<int>(m.a[1]);
-  MPI_Comm c = wcomm(m.a[2]);
+  int src = static_cast<int>(m.a.probe.source), tag = static_cast<int>(m.a.probe.tag);
+  MPI_Comm c = wcomm(m.a.probe.comm);
   MPI_Status st{};
   MPI_Message msg = MPI_MESSAGE_NULL;
   int flag = 1;
   Stashed* e = g_stash.empty() || src == MPI_PROC_NULL ? nullptr : stash_find(c, src, tag, true);
   if (!e) {
-    if (m.a[3]) {
+    if (m.a.probe.blocking) {
       Armed a;
       m.rc = MPI_Mprobe(src, tag, c, &msg, &st);
     } else {
@@ -296,14 +296,14 @@ void op_mprobe(Msg& m) {
     g_stash_msgs.insert(e);
     st = e->st;
     st._ucount = stashed_size(e);
-    m.a[8] = u(e);
+    m.a.probe.message = u(e);
   } else {
     if (m.rc == MPI_SUCCESS && flag && msg != MPI_MESSAGE_NO_PROC)
       st._ucount = st._ucount < chan::kRndvHeaderBytes ? st._ucount : st._ucount - 1;
-    m.a[8] = u(msg);
+    m.a.probe.message = u(msg);
     remember_msg(msg);
   }
-  m.a[9] = flag;
+  m.a.probe.flag = flag;
   put_status(m, st);
 }
 
@@ -314,17 +314,17 @@ static Stashed* take_stashed(uint64_t w) {
   return e;
 }
 
-// a[0] type, a[1] count, a[8] message; b[1] destination.
+// MrecvArgs type, count, message; dst the destination.
 void op_mrecv(Msg& m) {
-  wtype(m.a[0]);
+  wtype(m.a.mrecv.type);
   MPI_Status st{};
-  const Buf d = m.b[1];
+  const Buf d = m.dst;
   char* p = recv_ptr(d, g_scratch[1]);
   bool pulled = false;
-  if (Stashed* e = take_stashed(m.a[8])) {
+  if (Stashed* e = take_stashed(m.a.mrecv.message)) {
     m.rc = stash_deliver(e, d, p, st, &pulled);
   } else {
-    MPI_Message msg = wmsg(m.a[8]);
+    MPI_Message msg = wmsg(m.a.mrecv.message);
     WireCount w(recv_capacity(d));
     int rc = MPI_Mrecv(p, w.count, w.type, &msg, &st);
     m.rc = land(d, p, st, rc, &pulled);
@@ -336,29 +336,29 @@ void op_mrecv(Msg& m) {
 
 // As kOpMrecv, nonblocking: a0 agent request id.
 void op_imrecv(Msg& m) {
-  wtype(m.a[0]);
-  Stashed* e = take_stashed(m.a[8]);
-  MPI_Message msg = e ? MPI_MESSAGE_NULL : wmsg(m.a[8]);
+  wtype(m.a.mrecv.type);
+  Stashed* e = take_stashed(m.a.mrecv.message);
+  MPI_Message msg = e ? MPI_MESSAGE_NULL : wmsg(m.a.mrecv.message);
   AReq* q = post_recv(m, MPI_COMM_NULL, MPI_ANY_SOURCE, MPI_ANY_TAG, e ? nullptr : &msg, e, &m.rc);
-  m.a[0] = u(q);
+  m.a.request.request = u(q);
 }
 
 // Send part as an Isend, then the receive (its payload may need our pull),
 // then the send's completion. (The app splits off rendezvous sends.)
 void op_sendrecv(Msg& m) {
-  wtype(m.a[0]);
-  wtype(m.a[6]);
-  MPI_Comm c = wcomm(m.a[4]);
-  char* s = src_ptr(m.b[0], g_scratch[0]);
-  const Buf d = m.b[1];
+  wtype(m.a.sendrecv.stype);
+  wtype(m.a.sendrecv.rtype);
+  MPI_Comm c = wcomm(m.a.sendrecv.comm);
+  char* s = src_ptr(m.src, g_scratch[0]);
+  const Buf d = m.dst;
   char* r = recv_ptr(d, g_scratch[1]);
   MPI_Status st{};
   MPI_Request sr;
   MPI_Datatype bt;
-  m.rc = wire_isend(s, payload(m.b[0]), static_cast<int>(m.a[2]), static_cast<int>(m.a[3]), c,
+  m.rc = wire_isend(s, payload(m.src), static_cast<int>(m.a.sendrecv.dest), static_cast<int>(m.a.sendrecv.stag), c,
                     chan::kStandard, &sr, &bt);
   if (m.rc != MPI_SUCCESS) return;
-  int rrc = recv_into(d, r, static_cast<int>(m.a[8]), static_cast<int>(m.a[9]), c, st);
+  int rrc = recv_into(d, r, static_cast<int>(m.a.sendrecv.source), static_cast<int>(m.a.sendrecv.rtag), c, st);
   int src = wait_req(&sr, MPI_STATUS_IGNORE);
   if (bt != MPI_DATATYPE_NULL) MPI_Type_free(&bt);
   m.rc = rrc != MPI_SUCCESS ? rrc : src;
@@ -454,8 +454,8 @@ int run_complete(uint64_t kind, std::vector<MPI_Request>& rs, std::vector<MPI_St
 // A Wait* polls as its Test* form while rendezvous receives are pending.
 void op_complete(Msg& m) {
   reap_detached();
-  uint64_t kind = m.a[0];
-  int n = static_cast<int>(m.a[1]);
+  uint64_t kind = m.a.complete.kind;
+  int n = static_cast<int>(m.a.complete.n);
   if (n < 0 || static_cast<size_t>(n) * 64 > chan::kDataSize) throw BadCall{"too many requests"};
   auto* ids = reinterpret_cast<uint64_t*>(g_sh->data);
   std::vector<AReq*> qs(n);
@@ -554,13 +554,13 @@ void op_complete(Msg& m) {
   if (kind == chan::kWaitany || kind == chan::kTestany) flag = one >= 0 ? 1 : flag;
   if ((kind == chan::kWaitany || kind == chan::kTestany) && fin.empty()) one = -1;
   m.rc = rc;
-  m.a[2] = static_cast<uint64_t>(one);
-  m.a[3] = static_cast<uint64_t>(kind == chan::kWaitsome || kind == chan::kTestsome ? outc : 0);
-  m.a[4] = static_cast<uint64_t>(flag);
+  m.a.complete.index = static_cast<uint64_t>(one);
+  m.a.complete.outcount = static_cast<uint64_t>(kind == chan::kWaitsome || kind == chan::kTestsome ? outc : 0);
+  m.a.complete.flag = static_cast<uint64_t>(flag);
 }
 
 void op_cancel(Msg& m) {
-  AReq* q = areq(m.a[0]);
+  AReq* q = areq(m.a.request.request);
   // A rendezvous send is not cancelled (the receiver may be pulling); MPI
   // allows a cancel to fail, and the request then completes normally.
   if (q->done || q->rndv || q->r == MPI_REQUEST_NULL) {
@@ -571,7 +571,7 @@ void op_cancel(Msg& m) {
 }
 
 void op_request_free(Msg& m) {
-  AReq* q = areq(m.a[0]);
+  AReq* q = areq(m.a.request.request);
   q->detached = true;
   g_detached.push_back(q);
   reap_detached();

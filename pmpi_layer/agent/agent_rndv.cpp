@@ -236,15 +236,15 @@ int rndv_send_finish(AReq* q, const MPI_Status& ack) {
 bool app_copy(const Buf& dst, int pid, uint64_t addr, size_t n) {
   Msg saved = g_sh->msg;
   Msg& m = g_sh->msg;
-  m.a[23] = chan::kCbPull;
-  m.a[0] = static_cast<uint64_t>(pid);
-  m.a[1] = addr;
-  m.a[2] = n;
-  m.a[3] = 0;
-  m.b[1] = dst;
-  m.b[1].bytes = n;
+  m.callback = chan::kCbPull;
+  m.a.pull.pid = static_cast<uint64_t>(pid);
+  m.a.pull.addr = addr;
+  m.a.pull.bytes = n;
+  m.a.pull.copied = 0;
+  m.dst = dst;
+  m.dst.bytes = n;
   call_app();
-  bool ok = m.a[3] == 1;
+  bool ok = m.a.pull.copied == 1;
   g_sh->msg = saved;
   return ok;
 }

@@ -153,28 +153,28 @@ int run(const Coll& x) {
   }
   // Send side.
   if (x.kind == chan::kBcast || x.kind == chan::kBarrier)
-    m.b[0] = {};
+    m.src = {};
   else if (inplace)
-    m.b[0] = {0, 0, 0, chan::kInPlace, 0};
+    m.src = {0, 0, 0, chan::kInPlace, 0};
   else
-    source(m.b[0], a, x.sbuf, sspan, red ? x.rtype : x.stype, tmp, true, red);
+    source(m.src, a, x.sbuf, sspan, red ? x.rtype : x.stype, tmp, true, red);
   // Receive side.
   VRequest* r = nb ? new_request(VRequest::kColl, vc) : nullptr;
   Dest local;
   Dest& d = r ? r->dst : local;
   if ((x.kind == chan::kScatter || x.kind == chan::kScatterv) && x.rbuf == MPI_IN_PLACE) {
-    m.b[1] = {0, 0, 0, chan::kInPlace, 0};
+    m.dst = {0, 0, 0, chan::kInPlace, 0};
     d.wire = {};
     rspan = 0;
   } else if (rspan > 0) {
     dest(d, a, x.rbuf, rspan, x.rtype, prefill, !nb, red);
-    m.b[1] = d.wire;
+    m.dst = d.wire;
   } else {
-    m.b[1] = {};
+    m.dst = {};
     d.wire = {};
   }
   // Count/displacement arrays.
-  m.b[2] = {};
+  m.extra = {};
   if (x.scounts || x.rcounts) {
     size_t off = a.alloc(4 * n * sizeof(int));
     if (off == SIZE_MAX) fatal("%s: communicator too large for the channel", x.fn);
@@ -185,20 +185,20 @@ int run(const Coll& x) {
       arr[2 * n + i] = x.rcounts ? static_cast<int>(x.rcounts[i] * mult) : 0;
       arr[3 * n + i] = x.rdispls ? x.rdispls[i] : 0;
     }
-    m.b[2] = {0, 4 * n * sizeof(int), off, chan::kInline, 0};
+    m.extra = {0, 4 * n * sizeof(int), off, chan::kInline, 0};
   }
-  m.a[0] = x.kind;
-  m.a[1] = vc->real;
-  m.a[2] = swt;
-  m.a[3] = static_cast<uint64_t>(x.scount * (is_reduction(x.kind) ? mult : 1));
-  m.a[4] = rwt;
-  m.a[5] = static_cast<uint64_t>(x.rcount * mult);
-  m.a[6] = static_cast<uint64_t>(x.root);
-  m.a[7] = x.op == MPI_OP_NULL ? 0 : wire_op(x.op);
-  m.a[8] = nb;
-  m.a[9] = uop ? reinterpret_cast<uint64_t>(uop) : 0;
-  m.a[10] = reinterpret_cast<uint64_t>(x.rtype);
-  m.a[11] = static_cast<uint64_t>(n);
+  m.a.coll.kind = x.kind;
+  m.a.coll.comm = vc->real;
+  m.a.coll.stype = swt;
+  m.a.coll.scount = static_cast<uint64_t>(x.scount * (is_reduction(x.kind) ? mult : 1));
+  m.a.coll.rtype = rwt;
+  m.a.coll.rcount = static_cast<uint64_t>(x.rcount * mult);
+  m.a.coll.root = static_cast<uint64_t>(x.root);
+  m.a.coll.op = x.op == MPI_OP_NULL ? 0 : wire_op(x.op);
+  m.a.coll.nonblocking = nb;
+  m.a.coll.user_op = uop ? reinterpret_cast<uint64_t>(uop) : 0;
+  m.a.coll.app_type = reinterpret_cast<uint64_t>(x.rtype);
+  m.a.coll.comm_size = static_cast<uint64_t>(n);
   if (x.kind != chan::kReduceLocal) vc->coll_seq++;
   if (r) {  // the replay record (api.h)
     CollRecord& cr = r->coll;
@@ -211,7 +211,7 @@ int run(const Coll& x) {
   }
   int rc = call(chan::kOpColl);
   if (nb) {
-    r->real = m.a[0];
+    r->real = m.a.request.request;
     *x.req = reinterpret_cast<MPI_Request>(r);
   } else if (rc == MPI_SUCCESS && rspan > 0) {
     finish(d, d.wire.bytes);
@@ -446,13 +446,13 @@ int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype
   chan::Msg& m = msg();
   Arena a;
   if (inplace)
-    m.b[0] = {0, 0, 0, chan::kInPlace, 0};
+    m.src = {0, 0, 0, chan::kInPlace, 0};
   else
-    source(m.b[0], a, spk.data(), static_cast<int>(stot), MPI_BYTE, tmp);
+    source(m.src, a, spk.data(), static_cast<int>(stot), MPI_BYTE, tmp);
   Dest local_dest;
   Dest& d = r ? r->dst : local_dest;
   dest(d, a, rpk.data(), static_cast<int>(rtot), MPI_BYTE, inplace, !nb);
-  m.b[1] = d.wire;
+  m.dst = d.wire;
   size_t words = 8 * static_cast<size_t>(n);
   size_t off = a.alloc(words * sizeof(int));
   if (off == SIZE_MAX) fatal("%s: communicator too large for the channel", fn);
@@ -464,17 +464,17 @@ int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype
     arr[3 * n + i] = roff[i];
   }
   memcpy(arr + 4 * n, wt.data(), 2 * n * sizeof(uint64_t));
-  m.b[2] = {0, words * sizeof(int), off, chan::kInline, 0};
-  m.a[0] = chan::kAlltoallw;
-  m.a[1] = vc->real;
-  m.a[2] = m.a[4] = wire_type(MPI_BYTE);
-  m.a[3] = m.a[5] = 0;
-  m.a[6] = 0;
-  m.a[7] = 0;
-  m.a[8] = nb;
-  m.a[9] = 0;
-  m.a[10] = 0;
-  m.a[11] = static_cast<uint64_t>(n);
+  m.extra = {0, words * sizeof(int), off, chan::kInline, 0};
+  m.a.coll.kind = chan::kAlltoallw;
+  m.a.coll.comm = vc->real;
+  m.a.coll.stype = m.a.coll.rtype = wire_type(MPI_BYTE);
+  m.a.coll.scount = m.a.coll.rcount = 0;
+  m.a.coll.root = 0;
+  m.a.coll.op = 0;
+  m.a.coll.nonblocking = nb;
+  m.a.coll.user_op = 0;
+  m.a.coll.app_type = 0;
+  m.a.coll.comm_size = static_cast<uint64_t>(n);
   vc->coll_seq++;
   if (r) {  // the replay record (api.h)
     CollRecord& cr = r->coll;
@@ -493,7 +493,7 @@ int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype
       copy_block(false, static_cast<char*>(rbuf) + rdv[i], rcv[i], rtv[i], rpk.data() + roff[i]);
   };
   if (nb) {
-    r->real = m.a[0];
+    r->real = m.a.request.request;
     std::vector<char>* keep = &r->packed;
     r->after = [rbuf, rcv, rdv, rtv, roff, keep, n]() {
       for (int i = 0; i < n; ++i)

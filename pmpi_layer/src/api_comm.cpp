@@ -23,11 +23,11 @@ namespace crmpi {
 // Turn a kOpComm* reply into a new VComm (or MPI_COMM_NULL).
 MPI_Comm adopt_comm(VComm* parent, uint64_t counter, CommRecord rec) {
   chan::Msg& m = msg();
-  if (!m.a[0]) return MPI_COMM_NULL;
+  if (!m.a.comm_out.comm) return MPI_COMM_NULL;
   auto* c = new VComm;
-  c->real = m.a[0];
-  c->size = static_cast<int>(m.a[1]);
-  c->rank = static_cast<int>(m.a[2]);
+  c->real = m.a.comm_out.comm;
+  c->size = static_cast<int>(m.a.comm_out.size);
+  c->rank = static_cast<int>(m.a.comm_out.rank);
   auto* w = reinterpret_cast<const int*>(lower_half().data());
   c->world.assign(w, w + c->size);
   int lowest = *std::min_element(c->world.begin(), c->world.end());
@@ -44,12 +44,12 @@ int comm_op(uint32_t op, MPI_Comm parent, CommRecord rec, MPI_Comm* out, const c
   if (!p) return check_world(MPI_ERR_COMM, fn);
   chan::Msg& m = msg();
   uint64_t counter = ++p->creations;
-  m.a[0] = p->real;
-  m.a[1] = static_cast<uint64_t>(rec.color);
-  m.a[2] = static_cast<uint64_t>(rec.key);
+  m.a.comm.parent = p->real;
+  m.a.comm.color = static_cast<uint64_t>(rec.color);
+  m.a.comm.key = static_cast<uint64_t>(rec.key);
   if (op == chan::kOpCommCreate || op == chan::kOpCommCreateGroup) {
-    m.a[1] = rec.group.size();
-    m.a[2] = static_cast<uint64_t>(rec.tag);
+    m.a.comm.color = rec.group.size();
+    m.a.comm.key = static_cast<uint64_t>(rec.tag);
     memcpy(lower_half().data(), rec.group.data(), rec.group.size() * sizeof(int));
     if (op == chan::kOpCommCreateGroup) {
       static std::map<std::pair<uint64_t, std::vector<int>>, uint64_t> per_group;
@@ -126,7 +126,7 @@ CRMPI_API int PMPI_Comm_free(MPI_Comm* c) {
   if (!vc || vc == &g.world || vc == &g.self) return check_world(MPI_ERR_COMM, "MPI_Comm_free");
   crmpi_delete_all_attrs(vc, *c);
   if (vc->shadow != MPI_COMM_NULL) PMPI_Comm_free(&vc->shadow);
-  msg().a[0] = vc->real;
+  msg().a.comm_free.comm = vc->real;
   int rc = call(chan::kOpCommFree);
   delete vc;
   *c = MPI_COMM_NULL;

@@ -22,7 +22,7 @@ namespace {
 // Build the predefined handle table: app address (identity) -> index, and
 // from the agent's hello reply the agent's handle and the datatype layouts.
 void load_predefined(const chan::Msg& m, const char* data) {
-  size_t n = m.a[11];
+  size_t n = m.a.hello_out.npredefined;
   auto* h = reinterpret_cast<const uint64_t*>(data);
   auto* info = reinterpret_cast<const int64_t*>(h + n);
   g.predef.clear();
@@ -70,19 +70,19 @@ int do_init(int required, int* provided) {
   // the same). Harmless where Yama is absent.
   prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
   chan::Msg& m = msg();
-  m.a[0] = static_cast<uint64_t>(required);
+  m.a.hello.required = static_cast<uint64_t>(required);
   call(chan::kOpHello);
-  g.rank = static_cast<int>(m.a[0]);
-  g.size = static_cast<int>(m.a[1]);
-  g.tag_ub = static_cast<int>(m.a[4]);
-  g.wtime_global = static_cast<int>(m.a[5]);
-  g.universe = static_cast<int>(m.a[6]);
-  g.appnum = static_cast<int>(m.a[7]);
-  g.host = static_cast<int>(m.a[8]);
-  g.io = static_cast<int>(m.a[9]);
-  g.lastcode = static_cast<int>(m.a[10]);
-  g.version = static_cast<int>(m.a[12]);
-  uint64_t world_real = m.a[2], self_real = m.a[3];
+  g.rank = static_cast<int>(m.a.hello_out.rank);
+  g.size = static_cast<int>(m.a.hello_out.size);
+  g.tag_ub = static_cast<int>(m.a.hello_out.tag_ub);
+  g.wtime_global = static_cast<int>(m.a.hello_out.wtime_global);
+  g.universe = static_cast<int>(m.a.hello_out.universe);
+  g.appnum = static_cast<int>(m.a.hello_out.appnum);
+  g.host = static_cast<int>(m.a.hello_out.host);
+  g.io = static_cast<int>(m.a.hello_out.io);
+  g.lastcode = static_cast<int>(m.a.hello_out.lastusedcode);
+  g.version = static_cast<int>(m.a.hello_out.version);
+  uint64_t world_real = m.a.hello_out.world, self_real = m.a.hello_out.self;
   load_predefined(m, lh.data());
 
   g.world.real = world_real;
@@ -155,8 +155,8 @@ CRMPI_API int PMPI_Abort(MPI_Comm c, int code) {
   fflush(stderr);
   if (!g.initialized || g.finalized) _exit(code);
   VComm* vc = comm(c);
-  msg().a[0] = vc ? vc->real : g.world.real;
-  msg().a[1] = static_cast<uint64_t>(code);
+  msg().a.abort.comm = vc ? vc->real : g.world.real;
+  msg().a.abort.code = static_cast<uint64_t>(code);
   call(chan::kOpAbort);
   _exit(code);
 }
@@ -208,7 +208,7 @@ CRMPI_API int PMPI_Error_string(int code, char* s, int* len) {
     *len = snprintf(s, MPI_MAX_ERROR_STRING, "MPI error code %d", code);
     return MPI_SUCCESS;
   }
-  msg().a[0] = static_cast<uint64_t>(code);
+  msg().a.error.code = static_cast<uint64_t>(code);
   int rc = call(chan::kOpErrorString);
   snprintf(s, MPI_MAX_ERROR_STRING, "%s", lower_half().data());
   *len = static_cast<int>(strlen(s));
@@ -221,9 +221,9 @@ CRMPI_API int PMPI_Error_class(int code, int* cls) {
     *cls = code;
     return MPI_SUCCESS;
   }
-  msg().a[0] = static_cast<uint64_t>(code);
+  msg().a.error.code = static_cast<uint64_t>(code);
   int rc = call(chan::kOpErrorClass);
-  *cls = static_cast<int>(msg().a[1]);
+  *cls = static_cast<int>(msg().a.error.error_class);
   return rc;
 }
 

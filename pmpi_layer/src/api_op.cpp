@@ -16,15 +16,15 @@ namespace crmpi {
 // The vectors are copied in and the result out with CMA (never through the
 // channel's data area, which the agent's current call may be using).
 void user_op_callback(chan::Msg& m, char* /*data*/) {
-  auto* op = reinterpret_cast<VOp*>(m.a[0]);
-  auto type = reinterpret_cast<MPI_Datatype>(m.a[1]);
-  int n = static_cast<int>(m.a[2]);
-  auto pid = static_cast<pid_t>(m.a[3]);
-  size_t bytes = static_cast<size_t>(n) * m.a[6];
+  auto* op = reinterpret_cast<VOp*>(m.a.user_op.app_op);
+  auto type = reinterpret_cast<MPI_Datatype>(m.a.user_op.app_type);
+  int n = static_cast<int>(m.a.user_op.count);
+  auto pid = static_cast<pid_t>(m.a.user_op.agent_pid);
+  size_t bytes = static_cast<size_t>(n) * m.a.user_op.elem_bytes;
   std::vector<char> in(bytes + 1), inout(bytes + 1);
-  m.a[7] = 0;
-  if (!chan::vm_copy(pid, false, m.a[4], in.data(), bytes) ||
-      !chan::vm_copy(pid, false, m.a[5], inout.data(), bytes))
+  m.a.user_op.done = 0;
+  if (!chan::vm_copy(pid, false, m.a.user_op.invec, in.data(), bytes) ||
+      !chan::vm_copy(pid, false, m.a.user_op.inoutvec, inout.data(), bytes))
     return;
   if (!type_derived(type)) {
     op->fn(in.data(), inout.data(), &n, &type);
@@ -39,7 +39,7 @@ void user_op_callback(chan::Msg& m, char* /*data*/) {
     op->fn(abase, bbase, &n, &type);
     tm->pack(bbase, n, inout.data());
   }
-  m.a[7] = chan::vm_copy(pid, true, m.a[5], inout.data(), bytes) ? 1 : 0;
+  m.a.user_op.done = chan::vm_copy(pid, true, m.a.user_op.inoutvec, inout.data(), bytes) ? 1 : 0;
 }
 
 }  // namespace crmpi
@@ -49,9 +49,9 @@ CRMPI_API int PMPI_Op_create(MPI_User_function* fn, int commute, MPI_Op* out) {
   auto* v = new VOp;
   v->fn = fn;
   v->commute = commute;
-  msg().a[0] = static_cast<uint64_t>(commute);
+  msg().a.op_create.commute = static_cast<uint64_t>(commute);
   int rc = call(chan::kOpOpCreate);
-  v->real = msg().a[0];
+  v->real = msg().a.op.op;
   *out = reinterpret_cast<MPI_Op>(v);
   return check_world(rc, "MPI_Op_create");
 }
@@ -60,7 +60,7 @@ CRMPI_API int PMPI_Op_free(MPI_Op* op) {
   Lock l;
   if (!is_virtual(*op, kMagicOp)) return check_world(MPI_ERR_OP, "MPI_Op_free");
   auto* v = reinterpret_cast<VOp*>(*op);
-  msg().a[0] = v->real;
+  msg().a.op.op = v->real;
   int rc = call(chan::kOpOpFree);
   delete v;
   *op = MPI_OP_NULL;

@@ -18,21 +18,21 @@ void user_op_callback(chan::Msg& m, char* data);  // api_op.cpp
 // kCbPull: copy a rendezvous payload from the sender app straight into the
 // receive buffer (the agent then sends the ack, or a nack if this failed).
 static void pull_callback(chan::Msg& m, char* data) {
-  const chan::Buf& b = m.b[1];
+  const chan::Buf& b = m.dst;
   char* dst = b.mode == chan::kInline ? data + b.off : reinterpret_cast<char*>(b.addr);
-  auto* src = reinterpret_cast<char*>(m.a[1]);
-  size_t n = m.a[2];
-  auto pid = static_cast<pid_t>(m.a[0]);
+  auto* src = reinterpret_cast<char*>(m.a.pull.addr);
+  size_t n = m.a.pull.bytes;
+  auto pid = static_cast<pid_t>(m.a.pull.pid);
   if (pid == getpid()) {  // our own block of a collective
     memmove(dst, src, n);
-    m.a[3] = 1;
+    m.a.pull.copied = 1;
     return;
   }
-  m.a[3] = chan::vm_copy(pid, false, reinterpret_cast<uint64_t>(src), dst, n);
+  m.a.pull.copied = chan::vm_copy(pid, false, reinterpret_cast<uint64_t>(src), dst, n);
 }
 
 void lower_half_callback(chan::Msg& m, char* data) {
-  if (m.a[23] == chan::kCbPull)
+  if (m.callback == chan::kCbPull)
     pull_callback(m, data);
   else
     user_op_callback(m, data);
@@ -58,19 +58,19 @@ int post_isend(VRequest* r, const void* buf, int count, MPI_Datatype t, int dest
   std::vector<char> tmp;
   chan::Msg& m = msg();
   bool big = rndv_size(count, t, dest, r->comm, mode);
-  source(m.b[0], a, buf, count, t, tmp, !big);
-  m.a[0] = wire_type(t);
-  m.a[1] = static_cast<uint64_t>(count);
-  m.a[2] = static_cast<uint64_t>(dest);
-  m.a[3] = static_cast<uint64_t>(tag);
-  m.a[4] = r->comm->real;
-  m.a[5] = mode;
-  m.a[6] = big;
-  m.a[7] = big ? static_cast<uint64_t>(r->comm->world[dest]) : 0;
+  source(m.src, a, buf, count, t, tmp, !big);
+  m.a.send.type = wire_type(t);
+  m.a.send.count = static_cast<uint64_t>(count);
+  m.a.send.dest = static_cast<uint64_t>(dest);
+  m.a.send.tag = static_cast<uint64_t>(tag);
+  m.a.send.comm = r->comm->real;
+  m.a.send.mode = mode;
+  m.a.send.rndv = big;
+  m.a.send.dest_world = big ? static_cast<uint64_t>(r->comm->world[dest]) : 0;
   int rc = call(chan::kOpIsend);
   // A rendezvous reads a packed copy until completion: it lives in the request.
   if (big && !tmp.empty()) r->packed = std::move(tmp);
-  r->real = m.a[0];
+  r->real = m.a.request.request;
   r->kind = VRequest::kSend;
   // The posting record (a restart re-posts from it, see api.h).
   r->pmode = 1 + static_cast<int>(mode), r->pbuf = buf, r->pcount = count, r->ppeer = dest,
@@ -84,14 +84,14 @@ int post_irecv(VRequest* r, void* buf, int count, MPI_Datatype t, int src, int t
   Arena a;
   chan::Msg& m = msg();
   dest(r->dst, a, buf, count, t, false, false);
-  m.b[1] = r->dst.wire;
-  m.a[0] = wire_type(t);
-  m.a[1] = static_cast<uint64_t>(count);
-  m.a[2] = static_cast<uint64_t>(src);
-  m.a[3] = static_cast<uint64_t>(tag);
-  m.a[4] = r->comm->real;
+  m.dst = r->dst.wire;
+  m.a.recv.type = wire_type(t);
+  m.a.recv.count = static_cast<uint64_t>(count);
+  m.a.recv.source = static_cast<uint64_t>(src);
+  m.a.recv.tag = static_cast<uint64_t>(tag);
+  m.a.recv.comm = r->comm->real;
   int rc = call(chan::kOpIrecv);
-  r->real = m.a[0];
+  r->real = m.a.request.request;
   r->kind = VRequest::kRecv;
   r->pmode = -1, r->pbuf = buf, r->pcount = count, r->ppeer = src, r->ptag = tag;
   r->type = t;
@@ -145,15 +145,15 @@ int send(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm
   std::vector<char> tmp;
   chan::Msg& m = msg();
   bool big = rndv_size(count, t, dest, vc, mode);
-  source(m.b[0], a, buf, count, t, tmp, !big);
-  m.a[0] = wire_type(t);
-  m.a[1] = static_cast<uint64_t>(count);
-  m.a[2] = static_cast<uint64_t>(dest);
-  m.a[3] = static_cast<uint64_t>(tag);
-  m.a[4] = vc->real;
-  m.a[5] = mode;
-  m.a[6] = big;
-  m.a[7] = big ? static_cast<uint64_t>(vc->world[dest]) : 0;
+  source(m.src, a, buf, count, t, tmp, !big);
+  m.a.send.type = wire_type(t);
+  m.a.send.count = static_cast<uint64_t>(count);
+  m.a.send.dest = static_cast<uint64_t>(dest);
+  m.a.send.tag = static_cast<uint64_t>(tag);
+  m.a.send.comm = vc->real;
+  m.a.send.mode = mode;
+  m.a.send.rndv = big;
+  m.a.send.dest_world = big ? static_cast<uint64_t>(vc->world[dest]) : 0;
   int rc = call(chan::kOpSend);
   if (dest != MPI_PROC_NULL) vc->sent++;
   return check(vc, c, rc, fn);
@@ -242,16 +242,16 @@ CRMPI_API int PMPI_Recv(void* buf, int count, MPI_Datatype t, int src, int tag, 
   Dest d;
   chan::Msg& m = msg();
   dest(d, a, buf, count, t, false, !big_payload(count, t));
-  m.b[1] = d.wire;
-  m.a[0] = wire_type(t);
-  m.a[1] = static_cast<uint64_t>(count);
-  m.a[2] = static_cast<uint64_t>(src);
-  m.a[3] = static_cast<uint64_t>(tag);
-  m.a[4] = vc->real;
+  m.dst = d.wire;
+  m.a.recv.type = wire_type(t);
+  m.a.recv.count = static_cast<uint64_t>(count);
+  m.a.recv.source = static_cast<uint64_t>(src);
+  m.a.recv.tag = static_cast<uint64_t>(tag);
+  m.a.recv.comm = vc->real;
   int rc = call(chan::kOpRecv);
   if (rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE)
-    finish(d, m.a[13]);  // truncated: the part that fits
-  if (static_cast<int>(m.a[10]) != MPI_PROC_NULL) vc->recvd++;
+    finish(d, m.a.recv.status.ucount);  // truncated: the part that fits
+  if (static_cast<int>(m.a.recv.status.source) != MPI_PROC_NULL) vc->recvd++;
   status_from_msg(st, m);
   return check(vc, c, rc, "MPI_Recv");
 }
@@ -279,13 +279,13 @@ static int probe(int src, int tag, MPI_Comm c, int* flag, MPI_Status* st, bool b
     return MPI_SUCCESS;
   }
   chan::Msg& m = msg();
-  m.a[0] = static_cast<uint64_t>(src);
-  m.a[1] = static_cast<uint64_t>(tag);
-  m.a[2] = vc->real;
+  m.a.probe.source = static_cast<uint64_t>(src);
+  m.a.probe.tag = static_cast<uint64_t>(tag);
+  m.a.probe.comm = vc->real;
   int rc = blocking ? call(chan::kOpProbe) : poll_call(chan::kOpIprobe);
-  if (!blocking) pace_note(key, m.a[9] != 0);
-  if (flag) *flag = static_cast<int>(m.a[9]);
-  if (m.a[9]) status_from_msg(st, m);
+  if (!blocking) pace_note(key, m.a.probe.flag != 0);
+  if (flag) *flag = static_cast<int>(m.a.probe.flag);
+  if (m.a.probe.flag) status_from_msg(st, m);
   return check(vc, c, rc, fn);
 }
 
@@ -316,23 +316,23 @@ CRMPI_API int PMPI_Sendrecv(const void* sbuf, int scount, MPI_Datatype stype, in
   std::vector<char> tmp;
   Dest d;
   chan::Msg& m = msg();
-  source(m.b[0], a, sbuf, scount, stype, tmp);
+  source(m.src, a, sbuf, scount, stype, tmp);
   crmpi::dest(d, a, rbuf, rcount, rtype, false, !big_payload(rcount, rtype));
-  m.b[1] = d.wire;
-  m.a[0] = wire_type(stype);
-  m.a[1] = static_cast<uint64_t>(scount);
-  m.a[2] = static_cast<uint64_t>(dest);
-  m.a[3] = static_cast<uint64_t>(stag);
-  m.a[4] = vc->real;
-  m.a[6] = wire_type(rtype);
-  m.a[7] = static_cast<uint64_t>(rcount);
-  m.a[8] = static_cast<uint64_t>(src);
-  m.a[9] = static_cast<uint64_t>(rtag);
+  m.dst = d.wire;
+  m.a.sendrecv.stype = wire_type(stype);
+  m.a.sendrecv.scount = static_cast<uint64_t>(scount);
+  m.a.sendrecv.dest = static_cast<uint64_t>(dest);
+  m.a.sendrecv.stag = static_cast<uint64_t>(stag);
+  m.a.sendrecv.comm = vc->real;
+  m.a.sendrecv.rtype = wire_type(rtype);
+  m.a.sendrecv.rcount = static_cast<uint64_t>(rcount);
+  m.a.sendrecv.source = static_cast<uint64_t>(src);
+  m.a.sendrecv.rtag = static_cast<uint64_t>(rtag);
   int rc = call(chan::kOpSendrecv);
   if (rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE)
-    finish(d, m.a[13]);  // truncated: the part that fits
+    finish(d, m.a.sendrecv.status.ucount);  // truncated: the part that fits
   if (dest != MPI_PROC_NULL) vc->sent++;
-  if (static_cast<int>(m.a[10]) != MPI_PROC_NULL) vc->recvd++;
+  if (static_cast<int>(m.a.sendrecv.status.source) != MPI_PROC_NULL) vc->recvd++;
   status_from_msg(st, m);
   return check(vc, c, rc, "MPI_Sendrecv");
 }
@@ -475,15 +475,15 @@ static int mprobe(int src, int tag, MPI_Comm c, int* flag, MPI_Message* out, MPI
     return MPI_SUCCESS;
   }
   chan::Msg& m = msg();
-  m.a[0] = static_cast<uint64_t>(src);
-  m.a[1] = static_cast<uint64_t>(tag);
-  m.a[2] = vc->real;
-  m.a[3] = blocking;
+  m.a.probe.source = static_cast<uint64_t>(src);
+  m.a.probe.tag = static_cast<uint64_t>(tag);
+  m.a.probe.comm = vc->real;
+  m.a.probe.blocking = blocking;
   int rc = call(chan::kOpMprobe);
-  if (flag) *flag = static_cast<int>(m.a[9]);
-  if (m.a[9]) {
+  if (flag) *flag = static_cast<int>(m.a.probe.flag);
+  if (m.a.probe.flag) {
     status_from_msg(st, m);
-    auto* h = new uint64_t[2]{m.a[8], reinterpret_cast<uint64_t>(vc)};
+    auto* h = new uint64_t[2]{m.a.probe.message, reinterpret_cast<uint64_t>(vc)};
     *out = reinterpret_cast<MPI_Message>(h);
   }
   return check(vc, c, rc, fn);
@@ -515,13 +515,13 @@ CRMPI_API int PMPI_Mrecv(void* buf, int count, MPI_Datatype t, MPI_Message* mess
   Dest d;
   chan::Msg& m = msg();
   crmpi::dest(d, a, buf, count, t, false, !big_payload(count, t));
-  m.b[1] = d.wire;
-  m.a[0] = wire_type(t);
-  m.a[1] = static_cast<uint64_t>(count);
-  m.a[8] = h[0];
+  m.dst = d.wire;
+  m.a.mrecv.type = wire_type(t);
+  m.a.mrecv.count = static_cast<uint64_t>(count);
+  m.a.mrecv.message = h[0];
   int rc = call(chan::kOpMrecv);
   if (rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE)
-    finish(d, m.a[13]);  // truncated: the part that fits
+    finish(d, m.a.mrecv.status.ucount);  // truncated: the part that fits
   vc->recvd++;
   status_from_msg(st, m);
   delete[] h;
@@ -542,12 +542,12 @@ CRMPI_API int PMPI_Imrecv(void* buf, int count, MPI_Datatype t, MPI_Message* mes
   Arena a;
   chan::Msg& m = msg();
   crmpi::dest(r->dst, a, buf, count, t, false, false);
-  m.b[1] = r->dst.wire;
-  m.a[0] = wire_type(t);
-  m.a[1] = static_cast<uint64_t>(count);
-  m.a[8] = h[0];
+  m.dst = r->dst.wire;
+  m.a.mrecv.type = wire_type(t);
+  m.a.mrecv.count = static_cast<uint64_t>(count);
+  m.a.mrecv.message = h[0];
   int rc = call(chan::kOpImrecv);
-  r->real = m.a[0];
+  r->real = m.a.request.request;
   r->type = t;
   r->pmode = -1, r->pbuf = buf, r->pcount = count, r->ppeer = MPI_ANY_SOURCE, r->ptag = MPI_ANY_TAG;
   delete[] h;

@@ -163,8 +163,8 @@ int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag,
     }
   }
   chan::Msg& m = msg();
-  m.a[0] = static_cast<uint64_t>(kind);
-  m.a[1] = static_cast<uint64_t>(n);
+  m.a.complete.kind = static_cast<uint64_t>(kind);
+  m.a.complete.n = static_cast<uint64_t>(n);
   int rc = polls ? poll_call(chan::kOpComplete) : call(chan::kOpComplete);
   auto* wst = reinterpret_cast<chan::WireStatus*>(ids + n);
   auto* ioff = reinterpret_cast<int64_t*>(wst + n);
@@ -216,7 +216,7 @@ int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag,
   if (kind == chan::kWaitany || kind == chan::kTestany) {
     if (k == 0) *index = MPI_UNDEFINED;
   }
-  if (flag) *flag = static_cast<int>(m.a[4]);
+  if (flag) *flag = static_cast<int>(m.a.complete.flag);
   if (kind == chan::kTestany && k == 0) *flag = 0;
   if (kind == chan::kTestall && *flag)  // the others completed: now the posted sends too
     for (int i : local)
@@ -258,7 +258,7 @@ CRMPI_API int PMPI_Cancel(MPI_Request* req) {
   if (!is_virtual(*req, kMagicReq)) return check_world(MPI_ERR_REQUEST, "MPI_Cancel");
   VRequest* r = reinterpret_cast<VRequest*>(*req);
   if (!r->real) return MPI_SUCCESS;
-  msg().a[0] = r->real;
+  msg().a.request.request = r->real;
   return check_world(call(chan::kOpCancel), "MPI_Cancel");
 }
 
@@ -272,7 +272,7 @@ CRMPI_API int PMPI_Request_free(MPI_Request* req) {
   if (!is_virtual(*req, kMagicReq)) return check_world(MPI_ERR_REQUEST, "MPI_Request_free");
   VRequest* r = reinterpret_cast<VRequest*>(*req);
   if (r->real) {
-    msg().a[0] = r->real;
+    msg().a.request.request = r->real;
     call(chan::kOpRequestFree);
     // The operation goes on: memory of ours that the agent or a peer still
     // reads (a packed rendezvous send) or writes (the packed buffer of a

@@ -19,8 +19,8 @@ void fatal(const char* fmt, ...) {
   va_end(ap);
   fflush(stderr);
   if (g.initialized && !g.finalized) {
-    msg().a[0] = g.world.real;
-    msg().a[1] = 1;
+    msg().a.abort.comm = g.world.real;
+    msg().a.abort.code = 1;
     call(chan::kOpAbort);
   }
   _exit(1);
@@ -232,11 +232,11 @@ int poll_call(uint32_t op) {
 
 void status_from_msg(MPI_Status* st, const chan::Msg& m) {
   if (st == MPI_STATUS_IGNORE) return;
-  st->MPI_SOURCE = static_cast<int>(m.a[10]);
-  st->MPI_TAG = static_cast<int>(m.a[11]);
-  st->MPI_ERROR = static_cast<int>(m.a[12]);
-  st->_ucount = m.a[13];
-  st->_cancelled = static_cast<int>(m.a[14]);
+  st->MPI_SOURCE = static_cast<int>(m.a.recv.status.source);
+  st->MPI_TAG = static_cast<int>(m.a.recv.status.tag);
+  st->MPI_ERROR = static_cast<int>(m.a.recv.status.error);
+  st->_ucount = m.a.recv.status.ucount;
+  st->_cancelled = static_cast<int>(m.a.recv.status.cancelled);
 }
 
 }  // namespace crmpi

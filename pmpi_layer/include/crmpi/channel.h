@@ -6,8 +6,8 @@
 // and an inline payload area. The protocol is strictly request/reply: the app
 // fills `msg`, rings `req_seq`; the agent executes and rings `rep_seq`. While
 // executing, the agent may send a callback (kind == kCallback), which the app
-// answers with op kOpCallbackDone before the agent continues. docs/protocol.md
-// describes every op and its arguments.
+// answers with op kOpCallbackDone before the agent continues. What a call
+// carries is crmpi/protocol.h; docs/protocol.md narrates it.
 //
 // Thread safety: one call at a time (MPI_THREAD_SERIALIZED at most); the app
 // side serialises with a mutex. Signal safety: none of these functions is
@@ -21,10 +21,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "crmpi/protocol.h"
+
 namespace crmpi::chan {
 
 constexpr uint32_t kMagic = 0x504d5243;  // "CRMP"
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 2: typed call arguments (protocol.h)
 constexpr size_t kDataSize = 1u << 20;       // inline payload area (1 MiB)
 constexpr uint64_t kBytesType = 1ull << 63;  // wire type: "element of N packed bytes"
 constexpr size_t kAsyncSize = 256u << 10;    // ring of posted (unanswered) small sends
@@ -54,114 +56,6 @@ struct RndvHeader {
   uint64_t spare[3];
 };
 static_assert(sizeof(RndvHeader) == kRndvHeaderBytes);
-
-// What a kCallback asks of the app, in Msg::a[23].
-enum CallbackKind : uint64_t {
-  kCbUserOp = 0,  // a0 app op, a1 app type, a2 count; data: invec, inoutvec
-  kCbPull = 1,    // a0 pid, a1 address, a2 bytes; b1 target -> a3 = 1 if copied
-};
-
-// Where a buffer's bytes travel. INLINE: at data[off]; CMA: at addr in the
-// app, read/written by the agent with process_vm_readv/writev.
-enum BufMode : uint32_t { kNone = 0, kInline = 1, kCma = 2, kInPlace = 3 };
-
-struct Buf {
-  uint64_t addr;     // address in the app process (CMA) or 0
-  uint64_t bytes;    // size in bytes (capacity for destinations)
-  uint64_t off;      // offset in data[] (INLINE)
-  uint32_t mode;     // BufMode
-  uint32_t prefill;  // destination: agent must start from the app's current contents
-};
-
-enum Op : uint32_t {
-  kOpHello = 1,
-  kOpFinalize,
-  kOpAbort,
-  kOpErrorString,
-  kOpCallbackDone,
-  kOpSend,
-  kOpRecv,
-  kOpIsend,
-  kOpIrecv,
-  kOpProbe,
-  kOpIprobe,
-  kOpSendrecv,
-  kOpComplete,
-  kOpCancel,
-  kOpRequestFree,
-  kOpBsendFlush,
-  kOpColl,
-  kOpCommDup,
-  kOpCommSplit,
-  kOpCommSplitType,
-  kOpCommCreate,
-  kOpCommCreateGroup,
-  kOpCommFree,
-  kOpOpCreate,
-  kOpOpFree,
-  kOpErrorClass,
-  kOpMprobe,
-  kOpMrecv,
-  kOpImrecv,
-  kOpMax
-};
-
-enum Kind : uint32_t { kReply = 0, kCallback = 1 };
-
-// Send modes for kOpSend/kOpIsend.
-enum SendMode : uint64_t { kStandard = 0, kSync = 1, kReady = 2, kBuffered = 3 };
-
-// Completion kinds for kOpComplete.
-enum CompleteKind : uint64_t {
-  kWait,
-  kTest,
-  kWaitany,
-  kTestany,
-  kWaitall,
-  kTestall,
-  kWaitsome,
-  kTestsome,
-  kGetStatus  // MPI_Request_get_status: like kTest, but the request stays
-};
-
-// Collective kinds for kOpColl.
-enum CollKind : uint64_t {
-  kBarrier,
-  kBcast,
-  kReduce,
-  kAllreduce,
-  kScan,
-  kExscan,
-  kReduceScatterBlock,
-  kReduceScatter,
-  kGather,
-  kGatherv,
-  kScatter,
-  kScatterv,
-  kAllgather,
-  kAllgatherv,
-  kAlltoall,
-  kAlltoallv,
-  kAlltoallw,
-  kReduceLocal,  // MPI_Reduce_local: b[0] in, b[1] inout (prefilled), a[5] count  // b[2] also
-                 // holds n send then n receive wire types (u64) after the int arrays
-  kCollKinds
-};
-
-// Status as Open MPI lays it out (same mpi.h on both sides).
-struct WireStatus {
-  int source, tag, error, cancelled;
-  uint64_t ucount;
-};
-
-struct Msg {
-  uint32_t op;
-  int32_t rc;     // reply: MPI error code
-  uint32_t kind;  // Kind
-  uint32_t nargs;
-  uint64_t a[24];  // op arguments / results (see docs/protocol.md)
-  Buf b[3];        // b[0] source, b[1] destination, b[2] op specific
-};
 
 struct alignas(4096) Shared {
   uint32_t magic;

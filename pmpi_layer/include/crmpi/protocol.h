@@ -1,0 +1,322 @@
+// crmpi/protocol.h: what one call between libcrpmpi and its lower half
+// carries -- the operations, and for each one a named argument struct.
+//
+// A call is a Msg: an operation, a return code, up to three buffer
+// descriptors (Buf: where bytes are), and the operation's arguments in a
+// union of fixed-size structs (Args).  Results overwrite the same struct
+// (its "out" fields).  This header and its two endpoints (libcrpmpi's
+// pmpi_layer/src and the agent's pmpi_layer/agent) are the only places that
+// know the layout; docs/protocol.md narrates it.
+//
+// Rules: every struct is made of uint64_t words (handles are pointer-sized:
+// Open MPI's handles are pointers), fits in Args (kArgWords words), and its
+// size is asserted below.  A change of any layout bumps chan::kVersion.
+//
+// Thread safety / signal safety: plain data.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace crmpi::chan {
+
+enum Op : uint32_t {
+  kOpHello = 1,
+  kOpFinalize,
+  kOpAbort,
+  kOpErrorString,
+  kOpCallbackDone,
+  kOpSend,
+  kOpRecv,
+  kOpIsend,
+  kOpIrecv,
+  kOpProbe,
+  kOpIprobe,
+  kOpSendrecv,
+  kOpComplete,
+  kOpCancel,
+  kOpRequestFree,
+  kOpBsendFlush,
+  kOpColl,
+  kOpCommDup,
+  kOpCommSplit,
+  kOpCommSplitType,
+  kOpCommCreate,
+  kOpCommCreateGroup,
+  kOpCommFree,
+  kOpOpCreate,
+  kOpOpFree,
+  kOpErrorClass,
+  kOpMprobe,
+  kOpMrecv,
+  kOpImrecv,
+  kOpMax
+};
+
+enum Kind : uint32_t { kReply = 0, kCallback = 1 };
+
+// What a kCallback asks of the app (Msg::callback).
+enum CallbackKind : uint64_t {
+  kCbUserOp = 0,  // Args::user_op
+  kCbPull = 1,    // Args::pull
+};
+
+// Where a buffer's bytes travel. INLINE: at data[off]; CMA: at addr in the
+// app, read/written by the agent with process_vm_readv/writev.
+enum BufMode : uint32_t { kNone = 0, kInline = 1, kCma = 2, kInPlace = 3 };
+
+struct Buf {
+  uint64_t addr;     // address in the app process (CMA) or 0
+  uint64_t bytes;    // size in bytes (capacity for destinations)
+  uint64_t off;      // offset in data[] (INLINE)
+  uint32_t mode;     // BufMode
+  uint32_t prefill;  // destination: agent must start from the app's current contents
+};
+static_assert(sizeof(Buf) == 32);
+
+// Send modes (SendArgs::mode).
+enum SendMode : uint64_t { kStandard = 0, kSync = 1, kReady = 2, kBuffered = 3 };
+
+// Completion kinds (CompleteArgs::kind).
+enum CompleteKind : uint64_t {
+  kWait,
+  kTest,
+  kWaitany,
+  kTestany,
+  kWaitall,
+  kTestall,
+  kWaitsome,
+  kTestsome,
+  kGetStatus  // MPI_Request_get_status: like kTest, but the request stays
+};
+
+// Collective kinds (CollArgs::kind).
+enum CollKind : uint64_t {
+  kBarrier,
+  kBcast,
+  kReduce,
+  kAllreduce,
+  kScan,
+  kExscan,
+  kReduceScatterBlock,
+  kReduceScatter,
+  kGather,
+  kGatherv,
+  kScatter,
+  kScatterv,
+  kAllgather,
+  kAllgatherv,
+  kAlltoall,
+  kAlltoallv,
+  kAlltoallw,
+  kReduceLocal,  // src in, dst inout (prefilled), scount elements
+  kCollKinds
+};
+
+// Status as Open MPI lays it out (same mpi.h on both sides).
+struct WireStatus {
+  int source, tag, error, cancelled;
+  uint64_t ucount;
+};
+
+// ------------------------------------------------------------ arguments
+// Datatypes travel as wire types: the agent's own handle of a predefined
+// type, or kBytesType | n ("an element of n packed bytes").  Communicators,
+// ops, requests and messages travel as the agent's handle values.
+
+// A status result (receives, probes), in bytes of payload.
+struct StatusOut {
+  uint64_t source, tag, error, ucount, cancelled;
+};
+
+// Hello: the app's first call.  Data out: the predefined handle table, 5
+// int64 facts per handle, the processor name (see docs/protocol.md).
+struct HelloArgs {
+  uint64_t required;  // thread level
+};
+struct HelloOut {
+  uint64_t rank, size;
+  uint64_t world, self;  // the agent's MPI_COMM_WORLD and MPI_COMM_SELF
+  uint64_t tag_ub, wtime_global, universe, appnum, host, io, lastusedcode;
+  uint64_t npredefined;  // handles in the table that follows in data
+  uint64_t version;      // MPI version * 100 + subversion
+};
+
+struct AbortArgs {
+  uint64_t comm, code;
+};
+
+// ErrorString (data out: the text) and ErrorClass (error_class out).
+struct ErrorArgs {
+  uint64_t code, error_class;
+};
+
+// Send / Isend.  src: the payload (packed).  Isend: RequestOut.
+struct SendArgs {
+  uint64_t type, count, dest, tag, comm;
+  uint64_t mode;        // SendMode
+  uint64_t rndv;        // 1: may go by rendezvous (src is CMA and stays put)
+  uint64_t dest_world;  // dest's rank in MPI_COMM_WORLD (rendezvous)
+};
+
+// Recv / Irecv.  dst: where the payload goes.  Irecv: RequestOut.
+struct RecvArgs {
+  uint64_t type, count, source, tag, comm;
+  uint64_t unused[5];
+  StatusOut status;  // out
+};
+
+// Probe / Iprobe / Mprobe.
+struct ProbeArgs {
+  uint64_t source, tag, comm;
+  uint64_t blocking;  // Mprobe only
+  uint64_t unused[4];
+  uint64_t message;  // out (Mprobe): the agent's message handle
+  uint64_t flag;     // out
+  StatusOut status;  // out
+};
+
+// Mrecv / Imrecv.  dst: where the payload goes.  Imrecv: RequestOut.
+struct MrecvArgs {
+  uint64_t type, count;
+  uint64_t unused[6];
+  uint64_t message;
+  uint64_t unused2;
+  StatusOut status;  // out
+};
+
+// Sendrecv.  src: the send payload; dst: the receive buffer.
+struct SendrecvArgs {
+  uint64_t stype, scount, dest, stag, comm;
+  uint64_t unused;
+  uint64_t rtype, rcount, source, rtag;
+  StatusOut status;  // out
+};
+
+// Complete.  Data in: n request ids (0: null); out, after them: n statuses,
+// n inline offsets (-1: delivered by CMA or nothing), n done flags, payloads.
+struct CompleteArgs {
+  uint64_t kind;  // CompleteKind
+  uint64_t n;
+  uint64_t index, outcount, flag;  // out
+};
+
+// Cancel / RequestFree; and the "out" of every nonblocking call.
+struct RequestArgs {
+  uint64_t request;
+};
+
+// Coll.  src, dst: the buffers; extra: int32 arrays scounts, sdispls,
+// rcounts, rdispls (alltoallw: then 2n wire types).  Nonblocking:
+// RequestArgs out.
+struct CollArgs {
+  uint64_t kind;  // CollKind
+  uint64_t comm, stype, scount, rtype, rcount, root, op;
+  uint64_t nonblocking;
+  uint64_t user_op;   // the app's op handle (0: none)
+  uint64_t app_type;  // the app's datatype handle (user ops)
+  uint64_t comm_size;
+};
+
+// CommDup / CommSplit / CommSplitType / CommCreate / CommCreateGroup.
+// CommCreate(Group) data in: the members' world ranks.  Out: CommOut, data:
+// the world rank of each member.
+struct CommArgs {
+  uint64_t parent;
+  uint64_t color;  // Split: color; SplitType: split type; CreateGroup: member count
+  uint64_t key;    // Split(Type): key; CreateGroup: tag
+};
+struct CommOut {
+  uint64_t comm;  // 0: MPI_COMM_NULL
+  uint64_t size, rank;
+};
+
+struct CommFreeArgs {
+  uint64_t comm;
+};
+
+// OpCreate: OpCreateArgs in, OpArgs out.  OpFree: OpArgs in.
+struct OpCreateArgs {
+  uint64_t commute;
+};
+struct OpArgs {
+  uint64_t op;
+};
+
+// Callback kCbUserOp: run the app's op on vectors in the agent's memory.
+struct UserOpCallback {
+  uint64_t app_op, app_type, count;
+  uint64_t agent_pid;
+  uint64_t invec, inoutvec;  // addresses in the agent
+  uint64_t elem_bytes;       // packed element size
+  uint64_t done;             // out: 1 when the result was written back
+};
+
+// Callback kCbPull: copy `bytes` at `addr` of process `pid` into dst.
+struct PullCallback {
+  uint64_t pid, addr, bytes;
+  uint64_t copied;  // out: 1 on success
+};
+
+inline constexpr size_t kArgWords = 24;
+
+union Args {
+  uint64_t raw[kArgWords];  // for copying and fuzzing only
+  HelloArgs hello;
+  HelloOut hello_out;
+  AbortArgs abort;
+  ErrorArgs error;
+  SendArgs send;
+  RecvArgs recv;
+  ProbeArgs probe;
+  MrecvArgs mrecv;
+  SendrecvArgs sendrecv;
+  CompleteArgs complete;
+  RequestArgs request;
+  CollArgs coll;
+  CommArgs comm;
+  CommOut comm_out;
+  CommFreeArgs comm_free;
+  OpCreateArgs op_create;
+  OpArgs op;
+  UserOpCallback user_op;
+  PullCallback pull;
+};
+
+#define CRMPI_ARGS_FIT(T) \
+  static_assert(sizeof(T) <= sizeof(uint64_t) * kArgWords && sizeof(T) % 8 == 0, #T)
+CRMPI_ARGS_FIT(HelloOut);
+CRMPI_ARGS_FIT(SendArgs);
+CRMPI_ARGS_FIT(RecvArgs);
+CRMPI_ARGS_FIT(ProbeArgs);
+CRMPI_ARGS_FIT(MrecvArgs);
+CRMPI_ARGS_FIT(SendrecvArgs);
+CRMPI_ARGS_FIT(CollArgs);
+CRMPI_ARGS_FIT(UserOpCallback);
+#undef CRMPI_ARGS_FIT
+static_assert(sizeof(HelloOut) == 13 * 8 && sizeof(SendArgs) == 8 * 8 &&
+              sizeof(RecvArgs) == 15 * 8 && sizeof(ProbeArgs) == 15 * 8 &&
+              sizeof(MrecvArgs) == 15 * 8 && sizeof(SendrecvArgs) == 15 * 8 &&
+              sizeof(CompleteArgs) == 5 * 8 && sizeof(CollArgs) == 12 * 8 &&
+              sizeof(CommArgs) == 3 * 8 && sizeof(UserOpCallback) == 8 * 8 &&
+              sizeof(PullCallback) == 4 * 8);
+// Status results sit at the same place for every call that has one, so that
+// one reader (status_from_msg) serves them all.
+static_assert(offsetof(RecvArgs, status) == offsetof(ProbeArgs, status) &&
+              offsetof(RecvArgs, status) == offsetof(MrecvArgs, status) &&
+              offsetof(RecvArgs, status) == offsetof(SendrecvArgs, status));
+
+struct Msg {
+  uint32_t op;    // Op
+  int32_t rc;     // reply: MPI error code
+  uint32_t kind;  // Kind
+  uint32_t nargs;
+  uint64_t callback;  // CallbackKind, with kind == kCallback
+  Args a;             // the operation's arguments / results
+  Buf src;            // source buffer
+  Buf dst;            // destination buffer
+  Buf extra;          // operation specific (collective arrays)
+};
+static_assert(sizeof(Msg) == 24 + kArgWords * 8 + 3 * sizeof(Buf));
+
+}  // namespace crmpi::chan
