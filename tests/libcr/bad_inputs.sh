@@ -25,6 +25,16 @@ expect() {
   echo "ok: $* -> $(head -1 err.txt)"
 }
 
+# expect_fast PATTERN -- CMD...: exit status 1 within 20 s (no blocking).
+expect_fast() {
+  local pat=$1; shift 2
+  timeout 20 "$@" > out.txt 2> err.txt < /dev/null
+  local rc=$?
+  [ $rc = 1 ] || { fail "$* -> status $rc (want 1; 124 = it blocked)"; return; }
+  grep -qiE -- "$pat" err.txt || fail "$* -> message '$(cat err.txt)' does not match /$pat/"
+  echo "ok: $* -> $(head -1 err.txt)"
+}
+
 # A good image to damage.
 "$BIN/cr_run" "$PROG" 400 50 > run.out 2>&1 &
 APP=$!
@@ -49,6 +59,21 @@ for off in 20 70 100 $((SIZE / 3)) $((SIZE / 2)) $((SIZE - 20)); do
   printf "$(printf '\\%03o' $(( (b ^ 0x5a) & 255 )))" | dd of=flip-$off.img bs=1 seek=$off conv=notrunc status=none
   damaged flip-$off.img "corrupt|checksum|truncated"
 done
+# Damage that keeps every checksum valid (issue 8): cr_restart refuses it
+# before starting anything, and cr_info refuses it too, for the same reason.
+same_reason() {  # NAME: both tools print the same message
+  timeout 60 "$BIN/cr_restart" "$1" > /dev/null 2> restart.err < /dev/null
+  timeout 60 "$BIN/cr_info" "$1" > /dev/null 2> info.err < /dev/null
+  [ "$(sed 's/^cr_restart: //' restart.err)" = "$(sed 's/^cr_info: //' info.err)" ] ||
+    fail "$1: cr_restart says '$(cat restart.err)', cr_info says '$(cat info.err)'"
+}
+for kind in end-total drop-signals saved-pages; do
+  "$BIN/crimg_tool" corrupt good.img $kind.img $kind || fail "cannot make $kind.img"
+done
+damaged end-total.img "section [0-9]+ \(END\): counts [0-9]+ pages, the PAGES sections hold"
+damaged drop-signals.img "section 2 at offset [0-9]+ is FDS where SIGNALS was expected"
+damaged saved-pages.img "section [0-9]+ \(REGIONS\): region [0-9]+ .* saved pages, the PAGES sections hold"
+for kind in end-total drop-signals saved-pages; do same_reason $kind.img; done
 cp good.img magic.img && printf 'X' | dd of=magic.img bs=1 seek=0 conv=notrunc status=none && damaged magic.img "bad magic"
 cp good.img version.img && printf '\x63' | dd of=version.img bs=1 seek=8 conv=notrunc status=none && damaged version.img "unsupported image version 99"
 expect 1 "missing.img.*(No such file|cannot open)" -- "$BIN/cr_restart" missing.img
@@ -66,6 +91,11 @@ for _ in $(seq 100); do grep -q "step 1" run4.out 2>/dev/null && break; sleep 0.
 "$BIN/cr_checkpoint" -q --kill -f changed.img $APP || fail "cannot checkpoint prog-copy"
 wait $APP 2>/dev/null
 "$BIN/cr_info" changed.img > /dev/null || fail "changed.img is not valid"
+# A FIFO where the mapped file was: refused at once, never opened (an open
+# would wait for a writer for ever).
+mv prog-copy prog-copy.real && mkfifo prog-copy
+expect_fast "changed.img.*mapped file .*prog-copy is a FIFO now; the checkpoint recorded a regular file" -- "$BIN/cr_restart" changed.img
+rm prog-copy && mv prog-copy.real prog-copy
 echo "appended" >> prog-copy
 expect 1 "changed.img.*prog-copy has changed since the checkpoint" -- "$BIN/cr_restart" changed.img
 rm -f prog-copy
@@ -78,6 +108,14 @@ for _ in $(seq 100); do grep -q "step 1" run5.out 2>/dev/null && break; sleep 0.
 wait $APP 2>/dev/null
 rm -f opened.txt
 expect 1 "opened.img.*opened.txt \(fd 7\) is missing" -- "$BIN/cr_restart" opened.img
+# A FIFO where the open file was: cr_restart used to block in open() here.
+mkfifo opened.txt
+expect_fast "opened.img.*opened.txt \(fd 7\) is a FIFO now; the checkpoint recorded a regular file" -- "$BIN/cr_restart" opened.img
+rm -f opened.txt
+# ... and where the image itself is expected.
+mkfifo fifo.img
+expect_fast "fifo.img.*not a regular file" -- "$BIN/cr_restart" fifo.img
+expect_fast "fifo.img.*not a regular file" -- "$BIN/cr_info" fifo.img
 
 # cr_checkpoint: bad PIDs and arguments.
 expect 1 "no process 4194000" -- "$BIN/cr_checkpoint" 4194000

@@ -11,11 +11,11 @@
 #include <vector>
 
 #include "reader.h"
-#include "writer.h"
+#include "sample_image.h"
 
 namespace {
 
-const size_t kPage = 4096;
+using crtest::kPage;
 
 std::string temp_path(const char* tag) {
   return std::string(::testing::TempDir()) + "/crimg_" + tag + "_" + std::to_string(getpid());
@@ -31,78 +31,8 @@ void write_all(const std::string& p, const std::string& data) {
   out.write(data.data(), static_cast<std::streamsize>(data.size()));
 }
 
-// Writes a small but complete image whose pages come from @mem.
 void make_image(const std::string& path, const char* mem, size_t npages, int level) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  ASSERT_GE(fd, 0);
-  crimg::Scratch scratch;
-  ASSERT_EQ(scratch.init(256u << 20), 0);
-  crimg::ImageWriter w;
-  ASSERT_EQ(w.begin(fd, &scratch, 4242, level), 0);
-  char buf[8192];
-  {
-    crimg::Encoder e(buf, sizeof buf);
-    crimg::ProcessRecord p{};
-    p.pid = 4242;
-    p.nthreads = 1;
-    p.umask = 022;
-    e.pod(p);
-    e.str("/tmp");
-    e.str("/bin/prog");
-    e.str(std::string("prog\0arg", 8).c_str(), 8);
-    ASSERT_EQ(w.metadata(crimg::kSecProcess, e.data(), e.size()), 0);
-  }
-  {
-    crimg::Encoder e(buf, sizeof buf);
-    e.pod(uint32_t{1});
-    crimg::ThreadRecord t{};
-    t.tid = 4242;
-    t.flags = crimg::kThreadMain;
-    t.ctx.rip = 0x1234;
-    e.pod(t);
-    ASSERT_EQ(w.metadata(crimg::kSecThreads, e.data(), e.size()), 0);
-  }
-  {
-    crimg::Encoder e(buf, sizeof buf);
-    e.pod(uint32_t{2});
-    crimg::KSigaction k[2] = {};
-    k[1].handler = 0xabc;
-    e.pod(k);
-    ASSERT_EQ(w.metadata(crimg::kSecSignals, e.data(), e.size()), 0);
-  }
-  {
-    crimg::Encoder e(buf, sizeof buf);
-    e.pod(uint32_t{1});
-    crimg::FdRecord f{};
-    f.fd = 5;
-    f.kind = crimg::kFdPipe;
-    e.pod(f);
-    e.str("pipe:[1]");
-    e.str("queued", 6);
-    ASSERT_EQ(w.metadata(crimg::kSecFds, e.data(), e.size()), 0);
-  }
-  // Two runs with a hole, plus an unstable (copied) section.
-  const uint64_t base = reinterpret_cast<uint64_t>(mem);
-  crimg::PageRun runs[2] = {{base, 2}, {base + 3 * kPage, npages - 3}};
-  ASSERT_EQ(w.pages(0, runs, 2), 0);
-  crimg::PageRun one[1] = {{base + 2 * kPage, 1}};
-  ASSERT_EQ(w.pages(0, one, 1, /*unstable=*/true), 0);
-  {
-    crimg::Encoder e(buf, sizeof buf);
-    e.pod(uint32_t{1});
-    crimg::RegionRecord r{};
-    r.start = base;
-    r.end = base + npages * kPage;
-    r.prot = PROT_READ | PROT_WRITE;
-    r.kind = crimg::kRegAnon;
-    r.saved_pages = npages;
-    e.pod(r);
-    e.str("[test]");
-    ASSERT_EQ(w.metadata(crimg::kSecRegions, e.data(), e.size()), 0);
-  }
-  ASSERT_EQ(w.end(), 0);
-  close(fd);
-  scratch.release();
+  ASSERT_EQ(crtest::write_sample_image(path, mem, npages, level), "");
 }
 
 class FormatTest : public ::testing::TestWithParam<int> {
@@ -132,8 +62,8 @@ TEST_P(FormatTest, RoundTrip) {
   ASSERT_EQ(img.process.argv.size(), 2u);
   EXPECT_EQ(img.process.argv[1], "arg");
   ASSERT_EQ(img.threads.size(), 1u);
-  EXPECT_EQ(img.threads[0].rec.ctx.rip, 0x1234u);
-  ASSERT_EQ(img.sigactions.size(), 2u);
+  EXPECT_EQ(img.threads[0].rec.ctx.rip, reinterpret_cast<uint64_t>(mem_) + 0x10);
+  ASSERT_EQ(img.sigactions.size(), 64u);
   EXPECT_EQ(img.sigactions[1].handler, 0xabcu);
   ASSERT_EQ(img.fds.size(), 1u);
   EXPECT_EQ(img.fds[0].data, "queued");
@@ -207,6 +137,9 @@ TEST_P(FormatTest, MessagesNameTheProblem) {
   b = good;
   b[8] = 7;
   EXPECT_NE(msg(b).find("unsupported image version 7"), std::string::npos);
+  b[8] = 1;  // the previous format: named as such, not as corruption
+  EXPECT_NE(msg(b).find("unsupported image version 1 (this build reads version 2)"),
+            std::string::npos);
   EXPECT_NE(msg(good.substr(0, good.size() / 2)).find("truncated"), std::string::npos);
   EXPECT_NE(msg(good.substr(0, good.size() / 2)).find(bad), std::string::npos);
   EXPECT_NE(msg(good + "junk").find("after the END"), std::string::npos);

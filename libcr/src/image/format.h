@@ -1,16 +1,18 @@
-// format.h -- the on-disk layout of a libcr process image (version 1).
+// format.h -- the on-disk layout of a libcr process image (version 2).
 //
 // Documented for users in docs/formats.md; this header is the reference.
 // Everything is little-endian x86-64, fixed-size PODs, no padding surprises
 // (static_asserts below).  An image is:
 //
 //   FileHeader (64 bytes)
-//   Section*   each: SectionHeader (48 bytes) + payload (stored_size bytes)
+//   Section*   each: SectionHeader (64 bytes) + payload (stored_size bytes)
 //   an END section, whose payload repeats the count of sections before it
 //
-// Section order: PROCESS, THREADS, SIGNALS, FDS, REGIONS, PAGES..., END.
-// Every header and every payload has its own XXH3-64 checksum, so a flipped
-// byte anywhere is detected and named; a missing END means truncation.
+// Section order (required): PROCESS, THREADS, SIGNALS, FDS, PAGES...,
+// REGIONS, END.  Every header and every payload has its own XXH3-64
+// checksum, so a flipped byte anywhere is detected and named; a missing END
+// means truncation.  Every section header repeats the file's random image
+// id, so a section taken from another image is refused.
 #pragma once
 
 #include <cstddef>
@@ -19,7 +21,7 @@
 namespace crimg {
 
 inline constexpr char kMagic[8] = {'C', 'R', 'M', 'P', 'I', 'I', 'M', 'G'};
-inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kVersion = 2;
 inline constexpr uint32_t kArchX86_64 = 62;            // ELF EM_X86_64
 inline constexpr uint32_t kSectionMagic = 0x54434553;  // "SECT"
 
@@ -28,7 +30,10 @@ inline constexpr uint64_t kMaxMetadataSection = 256ull << 20;
 inline constexpr uint64_t kMaxPagesChunk = 64ull << 20;  // raw payload
 inline constexpr uint32_t kMaxThreads = 4096;
 inline constexpr uint32_t kMaxRegions = 1u << 20;
-inline constexpr uint32_t kMaxFds = 1u << 20;
+inline constexpr uint32_t kMaxFds = 1u << 20;     // records, and fd numbers
+inline constexpr uint32_t kNumSignals = 64;        // SIGNALS holds 1..64
+// Highest user address with 4-level paging; only [vsyscall] lies above.
+inline constexpr uint64_t kUserAddrTop = 0x7ffffffff000ull;
 
 struct FileHeader {
   char magic[8];
@@ -38,11 +43,13 @@ struct FileHeader {
   uint32_t flags;       // kImageCompressed if any PAGES section is zstd
   uint64_t created_ns;  // CLOCK_REALTIME
   uint32_t pid;
-  uint32_t reserved0;
-  uint64_t reserved[2];
-  uint64_t checksum;  // XXH3-64 of the 56 bytes before it
+  uint32_t reserved0;  // zero
+  uint64_t image_id;   // random, never 0; repeated in every SectionHeader
+  uint64_t reserved1;  // zero
+  uint64_t checksum;   // XXH3-64 of the 56 bytes before it
 };
 static_assert(sizeof(FileHeader) == 64);
+static_assert(offsetof(FileHeader, image_id) == 40 && offsetof(FileHeader, checksum) == 56);
 inline constexpr uint32_t kImageCompressed = 1;
 
 enum SectionType : uint32_t {
@@ -61,12 +68,16 @@ struct SectionHeader {
   uint32_t type;              // SectionType
   uint32_t flags;             // kSectionZstd
   uint32_t index;             // 0, 1, 2 ... in file order
+  uint64_t image_id;          // FileHeader::image_id of the image it belongs to
   uint64_t raw_size;          // payload size once decompressed
   uint64_t stored_size;       // payload bytes that follow in the file
   uint64_t payload_checksum;  // XXH3-64 of the stored payload
-  uint64_t header_checksum;   // XXH3-64 of the 40 bytes before it
+  uint64_t reserved;          // zero
+  uint64_t header_checksum;   // XXH3-64 of the 56 bytes before it
 };
-static_assert(sizeof(SectionHeader) == 48);
+static_assert(sizeof(SectionHeader) == 64);
+static_assert(offsetof(SectionHeader, image_id) == 16 &&
+              offsetof(SectionHeader, header_checksum) == 56);
 inline constexpr uint32_t kSectionZstd = 1;
 
 // ---------------------------------------------------------------- PROCESS
@@ -213,12 +224,19 @@ inline constexpr uint32_t kRegHeap = 2;
 inline constexpr uint32_t kRegStack = 4;
 
 // ---------------------------------------------------------------- PAGES
-// Payload (before compression): PagesChunkHeader, PageRun[nruns], then the
-// bytes of every run, in order.
+// Payload (before compression): PagesChunkHeader, PageRun[nruns], zero
+// padding up to data_offset, then the bytes of every run, in order.  A
+// stored (uncompressed) section is padded so that its page bytes start at a
+// file offset that is a multiple of the page size; a compressed one has no
+// padding.  Runs are page-aligned, inside their region, and no two runs of
+// the image overlap.
 struct PagesChunkHeader {
   uint32_t region_index;
   uint32_t nruns;
+  uint32_t data_offset;  // payload offset of the first page byte
+  uint32_t reserved;     // zero
 };
+static_assert(sizeof(PagesChunkHeader) == 16);
 struct PageRun {
   uint64_t addr;
   uint64_t npages;
@@ -228,9 +246,10 @@ static_assert(sizeof(PageRun) == 16);
 // ---------------------------------------------------------------- END
 struct EndRecord {
   uint32_t nsections;  // sections before END
-  uint32_t reserved;
-  uint64_t total_pages;
+  uint32_t reserved;   // zero
+  uint64_t total_pages;  // sum of every PAGES run = sum of saved_pages
 };
+static_assert(sizeof(EndRecord) == 16);
 
 // Checksum used everywhere (XXH3-64, seed 0).
 uint64_t checksum(const void* data, size_t len);

@@ -1,8 +1,10 @@
-// reader.cpp -- see reader.h.
+// reader.cpp -- see reader.h.  The cross-checks between sections are in
+// validate.cpp.
 #include "reader.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,11 +18,15 @@
 namespace crimg {
 namespace {
 
+std::string sec_name(const SectionHeader& h) {
+  return "section " + std::to_string(h.index) + " (" + section_name(h.type) + ")";
+}
+
 // Bounds-checked cursor over a metadata payload.
 class Decoder {
  public:
-  Decoder(const std::string& s, const Image& img, const char* sec)
-      : p_(s.data()), n_(s.size()), img_(img), sec_(sec) {}
+  Decoder(const std::string& s, const Image& img, const SectionHeader& h)
+      : p_(s.data()), n_(s.size()), img_(img), where_(sec_name(h)) {}
   template <typename T>
   T pod() {
     T v;
@@ -28,19 +34,13 @@ class Decoder {
     return v;
   }
   void take(void* out, size_t n) {
-    if (n > n_ - off_) {
-      throw ImageError(img_.path + ": corrupt image: " + sec_ +
-                       " section is shorter than its records");
-    }
+    if (n > n_ - off_) short_section();
     if (n) memcpy(out, p_ + off_, n);
     off_ += n;
   }
   std::string str() {
     uint32_t len = pod<uint32_t>();
-    if (len > n_ - off_) {
-      throw ImageError(img_.path + ": corrupt image: " + sec_ +
-                       " section is shorter than its records");
-    }
+    if (len > n_ - off_) short_section();
     std::string s(p_ + off_, len);
     off_ += len;
     return s;
@@ -48,19 +48,65 @@ class Decoder {
   uint32_t count(uint32_t max) {
     uint32_t c = pod<uint32_t>();
     if (c > max) {
-      throw ImageError(img_.path + ": corrupt image: " + sec_ + " claims " + std::to_string(c) +
-                       " records (limit " + std::to_string(max) + ")");
+      fail("claims " + std::to_string(c) + " records (limit " + std::to_string(max) + ")");
     }
     return c;
   }
+  // Every byte of a metadata payload belongs to a record.
+  void done() const {
+    if (off_ != n_) fail(std::to_string(n_ - off_) + " bytes after its records");
+  }
+  [[noreturn]] void fail(const std::string& what) const {
+    throw ImageError(img_.path + ": corrupt image: " + where_ + ": " + what);
+  }
 
  private:
+  [[noreturn]] void short_section() const { fail("shorter than its records"); }
   const char* p_;
   size_t n_;
   size_t off_ = 0;
   const Image& img_;
-  const char* sec_;
+  std::string where_;
 };
+
+// The only order a writer produces; anything else is refused.
+bool may_follow(uint32_t prev, uint32_t type) {
+  switch (prev) {
+    case 0:
+      return type == kSecProcess;
+    case kSecProcess:
+      return type == kSecThreads;
+    case kSecThreads:
+      return type == kSecSignals;
+    case kSecSignals:
+      return type == kSecFds;
+    case kSecFds:
+    case kSecPages:
+      return type == kSecPages || type == kSecRegions;
+    case kSecRegions:
+      return type == kSecEnd;
+    default:
+      return false;
+  }
+}
+
+const char* expected_after(uint32_t prev) {
+  switch (prev) {
+    case 0:
+      return "PROCESS";
+    case kSecProcess:
+      return "THREADS";
+    case kSecThreads:
+      return "SIGNALS";
+    case kSecSignals:
+      return "FDS";
+    case kSecFds:
+    case kSecPages:
+      return "PAGES or REGIONS";
+    default:
+      return "END";
+  }
+}
 
 }  // namespace
 
@@ -88,6 +134,7 @@ Image& Image::operator=(Image&& o) noexcept {
     fd_ = o.fd_;
     o.fd_ = -1;
     zbuf_ = std::move(o.zbuf_);
+    sink_ = std::move(o.sink_);
     dctx_ = std::move(o.dctx_);
   }
   return *this;
@@ -98,6 +145,17 @@ Image::~Image() {
 
 void Image::fail(const std::string& what) const {
   throw ImageError(path + ": " + what);
+}
+
+void Image::fail_in(const SectionHeader& h, const std::string& what) const {
+  fail("corrupt image: " + sec_name(h) + ": " + what);
+}
+
+ZSTD_DCtx_s* Image::dctx() const {
+  if (!dctx_) dctx_.reset(ZSTD_createDCtx());
+  if (!dctx_) fail("out of memory for zstd");
+  ZSTD_DCtx_reset(dctx_.get(), ZSTD_reset_session_only);
+  return dctx_.get();
 }
 
 void Image::read_exact(uint64_t off, void* buf, size_t n, const char* what) const {
@@ -112,27 +170,62 @@ void Image::read_exact(uint64_t off, void* buf, size_t n, const char* what) cons
   }
 }
 
-std::string Image::read_payload(const SectionHeader& h, uint64_t off) const {
+std::string Image::read_stored(const SectionHeader& h, uint64_t off) const {
   std::string stored(h.stored_size, '\0');
   read_exact(off, stored.data(), stored.size(), section_name(h.type));
-  if (checksum(stored.data(), stored.size()) != h.payload_checksum) {
-    fail("corrupt image: checksum mismatch in section " + std::to_string(h.index) + " (" +
-         section_name(h.type) + ")");
+  if (checksum(stored.data(), stored.size()) != h.payload_checksum)
+    fail("corrupt image: checksum mismatch in " + sec_name(h));
+  return stored;
+}
+
+// Everything about one section header that needs no other section.
+void Image::check_section_header(const SectionHeader& sh, uint64_t off) const {
+  const std::string where =
+      "section " + std::to_string(sections.size()) + " at offset " + std::to_string(off);
+  if (sh.magic != kSectionMagic ||
+      checksum(&sh, offsetof(SectionHeader, header_checksum)) != sh.header_checksum) {
+    fail("corrupt image: bad header for " + where);
   }
-  if (!(h.flags & kSectionZstd)) return stored;
-  std::string raw(h.raw_size, '\0');
-  size_t r = ZSTD_decompress(raw.data(), raw.size(), stored.data(), stored.size());
-  if (ZSTD_isError(r) || r != h.raw_size) {
-    fail("corrupt image: section " + std::to_string(h.index) + " (" + section_name(h.type) +
-         ") does not decompress");
+  if (sh.image_id != header.image_id) {
+    char ids[80];
+    snprintf(ids, sizeof ids, "%016llx, this image is %016llx",
+             static_cast<unsigned long long>(sh.image_id),
+             static_cast<unsigned long long>(header.image_id));
+    fail("corrupt image: " + where + " (" + section_name(sh.type) +
+         ") belongs to another image (image id " + ids + ")");
   }
-  return raw;
+  if (sh.index != sections.size()) fail("corrupt image: out-of-order " + where);
+  const uint32_t prev = sections.empty() ? 0 : sections.back().type;
+  if (!strcmp(section_name(sh.type), "UNKNOWN"))
+    fail("corrupt image: " + where + " has unknown type " + std::to_string(sh.type));
+  if (!may_follow(prev, sh.type)) {
+    fail("corrupt image: " + where + " is " + section_name(sh.type) + " where " +
+         expected_after(prev) +
+         " was expected (order: PROCESS, THREADS, SIGNALS, FDS, PAGES..., REGIONS, END)");
+  }
+  if (sh.reserved != 0 || (sh.flags & ~kSectionZstd) != 0 ||
+      (sh.type != kSecPages && (sh.flags & kSectionZstd))) {
+    fail("corrupt image: " + where + " has unknown flags or reserved bits set");
+  }
+  const uint64_t left = file_size - off - sizeof sh;
+  if (sh.stored_size > left) {
+    fail("truncated image: " + where + " (" + section_name(sh.type) + ") needs " +
+         std::to_string(sh.stored_size) + " bytes, only " + std::to_string(left) + " left");
+  }
+  const bool is_pages = sh.type == kSecPages;
+  const bool zstd = sh.flags & kSectionZstd;
+  if ((is_pages ? sh.raw_size > kMaxPagesChunk + (1u << 20) : sh.raw_size > kMaxMetadataSection) ||
+      (!zstd && sh.raw_size != sh.stored_size) ||
+      (zstd && sh.stored_size > ZSTD_compressBound(sh.raw_size))) {
+    fail("corrupt image: implausible sizes in " + where);
+  }
 }
 
 Image Image::open(const std::string& p) {
   Image img;
   img.path = p;
-  img.fd_ = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer.
+  img.fd_ = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (img.fd_ < 0) img.fail(std::string("cannot open image: ") + strerror(errno));
   struct stat st;
   if (fstat(img.fd_, &st) != 0) img.fail(std::string("cannot stat image: ") + strerror(errno));
@@ -160,6 +253,8 @@ Image Image::open(const std::string& p) {
   if (h.page_size != static_cast<uint32_t>(sysconf(_SC_PAGESIZE))) {
     img.fail("image page size " + std::to_string(h.page_size) + " differs from this machine's");
   }
+  if (h.image_id == 0 || h.reserved0 || h.reserved1 || (h.flags & ~kImageCompressed))
+    img.fail("corrupt image: header has no image id, or unknown flags or reserved bits set");
 
   uint64_t off = sizeof(FileHeader);
   uint64_t metadata_total = 0;
@@ -172,38 +267,19 @@ Image Image::open(const std::string& p) {
       img.fail("truncated image: partial section header at offset " + std::to_string(off));
     SectionHeader sh;
     img.read_exact(off, &sh, sizeof sh, "section header");
-    const std::string where =
-        "section " + std::to_string(img.sections.size()) + " at offset " + std::to_string(off);
-    if (sh.magic != kSectionMagic ||
-        checksum(&sh, offsetof(SectionHeader, header_checksum)) != sh.header_checksum) {
-      img.fail("corrupt image: bad header for " + where);
-    }
-    if (sh.index != img.sections.size()) img.fail("corrupt image: out-of-order " + where);
+    img.check_section_header(sh, off);
     off += sizeof sh;
-    if (sh.stored_size > img.file_size - off) {
-      img.fail("truncated image: " + where + " (" + section_name(sh.type) + ") needs " +
-               std::to_string(sh.stored_size) + " bytes, only " +
-               std::to_string(img.file_size - off) + " left");
-    }
-    const bool is_pages = sh.type == kSecPages;
-    if ((is_pages ? sh.raw_size > kMaxPagesChunk + (1u << 20)
-                  : sh.raw_size > kMaxMetadataSection) ||
-        (!(sh.flags & kSectionZstd) && sh.raw_size != sh.stored_size)) {
-      img.fail("corrupt image: implausible sizes in " + where);
-    }
     img.sections.push_back(sh);
-    if (!is_pages) {
-      // Each metadata section once; their total decompressed size bounded.
-      for (size_t k = 0; k + 1 < img.sections.size(); ++k)
-        if (img.sections[k].type == sh.type)
-          img.fail("corrupt image: repeated " + std::string(section_name(sh.type)) + " section");
+    if (sh.type == kSecPages) {
+      ChunkRef c;
+      c.hdr = sh;
+      c.payload_offset = off;
+      img.read_chunk_head(c);
+      img.chunks.push_back(std::move(c));
+    } else {
       metadata_total += sh.raw_size;
       if (metadata_total > kMaxMetadataSection) img.fail("corrupt image: metadata too large");
-    }
-    if (is_pages) {
-      img.chunks.push_back({sh, off});
-    } else {
-      img.parse(sh, img.read_payload(sh, off));
+      img.parse(sh, img.read_stored(sh, off));  // metadata is never compressed
       ended = sh.type == kSecEnd;
     }
     off += sh.stored_size;
@@ -211,15 +287,12 @@ Image Image::open(const std::string& p) {
   if (off != img.file_size)
     img.fail("corrupt image: " + std::to_string(img.file_size - off) +
              " bytes after the END section");
-  if (img.end.nsections != img.sections.size() - 1)
-    img.fail("corrupt image: END counts " + std::to_string(img.end.nsections) + " sections");
-  if (img.process.rec.pid == 0 || img.threads.empty() || img.regions.empty())
-    img.fail("corrupt image: PROCESS, THREADS or REGIONS section missing");
+  img.validate();
   return img;
 }
 
 void Image::parse(const SectionHeader& h, const std::string& payload) {
-  Decoder d(payload, *this, section_name(h.type));
+  Decoder d(payload, *this, h);
   switch (h.type) {
     case kSecProcess: {
       process.rec = d.pod<ProcessRecord>();
@@ -240,7 +313,7 @@ void Image::parse(const SectionHeader& h, const std::string& payload) {
         ThreadInfo t;
         t.rec = d.pod<ThreadRecord>();
         if (t.rec.xstate_size > 64 * 1024 || t.rec.npending > 1024)
-          fail("corrupt image: implausible thread record");
+          d.fail("implausible record of thread " + std::to_string(i));
         t.xstate.resize(t.rec.xstate_size);
         d.take(t.xstate.data(), t.xstate.size());
         t.pending.resize(t.rec.npending);
@@ -250,7 +323,9 @@ void Image::parse(const SectionHeader& h, const std::string& payload) {
       break;
     }
     case kSecSignals: {
-      uint32_t n = d.count(128);
+      uint32_t n = d.count(kNumSignals);
+      if (n != kNumSignals)
+        d.fail("has " + std::to_string(n) + " handlers, not " + std::to_string(kNumSignals));
       sigactions.resize(n);
       d.take(sigactions.data(), n * sizeof(KSigaction));
       break;
@@ -272,8 +347,6 @@ void Image::parse(const SectionHeader& h, const std::string& payload) {
         RegionInfo r;
         r.rec = d.pod<RegionRecord>();
         r.path = d.str();
-        if (r.rec.end <= r.rec.start || (r.rec.start | r.rec.end) % header.page_size)
-          fail("corrupt image: bad region bounds");
         regions.push_back(std::move(r));
       }
       break;
@@ -281,133 +354,150 @@ void Image::parse(const SectionHeader& h, const std::string& payload) {
     case kSecEnd:
       end = d.pod<EndRecord>();
       break;
-    default:
-      fail("corrupt image: unknown section type " + std::to_string(h.type));
+    default:  // check_section_header() refused it already
+      d.fail("unknown section type");
   }
+  d.done();
 }
 
-std::vector<PageRun> Image::chunk_runs(const ChunkRef& c, uint32_t* region) const {
-  std::vector<PageRun> runs;
-  PagesChunkHeader ch;
-  if (c.hdr.flags & kSectionZstd) {
-    std::string raw = read_payload(c.hdr, c.payload_offset);
-    if (raw.size() < sizeof ch) fail("corrupt image: short PAGES section");
-    memcpy(&ch, raw.data(), sizeof ch);
-    if (ch.nruns > (raw.size() - sizeof ch) / sizeof(PageRun))
-      fail("corrupt image: bad PAGES run count");
-    runs.resize(ch.nruns);
-    memcpy(runs.data(), raw.data() + sizeof ch, ch.nruns * sizeof(PageRun));
-  } else {
-    if (c.hdr.stored_size < sizeof ch) fail("corrupt image: short PAGES section");
+// Reads a PAGES section's chunk header and run list (the page data is read
+// by load_chunk).  A compressed section is read whole and checksummed first:
+// its run list is only reachable through the decompressor.
+void Image::read_chunk_head(ChunkRef& c) const {
+  const SectionHeader& h = c.hdr;
+  PagesChunkHeader& ch = c.head;
+  if (h.raw_size < sizeof ch) fail_in(h, "too short for its header");
+  if (!(h.flags & kSectionZstd)) {
     read_exact(c.payload_offset, &ch, sizeof ch, "PAGES");
-    if (ch.nruns > (c.hdr.stored_size - sizeof ch) / sizeof(PageRun))
-      fail("corrupt image: bad PAGES run count");
-    runs.resize(ch.nruns);
-    read_exact(c.payload_offset + sizeof ch, runs.data(), ch.nruns * sizeof(PageRun), "PAGES");
-  }
-  *region = ch.region_index;
-  return runs;
-}
-
-void Image::verify_pages() const {
-  std::vector<char> buf;
-  for (const ChunkRef& c : chunks) {
-    XXH3_state_t st;
-    XXH3_64bits_reset(&st);
-    buf.resize(std::min<uint64_t>(c.hdr.stored_size, 8u << 20));
-    for (uint64_t done = 0; done < c.hdr.stored_size;) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), c.hdr.stored_size - done));
-      read_exact(c.payload_offset + done, buf.data(), n, "PAGES");
-      XXH3_64bits_update(&st, buf.data(), n);
-      done += n;
-    }
-    if (XXH3_64bits_digest(&st) != c.hdr.payload_checksum) {
-      fail("corrupt image: checksum mismatch in section " + std::to_string(c.hdr.index) +
-           " (PAGES)");
-    }
-  }
-}
-
-void Image::load_chunk(const ChunkRef& c,
-                       const std::function<char*(uint64_t, uint64_t)>& dest) const {
-  const std::string sec = "section " + std::to_string(c.hdr.index) + " (PAGES)";
-  const uint64_t page = header.page_size;
-  auto check_runs = [&](const PagesChunkHeader& ch, const std::vector<PageRun>& runs,
-                        uint64_t avail) {
-    if (ch.region_index >= regions.size())
-      fail("corrupt image: " + sec + " names region " + std::to_string(ch.region_index));
-    const RegionRecord& r = regions[ch.region_index].rec;
-    uint64_t total = 0;
-    for (const PageRun& run : runs) {
-      if (run.npages == 0 || run.addr < r.start || run.addr % page ||
-          run.npages > (r.end - run.addr) / page) {
-        fail("corrupt image: " + sec + " has a page run outside its region");
-      }
-      total += run.npages * page;
-    }
-    if (total != avail) fail("corrupt image: " + sec + " data size does not match its runs");
-  };
-
-  PagesChunkHeader ch;
-  if (!(c.hdr.flags & kSectionZstd)) {
-    if (c.hdr.stored_size < sizeof ch) fail("corrupt image: short " + sec);
-    read_exact(c.payload_offset, &ch, sizeof ch, "PAGES");
-    if (ch.nruns > (c.hdr.stored_size - sizeof ch) / sizeof(PageRun))
-      fail("corrupt image: bad run count in " + sec);
-    std::vector<PageRun> runs(ch.nruns);
-    read_exact(c.payload_offset + sizeof ch, runs.data(), runs.size() * sizeof(PageRun), "PAGES");
-    const uint64_t head = sizeof ch + runs.size() * sizeof(PageRun);
-    check_runs(ch, runs, c.hdr.stored_size - head);
-    XXH3_state_t st;
-    XXH3_64bits_reset(&st);
-    XXH3_64bits_update(&st, &ch, sizeof ch);
-    XXH3_64bits_update(&st, runs.data(), runs.size() * sizeof(PageRun));
-    uint64_t off = c.payload_offset + head;
-    for (const PageRun& run : runs) {
-      const uint64_t len = run.npages * page;
-      char* d = dest(run.addr, len);
-      // Hash each piece right after reading it, while it is still in cache.
-      for (uint64_t done = 0; done < len;) {
-        const uint64_t n = std::min<uint64_t>(len - done, 1u << 20);
-        read_exact(off + done, d + done, n, "PAGES");
-        XXH3_64bits_update(&st, d + done, n);
-        done += n;
-      }
-      off += len;
-    }
-    if (XXH3_64bits_digest(&st) != c.hdr.payload_checksum)
-      fail("corrupt image: checksum mismatch in " + sec);
+    if (ch.nruns == 0 || ch.nruns > (h.raw_size - sizeof ch) / sizeof(PageRun))
+      fail_in(h, "bad run count " + std::to_string(ch.nruns));
+    c.runs.resize(ch.nruns);
+    read_exact(c.payload_offset + sizeof ch, c.runs.data(), ch.nruns * sizeof(PageRun), "PAGES");
     return;
   }
-
-  // Compressed: verify the stored bytes first, then stream-decompress into
-  // the destinations.
-  // One buffer for all sections: a fresh 32 MiB allocation per section
-  // would be mapped, zeroed and unmapped every time.
-  if (zbuf_.size() < c.hdr.stored_size) zbuf_.resize(c.hdr.stored_size);
-  read_exact(c.payload_offset, zbuf_.data(), c.hdr.stored_size, "PAGES");
-  if (checksum(zbuf_.data(), c.hdr.stored_size) != c.hdr.payload_checksum)
-    fail("corrupt image: checksum mismatch in " + sec);
-  if (!dctx_) dctx_.reset(ZSTD_createDCtx());
-  ZSTD_DCtx_reset(dctx_.get(), ZSTD_reset_session_only);
-  ZSTD_DCtx* dctx = dctx_.get();
-  ZSTD_inBuffer in = {zbuf_.data(), c.hdr.stored_size, 0};
+  const std::string stored = read_stored(h, c.payload_offset);
+  ZSTD_inBuffer in = {stored.data(), stored.size(), 0};
+  ZSTD_DCtx* dc = dctx();
   auto pull = [&](void* out, size_t n) {
     ZSTD_outBuffer ob = {out, n, 0};
     while (ob.pos < ob.size) {
       size_t before_in = in.pos, before_out = ob.pos;
-      size_t r = ZSTD_decompressStream(dctx, &ob, &in);
-      if (ZSTD_isError(r)) fail("corrupt image: " + sec + " does not decompress");
-      if (in.pos == before_in && ob.pos == before_out)
-        fail("corrupt image: " + sec + " is short after decompression");
+      size_t r = ZSTD_decompressStream(dc, &ob, &in);
+      if (ZSTD_isError(r)) fail_in(h, "does not decompress");
+      if (in.pos == before_in && ob.pos == before_out) fail_in(h, "is short after decompression");
     }
   };
   pull(&ch, sizeof ch);
-  if (ch.nruns > c.hdr.raw_size / sizeof(PageRun)) fail("corrupt image: bad run count in " + sec);
-  std::vector<PageRun> runs(ch.nruns);
-  pull(runs.data(), runs.size() * sizeof(PageRun));
-  check_runs(ch, runs, c.hdr.raw_size - sizeof ch - runs.size() * sizeof(PageRun));
-  for (const PageRun& run : runs) pull(dest(run.addr, run.npages * page), run.npages * page);
+  if (ch.nruns == 0 || ch.nruns > (h.raw_size - sizeof ch) / sizeof(PageRun))
+    fail_in(h, "bad run count " + std::to_string(ch.nruns));
+  c.runs.resize(ch.nruns);
+  pull(c.runs.data(), ch.nruns * sizeof(PageRun));
+}
+
+void Image::verify_pages() const {
+  for (const ChunkRef& c : chunks) load_chunk(c, nullptr);
+}
+
+void Image::load_chunk(const ChunkRef& c,
+                       const std::function<char*(uint64_t, uint64_t)>& dest) const {
+  if (c.hdr.flags & kSectionZstd) {
+    load_zstd(c, dest);
+  } else {
+    load_stored(c, dest);
+  }
+}
+
+// Algorithm (stored section): re-read the head (chunk header, runs, padding)
+// and insist it is what open() checked, then read each run's bytes straight
+// into its destination in 1 MiB pieces, hashing each piece while it is still
+// in cache; the digest must match the section's checksum.
+void Image::load_stored(const ChunkRef& c,
+                        const std::function<char*(uint64_t, uint64_t)>& dest) const {
+  const uint64_t page = header.page_size;
+  const uint64_t head_len = c.head.data_offset;  // validate() bounded it
+  std::vector<char> head(head_len);
+  read_exact(c.payload_offset, head.data(), head.size(), "PAGES");
+  const size_t list = sizeof c.head + c.runs.size() * sizeof(PageRun);
+  if (memcmp(head.data(), &c.head, sizeof c.head) != 0 ||
+      memcmp(head.data() + sizeof c.head, c.runs.data(), list - sizeof c.head) != 0) {
+    fail_in(c.hdr, "run list changed since the image was opened");
+  }
+  if (std::any_of(head.begin() + static_cast<ptrdiff_t>(list), head.end(),
+                  [](char b) { return b != 0; }))
+    fail_in(c.hdr, "padding is not zero");
+  XXH3_state_t st;
+  XXH3_64bits_reset(&st);
+  XXH3_64bits_update(&st, head.data(), head.size());
+  uint64_t off = c.payload_offset + head_len;
+  for (const PageRun& run : c.runs) {
+    const uint64_t len = run.npages * page;
+    char* d = dest ? dest(run.addr, len) : nullptr;
+    for (uint64_t done = 0; done < len;) {
+      const uint64_t n = std::min<uint64_t>(len - done, 1u << 20);
+      char* to = d ? d + done : (sink_.resize(1u << 20), sink_.data());
+      read_exact(off + done, to, n, "PAGES");
+      XXH3_64bits_update(&st, to, n);
+      done += n;
+    }
+    off += len;
+  }
+  if (XXH3_64bits_digest(&st) != c.hdr.payload_checksum)
+    fail("corrupt image: checksum mismatch in " + sec_name(c.hdr));
+}
+
+// Algorithm (compressed section): verify the stored bytes' checksum, then
+// stream-decompress: the head must equal what open() checked, each run goes
+// to its destination, and the frame must end exactly there, with no input
+// left over.
+void Image::load_zstd(const ChunkRef& c,
+                      const std::function<char*(uint64_t, uint64_t)>& dest) const {
+  const SectionHeader& h = c.hdr;
+  const uint64_t page = header.page_size;
+  // One buffer for all sections: a fresh 32 MiB allocation per section
+  // would be mapped, zeroed and unmapped every time.
+  if (zbuf_.size() < h.stored_size) zbuf_.resize(h.stored_size);
+  read_exact(c.payload_offset, zbuf_.data(), h.stored_size, "PAGES");
+  if (checksum(zbuf_.data(), h.stored_size) != h.payload_checksum)
+    fail("corrupt image: checksum mismatch in " + sec_name(h));
+  ZSTD_DCtx* dc = dctx();
+  ZSTD_inBuffer in = {zbuf_.data(), h.stored_size, 0};
+  size_t last = 1;  // ZSTD_decompressStream's last return: 0 = frame complete
+  auto pull = [&](void* out, size_t n) {
+    ZSTD_outBuffer ob = {out, n, 0};
+    while (ob.pos < ob.size) {
+      size_t before_in = in.pos, before_out = ob.pos;
+      last = ZSTD_decompressStream(dc, &ob, &in);
+      if (ZSTD_isError(last)) fail_in(h, "does not decompress");
+      if (in.pos == before_in && ob.pos == before_out) fail_in(h, "is short after decompression");
+    }
+  };
+  const size_t list = sizeof c.head + c.runs.size() * sizeof(PageRun);
+  std::vector<char> head(list);
+  pull(head.data(), head.size());
+  if (c.head.data_offset != list || memcmp(head.data(), &c.head, sizeof c.head) != 0 ||
+      memcmp(head.data() + sizeof c.head, c.runs.data(), list - sizeof c.head) != 0) {
+    fail_in(h, "run list changed since the image was opened");
+  }
+  for (const PageRun& run : c.runs) {
+    const uint64_t len = run.npages * page;
+    char* d = dest ? dest(run.addr, len) : nullptr;
+    for (uint64_t done = 0; done < len;) {
+      const uint64_t n = std::min<uint64_t>(len - done, 1u << 20);
+      pull(d ? d + done : (sink_.resize(1u << 20), sink_.data()), n);
+      done += n;
+    }
+  }
+  // Nothing may follow the runs' bytes: the frame ends, the input with it.
+  char extra;
+  while (last != 0) {
+    ZSTD_outBuffer ob = {&extra, 1, 0};
+    const size_t before_in = in.pos;
+    last = ZSTD_decompressStream(dc, &ob, &in);
+    if (ZSTD_isError(last)) fail_in(h, "does not decompress");
+    if (ob.pos) fail_in(h, "decompresses to more bytes than its runs");
+    if (last != 0 && in.pos == before_in) fail_in(h, "zstd frame is incomplete");
+  }
+  if (in.pos != in.size) fail_in(h, "has bytes after its zstd frame");
 }
 
 }  // namespace crimg

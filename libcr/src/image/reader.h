@@ -1,9 +1,20 @@
 // reader.h -- opens, validates and loads a process image (tools side).
 //
-// Image::open() reads the header and every metadata section, checking each
-// checksum, and indexes the PAGES sections without reading them.  Page data
-// is checked when it is loaded (load_chunk) or by verify_pages().  Any
-// problem throws ImageError, whose message names the file and the problem.
+// Validation is in two parts that together are everything a reader checks:
+//
+//   open()          the header, every metadata section (checksum, records,
+//                   no trailing bytes), the section order, the image id of
+//                   every section, the run list of every PAGES section, and
+//                   every cross-check between them (validate.cpp): counts,
+//                   totals, runs inside their regions and not overlapping...
+//   load_chunk()    one PAGES section's data: checksum, decompression, size.
+//                   verify_pages() runs it on every section without keeping
+//                   the bytes; cr_restart runs it while loading, before its
+//                   point of no return.
+//
+// So cr_info (open + verify_pages) calls an image good exactly when
+// cr_restart's reading of it would succeed.  Any problem throws ImageError,
+// whose message names the file, the section and the problem.
 #pragma once
 
 #include <cstdint>
@@ -50,12 +61,14 @@ struct RegionInfo {
 struct ChunkRef {
   SectionHeader hdr{};
   uint64_t payload_offset = 0;  // file offset of the stored payload
+  PagesChunkHeader head{};      // read and checked by open()
+  std::vector<PageRun> runs;    // idem
 };
 
 class Image {
  public:
-  // Throws ImageError for a missing, unreadable, corrupt, truncated or
-  // wrong-version file.
+  // Throws ImageError for a missing, unreadable, corrupt, truncated,
+  // inconsistent or wrong-version file.  Never blocks (a FIFO is refused).
   static Image open(const std::string& path);
   Image(Image&&) noexcept;
   Image& operator=(Image&&) noexcept;
@@ -64,16 +77,16 @@ class Image {
   // The open image file (for fstat: who owns it).  Owned by the Image.
   int fd() const { return fd_; }
 
-  // Checks every PAGES section's checksum (and that it decompresses).
+  // Runs load_chunk() on every PAGES section, keeping nothing.
   void verify_pages() const;
 
   // Loads one PAGES section: for every run, @dest(addr, bytes) returns where
-  // the bytes go.  Verifies the checksum; throws on mismatch (the data may
+  // the bytes go, or nullptr to only verify them.  Checks the checksum, that
+  // the section decompresses to exactly its runs, and that its run list is
+  // still the one open() checked; throws on any mismatch (the data may
   // already have been written to the destinations).
   void load_chunk(const ChunkRef& c,
                   const std::function<char*(uint64_t addr, uint64_t len)>& dest) const;
-  // Reads only the run list of a PAGES section (for cr_info and planning).
-  std::vector<PageRun> chunk_runs(const ChunkRef& c, uint32_t* region) const;
 
   std::string path;
   uint64_t file_size = 0;
@@ -90,14 +103,28 @@ class Image {
  private:
   Image() = default;
   [[noreturn]] void fail(const std::string& what) const;
+  // fail("corrupt image: section I (TYPE): " + what)
+  [[noreturn]] void fail_in(const SectionHeader& h, const std::string& what) const;
   void read_exact(uint64_t off, void* buf, size_t n, const char* what) const;
-  std::string read_payload(const SectionHeader& h, uint64_t off) const;
+  void check_section_header(const SectionHeader& sh, uint64_t off) const;
+  std::string read_stored(const SectionHeader& h, uint64_t off) const;  // checksummed
   void parse(const SectionHeader& h, const std::string& payload);
+  void read_chunk_head(ChunkRef& c) const;
+  ZSTD_DCtx_s* dctx() const;
+  void load_stored(const ChunkRef& c, const std::function<char*(uint64_t, uint64_t)>& dest) const;
+  void load_zstd(const ChunkRef& c, const std::function<char*(uint64_t, uint64_t)>& dest) const;
+  // validate.cpp: every cross-check between sections, after the END.
+  void validate() const;
+  void validate_threads() const;
+  void validate_fds() const;
+  void validate_regions() const;
+  void validate_pages() const;
   int fd_ = -1;
   struct DctxFree {
     void operator()(ZSTD_DCtx_s* d) const;
   };
   mutable std::vector<char> zbuf_;
+  mutable std::vector<char> sink_;  // where verified-only page bytes go
   mutable std::unique_ptr<ZSTD_DCtx_s, DctxFree> dctx_;
 };
 

@@ -5,12 +5,31 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
 namespace crimg {
+namespace {
+
+// A random, non-zero image id.  getrandom() neither allocates nor blocks
+// with GRND_NONBLOCK; if it fails (early boot, a seccomp filter), the time,
+// the PID and the cycle counter are mixed instead: the id only has to differ
+// between images, it protects against mix-ups, not against an attacker.
+uint64_t new_image_id(uint64_t created_ns, uint32_t pid) {
+  uint64_t id = 0;
+  if (getrandom(&id, sizeof id, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof id)) {
+    const uint64_t mix[3] = {created_ns, pid, __builtin_ia32_rdtsc()};
+    id = XXH3_64bits(mix, sizeof mix);
+  }
+  return id ? id : 1;
+}
+
+const char kZeros[4096] = {};
+
+}  // namespace
 
 int Scratch::init(size_t bytes) {
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
@@ -122,6 +141,7 @@ int ImageWriter::begin(int fd, Scratch* scratch, uint32_t pid, int compress_leve
   clock_gettime(CLOCK_REALTIME, &ts);
   h.created_ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
   h.pid = pid;
+  h.image_id = image_id_ = new_image_id(h.created_ns, pid);
   h.checksum = checksum(&h, offsetof(FileHeader, checksum));
   struct iovec iov = {&h, sizeof h};
   return write_all(&iov, 1);
@@ -135,6 +155,7 @@ int ImageWriter::section_header(uint32_t type, uint32_t flags, uint64_t raw, uin
   sh.type = type;
   sh.flags = flags;
   sh.index = nsections_++;
+  sh.image_id = image_id_;
   sh.raw_size = raw;
   sh.stored_size = stored;
   sh.payload_checksum = payload_checksum;
@@ -158,10 +179,16 @@ int ImageWriter::metadata(uint32_t type, const void* payload, size_t n) {
 
 int ImageWriter::pages(uint32_t region, const PageRun* runs, uint32_t nruns, bool unstable) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  PagesChunkHeader ch = {region, nruns};
   uint64_t data_bytes = 0;
   for (uint32_t i = 0; i < nruns; ++i) data_bytes += runs[i].npages * page;
-  const uint64_t raw = sizeof ch + nruns * sizeof(PageRun) + data_bytes;
+  const uint64_t head = sizeof(PagesChunkHeader) + uint64_t{nruns} * sizeof(PageRun);
+  // A stored section is padded so that its page bytes start at a page-aligned
+  // file offset (offset_ is the file position: the image fd starts empty).
+  uint64_t pad = 0;
+  if (level_ == 0) pad = (page - (offset_ + sizeof(SectionHeader) + head) % page) % page;
+  if (head + pad > UINT32_MAX) return -EINVAL;
+  PagesChunkHeader ch = {region, nruns, static_cast<uint32_t>(head + pad), 0};
+  const uint64_t raw = head + pad + data_bytes;
   total_pages_ += data_bytes / page;
 
   if (level_ > 0) {
@@ -189,6 +216,15 @@ int ImageWriter::pages(uint32_t region, const PageRun* runs, uint32_t nruns, boo
     return emit(kSecPages, kSectionZstd, raw, &iov, 1, checksum(zbuf_, out.pos));
   }
 
+  struct iovec iov[3 + 256];
+  int n = 0;
+  iov[n++] = {&ch, sizeof ch};
+  iov[n++] = {const_cast<PageRun*>(runs), nruns * sizeof(PageRun)};
+  iov[n++] = {const_cast<char*>(kZeros), pad};
+  XXH3_state_t st;
+  XXH3_64bits_reset(&st);
+  for (int i = 0; i < n; ++i) XXH3_64bits_update(&st, iov[i].iov_base, iov[i].iov_len);
+
   if (unstable) {
     if (!bounce_) bounce_ = static_cast<char*>(scratch_->alloc(kMaxPagesChunk, page));
     if (!bounce_ || data_bytes > kMaxPagesChunk) return -ENOMEM;
@@ -197,33 +233,17 @@ int ImageWriter::pages(uint32_t region, const PageRun* runs, uint32_t nruns, boo
       memcpy(out, reinterpret_cast<const void*>(runs[i].addr), runs[i].npages * page);
       out += runs[i].npages * page;
     }
-    XXH3_state_t st;
-    XXH3_64bits_reset(&st);
-    XXH3_64bits_update(&st, &ch, sizeof ch);
-    XXH3_64bits_update(&st, runs, nruns * sizeof(PageRun));
     XXH3_64bits_update(&st, bounce_, data_bytes);
-    struct iovec iov[3] = {{&ch, sizeof ch},
-                           {const_cast<PageRun*>(runs), nruns * sizeof(PageRun)},
-                           {bounce_, data_bytes}};
-    return emit(kSecPages, 0, raw, iov, 3, XXH3_64bits_digest(&st));
+    iov[n++] = {bounce_, data_bytes};
+    return emit(kSecPages, 0, raw, iov, n, XXH3_64bits_digest(&st));
   }
 
-  // Stored: hash and write straight from memory, no copy.
-  XXH3_state_t st;
-  XXH3_64bits_reset(&st);
-  XXH3_64bits_update(&st, &ch, sizeof ch);
-  XXH3_64bits_update(&st, runs, nruns * sizeof(PageRun));
+  // Stable: hash and write straight from memory, no copy.
   for (uint32_t i = 0; i < nruns; ++i)
     XXH3_64bits_update(&st, reinterpret_cast<const void*>(runs[i].addr), runs[i].npages * page);
-  const uint64_t sum = XXH3_64bits_digest(&st);
-
-  // Header iovecs, then one iovec per run, emitted in batches by write_all.
-  struct iovec iov[2 + 256];
-  int n = 0;
-  iov[n++] = {&ch, sizeof ch};
-  iov[n++] = {const_cast<PageRun*>(runs), nruns * sizeof(PageRun)};
-  int rc = section_header(kSecPages, 0, raw, raw, sum);
+  int rc = section_header(kSecPages, 0, raw, raw, XXH3_64bits_digest(&st));
   if (rc) return rc;
+  // Head iovecs, then one iovec per run, emitted in batches by write_all.
   for (uint32_t i = 0; i < nruns; ++i) {
     iov[n++] = {reinterpret_cast<void*>(runs[i].addr), runs[i].npages * page};
     if (n == static_cast<int>(sizeof iov / sizeof iov[0])) {

@@ -71,6 +71,7 @@ class ImageWriter {
   int pages(uint32_t region, const PageRun* runs, uint32_t nruns, bool unstable = false);
   int end();
   uint64_t bytes() const { return offset_; }
+  uint64_t image_id() const { return image_id_; }
   uint64_t total_pages() const { return total_pages_; }
 
  private:
@@ -83,6 +84,7 @@ class ImageWriter {
   Scratch* scratch_ = nullptr;
   int level_ = 0;
   uint32_t nsections_ = 0;
+  uint64_t image_id_ = 0;
   uint64_t offset_ = 0;
   uint64_t total_pages_ = 0;
   ZSTD_CCtx* cctx_ = nullptr;

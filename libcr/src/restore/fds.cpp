@@ -32,16 +32,87 @@ int park(int fd, int above) {
   return p;
 }
 
+const char* type_name(unsigned mode) {
+  switch (mode & S_IFMT) {
+    case S_IFREG:
+      return "a regular file";
+    case S_IFDIR:
+      return "a directory";
+    case S_IFCHR:
+      return "a character device";
+    case S_IFBLK:
+      return "a block device";
+    case S_IFIFO:
+      return "a FIFO";
+    case S_IFSOCK:
+      return "a socket";
+    case S_IFLNK:
+      return "a symbolic link";
+    default:
+      return "of unknown type";
+  }
+}
+
+// What fd kind @kind must find at its path, or 0 for kinds not reopened by
+// path.  Devices are character devices (that is all libcr records as one).
+unsigned expected_type(uint32_t kind) {
+  switch (kind) {
+    case crimg::kFdFile:
+      return S_IFREG;
+    case crimg::kFdDir:
+      return S_IFDIR;
+    case crimg::kFdDevice:
+      return S_IFCHR;
+    default:
+      return 0;
+  }
+}
+
+void refuse_type(State& s, const std::string& what, const struct stat& st, unsigned type) {
+  s.fail(what + " is " + type_name(st.st_mode) + " now; the checkpoint recorded " +
+         type_name(type));
+}
+
 }  // namespace
+
+bool check_type(State& s, const std::string& path, unsigned type, const std::string& what) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return false;
+  if ((st.st_mode & S_IFMT) != type) refuse_type(s, what, st, type);
+  return true;
+}
+
+int open_no_block(State& s, const std::string& path, int flags, unsigned type,
+                  const std::string& what) {
+  int fd = open(path.c_str(), flags | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    const int e = errno;
+    close(fd);
+    s.fail("cannot stat " + what + ": " + strerror(e));
+  }
+  if ((st.st_mode & S_IFMT) != type) {  // replaced since check_fds/check_files
+    close(fd);
+    refuse_type(s, what, st, type);
+  }
+  if (!(flags & O_NONBLOCK) && !(flags & O_PATH)) {
+    const int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+      const int e = errno;
+      close(fd);
+      s.fail("cannot clear O_NONBLOCK on " + what + ": " + strerror(e));
+    }
+  }
+  return fd;
+}
 
 void check_fds(State& s) {
   for (const crimg::FdInfo& f : s.img.fds) {
-    if (f.rec.kind != crimg::kFdFile && f.rec.kind != crimg::kFdDir) continue;
-    struct stat st;
-    if (stat(f.path.c_str(), &st) != 0) {
-      s.fail("file " + f.path + " (fd " + std::to_string(f.rec.fd) +
-             ") is missing: " + strerror(errno));
-    }
+    const unsigned type = expected_type(f.rec.kind);
+    if (!type) continue;
+    const std::string what = "file " + f.path + " (fd " + std::to_string(f.rec.fd) + ")";
+    if (!check_type(s, f.path, type, what)) s.fail(what + " is missing: " + strerror(errno));
   }
 }
 
@@ -89,12 +160,13 @@ void restore_fds(State& s) {
         continue;
       case crimg::kFdFile:
       case crimg::kFdDevice:
-        t = park(open(f.path.c_str(), static_cast<int>(r.open_flags & kReopenFlags) | O_CLOEXEC),
+        t = park(open_no_block(s, f.path, static_cast<int>(r.open_flags & kReopenFlags),
+                               expected_type(r.kind), what),
                  above);
         if (t >= 0 && r.kind == crimg::kFdFile) lseek(t, r.offset, SEEK_SET);
         break;
       case crimg::kFdDir:
-        t = park(open(f.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), above);
+        t = park(open_no_block(s, f.path, O_RDONLY | O_DIRECTORY, S_IFDIR, what), above);
         if (t >= 0) lseek(t, r.offset, SEEK_SET);
         break;
       case crimg::kFdDeleted: {
@@ -114,7 +186,7 @@ void restore_fds(State& s) {
         break;
       }
       case crimg::kFdPath:
-        t = park(open(f.path.c_str(), O_PATH | O_CLOEXEC), above);
+        t = park(open(f.path.c_str(), O_PATH | O_CLOEXEC), above);  // never blocks
         break;
       case crimg::kFdPipe: {
         auto it = pipes.find(r.pipe_id);

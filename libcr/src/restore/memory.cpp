@@ -46,10 +46,10 @@ bool overlaps(const std::vector<Range>& v, uint64_t lo, uint64_t hi) {
   return false;
 }
 
-int open_for(const crimg::RegionInfo& r) {
+int open_for(State& s, const crimg::RegionInfo& r) {
   int flags =
       (r.rec.kind == crimg::kRegFileShared && (r.rec.prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
-  return open(r.path.c_str(), flags | O_CLOEXEC);
+  return open_no_block(s, r.path, flags, S_IFREG, "mapped file " + r.path);
 }
 
 struct NamedRange {
@@ -117,6 +117,8 @@ int initial_prot(const crimg::RegionRecord& r) {
 void check_files(State& s) {
   for (const crimg::RegionInfo& r : s.img.regions) {
     if (r.rec.kind != crimg::kRegFilePrivate && r.rec.kind != crimg::kRegFileShared) continue;
+    if (!check_type(s, r.path, S_IFREG, "mapped file " + r.path))
+      s.fail("mapped file " + r.path + " is missing: " + strerror(errno));
     struct stat st;
     if (stat(r.path.c_str(), &st) != 0) {
       s.fail("mapped file " + r.path + " is missing: " + strerror(errno));
@@ -183,7 +185,7 @@ void map_regions(State& s) {
         break;
       case crimg::kRegFilePrivate:
       case crimg::kRegFileShared:
-        fd = open_for(ri);
+        fd = open_for(s, ri);
         if (fd < 0) s.fail("cannot open mapped file " + ri.path + ": " + strerror(errno));
         p = mmap(addr, len, r.kind == crimg::kRegFileShared ? static_cast<int>(r.prot) : rw,
                  (r.kind == crimg::kRegFileShared ? MAP_SHARED : MAP_PRIVATE) | fixed, fd,

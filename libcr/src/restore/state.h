@@ -54,6 +54,17 @@ void restore_process(State& s);          // process.cpp: cwd, umask, rlimits, na
 void restore_signals(State& s);          // process.cpp
 [[noreturn]] void enter_blob(State& s);  // threads.cpp
 
+// Opening any path named by an image never blocks (fds.cpp).  Opens @path
+// with @flags plus O_NONBLOCK (a FIFO would otherwise wait for a peer for
+// ever) and O_CLOEXEC, refuses, through s.fail(), anything whose file type
+// (S_IFMT bits) is not @type, then clears O_NONBLOCK unless @flags had it.
+// Returns the fd, or -1 with errno set if the open itself failed.
+int open_no_block(State& s, const std::string& path, int flags, unsigned type,
+                  const std::string& what);
+// Refuses, through s.fail(), a path whose file type is not @type; false if
+// it does not exist (errno set).  stat() never blocks.
+bool check_type(State& s, const std::string& path, unsigned type, const std::string& what);
+
 // Our own mappings (parsed /proc/self/maps), sorted.
 std::vector<Range> own_mappings();
 // A free, page-aligned address range of @len avoiding @busy (sorted).
