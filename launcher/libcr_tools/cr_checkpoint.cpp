@@ -36,6 +36,7 @@
 
 #include <string>
 
+#include "cli.h"
 #include "control.h"
 #include "libcr.h"
 #include "quiet_pipe.h"
@@ -50,20 +51,6 @@ struct Options {
   pid_t pid = 0;
 };
 
-void usage(FILE* f) {
-  fprintf(f,
-          "usage: cr_checkpoint [options] PID\n"
-          "  -f, --file FILE      write the image to FILE (default: context.PID)\n"
-          "      --term           send SIGTERM to the process after the checkpoint\n"
-          "      --kill           kill the process (SIGKILL) after the checkpoint\n"
-          "      --stop           stop the process (SIGSTOP) after the checkpoint\n"
-          "      --cont           let the process continue (default)\n"
-          "      --signal NUM     send signal NUM to the process after the checkpoint\n"
-          "  -T, --timeout SECS   give up if the checkpoint takes longer\n"
-          "  -z, --compress       compress page data with zstd\n"
-          "  -q, --quiet          no message on success\n");
-}
-
 [[noreturn]] void die(int status, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 void die(int status, const char* fmt, ...) {
   va_list ap;
@@ -75,55 +62,38 @@ void die(int status, const char* fmt, ...) {
   exit(status);
 }
 
-long parse_number(const char* v, const char* what, long lo, long hi) {
+long parse_number(const std::string& v, const char* what, long lo, long hi) {
   char* end;
   errno = 0;
-  long n = strtol(v, &end, 10);
-  if (*v == '\0' || *end || errno || n < lo || n > hi) die(2, "bad %s '%s'", what, v);
+  long n = strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end || errno || n < lo || n > hi) die(2, "bad %s '%s'", what, v.c_str());
   return n;
 }
 
 Options parse_args(int argc, char** argv) {
   Options o;
-  const char* pid_arg = nullptr;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](const char* name, size_t eq) -> const char* {
-      if (eq && a.size() > eq && a[eq - 1] == '=') return argv[i] + eq;
-      if (i + 1 >= argc) die(2, "%s needs a value", name);
-      return argv[++i];
-    };
-    if (a == "-h" || a == "--help") {
-      usage(stdout);
-      exit(0);
-    } else if (a == "-f" || a == "--file" || a.rfind("--file=", 0) == 0) {
-      o.file = value("--file", a[1] == '-' ? 7 : 0);
-    } else if (a == "--term" || a == "--kill" || a == "--stop" || a == "--cont") {
-      o.sig = a == "--term" ? SIGTERM : a == "--kill" ? SIGKILL : a == "--stop" ? SIGSTOP
-                                                                                : CR_SIGNAL_NONE;
-    } else if (a == "--signal" || a.rfind("--signal=", 0) == 0) {
-      o.sig = static_cast<int>(parse_number(value("--signal", 9), "signal", 0, 64));
-    } else if (a == "-T" || a == "--timeout" || a.rfind("--timeout=", 0) == 0) {
-      o.timeout = parse_number(value("--timeout", a[1] == '-' ? 10 : 0), "timeout", 0, 1L << 30);
-    } else if (a == "-z" || a == "--compress") {
-      o.compress = true;
-    } else if (a == "-q" || a == "--quiet") {
-      o.quiet = true;
-    } else if (!a.empty() && a[0] == '-') {
-      fprintf(stderr, "cr_checkpoint: unknown option %s\n", a.c_str());
-      usage(stderr);
-      exit(2);
-    } else if (pid_arg) {
-      die(2, "more than one PID given");
-    } else {
-      pid_arg = argv[i];
-    }
-  }
-  if (!pid_arg) {
-    usage(stderr);
-    exit(2);
-  }
-  o.pid = static_cast<pid_t>(parse_number(pid_arg, "PID", 1, 4194304));
+  std::string pid, sig, timeout;
+  CLI::App app{"Checkpoint a running libcr process (started with cr_run or linked with -lcr).",
+               "cr_checkpoint"};
+  app.add_option("-f,--file", o.file, "write the image to FILE (default: context.PID)");
+  auto after = [&](int s) { return [&o, s](int64_t) { o.sig = s; }; };
+  app.add_flag("--term", after(SIGTERM), "send SIGTERM to the process after the checkpoint");
+  app.add_flag("--kill", after(SIGKILL), "kill the process (SIGKILL) after the checkpoint");
+  app.add_flag("--stop", after(SIGSTOP), "stop the process (SIGSTOP) after the checkpoint");
+  app.add_flag("--cont", after(CR_SIGNAL_NONE), "let the process continue (default)");
+  app.add_option("--signal", sig, "send signal NUM to the process after the checkpoint")
+      ->type_name("NUM");
+  app.add_option("-T,--timeout", timeout, "give up if the checkpoint takes longer")
+      ->type_name("SECS");
+  app.add_flag("-z,--compress", o.compress, "compress page data with zstd");
+  app.add_flag("-q,--quiet", o.quiet, "no message on success");
+  app.add_option("PID", pid, "the process")->required();
+  crtools::parse_or_exit(
+      app, "cr_checkpoint [-f FILE] [--term|--kill|--stop|--cont|--signal NUM] [-T SECS] [-z] [-q] PID",
+      argc, argv);
+  if (!sig.empty()) o.sig = static_cast<int>(parse_number(sig, "signal", 0, 64));
+  if (!timeout.empty()) o.timeout = parse_number(timeout, "timeout", 0, 1L << 30);
+  o.pid = static_cast<pid_t>(parse_number(pid, "PID", 1, 4194304));
   if (o.file.empty()) o.file = "context." + std::to_string(o.pid);
   return o;
 }

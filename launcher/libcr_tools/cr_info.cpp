@@ -11,6 +11,7 @@
 
 #include <string>
 
+#include "cli.h"
 #include "quiet_pipe.h"
 #include "reader.h"
 
@@ -22,36 +23,16 @@ static std::string prot_str(uint32_t p) {
   return s;
 }
 
-static void usage(FILE* f) {
-  fprintf(
-      f,
-      "usage: cr_info [--no-verify] FILE\n"
-      "Print a crmpi process image and check it as cr_restart would: every checksum,\n"
-      "the structure, and that page data decompresses.  --no-verify skips reading\n"
-      "the page data (the structure is still checked).\n");
-}
-
 int main(int argc, char** argv) {
   crtools::quiet_on_closed_pipe();
   bool verify = true;
-  const char* file = nullptr;
-  for (int i = 1; i < argc; ++i) {
-    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-      usage(stdout);
-      return 0;
-    } else if (!strcmp(argv[i], "--no-verify")) {
-      verify = false;
-    } else if (argv[i][0] == '-') {
-      fprintf(stderr, "cr_info: unknown option %s\n", argv[i]);
-      return 2;
-    } else {
-      file = argv[i];
-    }
-  }
-  if (!file) {
-    usage(stderr);
-    return 2;
-  }
+  std::string file_arg;
+  CLI::App app{"Print a crmpi process image and check it the way cr_restart would.", "cr_info"};
+  app.add_flag("--no-verify", [&](int64_t) { verify = false; },
+               "skip reading the page data (headers and structure are still checked)");
+  app.add_option("FILE", file_arg, "the image")->required();
+  crtools::parse_or_exit(app, "cr_info [--no-verify] FILE", argc, argv);
+  const char* file = file_arg.c_str();
   try {
     crimg::Image img = crimg::Image::open(file);
     const crimg::FileHeader& h = img.header;

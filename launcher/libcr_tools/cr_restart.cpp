@@ -6,61 +6,41 @@
 #include <string.h>
 
 #include <string>
+#include <vector>
 
+#include "cli.h"
 #include "reader.h"
 #include "restore.h"
 
-static void usage(FILE* f) {
-  fprintf(f,
-          "usage: cr_restart [-v] [-q] [--relocate OLD=NEW] FILE\n"
-          "Restart the process checkpointed in FILE.  It continues with this command's\n"
-          "stdin, stdout and stderr, and this command exits with its exit status.\n"
-          "  -v                   print each restart stage\n"
-          "  -q                   no warnings (e.g. about sockets restored as placeholders)\n"
-          "  --foreign-image      restart an image recorded for another user, or in a file\n"
-          "                       another user owns, as yourself (refused otherwise)\n"
-          "  --relocate OLD=NEW   look for files under OLD in NEW (open files, mapped\n"
-          "                       files, cwd); may be repeated\n");
-}
-
 int main(int argc, char** argv) {
   crrestore::Options opt;
-  const char* file = nullptr;
-  for (int i = 1; i < argc; ++i) {
-    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-      usage(stdout);
-      return 0;
-    } else if (!strcmp(argv[i], "-v")) {
-      opt.verbose = true;
-    } else if (!strcmp(argv[i], "-q")) {
-      opt.quiet = true;
-    } else if (!strcmp(argv[i], "--foreign-image")) {
-      opt.foreign = true;
-    } else if (!strcmp(argv[i], "--relocate") || !strncmp(argv[i], "--relocate=", 11)) {
-      const char* v = argv[i][10] == '=' ? argv[i] + 11 : (i + 1 < argc ? argv[++i] : "");
-      const char* eq = strchr(v, '=');
-      if (!eq || eq == v || !eq[1]) {
-        fprintf(stderr, "cr_restart: --relocate needs OLD=NEW, got '%s'\n", v);
-        return 2;
-      }
-      std::string from(v, eq), to(eq + 1);
-      while (from.size() > 1 && from.back() == '/') from.pop_back();
-      while (to.size() > 1 && to.back() == '/') to.pop_back();
-      opt.relocate.emplace_back(from, to);
-    } else if (argv[i][0] == '-' && argv[i][1]) {
-      fprintf(stderr, "cr_restart: unknown option %s\n", argv[i]);
-      usage(stderr);
-      return 2;
-    } else if (file) {
-      fprintf(stderr, "cr_restart: more than one FILE given\n");
-      return 2;
-    } else {
-      file = argv[i];
-    }
-  }
-  if (!file) {
-    usage(stderr);
-    return 2;
+  std::string file;
+  std::vector<std::string> relocate;
+  CLI::App app{
+      "Restart the process checkpointed in FILE.  It continues with this command's stdin,\n"
+      "stdout and stderr, and this command exits with its exit status.",
+      "cr_restart"};
+  app.add_flag("-v", opt.verbose, "print each restart stage");
+  app.add_flag("-q", opt.quiet, "no warnings (e.g. about sockets restored as placeholders)");
+  app.add_flag("--foreign-image", opt.foreign,
+               "restart an image recorded for another user, or in a file another user owns, "
+               "as yourself (refused otherwise)");
+  app.add_option("--relocate", relocate,
+                 "OLD=NEW: look for files under OLD in NEW (open files, mapped files, cwd); may "
+                 "be repeated")
+      ->allow_extra_args(false)
+      ->type_name("OLD=NEW");
+  app.add_option("FILE", file, "the image")->required();
+  crtools::parse_or_exit(app, "cr_restart [-v] [-q] [--foreign-image] [--relocate OLD=NEW]... FILE",
+                         argc, argv);
+  for (const std::string& v : relocate) {
+    const size_t eq = v.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == v.size())
+      crtools::usage_error(app, "--relocate needs OLD=NEW, got '" + v + "'");
+    std::string from = v.substr(0, eq), to = v.substr(eq + 1);
+    while (from.size() > 1 && from.back() == '/') from.pop_back();
+    while (to.size() > 1 && to.back() == '/') to.pop_back();
+    opt.relocate.emplace_back(from, to);
   }
   try {
     crrestore::restart_from(file, opt);
