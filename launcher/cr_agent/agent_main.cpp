@@ -163,7 +163,7 @@ void serve() {
     // Load call_seq before draining: sends posted before the call are then
     // all visible to the drain, and go out before the call executes.
     uint32_t c = g_sh->call_seq.load(std::memory_order_acquire);
-    drain_posted();
+    run_posted_sends();
     if (c != last_call) {
       last_call = c;
       execute();

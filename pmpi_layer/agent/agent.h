@@ -22,8 +22,8 @@ extern int g_rank;
 
 // Execute the call in g_sh->msg and write the reply (agent_exec.cpp).
 void execute();
-// Execute the posted sends in the async ring, in order (agent_exec.cpp).
-void drain_posted();
+// Execute the posted sends in the async ring, in order (agent_p2p.cpp).
+void run_posted_sends();
 // Predefined handle table, indexed like predefined.inc.
 void init_tables();
 // True once the app called MPI_Finalize through us.

@@ -357,8 +357,6 @@ void dispatch(Msg& m) {
               static_cast<int>(m.a.abort.code));
       MPI_Abort(wcomm(m.a.abort.comm), static_cast<int>(m.a.abort.code));
       break;
-      MPI_Abort(wcomm(m.a.abort.comm), static_cast<int>(m.a.abort.code));
-      break;
     case chan::kOpErrorString: {
       int len = 0;
       m.rc = MPI_Error_string(static_cast<int>(m.a.error.code), g_sh->data, &len);

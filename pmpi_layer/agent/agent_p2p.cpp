@@ -596,7 +596,7 @@ namespace crmpi::agent {
 
 using namespace internal;
 
-void drain_posted() {
+void run_posted_sends() {
   uint64_t head = g_sh->async_head.load(std::memory_order_relaxed);
   uint64_t tail = g_sh->async_tail.load(std::memory_order_acquire);
   while (head != tail) {

@@ -72,7 +72,6 @@ class ImageWriter {
   int end();
   uint64_t bytes() const { return offset_; }
   uint64_t image_id() const { return image_id_; }
-  uint64_t total_pages() const { return total_pages_; }
 
  private:
   int write_all(const struct iovec* iov, int iovcnt);

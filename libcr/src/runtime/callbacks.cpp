@@ -59,12 +59,6 @@ int chain(int k) {
 
 }  // namespace
 
-int callback_count(int context) {
-  int n = 0;
-  for (int i = 0; i < g_ncbs.load(); ++i) n += g_cbs[i].context == context;
-  return n;
-}
-
 int run_thread_chain() {
   static const Callback* list[kMaxCallbacks];
   int n = 0;

@@ -125,7 +125,6 @@ int control_reply(int conn, int status, bool restarted, uint64_t bytes, bool wri
 // callbacks.cpp
 int run_thread_chain();                  // manager: callbacks, then capture
 int run_signal_chain(ThreadSlot* slot);  // handler: callbacks, then stop
-int callback_count(int context);
 
 // threads.cpp
 void install_signal_handler();
