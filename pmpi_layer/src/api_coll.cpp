@@ -327,7 +327,6 @@ static Coll mv(chan::CollKind k, const char* fn, const void* s, int sn, MPI_Data
                               MPI_Datatype rt, MPI_Comm c, MPI_Request* q) {           \
     return run(mv(chan::kind, CRMPI_NAME, s, sn, st, r, rn, rt, 0, c, q));             \
   }
-// CRMPI_DEFINES: Gather Igather Scatter Iscatter Allgather Iallgather Alltoall Ialltoall
 MOVE(Gather, gather, kGather)
 MOVE(Scatter, scatter, kScatter)
 MOVE_ALL(Allgather, allgather, kAllgather)
