@@ -250,12 +250,6 @@ def read(path):
 
 
 def write(path, text):
-    """Write unless unchanged, so that what includes the file is not rebuilt."""
-    try:
-        if read(path) == text:
-            return
-    except OSError:
-        pass
     with open(path, "w") as f:
         f.write(text)
 
