@@ -24,6 +24,19 @@
 
 #define CRMPI_API extern "C" __attribute__((visibility("default")))
 
+// The MPI name of the enclosing PMPI_ function, for error messages: "MPI_Send"
+// inside PMPI_Send. The compiler spells it from the function's own name
+// (__func__ without its "P"), so no wrapper can report another function's
+// name; outside a PMPI_ function (a helper, a lambda) it does not compile, so
+// helpers take the name from their caller. The generated stubs use it too.
+#define CRMPI_NAME                                                                   \
+  (__extension__({                                                                   \
+    static_assert(__func__[0] == 'P' && __func__[1] == 'M' && __func__[2] == 'P' &&  \
+                      __func__[3] == 'I' && __func__[4] == '_',                      \
+                  "CRMPI_NAME is only meaningful directly inside a PMPI_ function"); \
+    static_cast<const char*>(__func__ + 1);                                          \
+  }))
+
 namespace crmpi {
 
 [[noreturn]] void unsupported(const char* name);
@@ -282,6 +295,6 @@ int poll_call(uint32_t op);
 // VRequest helpers (api_req.cpp)
 VRequest* new_request(VRequest::Kind k, VComm* c);
 int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag, int* outcount,
-                      int* indices, MPI_Status* statuses);
+                      int* indices, MPI_Status* statuses, const char* fn);
 
 }  // namespace crmpi

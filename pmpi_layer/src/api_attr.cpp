@@ -85,9 +85,9 @@ CRMPI_API int PMPI_Comm_free_keyval(int* key) {
 
 CRMPI_API int PMPI_Comm_set_attr(MPI_Comm c, int key, void* val) {
   VComm* vc = comm(c);
-  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Comm_set_attr");
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   auto it = g.keyvals.find(key);
-  if (it == g.keyvals.end()) return check(vc, c, MPI_ERR_KEYVAL, "MPI_Comm_set_attr");
+  if (it == g.keyvals.end()) return check(vc, c, MPI_ERR_KEYVAL, CRMPI_NAME);
   auto old = vc->attrs.values.find(key);
   if (old != vc->attrs.values.end() && it->second.del)
     it->second.del(c, key, old->second, it->second.extra);
@@ -97,7 +97,7 @@ CRMPI_API int PMPI_Comm_set_attr(MPI_Comm c, int key, void* val) {
 
 CRMPI_API int PMPI_Comm_get_attr(MPI_Comm c, int key, void* out, int* flag) {
   VComm* vc = comm(c);
-  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Comm_get_attr");
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   if (predefined_attr(vc, key, out, flag)) return MPI_SUCCESS;
   auto it = vc->attrs.values.find(key);
   *flag = it != vc->attrs.values.end();
@@ -107,9 +107,9 @@ CRMPI_API int PMPI_Comm_get_attr(MPI_Comm c, int key, void* out, int* flag) {
 
 CRMPI_API int PMPI_Comm_delete_attr(MPI_Comm c, int key) {
   VComm* vc = comm(c);
-  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Comm_delete_attr");
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   auto old = vc->attrs.values.find(key);
-  if (old == vc->attrs.values.end()) return check(vc, c, MPI_ERR_KEYVAL, "MPI_Comm_delete_attr");
+  if (old == vc->attrs.values.end()) return check(vc, c, MPI_ERR_KEYVAL, CRMPI_NAME);
   auto it = g.keyvals.find(key);
   if (it != g.keyvals.end() && it->second.del)
     it->second.del(c, key, old->second, it->second.extra);
@@ -147,7 +147,7 @@ CRMPI_API int PMPI_Type_free_keyval(int* key) {
 
 CRMPI_API int PMPI_Type_set_attr(MPI_Datatype t, int key, void* val) {
   Attrs* a = type_attrs(t);
-  if (!a) return check_world(MPI_ERR_TYPE, "MPI_Type_set_attr");
+  if (!a) return check_world(MPI_ERR_TYPE, CRMPI_NAME);
   a->values[key] = val;
   return MPI_SUCCESS;
 }
@@ -164,7 +164,7 @@ CRMPI_API int PMPI_Type_get_attr(MPI_Datatype t, int key, void* out, int* flag) 
 
 CRMPI_API int PMPI_Type_delete_attr(MPI_Datatype t, int key) {
   Attrs* a = type_attrs(t);
-  if (!a || !a->values.count(key)) return check_world(MPI_ERR_KEYVAL, "MPI_Type_delete_attr");
+  if (!a || !a->values.count(key)) return check_world(MPI_ERR_KEYVAL, CRMPI_NAME);
   auto it = g.keyvals.find(key);
   if (it != g.keyvals.end() && it->second.tdel)
     it->second.tdel(t, key, a->values[key], it->second.extra);

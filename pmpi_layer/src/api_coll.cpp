@@ -223,25 +223,26 @@ int run(const Coll& x) {
 
 #define C(kind, fn) Coll x{chan::kind, fn, comm};
 CRMPI_API int PMPI_Barrier(MPI_Comm comm) {
-  C(kBarrier, "MPI_Barrier");
+  C(kBarrier, CRMPI_NAME);
   return run(x);
 }
 CRMPI_API int PMPI_Ibarrier(MPI_Comm comm, MPI_Request* req) {
-  C(kBarrier, "MPI_Ibarrier");
+  C(kBarrier, CRMPI_NAME);
   x.req = req;
   return run(x);
 }
 
-static Coll bcast(void* buf, int count, MPI_Datatype t, int root, MPI_Comm comm, MPI_Request* req) {
-  C(kBcast, req ? "MPI_Ibcast" : "MPI_Bcast");
+static Coll bcast(void* buf, int count, MPI_Datatype t, int root, MPI_Comm comm, MPI_Request* req,
+                  const char* fn) {
+  C(kBcast, fn);
   x.rbuf = buf, x.rcount = count, x.rtype = t, x.root = root, x.req = req;
   return x;
 }
 CRMPI_API int PMPI_Bcast(void* b, int n, MPI_Datatype t, int root, MPI_Comm c) {
-  return run(bcast(b, n, t, root, c, nullptr));
+  return run(bcast(b, n, t, root, c, nullptr, CRMPI_NAME));
 }
 CRMPI_API int PMPI_Ibcast(void* b, int n, MPI_Datatype t, int root, MPI_Comm c, MPI_Request* r) {
-  return run(bcast(b, n, t, root, c, r));
+  return run(bcast(b, n, t, root, c, r, CRMPI_NAME));
 }
 
 static Coll red(chan::CollKind k, const char* fn, const void* s, void* r, int n, MPI_Datatype t,
@@ -253,51 +254,50 @@ static Coll red(chan::CollKind k, const char* fn, const void* s, void* r, int n,
 }
 CRMPI_API int PMPI_Reduce(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, int root,
                           MPI_Comm c) {
-  return run(red(chan::kReduce, "MPI_Reduce", s, r, n, t, op, root, c, nullptr));
+  return run(red(chan::kReduce, CRMPI_NAME, s, r, n, t, op, root, c, nullptr));
 }
 CRMPI_API int PMPI_Ireduce(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, int root,
                            MPI_Comm c, MPI_Request* q) {
-  return run(red(chan::kReduce, "MPI_Ireduce", s, r, n, t, op, root, c, q));
+  return run(red(chan::kReduce, CRMPI_NAME, s, r, n, t, op, root, c, q));
 }
 CRMPI_API int PMPI_Allreduce(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c) {
-  return run(red(chan::kAllreduce, "MPI_Allreduce", s, r, n, t, op, 0, c, nullptr));
+  return run(red(chan::kAllreduce, CRMPI_NAME, s, r, n, t, op, 0, c, nullptr));
 }
 CRMPI_API int PMPI_Iallreduce(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c,
                               MPI_Request* q) {
-  return run(red(chan::kAllreduce, "MPI_Iallreduce", s, r, n, t, op, 0, c, q));
+  return run(red(chan::kAllreduce, CRMPI_NAME, s, r, n, t, op, 0, c, q));
 }
 CRMPI_API int PMPI_Scan(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c) {
-  return run(red(chan::kScan, "MPI_Scan", s, r, n, t, op, 0, c, nullptr));
+  return run(red(chan::kScan, CRMPI_NAME, s, r, n, t, op, 0, c, nullptr));
 }
 CRMPI_API int PMPI_Iscan(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c,
                          MPI_Request* q) {
-  return run(red(chan::kScan, "MPI_Iscan", s, r, n, t, op, 0, c, q));
+  return run(red(chan::kScan, CRMPI_NAME, s, r, n, t, op, 0, c, q));
 }
 CRMPI_API int PMPI_Exscan(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c) {
-  return run(red(chan::kExscan, "MPI_Exscan", s, r, n, t, op, 0, c, nullptr));
+  return run(red(chan::kExscan, CRMPI_NAME, s, r, n, t, op, 0, c, nullptr));
 }
 CRMPI_API int PMPI_Iexscan(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op, MPI_Comm c,
                            MPI_Request* q) {
-  return run(red(chan::kExscan, "MPI_Iexscan", s, r, n, t, op, 0, c, q));
+  return run(red(chan::kExscan, CRMPI_NAME, s, r, n, t, op, 0, c, q));
 }
 CRMPI_API int PMPI_Reduce_scatter_block(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op,
                                         MPI_Comm c) {
-  return run(
-      red(chan::kReduceScatterBlock, "MPI_Reduce_scatter_block", s, r, n, t, op, 0, c, nullptr));
+  return run(red(chan::kReduceScatterBlock, CRMPI_NAME, s, r, n, t, op, 0, c, nullptr));
 }
 CRMPI_API int PMPI_Ireduce_scatter_block(const void* s, void* r, int n, MPI_Datatype t, MPI_Op op,
                                          MPI_Comm c, MPI_Request* q) {
-  return run(red(chan::kReduceScatterBlock, "MPI_Ireduce_scatter_block", s, r, n, t, op, 0, c, q));
+  return run(red(chan::kReduceScatterBlock, CRMPI_NAME, s, r, n, t, op, 0, c, q));
 }
 CRMPI_API int PMPI_Reduce_scatter(const void* s, void* r, const int* counts, MPI_Datatype t,
                                   MPI_Op op, MPI_Comm c) {
-  Coll x = red(chan::kReduceScatter, "MPI_Reduce_scatter", s, r, 0, t, op, 0, c, nullptr);
+  Coll x = red(chan::kReduceScatter, CRMPI_NAME, s, r, 0, t, op, 0, c, nullptr);
   x.rcounts = counts;
   return run(x);
 }
 CRMPI_API int PMPI_Ireduce_scatter(const void* s, void* r, const int* counts, MPI_Datatype t,
                                    MPI_Op op, MPI_Comm c, MPI_Request* q) {
-  Coll x = red(chan::kReduceScatter, "MPI_Ireduce_scatter", s, r, 0, t, op, 0, c, q);
+  Coll x = red(chan::kReduceScatter, CRMPI_NAME, s, r, 0, t, op, 0, c, q);
   x.rcounts = counts;
   return run(x);
 }
@@ -312,22 +312,21 @@ static Coll mv(chan::CollKind k, const char* fn, const void* s, int sn, MPI_Data
 #define MOVE(Name, Lower, kind)                                                        \
   CRMPI_API int PMPI_##Name(const void* s, int sn, MPI_Datatype st, void* r, int rn,   \
                             MPI_Datatype rt, int root, MPI_Comm c) {                   \
-    return run(mv(chan::kind, "MPI_" #Name, s, sn, st, r, rn, rt, root, c, nullptr));  \
+    return run(mv(chan::kind, CRMPI_NAME, s, sn, st, r, rn, rt, root, c, nullptr));    \
   }                                                                                    \
   CRMPI_API int PMPI_I##Lower(const void* s, int sn, MPI_Datatype st, void* r, int rn, \
                               MPI_Datatype rt, int root, MPI_Comm c, MPI_Request* q) { \
-    return run(mv(chan::kind, "MPI_I" #Lower, s, sn, st, r, rn, rt, root, c, q));      \
+    return run(mv(chan::kind, CRMPI_NAME, s, sn, st, r, rn, rt, root, c, q));          \
   }
 #define MOVE_ALL(Name, Lower, kind)                                                    \
   CRMPI_API int PMPI_##Name(const void* s, int sn, MPI_Datatype st, void* r, int rn,   \
                             MPI_Datatype rt, MPI_Comm c) {                             \
-    return run(mv(chan::kind, "MPI_" #Name, s, sn, st, r, rn, rt, 0, c, nullptr));     \
+    return run(mv(chan::kind, CRMPI_NAME, s, sn, st, r, rn, rt, 0, c, nullptr));       \
   }                                                                                    \
   CRMPI_API int PMPI_I##Lower(const void* s, int sn, MPI_Datatype st, void* r, int rn, \
                               MPI_Datatype rt, MPI_Comm c, MPI_Request* q) {           \
-    return run(mv(chan::kind, "MPI_I" #Lower, s, sn, st, r, rn, rt, 0, c, q));         \
+    return run(mv(chan::kind, CRMPI_NAME, s, sn, st, r, rn, rt, 0, c, q));             \
   }
-// CRMPI_DEFINES: Gather Igather Scatter Iscatter Allgather Iallgather Alltoall Ialltoall
 MOVE(Gather, gather, kGather)
 MOVE(Scatter, scatter, kScatter)
 MOVE_ALL(Allgather, allgather, kAllgather)
@@ -335,50 +334,50 @@ MOVE_ALL(Alltoall, alltoall, kAlltoall)
 
 CRMPI_API int PMPI_Gatherv(const void* s, int sn, MPI_Datatype st, void* r, const int* rc,
                            const int* rd, MPI_Datatype rt, int root, MPI_Comm c) {
-  Coll x = mv(chan::kGatherv, "MPI_Gatherv", s, sn, st, r, 0, rt, root, c, nullptr);
+  Coll x = mv(chan::kGatherv, CRMPI_NAME, s, sn, st, r, 0, rt, root, c, nullptr);
   x.rcounts = rc, x.rdispls = rd;
   return run(x);
 }
 CRMPI_API int PMPI_Igatherv(const void* s, int sn, MPI_Datatype st, void* r, const int* rc,
                             const int* rd, MPI_Datatype rt, int root, MPI_Comm c, MPI_Request* q) {
-  Coll x = mv(chan::kGatherv, "MPI_Igatherv", s, sn, st, r, 0, rt, root, c, q);
+  Coll x = mv(chan::kGatherv, CRMPI_NAME, s, sn, st, r, 0, rt, root, c, q);
   x.rcounts = rc, x.rdispls = rd;
   return run(x);
 }
 CRMPI_API int PMPI_Scatterv(const void* s, const int* sc, const int* sd, MPI_Datatype st, void* r,
                             int rn, MPI_Datatype rt, int root, MPI_Comm c) {
-  Coll x = mv(chan::kScatterv, "MPI_Scatterv", s, 0, st, r, rn, rt, root, c, nullptr);
+  Coll x = mv(chan::kScatterv, CRMPI_NAME, s, 0, st, r, rn, rt, root, c, nullptr);
   x.scounts = sc, x.sdispls = sd;
   return run(x);
 }
 CRMPI_API int PMPI_Iscatterv(const void* s, const int* sc, const int* sd, MPI_Datatype st, void* r,
                              int rn, MPI_Datatype rt, int root, MPI_Comm c, MPI_Request* q) {
-  Coll x = mv(chan::kScatterv, "MPI_Iscatterv", s, 0, st, r, rn, rt, root, c, q);
+  Coll x = mv(chan::kScatterv, CRMPI_NAME, s, 0, st, r, rn, rt, root, c, q);
   x.scounts = sc, x.sdispls = sd;
   return run(x);
 }
 CRMPI_API int PMPI_Allgatherv(const void* s, int sn, MPI_Datatype st, void* r, const int* rc,
                               const int* rd, MPI_Datatype rt, MPI_Comm c) {
-  Coll x = mv(chan::kAllgatherv, "MPI_Allgatherv", s, sn, st, r, 0, rt, 0, c, nullptr);
+  Coll x = mv(chan::kAllgatherv, CRMPI_NAME, s, sn, st, r, 0, rt, 0, c, nullptr);
   x.rcounts = rc, x.rdispls = rd;
   return run(x);
 }
 CRMPI_API int PMPI_Iallgatherv(const void* s, int sn, MPI_Datatype st, void* r, const int* rc,
                                const int* rd, MPI_Datatype rt, MPI_Comm c, MPI_Request* q) {
-  Coll x = mv(chan::kAllgatherv, "MPI_Iallgatherv", s, sn, st, r, 0, rt, 0, c, q);
+  Coll x = mv(chan::kAllgatherv, CRMPI_NAME, s, sn, st, r, 0, rt, 0, c, q);
   x.rcounts = rc, x.rdispls = rd;
   return run(x);
 }
 CRMPI_API int PMPI_Alltoallv(const void* s, const int* sc, const int* sd, MPI_Datatype st, void* r,
                              const int* rc, const int* rd, MPI_Datatype rt, MPI_Comm c) {
-  Coll x = mv(chan::kAlltoallv, "MPI_Alltoallv", s, 0, st, r, 0, rt, 0, c, nullptr);
+  Coll x = mv(chan::kAlltoallv, CRMPI_NAME, s, 0, st, r, 0, rt, 0, c, nullptr);
   x.scounts = sc, x.sdispls = sd, x.rcounts = rc, x.rdispls = rd;
   return run(x);
 }
 CRMPI_API int PMPI_Ialltoallv(const void* s, const int* sc, const int* sd, MPI_Datatype st, void* r,
                               const int* rc, const int* rd, MPI_Datatype rt, MPI_Comm c,
                               MPI_Request* q) {
-  Coll x = mv(chan::kAlltoallv, "MPI_Ialltoallv", s, 0, st, r, 0, rt, 0, c, q);
+  Coll x = mv(chan::kAlltoallv, CRMPI_NAME, s, 0, st, r, 0, rt, 0, c, q);
   x.scounts = sc, x.sdispls = sd, x.rcounts = rc, x.rdispls = rd;
   return run(x);
 }
@@ -403,9 +402,9 @@ void copy_block(bool pack, char* user, int count, MPI_Datatype t, char* packed) 
   }
 }
 
-size_t block_bytes(int count, MPI_Datatype t) {
+size_t block_bytes(int count, MPI_Datatype t, const char* fn) {
   const TypeMap* tm = typemap(t);
-  if (!tm) fatal("MPI_Alltoallw: invalid datatype handle %p", static_cast<void*>(t));
+  if (!tm) fatal("%s: invalid datatype handle %p", fn, static_cast<void*>(t));
   return payload_bytes(*tm, count, type_derived(t));
 }
 
@@ -424,10 +423,10 @@ int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype
   size_t stot = 0, rtot = 0;
   for (int i = 0; i < n; ++i) {
     roff[i] = static_cast<int>(rtot);
-    rtot += block_bytes(rc[i], rt[i]);
+    rtot += block_bytes(rc[i], rt[i], fn);
     wt[n + i] = wire_type(rt[i]);
     soff[i] = static_cast<int>(stot);
-    stot += block_bytes(scount[i], stype[i]);
+    stot += block_bytes(scount[i], stype[i], fn);
     wt[i] = wire_type(stype[i]);
   }
   VRequest* r = nb ? new_request(VRequest::kColl, vc) : nullptr;
@@ -513,16 +512,15 @@ int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype
 CRMPI_API int PMPI_Alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype* st,
                              void* rbuf, const int* rc, const int* rd, const MPI_Datatype* rt,
                              MPI_Comm c) {
-  return alltoallw(sbuf, sc, sd, st, rbuf, rc, rd, rt, c, nullptr, "MPI_Alltoallw");
+  return alltoallw(sbuf, sc, sd, st, rbuf, rc, rd, rt, c, nullptr, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Ialltoallw(const void* sbuf, const int* sc, const int* sd,
                               const MPI_Datatype* st, void* rbuf, const int* rc, const int* rd,
                               const MPI_Datatype* rt, MPI_Comm c, MPI_Request* q) {
-  return alltoallw(sbuf, sc, sd, st, rbuf, rc, rd, rt, c, q, "MPI_Ialltoallw");
+  return alltoallw(sbuf, sc, sd, st, rbuf, rc, rd, rt, c, q, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Reduce_local(const void* in, void* inout, int n, MPI_Datatype t, MPI_Op op) {
-  return run(
-      red(chan::kReduceLocal, "MPI_Reduce_local", in, inout, n, t, op, 0, MPI_COMM_SELF, nullptr));
+  return run(red(chan::kReduceLocal, CRMPI_NAME, in, inout, n, t, op, 0, MPI_COMM_SELF, nullptr));
 }

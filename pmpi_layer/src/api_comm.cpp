@@ -66,21 +66,21 @@ int comm_op(uint32_t op, MPI_Comm parent, CommRecord rec, MPI_Comm* out, const c
 
 CRMPI_API int PMPI_Comm_rank(MPI_Comm c, int* rank) {
   VComm* vc = comm(c);
-  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Comm_rank");
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   *rank = vc->rank;
   return MPI_SUCCESS;
 }
 
 CRMPI_API int PMPI_Comm_size(MPI_Comm c, int* size) {
   VComm* vc = comm(c);
-  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Comm_size");
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   *size = vc->size;
   return MPI_SUCCESS;
 }
 
 CRMPI_API int PMPI_Comm_dup(MPI_Comm c, MPI_Comm* out) {
   CommRecord rec{CommRecord::kDup};
-  int rc = comm_op(chan::kOpCommDup, c, rec, out, "MPI_Comm_dup");
+  int rc = comm_op(chan::kOpCommDup, c, rec, out, CRMPI_NAME);
   if (rc == MPI_SUCCESS && *out != MPI_COMM_NULL) {
     VComm* n = comm(*out);
     n->topo = comm(c)->topo;
@@ -97,40 +97,40 @@ CRMPI_API int PMPI_Comm_split(MPI_Comm c, int color, int key, MPI_Comm* out) {
   CommRecord rec{CommRecord::kSplit};
   rec.color = color;
   rec.key = key;
-  return comm_op(chan::kOpCommSplit, c, rec, out, "MPI_Comm_split");
+  return comm_op(chan::kOpCommSplit, c, rec, out, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Comm_split_type(MPI_Comm c, int type, int key, MPI_Info, MPI_Comm* out) {
   CommRecord rec{CommRecord::kSplitType};
   rec.color = type;
   rec.key = key;
-  return comm_op(chan::kOpCommSplitType, c, rec, out, "MPI_Comm_split_type");
+  return comm_op(chan::kOpCommSplitType, c, rec, out, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Comm_create(MPI_Comm c, MPI_Group grp, MPI_Comm* out) {
   CommRecord rec{CommRecord::kCreate};
   if (is_virtual(grp, kMagicGroup)) rec.group = reinterpret_cast<VGroup*>(grp)->world;
-  return comm_op(chan::kOpCommCreate, c, rec, out, "MPI_Comm_create");
+  return comm_op(chan::kOpCommCreate, c, rec, out, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Comm_create_group(MPI_Comm c, MPI_Group grp, int tag, MPI_Comm* out) {
   CommRecord rec{CommRecord::kCreateGroup};
   if (is_virtual(grp, kMagicGroup)) rec.group = reinterpret_cast<VGroup*>(grp)->world;
   rec.tag = tag;
-  return comm_op(chan::kOpCommCreateGroup, c, rec, out, "MPI_Comm_create_group");
+  return comm_op(chan::kOpCommCreateGroup, c, rec, out, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Comm_free(MPI_Comm* c) {
   Lock l;
   VComm* vc = comm(*c);
-  if (!vc || vc == &g.world || vc == &g.self) return check_world(MPI_ERR_COMM, "MPI_Comm_free");
+  if (!vc || vc == &g.world || vc == &g.self) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   crmpi_delete_all_attrs(vc, *c);
   if (vc->shadow != MPI_COMM_NULL) PMPI_Comm_free(&vc->shadow);
   msg().a.comm_free.comm = vc->real;
   int rc = call(chan::kOpCommFree);
   delete vc;
   *c = MPI_COMM_NULL;
-  return check_world(rc, "MPI_Comm_free");
+  return check_world(rc, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Comm_disconnect(MPI_Comm* c) {
@@ -139,7 +139,7 @@ CRMPI_API int PMPI_Comm_disconnect(MPI_Comm* c) {
 
 CRMPI_API int PMPI_Comm_compare(MPI_Comm a, MPI_Comm b, int* result) {
   VComm *x = comm(a), *y = comm(b);
-  if (!x || !y) return check_world(MPI_ERR_COMM, "MPI_Comm_compare");
+  if (!x || !y) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   if (x == y)
     *result = MPI_IDENT;
   else if (x->world == y->world)
@@ -154,21 +154,21 @@ CRMPI_API int PMPI_Comm_compare(MPI_Comm a, MPI_Comm b, int* result) {
 }
 
 CRMPI_API int PMPI_Comm_test_inter(MPI_Comm c, int* flag) {
-  if (!comm(c)) return check_world(MPI_ERR_COMM, "MPI_Comm_test_inter");
+  if (!comm(c)) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   *flag = 0;
   return MPI_SUCCESS;
 }
 
 CRMPI_API int PMPI_Comm_set_name(MPI_Comm c, const char* name) {
   VComm* vc = comm(c);
-  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Comm_set_name");
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   vc->name = name;
   return MPI_SUCCESS;
 }
 
 CRMPI_API int PMPI_Comm_get_name(MPI_Comm c, char* name, int* len) {
   VComm* vc = comm(c);
-  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Comm_get_name");
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   snprintf(name, MPI_MAX_OBJECT_NAME, "%s", vc->name.c_str());
   *len = static_cast<int>(strlen(name));
   return MPI_SUCCESS;
@@ -176,7 +176,7 @@ CRMPI_API int PMPI_Comm_get_name(MPI_Comm c, char* name, int* len) {
 
 CRMPI_API int PMPI_Comm_group(MPI_Comm c, MPI_Group* out) {
   VComm* vc = comm(c);
-  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Comm_group");
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   auto* grp = new VGroup;
   grp->world = vc->world;
   *out = reinterpret_cast<MPI_Group>(grp);

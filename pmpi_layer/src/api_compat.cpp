@@ -61,7 +61,7 @@ CRMPI_API int PMPI_Keyval_free(int* key) {
 
 CRMPI_API int PMPI_Alloc_mem(MPI_Aint size, MPI_Info, void* base) {
   void* p = malloc(size > 0 ? static_cast<size_t>(size) : 1);
-  if (!p) return crmpi::check_world(MPI_ERR_NO_MEM, "MPI_Alloc_mem");
+  if (!p) return crmpi::check_world(MPI_ERR_NO_MEM, CRMPI_NAME);
   *static_cast<void**>(base) = p;
   return MPI_SUCCESS;
 }

@@ -32,26 +32,26 @@ int make(MPI_Datatype* out, TypeMap tm, int combiner, std::vector<int> ints,
 }  // namespace
 
 CRMPI_API int PMPI_Type_contiguous(int n, MPI_Datatype t, MPI_Datatype* out) {
-  OLD(t, "MPI_Type_contiguous");
+  OLD(t, CRMPI_NAME);
   return make(out, TypeMap::contiguous(n, *old), MPI_COMBINER_CONTIGUOUS, {n}, {}, {t});
 }
 
 CRMPI_API int PMPI_Type_vector(int n, int bl, int stride, MPI_Datatype t, MPI_Datatype* out) {
-  OLD(t, "MPI_Type_vector");
+  OLD(t, CRMPI_NAME);
   return make(out, TypeMap::hvector(n, bl, static_cast<int64_t>(stride) * old->extent(), *old),
               MPI_COMBINER_VECTOR, {n, bl, stride}, {}, {t});
 }
 
 CRMPI_API int PMPI_Type_create_hvector(int n, int bl, MPI_Aint stride, MPI_Datatype t,
                                        MPI_Datatype* out) {
-  OLD(t, "MPI_Type_create_hvector");
+  OLD(t, CRMPI_NAME);
   return make(out, TypeMap::hvector(n, bl, stride, *old), MPI_COMBINER_HVECTOR, {n, bl}, {stride},
               {t});
 }
 
 CRMPI_API int PMPI_Type_indexed(int n, const int* bl, const int* d, MPI_Datatype t,
                                 MPI_Datatype* out) {
-  OLD(t, "MPI_Type_indexed");
+  OLD(t, CRMPI_NAME);
   std::vector<int64_t> b(bl, bl + n), disp(n);
   std::vector<int> ints{n};
   for (int i = 0; i < n; ++i) disp[i] = static_cast<int64_t>(d[i]) * old->extent();
@@ -62,7 +62,7 @@ CRMPI_API int PMPI_Type_indexed(int n, const int* bl, const int* d, MPI_Datatype
 
 CRMPI_API int PMPI_Type_create_hindexed(int n, const int* bl, const MPI_Aint* d, MPI_Datatype t,
                                         MPI_Datatype* out) {
-  OLD(t, "MPI_Type_create_hindexed");
+  OLD(t, CRMPI_NAME);
   std::vector<int64_t> b(bl, bl + n), disp(d, d + n);
   std::vector<int> ints{n};
   ints.insert(ints.end(), bl, bl + n);
@@ -71,7 +71,7 @@ CRMPI_API int PMPI_Type_create_hindexed(int n, const int* bl, const MPI_Aint* d,
 
 CRMPI_API int PMPI_Type_create_indexed_block(int n, int bl, const int* d, MPI_Datatype t,
                                              MPI_Datatype* out) {
-  OLD(t, "MPI_Type_create_indexed_block");
+  OLD(t, CRMPI_NAME);
   std::vector<int64_t> b(n, bl), disp(n);
   for (int i = 0; i < n; ++i) disp[i] = static_cast<int64_t>(d[i]) * old->extent();
   std::vector<int> ints{n, bl};
@@ -81,7 +81,7 @@ CRMPI_API int PMPI_Type_create_indexed_block(int n, int bl, const int* d, MPI_Da
 
 CRMPI_API int PMPI_Type_create_hindexed_block(int n, int bl, const MPI_Aint* d, MPI_Datatype t,
                                               MPI_Datatype* out) {
-  OLD(t, "MPI_Type_create_hindexed_block");
+  OLD(t, CRMPI_NAME);
   std::vector<int64_t> b(n, bl), disp(d, d + n);
   return make(out, TypeMap::hindexed(b, disp, *old), MPI_COMBINER_HINDEXED_BLOCK, {n, bl},
               {d, d + n}, {t});
@@ -91,7 +91,7 @@ CRMPI_API int PMPI_Type_create_struct(int n, const int* bl, const MPI_Aint* d,
                                       const MPI_Datatype* ts, MPI_Datatype* out) {
   std::vector<const TypeMap*> maps(n);
   for (int i = 0; i < n; ++i)
-    if (!(maps[i] = tmap(ts[i]))) return check_world(MPI_ERR_TYPE, "MPI_Type_create_struct");
+    if (!(maps[i] = tmap(ts[i]))) return check_world(MPI_ERR_TYPE, CRMPI_NAME);
   std::vector<int64_t> b(bl, bl + n), disp(d, d + n);
   std::vector<int> ints{n};
   ints.insert(ints.end(), bl, bl + n);
@@ -102,7 +102,7 @@ CRMPI_API int PMPI_Type_create_struct(int n, const int* bl, const MPI_Aint* d,
 CRMPI_API int PMPI_Type_create_subarray(int nd, const int* sizes, const int* subs,
                                         const int* starts, int order, MPI_Datatype t,
                                         MPI_Datatype* out) {
-  OLD(t, "MPI_Type_create_subarray");
+  OLD(t, CRMPI_NAME);
   std::vector<int64_t> a(sizes, sizes + nd), b(subs, subs + nd), c(starts, starts + nd);
   std::vector<int> ints{nd};
   ints.insert(ints.end(), sizes, sizes + nd);
@@ -115,12 +115,12 @@ CRMPI_API int PMPI_Type_create_subarray(int nd, const int* sizes, const int* sub
 
 CRMPI_API int PMPI_Type_create_resized(MPI_Datatype t, MPI_Aint lb, MPI_Aint ext,
                                        MPI_Datatype* out) {
-  OLD(t, "MPI_Type_create_resized");
+  OLD(t, CRMPI_NAME);
   return make(out, TypeMap::resized(*old, lb, ext), MPI_COMBINER_RESIZED, {}, {lb, ext}, {t});
 }
 
 CRMPI_API int PMPI_Type_dup(MPI_Datatype t, MPI_Datatype* out) {
-  OLD(t, "MPI_Type_dup");
+  OLD(t, CRMPI_NAME);
   int rc = make(out, *old, MPI_COMBINER_DUP, {}, {}, {t});
   reinterpret_cast<VType*>(*out)->committed = true;
   return rc;
@@ -130,12 +130,12 @@ CRMPI_API int PMPI_Type_commit(MPI_Datatype* t) {
   if (is_virtual(*t, kMagicType))
     reinterpret_cast<VType*>(*t)->committed = true;
   else if (!tmap(*t))
-    return check_world(MPI_ERR_TYPE, "MPI_Type_commit");
+    return check_world(MPI_ERR_TYPE, CRMPI_NAME);
   return MPI_SUCCESS;
 }
 
 CRMPI_API int PMPI_Type_free(MPI_Datatype* t) {
-  if (!is_virtual(*t, kMagicType)) return check_world(MPI_ERR_TYPE, "MPI_Type_free");
+  if (!is_virtual(*t, kMagicType)) return check_world(MPI_ERR_TYPE, CRMPI_NAME);
   // Pending operations already packed their data; the record can go.
   delete reinterpret_cast<VType*>(*t);
   *t = MPI_DATATYPE_NULL;
@@ -143,35 +143,35 @@ CRMPI_API int PMPI_Type_free(MPI_Datatype* t) {
 }
 
 CRMPI_API int PMPI_Type_size_x(MPI_Datatype t, MPI_Count* size) {
-  OLD(t, "MPI_Type_size");
+  OLD(t, CRMPI_NAME);
   *size = old->size;
   return MPI_SUCCESS;
 }
 CRMPI_API int PMPI_Type_size(MPI_Datatype t, int* size) {
-  OLD(t, "MPI_Type_size");
+  OLD(t, CRMPI_NAME);
   *size = static_cast<int>(old->size);
   return MPI_SUCCESS;
 }
 CRMPI_API int PMPI_Type_get_extent(MPI_Datatype t, MPI_Aint* lb, MPI_Aint* ext) {
-  OLD(t, "MPI_Type_get_extent");
+  OLD(t, CRMPI_NAME);
   *lb = old->lb;
   *ext = old->extent();
   return MPI_SUCCESS;
 }
 CRMPI_API int PMPI_Type_get_extent_x(MPI_Datatype t, MPI_Count* lb, MPI_Count* ext) {
-  OLD(t, "MPI_Type_get_extent_x");
+  OLD(t, CRMPI_NAME);
   *lb = old->lb;
   *ext = old->extent();
   return MPI_SUCCESS;
 }
 CRMPI_API int PMPI_Type_get_true_extent(MPI_Datatype t, MPI_Aint* lb, MPI_Aint* ext) {
-  OLD(t, "MPI_Type_get_true_extent");
+  OLD(t, CRMPI_NAME);
   *lb = old->true_lb;
   *ext = old->true_extent();
   return MPI_SUCCESS;
 }
 CRMPI_API int PMPI_Type_get_true_extent_x(MPI_Datatype t, MPI_Count* lb, MPI_Count* ext) {
-  OLD(t, "MPI_Type_get_true_extent_x");
+  OLD(t, CRMPI_NAME);
   *lb = old->true_lb;
   *ext = old->true_extent();
   return MPI_SUCCESS;
@@ -184,7 +184,7 @@ CRMPI_API int PMPI_Get_address(const void* p, MPI_Aint* a) {
 
 CRMPI_API int PMPI_Type_get_envelope(MPI_Datatype t, int* ni, int* na, int* nt, int* comb) {
   if (!is_virtual(t, kMagicType)) {
-    if (!tmap(t)) return check_world(MPI_ERR_TYPE, "MPI_Type_get_envelope");
+    if (!tmap(t)) return check_world(MPI_ERR_TYPE, CRMPI_NAME);
     *ni = *na = *nt = 0;
     *comb = MPI_COMBINER_NAMED;
     return MPI_SUCCESS;
@@ -199,11 +199,11 @@ CRMPI_API int PMPI_Type_get_envelope(MPI_Datatype t, int* ni, int* na, int* nt, 
 
 CRMPI_API int PMPI_Type_get_contents(MPI_Datatype t, int ni, int na, int nt, int* ints,
                                      MPI_Aint* aints, MPI_Datatype* types) {
-  if (!is_virtual(t, kMagicType)) return check_world(MPI_ERR_TYPE, "MPI_Type_get_contents");
+  if (!is_virtual(t, kMagicType)) return check_world(MPI_ERR_TYPE, CRMPI_NAME);
   auto* v = reinterpret_cast<VType*>(t);
   if (ni < static_cast<int>(v->ints.size()) || na < static_cast<int>(v->aints.size()) ||
       nt < static_cast<int>(v->types.size()))
-    return check_world(MPI_ERR_ARG, "MPI_Type_get_contents");
+    return check_world(MPI_ERR_ARG, CRMPI_NAME);
   std::copy(v->ints.begin(), v->ints.end(), ints);
   std::copy(v->aints.begin(), v->aints.end(), aints);
   for (size_t i = 0; i < v->types.size(); ++i) {
@@ -218,25 +218,24 @@ CRMPI_API int PMPI_Type_get_contents(MPI_Datatype t, int ni, int na, int nt, int
 }
 
 CRMPI_API int PMPI_Pack_size(int n, MPI_Datatype t, MPI_Comm, int* size) {
-  OLD(t, "MPI_Pack_size");
+  OLD(t, CRMPI_NAME);
   *size = static_cast<int>(n * old->size);
   return MPI_SUCCESS;
 }
 
 CRMPI_API int PMPI_Pack(const void* in, int n, MPI_Datatype t, void* out, int outsize, int* pos,
                         MPI_Comm) {
-  OLD(t, "MPI_Pack");
-  if (*pos + n * old->size > outsize) return check_world(MPI_ERR_TRUNCATE, "MPI_Pack");
+  OLD(t, CRMPI_NAME);
+  if (*pos + n * old->size > outsize) return check_world(MPI_ERR_TRUNCATE, CRMPI_NAME);
   *pos += static_cast<int>(old->pack(in, n, static_cast<char*>(out) + *pos));
   return MPI_SUCCESS;
 }
 
 CRMPI_API int PMPI_Unpack(const void* in, int insize, int* pos, void* out, int n, MPI_Datatype t,
                           MPI_Comm) {
-  OLD(t, "MPI_Unpack");
+  OLD(t, CRMPI_NAME);
   size_t want = static_cast<size_t>(n) * old->size;
-  if (*pos + static_cast<int64_t>(want) > insize)
-    return check_world(MPI_ERR_TRUNCATE, "MPI_Unpack");
+  if (*pos + static_cast<int64_t>(want) > insize) return check_world(MPI_ERR_TRUNCATE, CRMPI_NAME);
   *pos += static_cast<int>(old->unpack(static_cast<const char*>(in) + *pos, want, n, out));
   return MPI_SUCCESS;
 }

@@ -45,9 +45,6 @@ Table& comm_table() {
 
 }  // namespace
 
-// CRMPI_DEFINES: Comm_c2f Comm_f2c Type_c2f Type_f2c Group_c2f Group_f2c Request_c2f Request_f2c
-// CRMPI_DEFINES: Op_c2f Op_f2c Info_c2f Info_f2c Errhandler_c2f Errhandler_f2c Win_c2f Win_f2c
-// CRMPI_DEFINES: File_c2f File_f2c Message_c2f Message_f2c
 #define CONVERT(Kind, Type, Null, Tab)                              \
   CRMPI_API MPI_Fint PMPI_##Kind##_c2f(Type h) {                    \
     crmpi::Lock l;                                                  \

@@ -38,13 +38,13 @@ int index_of(const VGroup* x, int w) {
 }  // namespace
 
 CRMPI_API int PMPI_Group_size(MPI_Group h, int* size) {
-  GET(x, h, "MPI_Group_size");
+  GET(x, h, CRMPI_NAME);
   *size = static_cast<int>(x->world.size());
   return MPI_SUCCESS;
 }
 
 CRMPI_API int PMPI_Group_rank(MPI_Group h, int* rank) {
-  GET(x, h, "MPI_Group_rank");
+  GET(x, h, CRMPI_NAME);
   *rank = index_of(x, g.rank);
   return MPI_SUCCESS;
 }
@@ -57,13 +57,13 @@ CRMPI_API int PMPI_Group_free(MPI_Group* h) {
 
 CRMPI_API int PMPI_Group_translate_ranks(MPI_Group a, int n, const int* ranks, MPI_Group b,
                                          int* out) {
-  GET(x, a, "MPI_Group_translate_ranks");
-  GET(y, b, "MPI_Group_translate_ranks");
+  GET(x, a, CRMPI_NAME);
+  GET(y, b, CRMPI_NAME);
   for (int i = 0; i < n; ++i) {
     if (ranks[i] == MPI_PROC_NULL)
       out[i] = MPI_PROC_NULL;
     else if (ranks[i] < 0 || ranks[i] >= static_cast<int>(x->world.size()))
-      return check_world(MPI_ERR_RANK, "MPI_Group_translate_ranks");
+      return check_world(MPI_ERR_RANK, CRMPI_NAME);
     else
       out[i] = index_of(y, x->world[ranks[i]]);
   }
@@ -71,8 +71,8 @@ CRMPI_API int PMPI_Group_translate_ranks(MPI_Group a, int n, const int* ranks, M
 }
 
 CRMPI_API int PMPI_Group_compare(MPI_Group a, MPI_Group b, int* result) {
-  GET(x, a, "MPI_Group_compare");
-  GET(y, b, "MPI_Group_compare");
+  GET(x, a, CRMPI_NAME);
+  GET(y, b, CRMPI_NAME);
   if (x->world == y->world)
     *result = MPI_IDENT;
   else {
@@ -85,8 +85,8 @@ CRMPI_API int PMPI_Group_compare(MPI_Group a, MPI_Group b, int* result) {
 }
 
 CRMPI_API int PMPI_Group_union(MPI_Group a, MPI_Group b, MPI_Group* out) {
-  GET(x, a, "MPI_Group_union");
-  GET(y, b, "MPI_Group_union");
+  GET(x, a, CRMPI_NAME);
+  GET(y, b, CRMPI_NAME);
   std::vector<int> w = x->world;
   for (int r : y->world)
     if (index_of(x, r) == MPI_UNDEFINED) w.push_back(r);
@@ -94,8 +94,8 @@ CRMPI_API int PMPI_Group_union(MPI_Group a, MPI_Group b, MPI_Group* out) {
 }
 
 CRMPI_API int PMPI_Group_intersection(MPI_Group a, MPI_Group b, MPI_Group* out) {
-  GET(x, a, "MPI_Group_intersection");
-  GET(y, b, "MPI_Group_intersection");
+  GET(x, a, CRMPI_NAME);
+  GET(y, b, CRMPI_NAME);
   std::vector<int> w;
   for (int r : x->world)
     if (index_of(y, r) != MPI_UNDEFINED) w.push_back(r);
@@ -103,8 +103,8 @@ CRMPI_API int PMPI_Group_intersection(MPI_Group a, MPI_Group b, MPI_Group* out) 
 }
 
 CRMPI_API int PMPI_Group_difference(MPI_Group a, MPI_Group b, MPI_Group* out) {
-  GET(x, a, "MPI_Group_difference");
-  GET(y, b, "MPI_Group_difference");
+  GET(x, a, CRMPI_NAME);
+  GET(y, b, CRMPI_NAME);
   std::vector<int> w;
   for (int r : x->world)
     if (index_of(y, r) == MPI_UNDEFINED) w.push_back(r);
@@ -112,22 +112,22 @@ CRMPI_API int PMPI_Group_difference(MPI_Group a, MPI_Group b, MPI_Group* out) {
 }
 
 CRMPI_API int PMPI_Group_incl(MPI_Group a, int n, const int* ranks, MPI_Group* out) {
-  GET(x, a, "MPI_Group_incl");
+  GET(x, a, CRMPI_NAME);
   std::vector<int> w;
   for (int i = 0; i < n; ++i) {
     if (ranks[i] < 0 || ranks[i] >= static_cast<int>(x->world.size()))
-      return check_world(MPI_ERR_RANK, "MPI_Group_incl");
+      return check_world(MPI_ERR_RANK, CRMPI_NAME);
     w.push_back(x->world[ranks[i]]);
   }
   return make(w, out);
 }
 
 CRMPI_API int PMPI_Group_excl(MPI_Group a, int n, const int* ranks, MPI_Group* out) {
-  GET(x, a, "MPI_Group_excl");
+  GET(x, a, CRMPI_NAME);
   std::vector<bool> drop(x->world.size());
   for (int i = 0; i < n; ++i) {
     if (ranks[i] < 0 || ranks[i] >= static_cast<int>(x->world.size()))
-      return check_world(MPI_ERR_RANK, "MPI_Group_excl");
+      return check_world(MPI_ERR_RANK, CRMPI_NAME);
     drop[ranks[i]] = true;
   }
   std::vector<int> w;

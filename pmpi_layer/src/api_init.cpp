@@ -54,9 +54,9 @@ void load_predefined(const chan::Msg& m, const char* data) {
   g.processor = reinterpret_cast<const char*>(info + 5 * n);
 }
 
-int do_init(int required, int* provided) {
+int do_init(int required, int* provided, const char* fn) {
   Lock l;
-  if (g.initialized) return check_world(MPI_ERR_OTHER, "MPI_Init");
+  if (g.initialized) return check_world(MPI_ERR_OTHER, fn);
   LowerHalf& lh = lower_half();
   if (!lh.attach())
     fatal(
@@ -111,11 +111,11 @@ int do_init(int required, int* provided) {
 }  // namespace
 
 CRMPI_API int PMPI_Init(int*, char***) {
-  return do_init(MPI_THREAD_SINGLE, nullptr);
+  return do_init(MPI_THREAD_SINGLE, nullptr, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Init_thread(int*, char***, int required, int* provided) {
-  return do_init(required, provided);
+  return do_init(required, provided, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Initialized(int* flag) {
@@ -130,7 +130,7 @@ CRMPI_API int PMPI_Finalized(int* flag) {
 
 CRMPI_API int PMPI_Finalize(void) {
   Lock l;
-  if (!g.initialized || g.finalized) return check_world(MPI_ERR_OTHER, "MPI_Finalize");
+  if (!g.initialized || g.finalized) return check_world(MPI_ERR_OTHER, CRMPI_NAME);
   // Delete attributes on MPI_COMM_SELF first, as the standard requires.
   crmpi_delete_all_attrs(&g.self, MPI_COMM_SELF);
   int rc = call(chan::kOpFinalize);
@@ -244,21 +244,21 @@ CRMPI_API int PMPI_Errhandler_free(MPI_Errhandler* e) {
 
 CRMPI_API int PMPI_Comm_set_errhandler(MPI_Comm c, MPI_Errhandler e) {
   VComm* vc = comm(c);
-  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Comm_set_errhandler");
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   vc->errh = e;
   return MPI_SUCCESS;
 }
 
 CRMPI_API int PMPI_Comm_get_errhandler(MPI_Comm c, MPI_Errhandler* e) {
   VComm* vc = comm(c);
-  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Comm_get_errhandler");
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   *e = vc->errh;
   return MPI_SUCCESS;
 }
 
 CRMPI_API int PMPI_Comm_call_errhandler(MPI_Comm c, int code) {
   VComm* vc = comm(c);
-  check(vc, c, code, "MPI_Comm_call_errhandler");
+  check(vc, c, code, CRMPI_NAME);
   return MPI_SUCCESS;
 }
 
@@ -281,7 +281,7 @@ CRMPI_API int PMPI_Info_free(MPI_Info* i) {
 
 CRMPI_API int PMPI_Info_set(MPI_Info i, const char* k, const char* v) {
   VInfo* vi = info(i);
-  if (!vi) return check_world(MPI_ERR_INFO, "MPI_Info_set");
+  if (!vi) return check_world(MPI_ERR_INFO, CRMPI_NAME);
   vi->kv[k] = v;
   return MPI_SUCCESS;
 }
@@ -306,7 +306,7 @@ CRMPI_API int PMPI_Info_get_nkeys(MPI_Info i, int* n) {
 CRMPI_API int PMPI_Info_get_nthkey(MPI_Info i, int n, char* k) {
   VInfo* vi = info(i);
   if (!vi || n < 0 || n >= static_cast<int>(vi->kv.size()))
-    return check_world(MPI_ERR_ARG, "MPI_Info_get_nthkey");
+    return check_world(MPI_ERR_ARG, CRMPI_NAME);
   auto it = vi->kv.begin();
   std::advance(it, n);
   snprintf(k, MPI_MAX_INFO_KEY, "%s", it->first.c_str());
@@ -326,7 +326,7 @@ CRMPI_API int PMPI_Info_get_valuelen(MPI_Info i, const char* k, int* len, int* f
 
 CRMPI_API int PMPI_Info_delete(MPI_Info i, const char* k) {
   VInfo* vi = info(i);
-  if (!vi || !vi->kv.erase(k)) return check_world(MPI_ERR_INFO_NOKEY, "MPI_Info_delete");
+  if (!vi || !vi->kv.erase(k)) return check_world(MPI_ERR_INFO_NOKEY, CRMPI_NAME);
   return MPI_SUCCESS;
 }
 

@@ -53,18 +53,18 @@ CRMPI_API int PMPI_Op_create(MPI_User_function* fn, int commute, MPI_Op* out) {
   int rc = call(chan::kOpOpCreate);
   v->real = msg().a.op.op;
   *out = reinterpret_cast<MPI_Op>(v);
-  return check_world(rc, "MPI_Op_create");
+  return check_world(rc, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Op_free(MPI_Op* op) {
   Lock l;
-  if (!is_virtual(*op, kMagicOp)) return check_world(MPI_ERR_OP, "MPI_Op_free");
+  if (!is_virtual(*op, kMagicOp)) return check_world(MPI_ERR_OP, CRMPI_NAME);
   auto* v = reinterpret_cast<VOp*>(*op);
   msg().a.op.op = v->real;
   int rc = call(chan::kOpOpFree);
   delete v;
   *op = MPI_OP_NULL;
-  return check_world(rc, "MPI_Op_free");
+  return check_world(rc, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Op_commutative(MPI_Op op, int* commute) {

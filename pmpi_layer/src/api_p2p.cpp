@@ -200,44 +200,44 @@ int persistent(const void* buf, int count, MPI_Datatype t, int peer, int tag, MP
 }  // namespace
 
 CRMPI_API int PMPI_Send(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c) {
-  return send(buf, count, t, dest, tag, c, chan::kStandard, "MPI_Send");
+  return send(buf, count, t, dest, tag, c, chan::kStandard, CRMPI_NAME);
 }
 CRMPI_API int PMPI_Ssend(const void* buf, int count, MPI_Datatype t, int dest, int tag,
                          MPI_Comm c) {
-  return send(buf, count, t, dest, tag, c, chan::kSync, "MPI_Ssend");
+  return send(buf, count, t, dest, tag, c, chan::kSync, CRMPI_NAME);
 }
 CRMPI_API int PMPI_Rsend(const void* buf, int count, MPI_Datatype t, int dest, int tag,
                          MPI_Comm c) {
-  return send(buf, count, t, dest, tag, c, chan::kReady, "MPI_Rsend");
+  return send(buf, count, t, dest, tag, c, chan::kReady, CRMPI_NAME);
 }
 CRMPI_API int PMPI_Bsend(const void* buf, int count, MPI_Datatype t, int dest, int tag,
                          MPI_Comm c) {
-  return send(buf, count, t, dest, tag, c, chan::kBuffered, "MPI_Bsend");
+  return send(buf, count, t, dest, tag, c, chan::kBuffered, CRMPI_NAME);
 }
 CRMPI_API int PMPI_Isend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c,
                          MPI_Request* r) {
-  return isend(buf, count, t, dest, tag, c, chan::kStandard, r, "MPI_Isend");
+  return isend(buf, count, t, dest, tag, c, chan::kStandard, r, CRMPI_NAME);
 }
 CRMPI_API int PMPI_Issend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c,
                           MPI_Request* r) {
-  return isend(buf, count, t, dest, tag, c, chan::kSync, r, "MPI_Issend");
+  return isend(buf, count, t, dest, tag, c, chan::kSync, r, CRMPI_NAME);
 }
 CRMPI_API int PMPI_Irsend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c,
                           MPI_Request* r) {
-  return isend(buf, count, t, dest, tag, c, chan::kReady, r, "MPI_Irsend");
+  return isend(buf, count, t, dest, tag, c, chan::kReady, r, CRMPI_NAME);
 }
 CRMPI_API int PMPI_Ibsend(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm c,
                           MPI_Request* r) {
   // The agent owns a copy of the data from the start (never a rendezvous):
   // buffered semantics.
-  return isend(buf, count, t, dest, tag, c, chan::kBuffered, r, "MPI_Ibsend");
+  return isend(buf, count, t, dest, tag, c, chan::kBuffered, r, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Recv(void* buf, int count, MPI_Datatype t, int src, int tag, MPI_Comm c,
                         MPI_Status* st) {
   Lock l;
   VComm* vc = comm(c);
-  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Recv");
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   Arena a;
   Dest d;
   chan::Msg& m = msg();
@@ -253,24 +253,24 @@ CRMPI_API int PMPI_Recv(void* buf, int count, MPI_Datatype t, int src, int tag, 
     finish(d, m.a.recv.status.ucount);  // truncated: the part that fits
   if (static_cast<int>(m.a.recv.status.source) != MPI_PROC_NULL) vc->recvd++;
   status_from_msg(st, m);
-  return check(vc, c, rc, "MPI_Recv");
+  return check(vc, c, rc, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Irecv(void* buf, int count, MPI_Datatype t, int src, int tag, MPI_Comm c,
                          MPI_Request* req) {
   Lock l;
   VComm* vc = comm(c);
-  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Irecv");
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   VRequest* r = new_request(VRequest::kRecv, vc);
   int rc = post_irecv(r, buf, count, t, src, tag);
   *req = reinterpret_cast<MPI_Request>(r);
-  return check(vc, c, rc, "MPI_Irecv");
+  return check(vc, c, rc, CRMPI_NAME);
 }
 
-static int probe(int src, int tag, MPI_Comm c, int* flag, MPI_Status* st, bool blocking) {
+static int probe(int src, int tag, MPI_Comm c, int* flag, MPI_Status* st, bool blocking,
+                 const char* fn) {
   Lock l;
   VComm* vc = comm(c);
-  const char* fn = blocking ? "MPI_Probe" : "MPI_Iprobe";
   if (!vc) return check_world(MPI_ERR_COMM, fn);
   uint64_t key = (vc->real * 0x100000001b3ull ^ static_cast<uint32_t>(src)) * 31 +
                  static_cast<uint32_t>(tag) + 0x5052;  // paced polling (api_req.cpp)
@@ -290,10 +290,10 @@ static int probe(int src, int tag, MPI_Comm c, int* flag, MPI_Status* st, bool b
 }
 
 CRMPI_API int PMPI_Probe(int src, int tag, MPI_Comm c, MPI_Status* st) {
-  return probe(src, tag, c, nullptr, st, true);
+  return probe(src, tag, c, nullptr, st, true, CRMPI_NAME);
 }
 CRMPI_API int PMPI_Iprobe(int src, int tag, MPI_Comm c, int* flag, MPI_Status* st) {
-  return probe(src, tag, c, flag, st, false);
+  return probe(src, tag, c, flag, st, false, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Sendrecv(const void* sbuf, int scount, MPI_Datatype stype, int dest, int stag,
@@ -301,12 +301,12 @@ CRMPI_API int PMPI_Sendrecv(const void* sbuf, int scount, MPI_Datatype stype, in
                             MPI_Comm c, MPI_Status* st) {
   Lock l;
   VComm* vc = comm(c);
-  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Sendrecv");
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   if (rndv_size(scount, stype, dest, vc, chan::kStandard)) {
     // The send may be a rendezvous, which completes only once the peer has
     // pulled it: post it, receive, then complete it (what Sendrecv means).
     MPI_Request r;
-    int rc = isend(sbuf, scount, stype, dest, stag, c, chan::kStandard, &r, "MPI_Sendrecv");
+    int rc = isend(sbuf, scount, stype, dest, stag, c, chan::kStandard, &r, CRMPI_NAME);
     if (rc != MPI_SUCCESS) return rc;
     rc = PMPI_Recv(rbuf, rcount, rtype, src, rtag, c, st);
     int wrc = PMPI_Wait(&r, MPI_STATUS_IGNORE);
@@ -334,13 +334,13 @@ CRMPI_API int PMPI_Sendrecv(const void* sbuf, int scount, MPI_Datatype stype, in
   if (dest != MPI_PROC_NULL) vc->sent++;
   if (static_cast<int>(m.a.sendrecv.status.source) != MPI_PROC_NULL) vc->recvd++;
   status_from_msg(st, m);
-  return check(vc, c, rc, "MPI_Sendrecv");
+  return check(vc, c, rc, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Sendrecv_replace(void* buf, int count, MPI_Datatype t, int dest, int stag,
                                     int src, int rtag, MPI_Comm c, MPI_Status* st) {
   const TypeMap* tm = typemap(t);
-  if (!tm) return check_world(MPI_ERR_TYPE, "MPI_Sendrecv_replace");
+  if (!tm) return check_world(MPI_ERR_TYPE, CRMPI_NAME);
   // Send from a packed copy, receive in place.
   std::vector<char> copy(static_cast<size_t>(count) * tm->size);
   tm->pack(buf, count, copy.data());
@@ -350,34 +350,34 @@ CRMPI_API int PMPI_Sendrecv_replace(void* buf, int count, MPI_Datatype t, int de
 
 CRMPI_API int PMPI_Send_init(const void* b, int n, MPI_Datatype t, int d, int tag, MPI_Comm c,
                              MPI_Request* r) {
-  return persistent(b, n, t, d, tag, c, 1 + chan::kStandard, r, "MPI_Send_init");
+  return persistent(b, n, t, d, tag, c, 1 + chan::kStandard, r, CRMPI_NAME);
 }
 CRMPI_API int PMPI_Ssend_init(const void* b, int n, MPI_Datatype t, int d, int tag, MPI_Comm c,
                               MPI_Request* r) {
-  return persistent(b, n, t, d, tag, c, 1 + chan::kSync, r, "MPI_Ssend_init");
+  return persistent(b, n, t, d, tag, c, 1 + chan::kSync, r, CRMPI_NAME);
 }
 CRMPI_API int PMPI_Rsend_init(const void* b, int n, MPI_Datatype t, int d, int tag, MPI_Comm c,
                               MPI_Request* r) {
-  return persistent(b, n, t, d, tag, c, 1 + chan::kReady, r, "MPI_Rsend_init");
+  return persistent(b, n, t, d, tag, c, 1 + chan::kReady, r, CRMPI_NAME);
 }
 CRMPI_API int PMPI_Bsend_init(const void* b, int n, MPI_Datatype t, int d, int tag, MPI_Comm c,
                               MPI_Request* r) {
-  return persistent(b, n, t, d, tag, c, 1 + chan::kBuffered, r, "MPI_Bsend_init");
+  return persistent(b, n, t, d, tag, c, 1 + chan::kBuffered, r, CRMPI_NAME);
 }
 CRMPI_API int PMPI_Recv_init(void* b, int n, MPI_Datatype t, int s, int tag, MPI_Comm c,
                              MPI_Request* r) {
-  return persistent(b, n, t, s, tag, c, -1, r, "MPI_Recv_init");
+  return persistent(b, n, t, s, tag, c, -1, r, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Start(MPI_Request* req) {
   Lock l;
-  if (!is_virtual(*req, kMagicReq)) return check_world(MPI_ERR_REQUEST, "MPI_Start");
+  if (!is_virtual(*req, kMagicReq)) return check_world(MPI_ERR_REQUEST, CRMPI_NAME);
   VRequest* r = reinterpret_cast<VRequest*>(*req);
-  if (!r->persistent || r->real) return check_world(MPI_ERR_REQUEST, "MPI_Start");
+  if (!r->persistent || r->real) return check_world(MPI_ERR_REQUEST, CRMPI_NAME);
   int rc = r->pmode < 0
                ? post_irecv(r, const_cast<void*>(r->pbuf), r->pcount, r->type, r->ppeer, r->ptag)
                : post_isend(r, r->pbuf, r->pcount, r->type, r->ppeer, r->ptag, r->pmode - 1);
-  return check(r->comm, MPI_COMM_WORLD, rc, "MPI_Start");
+  return check(r->comm, MPI_COMM_WORLD, rc, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Startall(int n, MPI_Request* reqs) {
@@ -407,7 +407,7 @@ CRMPI_API int PMPI_Buffer_detach(void* buf, int* size) {
 
 CRMPI_API int PMPI_Get_count(const MPI_Status* st, MPI_Datatype t, int* count) {
   const TypeMap* tm = typemap(t);
-  if (!tm) return check_world(MPI_ERR_TYPE, "MPI_Get_count");
+  if (!tm) return check_world(MPI_ERR_TYPE, CRMPI_NAME);
   if (tm->size == 0) {
     *count = 0;
     return MPI_SUCCESS;
@@ -416,9 +416,9 @@ CRMPI_API int PMPI_Get_count(const MPI_Status* st, MPI_Datatype t, int* count) {
   return MPI_SUCCESS;
 }
 
-CRMPI_API int PMPI_Get_elements_x(const MPI_Status* st, MPI_Datatype t, MPI_Count* count) {
+static int get_elements(const MPI_Status* st, MPI_Datatype t, MPI_Count* count, const char* fn) {
   const TypeMap* tm = typemap(t);
-  if (!tm) return check_world(MPI_ERR_TYPE, "MPI_Get_elements");
+  if (!tm) return check_world(MPI_ERR_TYPE, fn);
   if (tm->size == 0) {
     *count = 0;
     return MPI_SUCCESS;
@@ -437,9 +437,13 @@ CRMPI_API int PMPI_Get_elements_x(const MPI_Status* st, MPI_Datatype t, MPI_Coun
   return MPI_SUCCESS;
 }
 
+CRMPI_API int PMPI_Get_elements_x(const MPI_Status* st, MPI_Datatype t, MPI_Count* count) {
+  return get_elements(st, t, count, CRMPI_NAME);
+}
+
 CRMPI_API int PMPI_Get_elements(const MPI_Status* st, MPI_Datatype t, int* count) {
   MPI_Count c;
-  int rc = PMPI_Get_elements_x(st, t, &c);
+  int rc = get_elements(st, t, &c, CRMPI_NAME);
   *count = static_cast<int>(c);
   return rc;
 }
@@ -458,10 +462,9 @@ CRMPI_API int PMPI_Status_set_cancelled(MPI_Status* st, int flag) {
 // Matched probe/receive. The message handle carries the agent's MPI_Message
 // (MPI_MESSAGE_NO_PROC keeps its Open MPI identity for MPI_PROC_NULL).
 static int mprobe(int src, int tag, MPI_Comm c, int* flag, MPI_Message* out, MPI_Status* st,
-                  bool blocking) {
+                  bool blocking, const char* fn) {
   Lock l;
   VComm* vc = comm(c);
-  const char* fn = blocking ? "MPI_Mprobe" : "MPI_Improbe";
   if (!vc) return check_world(MPI_ERR_COMM, fn);
   if (src == MPI_PROC_NULL) {
     if (flag) *flag = 1;
@@ -490,11 +493,11 @@ static int mprobe(int src, int tag, MPI_Comm c, int* flag, MPI_Message* out, MPI
 }
 
 CRMPI_API int PMPI_Mprobe(int src, int tag, MPI_Comm c, MPI_Message* m, MPI_Status* st) {
-  return mprobe(src, tag, c, nullptr, m, st, true);
+  return mprobe(src, tag, c, nullptr, m, st, true, CRMPI_NAME);
 }
 CRMPI_API int PMPI_Improbe(int src, int tag, MPI_Comm c, int* flag, MPI_Message* m,
                            MPI_Status* st) {
-  return mprobe(src, tag, c, flag, m, st, false);
+  return mprobe(src, tag, c, flag, m, st, false, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Mrecv(void* buf, int count, MPI_Datatype t, MPI_Message* message,
@@ -526,7 +529,7 @@ CRMPI_API int PMPI_Mrecv(void* buf, int count, MPI_Datatype t, MPI_Message* mess
   status_from_msg(st, m);
   delete[] h;
   *message = MPI_MESSAGE_NULL;
-  return check(vc, MPI_COMM_WORLD, rc, "MPI_Mrecv");
+  return check(vc, MPI_COMM_WORLD, rc, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Imrecv(void* buf, int count, MPI_Datatype t, MPI_Message* message,
@@ -553,7 +556,7 @@ CRMPI_API int PMPI_Imrecv(void* buf, int count, MPI_Datatype t, MPI_Message* mes
   delete[] h;
   *message = MPI_MESSAGE_NULL;
   *req = reinterpret_cast<MPI_Request>(r);
-  return check(vc, MPI_COMM_WORLD, rc, "MPI_Imrecv");
+  return check(vc, MPI_COMM_WORLD, rc, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Status_set_elements_x(MPI_Status* st, MPI_Datatype t, MPI_Count count) {

@@ -83,7 +83,7 @@ static void empty_status(MPI_Status* st) {
 }
 
 int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag, int* outcount,
-                      int* indices, MPI_Status* statuses) {
+                      int* indices, MPI_Status* statuses, const char* fn) {
   Lock l;
   char* data = lower_half().data();
   auto* ids = reinterpret_cast<uint64_t*>(data);
@@ -223,43 +223,46 @@ int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag,
       complete_local(i, statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[i]);
   if (outcount) *outcount = k;
   if (polls) pace_note(key, k > 0 || (flag && *flag));
-  return check_world(rc, "MPI_Wait/Test");
+  return check_world(rc, fn);
 }
 
 }  // namespace crmpi
 
 CRMPI_API int PMPI_Wait(MPI_Request* r, MPI_Status* st) {
-  return complete_requests(chan::kWait, 1, r, nullptr, nullptr, nullptr, nullptr, st);
+  return complete_requests(chan::kWait, 1, r, nullptr, nullptr, nullptr, nullptr, st, CRMPI_NAME);
 }
 CRMPI_API int PMPI_Test(MPI_Request* r, int* flag, MPI_Status* st) {
-  return complete_requests(chan::kTest, 1, r, nullptr, flag, nullptr, nullptr, st);
+  return complete_requests(chan::kTest, 1, r, nullptr, flag, nullptr, nullptr, st, CRMPI_NAME);
 }
 CRMPI_API int PMPI_Waitany(int n, MPI_Request* r, int* index, MPI_Status* st) {
-  return complete_requests(chan::kWaitany, n, r, index, nullptr, nullptr, nullptr, st);
+  return complete_requests(chan::kWaitany, n, r, index, nullptr, nullptr, nullptr, st, CRMPI_NAME);
 }
 CRMPI_API int PMPI_Testany(int n, MPI_Request* r, int* index, int* flag, MPI_Status* st) {
-  return complete_requests(chan::kTestany, n, r, index, flag, nullptr, nullptr, st);
+  return complete_requests(chan::kTestany, n, r, index, flag, nullptr, nullptr, st, CRMPI_NAME);
 }
 CRMPI_API int PMPI_Waitall(int n, MPI_Request* r, MPI_Status* st) {
-  return complete_requests(chan::kWaitall, n, r, nullptr, nullptr, nullptr, nullptr, st);
+  return complete_requests(chan::kWaitall, n, r, nullptr, nullptr, nullptr, nullptr, st,
+                           CRMPI_NAME);
 }
 CRMPI_API int PMPI_Testall(int n, MPI_Request* r, int* flag, MPI_Status* st) {
-  return complete_requests(chan::kTestall, n, r, nullptr, flag, nullptr, nullptr, st);
+  return complete_requests(chan::kTestall, n, r, nullptr, flag, nullptr, nullptr, st, CRMPI_NAME);
 }
 CRMPI_API int PMPI_Waitsome(int n, MPI_Request* r, int* outcount, int* indices, MPI_Status* st) {
-  return complete_requests(chan::kWaitsome, n, r, nullptr, nullptr, outcount, indices, st);
+  return complete_requests(chan::kWaitsome, n, r, nullptr, nullptr, outcount, indices, st,
+                           CRMPI_NAME);
 }
 CRMPI_API int PMPI_Testsome(int n, MPI_Request* r, int* outcount, int* indices, MPI_Status* st) {
-  return complete_requests(chan::kTestsome, n, r, nullptr, nullptr, outcount, indices, st);
+  return complete_requests(chan::kTestsome, n, r, nullptr, nullptr, outcount, indices, st,
+                           CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Cancel(MPI_Request* req) {
   Lock l;
-  if (!is_virtual(*req, kMagicReq)) return check_world(MPI_ERR_REQUEST, "MPI_Cancel");
+  if (!is_virtual(*req, kMagicReq)) return check_world(MPI_ERR_REQUEST, CRMPI_NAME);
   VRequest* r = reinterpret_cast<VRequest*>(*req);
   if (!r->real) return MPI_SUCCESS;
   msg().a.request.request = r->real;
-  return check_world(call(chan::kOpCancel), "MPI_Cancel");
+  return check_world(call(chan::kOpCancel), CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Test_cancelled(const MPI_Status* st, int* flag) {
@@ -269,7 +272,7 @@ CRMPI_API int PMPI_Test_cancelled(const MPI_Status* st, int* flag) {
 
 CRMPI_API int PMPI_Request_free(MPI_Request* req) {
   Lock l;
-  if (!is_virtual(*req, kMagicReq)) return check_world(MPI_ERR_REQUEST, "MPI_Request_free");
+  if (!is_virtual(*req, kMagicReq)) return check_world(MPI_ERR_REQUEST, CRMPI_NAME);
   VRequest* r = reinterpret_cast<VRequest*>(*req);
   if (r->real) {
     msg().a.request.request = r->real;
@@ -290,5 +293,6 @@ CRMPI_API int PMPI_Request_free(MPI_Request* req) {
 }
 
 CRMPI_API int PMPI_Request_get_status(MPI_Request r, int* flag, MPI_Status* st) {
-  return complete_requests(chan::kGetStatus, 1, &r, nullptr, flag, nullptr, nullptr, st);
+  return complete_requests(chan::kGetStatus, 1, &r, nullptr, flag, nullptr, nullptr, st,
+                           CRMPI_NAME);
 }

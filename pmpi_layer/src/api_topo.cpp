@@ -36,7 +36,7 @@ CRMPI_API int PMPI_Cart_create(MPI_Comm c, int nd, const int* dims, const int* p
                                MPI_Comm* out) {
   int nodes = 1;
   for (int i = 0; i < nd; ++i) nodes *= dims[i];
-  int rc = split_first(c, nodes, out, "MPI_Cart_create");
+  int rc = split_first(c, nodes, out, CRMPI_NAME);
   if (rc != MPI_SUCCESS || *out == MPI_COMM_NULL) return rc;
   VComm* n = comm(*out);
   n->topo.kind = MPI_CART;
@@ -55,7 +55,7 @@ CRMPI_API int PMPI_Dims_create(int nnodes, int nd, int* dims) {
     else
       ++free_dims;
   }
-  if (fixed == 0 || nnodes % fixed) return check_world(MPI_ERR_DIMS, "MPI_Dims_create");
+  if (fixed == 0 || nnodes % fixed) return check_world(MPI_ERR_DIMS, CRMPI_NAME);
   int rest = nnodes / fixed;
   std::vector<int> f(free_dims, 1);
   std::vector<int> primes;
@@ -80,21 +80,21 @@ CRMPI_API int PMPI_Dims_create(int nnodes, int nd, int* dims) {
 
 CRMPI_API int PMPI_Topo_test(MPI_Comm c, int* status) {
   VComm* vc = comm(c);
-  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Topo_test");
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   *status = vc->topo.kind;
   return MPI_SUCCESS;
 }
 
 CRMPI_API int PMPI_Cartdim_get(MPI_Comm c, int* nd) {
   VComm* vc = cart(c);
-  if (!vc) return check_world(MPI_ERR_TOPOLOGY, "MPI_Cartdim_get");
+  if (!vc) return check_world(MPI_ERR_TOPOLOGY, CRMPI_NAME);
   *nd = static_cast<int>(vc->topo.dims.size());
   return MPI_SUCCESS;
 }
 
 CRMPI_API int PMPI_Cart_get(MPI_Comm c, int maxd, int* dims, int* periods, int* coords) {
   VComm* vc = cart(c);
-  if (!vc) return check_world(MPI_ERR_TOPOLOGY, "MPI_Cart_get");
+  if (!vc) return check_world(MPI_ERR_TOPOLOGY, CRMPI_NAME);
   int nd = std::min<int>(maxd, static_cast<int>(vc->topo.dims.size()));
   std::vector<int> co(vc->topo.dims.size());
   coords_of(vc->topo, vc->rank, co.data());
@@ -105,14 +105,14 @@ CRMPI_API int PMPI_Cart_get(MPI_Comm c, int maxd, int* dims, int* periods, int* 
 
 CRMPI_API int PMPI_Cart_rank(MPI_Comm c, const int* coords, int* rank) {
   VComm* vc = cart(c);
-  if (!vc) return check_world(MPI_ERR_TOPOLOGY, "MPI_Cart_rank");
+  if (!vc) return check_world(MPI_ERR_TOPOLOGY, CRMPI_NAME);
   int r = 0;
   for (size_t i = 0; i < vc->topo.dims.size(); ++i) {
     int d = vc->topo.dims[i], x = coords[i];
     if (vc->topo.periods[i])
       x = ((x % d) + d) % d;
     else if (x < 0 || x >= d)
-      return check(vc, c, MPI_ERR_ARG, "MPI_Cart_rank");
+      return check(vc, c, MPI_ERR_ARG, CRMPI_NAME);
     r = r * d + x;
   }
   *rank = r;
@@ -121,7 +121,7 @@ CRMPI_API int PMPI_Cart_rank(MPI_Comm c, const int* coords, int* rank) {
 
 CRMPI_API int PMPI_Cart_coords(MPI_Comm c, int rank, int maxd, int* coords) {
   VComm* vc = cart(c);
-  if (!vc) return check_world(MPI_ERR_TOPOLOGY, "MPI_Cart_coords");
+  if (!vc) return check_world(MPI_ERR_TOPOLOGY, CRMPI_NAME);
   std::vector<int> co(vc->topo.dims.size());
   coords_of(vc->topo, rank, co.data());
   for (int i = 0; i < maxd && i < static_cast<int>(co.size()); ++i) coords[i] = co[i];
@@ -131,7 +131,7 @@ CRMPI_API int PMPI_Cart_coords(MPI_Comm c, int rank, int maxd, int* coords) {
 CRMPI_API int PMPI_Cart_shift(MPI_Comm c, int dir, int disp, int* src, int* dst) {
   VComm* vc = cart(c);
   if (!vc || dir < 0 || dir >= static_cast<int>(vc->topo.dims.size()))
-    return check_world(MPI_ERR_TOPOLOGY, "MPI_Cart_shift");
+    return check_world(MPI_ERR_TOPOLOGY, CRMPI_NAME);
   std::vector<int> co(vc->topo.dims.size());
   auto neighbour = [&](int delta) {
     coords_of(vc->topo, vc->rank, co.data());
@@ -153,7 +153,7 @@ CRMPI_API int PMPI_Cart_shift(MPI_Comm c, int dir, int disp, int* src, int* dst)
 
 CRMPI_API int PMPI_Cart_sub(MPI_Comm c, const int* remain, MPI_Comm* out) {
   VComm* vc = cart(c);
-  if (!vc) return check_world(MPI_ERR_TOPOLOGY, "MPI_Cart_sub");
+  if (!vc) return check_world(MPI_ERR_TOPOLOGY, CRMPI_NAME);
   size_t nd = vc->topo.dims.size();
   std::vector<int> co(nd);
   coords_of(vc->topo, vc->rank, co.data());
@@ -182,7 +182,7 @@ CRMPI_API int PMPI_Cart_sub(MPI_Comm c, const int* remain, MPI_Comm* out) {
 
 CRMPI_API int PMPI_Cart_map(MPI_Comm c, int nd, const int* dims, const int*, int* newrank) {
   VComm* vc = comm(c);
-  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Cart_map");
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   int nodes = 1;
   for (int i = 0; i < nd; ++i) nodes *= dims[i];
   *newrank = vc->rank < nodes ? vc->rank : MPI_UNDEFINED;
@@ -191,7 +191,7 @@ CRMPI_API int PMPI_Cart_map(MPI_Comm c, int nd, const int* dims, const int*, int
 
 CRMPI_API int PMPI_Graph_create(MPI_Comm c, int nnodes, const int* index, const int* edges, int,
                                 MPI_Comm* out) {
-  int rc = split_first(c, nnodes, out, "MPI_Graph_create");
+  int rc = split_first(c, nnodes, out, CRMPI_NAME);
   if (rc != MPI_SUCCESS || *out == MPI_COMM_NULL) return rc;
   VComm* n = comm(*out);
   n->topo.kind = MPI_GRAPH;
@@ -208,7 +208,7 @@ static VComm* graph(MPI_Comm c) {
 
 CRMPI_API int PMPI_Graphdims_get(MPI_Comm c, int* nnodes, int* nedges) {
   VComm* vc = graph(c);
-  if (!vc) return check_world(MPI_ERR_TOPOLOGY, "MPI_Graphdims_get");
+  if (!vc) return check_world(MPI_ERR_TOPOLOGY, CRMPI_NAME);
   *nnodes = static_cast<int>(vc->topo.index.size());
   *nedges = static_cast<int>(vc->topo.edges.size());
   return MPI_SUCCESS;
@@ -216,7 +216,7 @@ CRMPI_API int PMPI_Graphdims_get(MPI_Comm c, int* nnodes, int* nedges) {
 
 CRMPI_API int PMPI_Graph_get(MPI_Comm c, int maxindex, int maxedges, int* index, int* edges) {
   VComm* vc = graph(c);
-  if (!vc) return check_world(MPI_ERR_TOPOLOGY, "MPI_Graph_get");
+  if (!vc) return check_world(MPI_ERR_TOPOLOGY, CRMPI_NAME);
   for (int i = 0; i < maxindex && i < static_cast<int>(vc->topo.index.size()); ++i)
     index[i] = vc->topo.index[i];
   for (int i = 0; i < maxedges && i < static_cast<int>(vc->topo.edges.size()); ++i)
@@ -226,14 +226,14 @@ CRMPI_API int PMPI_Graph_get(MPI_Comm c, int maxindex, int maxedges, int* index,
 
 CRMPI_API int PMPI_Graph_neighbors_count(MPI_Comm c, int rank, int* n) {
   VComm* vc = graph(c);
-  if (!vc) return check_world(MPI_ERR_TOPOLOGY, "MPI_Graph_neighbors_count");
+  if (!vc) return check_world(MPI_ERR_TOPOLOGY, CRMPI_NAME);
   *n = vc->topo.index[rank] - (rank ? vc->topo.index[rank - 1] : 0);
   return MPI_SUCCESS;
 }
 
 CRMPI_API int PMPI_Graph_neighbors(MPI_Comm c, int rank, int max, int* out) {
   VComm* vc = graph(c);
-  if (!vc) return check_world(MPI_ERR_TOPOLOGY, "MPI_Graph_neighbors");
+  if (!vc) return check_world(MPI_ERR_TOPOLOGY, CRMPI_NAME);
   int b = rank ? vc->topo.index[rank - 1] : 0, e = vc->topo.index[rank];
   for (int i = b, k = 0; i < e && k < max; ++i, ++k) out[k] = vc->topo.edges[i];
   return MPI_SUCCESS;
@@ -241,7 +241,7 @@ CRMPI_API int PMPI_Graph_neighbors(MPI_Comm c, int rank, int max, int* out) {
 
 CRMPI_API int PMPI_Graph_map(MPI_Comm c, int nnodes, const int*, const int*, int* newrank) {
   VComm* vc = comm(c);
-  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Graph_map");
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   *newrank = vc->rank < nnodes ? vc->rank : MPI_UNDEFINED;
   return MPI_SUCCESS;
 }
@@ -341,7 +341,7 @@ CRMPI_API int PMPI_Neighbor_allgather(const void* s, int sc, MPI_Datatype st, vo
   std::vector<MPI_Aint> sds(out, 0), rds(in);
   for (size_t i = 0; i < in; ++i) rds[i] = static_cast<MPI_Aint>(i) * rc * extent_of(rt);
   return neighbour_exchange(c, s, scs.data(), sds.data(), st, r, rcs.data(), rds.data(), rt,
-                            "MPI_Neighbor_allgather");
+                            CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Neighbor_allgatherv(const void* s, int sc, MPI_Datatype st, void* r,
@@ -351,8 +351,7 @@ CRMPI_API int PMPI_Neighbor_allgatherv(const void* s, int sc, MPI_Datatype st, v
   std::vector<int> scs(out, sc);
   std::vector<MPI_Aint> sds(out, 0), rds(in);
   for (size_t i = 0; i < in; ++i) rds[i] = static_cast<MPI_Aint>(rdispls[i]) * extent_of(rt);
-  return neighbour_exchange(c, s, scs.data(), sds.data(), st, r, rc, rds.data(), rt,
-                            "MPI_Neighbor_allgatherv");
+  return neighbour_exchange(c, s, scs.data(), sds.data(), st, r, rc, rds.data(), rt, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Neighbor_alltoall(const void* s, int sc, MPI_Datatype st, void* r, int rc,
@@ -363,7 +362,7 @@ CRMPI_API int PMPI_Neighbor_alltoall(const void* s, int sc, MPI_Datatype st, voi
   for (size_t i = 0; i < out; ++i) sds[i] = static_cast<MPI_Aint>(i) * sc * extent_of(st);
   for (size_t i = 0; i < in; ++i) rds[i] = static_cast<MPI_Aint>(i) * rc * extent_of(rt);
   return neighbour_exchange(c, s, scs.data(), sds.data(), st, r, rcs.data(), rds.data(), rt,
-                            "MPI_Neighbor_alltoall");
+                            CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Neighbor_alltoallv(const void* s, const int* sc, const int* sdispls,
@@ -373,8 +372,7 @@ CRMPI_API int PMPI_Neighbor_alltoallv(const void* s, const int* sc, const int* s
   std::vector<MPI_Aint> sds(out), rds(in);
   for (size_t i = 0; i < out; ++i) sds[i] = static_cast<MPI_Aint>(sdispls[i]) * extent_of(st);
   for (size_t i = 0; i < in; ++i) rds[i] = static_cast<MPI_Aint>(rdispls[i]) * extent_of(rt);
-  return neighbour_exchange(c, s, sc, sds.data(), st, r, rc, rds.data(), rt,
-                            "MPI_Neighbor_alltoallv");
+  return neighbour_exchange(c, s, sc, sds.data(), st, r, rc, rds.data(), rt, CRMPI_NAME);
 }
 
 // ---------------------------------------------------------------- distributed graphs (adjacent)
@@ -403,8 +401,7 @@ CRMPI_API int PMPI_Dist_graph_create_adjacent(MPI_Comm c, int indegree, const in
 CRMPI_API int PMPI_Dist_graph_neighbors_count(MPI_Comm c, int* indegree, int* outdegree,
                                               int* weighted) {
   VComm* vc = comm(c);
-  if (!vc || vc->topo.kind != MPI_DIST_GRAPH)
-    return check_world(MPI_ERR_TOPOLOGY, "MPI_Dist_graph_neighbors_count");
+  if (!vc || vc->topo.kind != MPI_DIST_GRAPH) return check_world(MPI_ERR_TOPOLOGY, CRMPI_NAME);
   *indegree = static_cast<int>(vc->topo.sources.size());
   *outdegree = static_cast<int>(vc->topo.destinations.size());
   *weighted = vc->topo.weighted;
@@ -414,8 +411,7 @@ CRMPI_API int PMPI_Dist_graph_neighbors_count(MPI_Comm c, int* indegree, int* ou
 CRMPI_API int PMPI_Dist_graph_neighbors(MPI_Comm c, int maxin, int* sources, int* sweights,
                                         int maxout, int* destinations, int* dweights) {
   VComm* vc = comm(c);
-  if (!vc || vc->topo.kind != MPI_DIST_GRAPH)
-    return check_world(MPI_ERR_TOPOLOGY, "MPI_Dist_graph_neighbors");
+  if (!vc || vc->topo.kind != MPI_DIST_GRAPH) return check_world(MPI_ERR_TOPOLOGY, CRMPI_NAME);
   const Topo& t = vc->topo;
   for (int i = 0; i < maxin && i < static_cast<int>(t.sources.size()); ++i) {
     sources[i] = t.sources[i];
@@ -438,7 +434,7 @@ CRMPI_API int PMPI_Dist_graph_create(MPI_Comm c, int n, const int* sources, cons
                                      const int* destinations, const int* weights, MPI_Info info,
                                      int reorder, MPI_Comm* out) {
   VComm* vc = comm(c);
-  if (!vc) return check_world(MPI_ERR_COMM, "MPI_Dist_graph_create");
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   int size = vc->size;
   bool weighted = weights != MPI_UNWEIGHTED;
   // Records: {kind (0 = you have a source, 1 = you have a destination), peer, weight}.
