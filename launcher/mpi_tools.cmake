@@ -8,6 +8,7 @@ add_executable(cr_agent ${CMAKE_CURRENT_LIST_DIR}/cr_agent/agent_main.cpp)
 target_link_libraries(cr_agent PRIVATE crmpi_agent)
 
 add_executable(crmpirun ${CMAKE_CURRENT_LIST_DIR}/crmpirun/crmpirun.cpp)
+target_include_directories(crmpirun PRIVATE ${CMAKE_CURRENT_LIST_DIR}/common)
 target_compile_definitions(crmpirun PRIVATE CRMPI_MPIRUN="${MPIEXEC_EXECUTABLE}")
 
 # crmpicc: mpicc that links libcrpmpi (relink use).

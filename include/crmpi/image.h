@@ -154,6 +154,9 @@ struct crmpi_thread_record {
   uint32_t xstate_size; /* bytes of interrupted FPU/xstate that follow */
   uint32_t reserved;
 };
+/* The rseq signature glibc registers on x86 (RSEQ_SIG): recorded in each
+ * thread record that has an rseq area, and used to re-register it. */
+#define CRMPI_RSEQ_SIG_X86 0x53053053u
 #define CRMPI_THREAD_MAIN 1u
 #define CRMPI_THREAD_MANAGER 2u
 

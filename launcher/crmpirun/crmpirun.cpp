@@ -28,6 +28,9 @@
 #include <string>
 #include <vector>
 
+#include "crmpi/procstat.h"
+#include "paths.h"
+
 namespace {
 
 pid_t g_child = -1;
@@ -107,19 +110,9 @@ const std::set<std::string> kOneArg = {"-np",
 const std::set<std::string> kTwoArgs = {"--mca", "-mca", "--gmca", "-gmca"};
 const std::set<std::string> kNoArgOverrides = {"--merge-stderr-to-stdout"};
 
-std::string self_dir() {
-  char buf[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return ".";
-  buf[n] = 0;
-  std::string s = buf;
-  return s.substr(0, s.rfind('/'));
-}
-
-bool executable(const std::string& p) {
-  struct stat st;
-  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), X_OK) == 0;
-}
+using crtools::executable;
+using crtools::self_dir;
+using crtools::which;
 
 // True if the ELF file names libcrpmpi in its dynamic section (relinked with
 // -lcrpmpi / crmpicc). Scans the dynamic string table only.
@@ -154,23 +147,6 @@ bool relinked(const std::string& path) {
   return found;
 }
 
-// Full path of an executable found like execvp does ("" if none).
-std::string which(const std::string& prog) {
-  if (prog.find('/') != std::string::npos) return executable(prog) ? prog : "";
-  const char* path = getenv("PATH");
-  std::string p = path ? path : "/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= p.size()) {
-    size_t end = p.find(':', start);
-    if (end == std::string::npos) end = p.size();
-    std::string dir = p.substr(start, end - start);
-    std::string cand = (dir.empty() ? "." : dir) + "/" + prog;
-    if (executable(cand)) return cand;
-    start = end + 1;
-  }
-  return "";
-}
-
 // Kill and reap every process that was reparented to us (we are a child
 // subreaper): no agent or application outlives crmpirun.
 void reap_orphans() {
@@ -187,10 +163,8 @@ void reap_orphans() {
         size_t n = fread(buf, 1, sizeof buf - 1, f);
         fclose(f);
         buf[n] = 0;
-        const char* rp = strrchr(buf, ')');
-        char state;
-        int ppid;
-        if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == getpid()) {
+        uint64_t ppid = 0;
+        if (crmpi::procstat::field(buf, 4, &ppid) && ppid == static_cast<uint64_t>(getpid())) {
           any = true;
           kill(pid, SIGKILL);
         }

@@ -38,6 +38,7 @@
 
 #include "cli.h"
 #include "control.h"
+#include "crmpi/procstat.h"
 #include "libcr.h"
 #include "quiet_pipe.h"
 
@@ -103,6 +104,17 @@ std::string user_name(uid_t uid) {
   return "uid " + std::to_string(uid) + (p ? " (" + std::string(p->pw_name) + ")" : "");
 }
 
+// The state letter of process @pid (proc(5)), or '?' if it is gone.
+char proc_state(pid_t pid) {
+  char buf[512] = {0};
+  FILE* st = fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "re");
+  if (!st) return '?';
+  size_t n = fread(buf, 1, sizeof buf - 1, st);
+  fclose(st);
+  buf[n] = '\0';
+  return crmpi::procstat::state(buf);
+}
+
 // Step 1: the target runs, and we may checkpoint it.
 crctl::ProcIds check_target(pid_t pid) {
   if (kill(pid, 0) != 0 && errno == ESRCH) die(1, "no process %d", pid);
@@ -110,15 +122,8 @@ crctl::ProcIds check_target(pid_t pid) {
   if (int rc = crctl::read_proc_ids(pid, &ids))
     die(1, "cannot read the ids of process %d: %s", pid, strerror(-rc));
   // A stopped process cannot answer, and a zombie never will.
-  char state = '?';
+  const char state = proc_state(pid);
   int threads = 1;
-  if (FILE* st = fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "re")) {
-    char buf[512] = {0};
-    size_t n = fread(buf, 1, sizeof buf - 1, st);
-    fclose(st);
-    const char* rp = n ? strrchr(buf, ')') : nullptr;
-    if (rp && rp[1] == ' ') state = rp[2];
-  }
   if (FILE* ps = fopen(("/proc/" + std::to_string(pid) + "/status").c_str(), "re")) {
     char line[256];
     while (fgets(line, sizeof line, ps))
@@ -280,13 +285,8 @@ void wait_signal_applied(const Options& o, int sock) {
     poll(&p, 1, 10000);  // the socket closes when the process dies
   } else if (o.sig == SIGSTOP) {
     for (int i = 0; i < 2000; ++i) {
-      char buf[512] = {0};
-      FILE* st = fopen(("/proc/" + std::to_string(o.pid) + "/stat").c_str(), "re");
-      if (!st) return;
-      size_t n = fread(buf, 1, sizeof buf - 1, st);
-      fclose(st);
-      const char* rp = n ? strrchr(buf, ')') : nullptr;
-      if (!rp || rp[1] != ' ' || rp[2] == 'T' || rp[2] == 't') return;
+      const char st = proc_state(o.pid);
+      if (st == '?' || st == 'T' || st == 't') return;
       usleep(5000);
     }
   }

@@ -11,25 +11,12 @@
 
 #include <string>
 
+#include "paths.h"
+
 // Finds PROG as execvp would; true when it is an ELF file without an
 // interpreter (statically linked): LD_PRELOAD cannot reach it.
 static bool is_static_elf(const char* prog) {
-  std::string path = prog;
-  if (!strchr(prog, '/')) {
-    const char* p = getenv("PATH");
-    std::string dirs = p ? p : "/usr/bin:/bin";
-    path.clear();
-    for (size_t i = 0; i <= dirs.size();) {
-      size_t j = dirs.find(':', i);
-      if (j == std::string::npos) j = dirs.size();
-      std::string cand = (j > i ? dirs.substr(i, j - i) : ".") + "/" + prog;
-      if (access(cand.c_str(), X_OK) == 0) {
-        path = cand;
-        break;
-      }
-      i = j + 1;
-    }
-  }
+  const std::string path = crtools::which(prog);
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   Elf64_Ehdr eh;
@@ -68,15 +55,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   // libcr.so lives in ../lib relative to this binary (build tree and install).
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) {
-    perror("cr_run: /proc/self/exe");
-    return 1;
-  }
-  self[n] = '\0';
-  std::string dir(self);
-  dir = dir.substr(0, dir.rfind('/'));
+  const std::string dir = crtools::self_dir();
   std::string lib = dir + "/../lib/libcr.so";
   if (access(lib.c_str(), R_OK) != 0) {
     fprintf(stderr, "cr_run: cannot find %s: %s\n", lib.c_str(), strerror(errno));

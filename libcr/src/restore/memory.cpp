@@ -29,7 +29,7 @@ namespace crrestore {
 namespace {
 
 constexpr uint64_t kStagingBase = 0x100000000000ull;  // 16 TiB
-constexpr uint64_t kUserTop = 0x7ffffffff000ull;
+constexpr uint64_t kUserTop = crimg::kUserAddrTop;  // crmpi/image.h
 
 bool is_vsyscall(const crimg::RegionInfo& r) {
   return r.path == "[vsyscall]";

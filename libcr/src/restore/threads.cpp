@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include "crmpi/procstat.h"
 #include "state.h"
 
 extern "C" {
@@ -38,15 +39,8 @@ uint64_t read_start_brk() {
   // Field 47 of /proc/self/stat.
   std::ifstream in("/proc/self/stat");
   std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t p = all.rfind(')');
-  if (p == std::string::npos) return 0;
-  int field = 2;
-  size_t i = p + 1;
-  while (i < all.size() && field < 47) {
-    if (all[i] == ' ') ++field;
-    ++i;
-  }
-  return strtoull(all.c_str() + i, nullptr, 10);
+  uint64_t v = 0;
+  return crmpi::procstat::field(all.c_str(), 47, &v) ? v : 0;
 }
 
 }  // namespace
@@ -189,7 +183,7 @@ void enter_blob(State& s) {
   if (&__rseq_size && &__rseq_offset && __rseq_size > 0) {
     char* tp = static_cast<char*>(__builtin_thread_pointer());
     syscall(SYS_rseq, tp + __rseq_offset, __rseq_size < 32 ? 32 : __rseq_size, 1 /* UNREGISTER */,
-            0x53053053);
+            CRMPI_RSEQ_SIG_X86);
   }
   const uint64_t entry =
       base + static_cast<uint64_t>(reinterpret_cast<const char*>(&crb_entry) - __start_crblob);

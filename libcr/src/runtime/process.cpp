@@ -10,6 +10,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "crmpi/procstat.h"
 #include "internal.h"
 
 extern "C" {
@@ -75,14 +76,8 @@ int encode_process(crimg::Encoder* e) {
     char st[2048];
     size_t n = read_small("/proc/thread-self/stat", st, sizeof st - 1);
     st[n] = '\0';
-    const char* s = strrchr(st, ')');
     static const int kFields[10] = {26, 27, 28, 45, 46, 47, 48, 49, 50, 51};
-    int field = 2, k = 0;
-    for (; s && *s && k < 10; ++s) {
-      if (*s != ' ') continue;
-      ++field;
-      if (field == kFields[k]) p.mm[k++] = strtoull(s + 1, nullptr, 10);
-    }
+    for (int k = 0; k < 10; ++k) crmpi::procstat::field(st, kFields[k], &p.mm[k]);
     p.brk_start = p.mm[5];
   }
   e->pod(p);

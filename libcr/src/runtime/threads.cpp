@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crmpi/procstat.h"
 #include "internal.h"
 
 extern "C" {
@@ -85,7 +86,7 @@ void fill_thread_record(ThreadSlot* s, const ucontext_t* uc) {
   if (&__rseq_size && &__rseq_offset && __rseq_size >= 20) {
     r.rseq_area = r.fs_base + static_cast<uint64_t>(__rseq_offset);
     r.rseq_len = __rseq_size < 32 ? 32 : __rseq_size;
-    r.rseq_sig = 0x53053053;  // RSEQ_SIG on x86
+    r.rseq_sig = CRMPI_RSEQ_SIG_X86;
   }
   sigset_t cur;
   raw_sigprocmask(SIG_BLOCK, nullptr, &cur);
@@ -201,8 +202,8 @@ static bool task_alive(pid_t tid) {
   close(fd);
   if (n <= 0) return false;
   buf[n] = '\0';
-  const char* rp = strrchr(buf, ')');
-  return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
+  const char st = crmpi::procstat::state(buf);
+  return st != 'Z' && st != 'X';
 }
 
 static long now_ms() {
