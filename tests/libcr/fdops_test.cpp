@@ -2,6 +2,8 @@
 // kind exactly once, classification from stat + flags + link target, and
 // records written by encode_fd read back by the image reader.  Linked with
 // crrestore, i.e. the table as cr_restart sees it (restore halves).
+#include "../../libcr/src/fdkinds/fdops.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -12,7 +14,6 @@
 #include <string>
 #include <vector>
 
-#include "../../libcr/src/fdkinds/fdops.h"
 #include "reader.h"
 #include "sample_image.h"
 
@@ -107,8 +108,9 @@ TEST(FdOpsClassify, DeletedFilesOnlyWhenTheirBytesCanBeSaved) {
 // winner would depend on the table's order.
 TEST(FdOpsClassify, NoTieBetweenKinds) {
   const mode_t types[] = {0, S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, S_IFLNK};
-  const char* paths[] = {"/tmp/a", "/dev/null", "pipe:[1]", "socket:[2]", "/tmp/a (deleted)",
-                         "anon_inode:[eventfd]", ""};
+  const char* paths[] = {
+      "/tmp/a", "/dev/null", "pipe:[1]", "socket:[2]", "/tmp/a (deleted)", "anon_inode:[eventfd]",
+      ""};
   const int flags[] = {-1, O_RDONLY, O_WRONLY, O_RDWR, O_PATH};
   for (int fd : {1, 5})
     for (mode_t t : types)
@@ -123,8 +125,8 @@ TEST(FdOpsClassify, NoTieBetweenKinds) {
               if (prec != crfd::kNoMatch) precs.push_back(prec);
             }
             std::set<int> uniq(precs.begin(), precs.end());
-            EXPECT_EQ(uniq.size(), precs.size()) << "fd " << fd << " mode " << t << " " << path
-                                                 << " flags " << fl << " own " << own;
+            EXPECT_EQ(uniq.size(), precs.size())
+                << "fd " << fd << " mode " << t << " " << path << " flags " << fl << " own " << own;
           }
 }
 

@@ -76,8 +76,8 @@ inline std::string write_sample_image(const std::string& path, const char* mem, 
     e.pod(f);
     e.str("pipe:[1]");
     e.str("queued", 6);
-    if (fds) step("FDS", w.metadata(crimg::kSecFds, fds->data(), fds->size()));
-    else step("FDS", w.metadata(crimg::kSecFds, e.data(), e.size()));
+    const std::string payload = fds ? *fds : std::string(e.data(), e.size());
+    step("FDS", w.metadata(crimg::kSecFds, payload.data(), payload.size()));
   }
   // Two runs with a hole, then the hole in an unstable (copied) section.
   crimg::PageRun runs[2] = {{base, 2}, {base + 3 * kPage, npages - 3}};

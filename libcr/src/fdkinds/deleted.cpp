@@ -21,7 +21,7 @@ int match(const FdProbe& p) {
   const bool fits = size <= crimg::kMaxDeletedFileBytes && size + kSectionSlack < p.room;
   const bool readable = ((p.flags < 0 ? 0 : p.flags) & O_ACCMODE) != O_WRONLY;
   return S_ISREG(p.st.st_mode) && p.deleted && p.path[0] == '/' && fits && readable ? kByType
-                                                                                   : kNoMatch;
+                                                                                    : kNoMatch;
 }
 
 #if defined(CRFD_RUNTIME)
@@ -58,7 +58,7 @@ int restore(RestoreCtx& c, const crimg::FdInfo& f) {
 }  // namespace
 
 // No check: the file is recreated from the image, never looked up.
-const FdOps kDeletedOps = {crimg::kFdDeleted, "deleted-file", match, CRFD_CAPTURE(capture),
-                           nullptr, CRFD_RESTORE_FN(restore)};
+const FdOps kDeletedOps = {crimg::kFdDeleted,     "deleted-file", match,
+                           CRFD_CAPTURE(capture), nullptr,        CRFD_RESTORE_FN(restore)};
 
 }  // namespace crfd

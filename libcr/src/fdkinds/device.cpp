@@ -32,7 +32,7 @@ int restore(RestoreCtx& c, const crimg::FdInfo& f) {
 
 }  // namespace
 
-const FdOps kDeviceOps = {crimg::kFdDevice, "device", match, CRFD_CAPTURE(capture),
-                          CRFD_CHECK(check), CRFD_RESTORE_FN(restore)};
+const FdOps kDeviceOps = {crimg::kFdDevice,      "device",          match,
+                          CRFD_CAPTURE(capture), CRFD_CHECK(check), CRFD_RESTORE_FN(restore)};
 
 }  // namespace crfd

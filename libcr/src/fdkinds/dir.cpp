@@ -33,7 +33,8 @@ int restore(RestoreCtx& c, const crimg::FdInfo& f) {
 
 }  // namespace
 
-const FdOps kDirOps = {crimg::kFdDir, "dir", match, CRFD_CAPTURE(capture), CRFD_CHECK(check),
-                       CRFD_RESTORE_FN(restore)};
+const FdOps kDirOps = {
+    crimg::kFdDir,           "dir", match, CRFD_CAPTURE(capture), CRFD_CHECK(check),
+    CRFD_RESTORE_FN(restore)};
 
 }  // namespace crfd

@@ -32,27 +32,27 @@ namespace crfd {
 // so that classification can be tested without a process.
 struct FdProbe {
   int fd = -1;
-  int flags = -1;            // F_GETFL, or -1 if it failed
-  int fd_flags = 0;          // F_GETFD (FD_CLOEXEC)
-  int64_t offset = 0;        // lseek(fd, 0, SEEK_CUR), -1 if not seekable
-  struct stat st {};         // zeroed if fstat failed
-  const char* path = "";     // the fd's link target, NUL-terminated
-  size_t path_len = 0;       // strlen(path), " (deleted)" included
-  bool deleted = false;      // the link ends with " (deleted)"
-  bool own_image = false;    // a self-checkpoint's own image fd
-  uint64_t room = 0;         // bytes left in the FDS encoder
+  int flags = -1;          // F_GETFL, or -1 if it failed
+  int fd_flags = 0;        // F_GETFD (FD_CLOEXEC)
+  int64_t offset = 0;      // lseek(fd, 0, SEEK_CUR), -1 if not seekable
+  struct stat st {};       // zeroed if fstat failed
+  const char* path = "";   // the fd's link target, NUL-terminated
+  size_t path_len = 0;     // strlen(path), " (deleted)" included
+  bool deleted = false;    // the link ends with " (deleted)"
+  bool own_image = false;  // a self-checkpoint's own image fd
+  uint64_t room = 0;       // bytes left in the FDS encoder
 };
 
 // Which kind wins when several match: the lowest precedence.  Kinds at the
 // same level must not match the same probe (fdops_test checks this).
 enum Precedence : int {
   kNoMatch = 0,
-  kLibcrOwn = 1,      // an fd libcr itself presents as something else
-  kByNumber = 2,      // fds 0, 1, 2
-  kByFlags = 3,       // O_PATH
-  kByType = 4,        // file type + link target (file, dir, pipe, ...)
+  kLibcrOwn = 1,        // an fd libcr itself presents as something else
+  kByNumber = 2,        // fds 0, 1, 2
+  kByFlags = 3,         // O_PATH
+  kByType = 4,          // file type + link target (file, dir, pipe, ...)
   kByTypeFallback = 5,  // sockets of any family
-  kFallback = 6,      // anything else
+  kFallback = 6,        // anything else
 };
 
 struct CaptureCtx;  // runtime half; defined below under CRFD_RUNTIME
@@ -153,9 +153,9 @@ namespace crfd {
 
 struct RestoreCtx {
   crrestore::State& s;
-  int above = 3;  // new fds are parked at or above this number
+  int above = 3;                                  // new fds are parked at or above this number
   std::map<uint64_t, std::pair<int, int>> pipes;  // pipe id -> parked ends
-  std::vector<int> parked;  // closed when every fd is placed
+  std::vector<int> parked;                        // closed when every fd is placed
 
   explicit RestoreCtx(crrestore::State& st) : s(st) {}
   // How messages name @f: "fd N (path)".

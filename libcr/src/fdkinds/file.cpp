@@ -32,7 +32,8 @@ int restore(RestoreCtx& c, const crimg::FdInfo& f) {
 
 }  // namespace
 
-const FdOps kFileOps = {crimg::kFdFile, "file", match, CRFD_CAPTURE(capture), CRFD_CHECK(check),
-                        CRFD_RESTORE_FN(restore)};
+const FdOps kFileOps = {
+    crimg::kFdFile,          "file", match, CRFD_CAPTURE(capture), CRFD_CHECK(check),
+    CRFD_RESTORE_FN(restore)};
 
 }  // namespace crfd

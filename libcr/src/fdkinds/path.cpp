@@ -27,7 +27,7 @@ int restore(RestoreCtx& c, const crimg::FdInfo& f) {
 }  // namespace
 
 // No check: a path that is gone fails at restore, as the open would.
-const FdOps kPathOps = {crimg::kFdPath, "o_path", match, CRFD_CAPTURE(capture), nullptr,
-                        CRFD_RESTORE_FN(restore)};
+const FdOps kPathOps = {crimg::kFdPath,        "o_path", match,
+                        CRFD_CAPTURE(capture), nullptr,  CRFD_RESTORE_FN(restore)};
 
 }  // namespace crfd

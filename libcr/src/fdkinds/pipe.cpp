@@ -104,7 +104,7 @@ int restore(RestoreCtx& c, const crimg::FdInfo& f) {
 }  // namespace
 
 // No check: a pipe is created, never looked up.
-const FdOps kPipeOps = {crimg::kFdPipe, "pipe", match, CRFD_CAPTURE(capture), nullptr,
-                        CRFD_RESTORE_FN(restore)};
+const FdOps kPipeOps = {crimg::kFdPipe,        "pipe",  match,
+                        CRFD_CAPTURE(capture), nullptr, CRFD_RESTORE_FN(restore)};
 
 }  // namespace crfd

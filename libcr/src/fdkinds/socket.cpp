@@ -14,7 +14,11 @@ int match(const FdProbe& p) {
 
 }  // namespace
 
-const FdOps kSocketOps = {crimg::kFdSocket, "socket", match, CRFD_CAPTURE(capture_placeholder),
-                          nullptr, CRFD_RESTORE_FN(restore_placeholder)};
+const FdOps kSocketOps = {crimg::kFdSocket,
+                          "socket",
+                          match,
+                          CRFD_CAPTURE(capture_placeholder),
+                          nullptr,
+                          CRFD_RESTORE_FN(restore_placeholder)};
 
 }  // namespace crfd

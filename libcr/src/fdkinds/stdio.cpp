@@ -25,7 +25,7 @@ int restore(RestoreCtx&, const crimg::FdInfo&) {
 
 }  // namespace
 
-const FdOps kStdioOps = {crimg::kFdStdio, "stdio", match, CRFD_CAPTURE(capture), nullptr,
-                         CRFD_RESTORE_FN(restore)};
+const FdOps kStdioOps = {crimg::kFdStdio,       "stdio", match,
+                         CRFD_CAPTURE(capture), nullptr, CRFD_RESTORE_FN(restore)};
 
 }  // namespace crfd

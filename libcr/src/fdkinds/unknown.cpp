@@ -13,8 +13,11 @@ int match(const FdProbe&) {
 
 }  // namespace
 
-const FdOps kUnknownOps = {crimg::kFdUnknown, "unknown", match,
-                           CRFD_CAPTURE(capture_placeholder), nullptr,
+const FdOps kUnknownOps = {crimg::kFdUnknown,
+                           "unknown",
+                           match,
+                           CRFD_CAPTURE(capture_placeholder),
+                           nullptr,
                            CRFD_RESTORE_FN(restore_placeholder)};
 
 }  // namespace crfd
