@@ -18,10 +18,11 @@ inline constexpr size_t kPage = 4096;
 
 // Writes the image to @path: PROCESS, THREADS, SIGNALS, FDS, two PAGES
 // sections (runs with a hole, then the hole as an "unstable" copy), REGIONS,
-// END.  @mem holds @npages (>= 4) pages; zstd @level, 0 = stored.  Returns
-// "" or what failed.
+// END.  @mem holds @npages (>= 4) pages; zstd @level, 0 = stored.  @fds:
+// the FDS payload, if not the default one (one pipe holding "queued").
+// Returns "" or what failed.
 inline std::string write_sample_image(const std::string& path, const char* mem, size_t npages,
-                                      int level) {
+                                      int level, const std::string* fds = nullptr) {
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return "cannot create " + path;
   crimg::Scratch scratch;
@@ -75,7 +76,8 @@ inline std::string write_sample_image(const std::string& path, const char* mem, 
     e.pod(f);
     e.str("pipe:[1]");
     e.str("queued", 6);
-    step("FDS", w.metadata(crimg::kSecFds, e.data(), e.size()));
+    const std::string payload = fds ? *fds : std::string(e.data(), e.size());
+    step("FDS", w.metadata(crimg::kSecFds, payload.data(), payload.size()));
   }
   // Two runs with a hole, then the hole in an unstable (copied) section.
   crimg::PageRun runs[2] = {{base, 2}, {base + 3 * kPage, npages - 3}};

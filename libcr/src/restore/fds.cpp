@@ -2,35 +2,25 @@
 //
 // fds 0, 1 and 2 are cr_restart's own: the restarted process talks to the
 // terminal or files of the restarting command (seed 000).  Every other fd
-// is reopened at its number with its flags and offset.  Each new object is
-// first parked above the highest target number, so that placing one fd
-// never clobbers another still to be placed.
+// is rebuilt by its kind's restore (../fdkinds, the ops table) and placed
+// at its number here.  Each new object is first parked above the highest
+// target number, so that placing one fd never clobbers another still to be
+// placed.
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <map>
 
+#include "../fdkinds/fdops.h"
 #include "state.h"
 
 namespace crrestore {
 namespace {
-
-constexpr int kReopenFlags =
-    O_ACCMODE | O_APPEND | O_NONBLOCK | O_SYNC | O_DSYNC | O_NOATIME | O_DIRECT;
-
-int park(int fd, int above) {
-  if (fd < 0) return fd;
-  int p = fcntl(fd, F_DUPFD_CLOEXEC, above);
-  close(fd);
-  return p;
-}
 
 const char* type_name(unsigned mode) {
   switch (mode & S_IFMT) {
@@ -50,21 +40,6 @@ const char* type_name(unsigned mode) {
       return "a symbolic link";
     default:
       return "of unknown type";
-  }
-}
-
-// What fd kind @kind must find at its path, or 0 for kinds not reopened by
-// path.  Devices are character devices (that is all libcr records as one).
-unsigned expected_type(uint32_t kind) {
-  switch (kind) {
-    case crimg::kFdFile:
-      return S_IFREG;
-    case crimg::kFdDir:
-      return S_IFDIR;
-    case crimg::kFdDevice:
-      return S_IFCHR;
-    default:
-      return 0;
   }
 }
 
@@ -107,12 +82,20 @@ int open_no_block(State& s, const std::string& path, int flags, unsigned type,
   return fd;
 }
 
+// The kind of @f (validated by the image reader: one of the table's).
+static const crfd::FdOps& ops_of(State& s, const crimg::FdInfo& f) {
+  const crfd::FdOps* ops = crfd::ops_for(f.rec.kind);
+  if (!ops || !ops->restore)
+    s.fail("fd " + std::to_string(f.rec.fd) + " has kind " + std::to_string(f.rec.kind) +
+           ", which this cr_restart cannot restore");
+  return *ops;
+}
+
 void check_fds(State& s) {
+  crfd::RestoreCtx c(s);
   for (const crimg::FdInfo& f : s.img.fds) {
-    const unsigned type = expected_type(f.rec.kind);
-    if (!type) continue;
-    const std::string what = "file " + f.path + " (fd " + std::to_string(f.rec.fd) + ")";
-    if (!check_type(s, f.path, type, what)) s.fail(what + " is missing: " + strerror(errno));
+    const crfd::FdOps& ops = ops_of(s, f);
+    if (ops.check) ops.check(c, f);
   }
 }
 
@@ -149,84 +132,13 @@ void restore_fds(State& s) {
   }
   for (int fd : mine) close(fd);
 
-  std::map<uint64_t, std::pair<int, int>> pipes;  // pipe id -> parked ends
-  std::vector<int> parked;
+  crfd::RestoreCtx c(s);
+  c.above = above;
   for (const crimg::FdInfo& f : s.img.fds) {
     const crimg::FdRecord& r = f.rec;
-    const std::string what = "fd " + std::to_string(r.fd) + " (" + f.path + ")";
-    int t = -1;
-    switch (r.kind) {
-      case crimg::kFdStdio:
-        continue;
-      case crimg::kFdFile:
-      case crimg::kFdDevice:
-        t = park(open_no_block(s, f.path, static_cast<int>(r.open_flags & kReopenFlags),
-                               expected_type(r.kind), what),
-                 above);
-        if (t >= 0 && r.kind == crimg::kFdFile) lseek(t, r.offset, SEEK_SET);
-        break;
-      case crimg::kFdDir:
-        t = park(open_no_block(s, f.path, O_RDONLY | O_DIRECTORY, S_IFDIR, what), above);
-        if (t >= 0) lseek(t, r.offset, SEEK_SET);
-        break;
-      case crimg::kFdDeleted: {
-        // Unlinked again, in its old folder if possible, with its bytes.
-        const std::string dir = f.path.substr(0, f.path.find_last_of('/') + 1);
-        int tf = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, r.mode & 0777);
-        if (tf < 0) tf = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, r.mode & 0777);
-        if (tf >= 0 && !f.data.empty() &&
-            write(tf, f.data.data(), f.data.size()) != static_cast<ssize_t>(f.data.size())) {
-          s.fail("cannot recreate the unlinked file of " + what + ": " + strerror(errno));
-        }
-        if (tf >= 0) {
-          lseek(tf, r.offset, SEEK_SET);
-          fcntl(tf, F_SETFL, r.open_flags & (O_APPEND | O_NONBLOCK));
-        }
-        t = park(tf, above);
-        break;
-      }
-      case crimg::kFdPath:
-        t = park(open(f.path.c_str(), O_PATH | O_CLOEXEC), above);  // never blocks
-        break;
-      case crimg::kFdPipe: {
-        auto it = pipes.find(r.pipe_id);
-        if (it == pipes.end()) {
-          int p[2];
-          if (pipe2(p, O_CLOEXEC) != 0)
-            s.fail("cannot create a pipe for " + what + ": " + strerror(errno));
-          std::pair<int, int> ends = {park(p[0], above), park(p[1], above)};
-          if (r.pipe_size) fcntl(ends.second, F_SETPIPE_SZ, static_cast<int>(r.pipe_size));
-          fcntl(ends.second, F_SETFL, O_NONBLOCK);  // a refill never blocks
-          it = pipes.emplace(r.pipe_id, ends).first;
-          parked.push_back(ends.first);
-          parked.push_back(ends.second);
-        }
-        if (!f.data.empty()) {
-          ssize_t w = write(it->second.second, f.data.data(), f.data.size());
-          if (w != static_cast<ssize_t>(f.data.size())) {
-            s.fail("cannot put the " + std::to_string(f.data.size()) + " bytes of " + what +
-                   " back: the pipe is smaller here (pipe-max-size?)");
-          }
-        }
-        t = (r.open_flags & O_ACCMODE) == O_RDONLY ? it->second.first : it->second.second;
-        if (dup3(t, r.fd, (r.fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
-          s.fail("cannot place " + what + ": " + strerror(errno));
-        fcntl(r.fd, F_SETFL, r.open_flags & O_NONBLOCK);
-        continue;
-      }
-      default: {  // socket or unknown: a placeholder (seed 004)
-        int sp[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0)
-          s.fail("cannot create a placeholder for " + what);
-        close(sp[1]);
-        t = park(sp[0], above);
-        if (!s.opt.quiet) {
-          s.warnings.push_back(what + " was a " + crimg::fd_kind_name(r.kind) +
-                               "; restored as a placeholder whose I/O fails with ECONNRESET");
-        }
-        break;
-      }
-    }
+    const int t = ops_of(s, f).restore(c, f);
+    if (t == crfd::kKeep) continue;
+    const std::string what = crfd::RestoreCtx::what(f);
     if (t < 0) s.fail("cannot reopen " + what + ": " + strerror(errno));
     if (dup3(t, r.fd, (r.fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
       s.fail("cannot place " + what + ": " + strerror(errno));
@@ -234,7 +146,7 @@ void restore_fds(State& s) {
   }
   // Pipe ends not taken by any fd are closed, so a pipe whose other end was
   // outside the process reads EOF / writes EPIPE.
-  for (int p : parked) close(p);
+  for (int p : c.parked) close(p);
 }
 
 }  // namespace crrestore

@@ -1,12 +1,13 @@
-// fds.cpp -- file descriptors: capture, libcr's own fds, socket placeholders.
+// fds.cpp -- file descriptors: the capture loop, libcr's own fds, socket
+// placeholders.
 //
 // Captured per fd: number, kind, open flags, FD_CLOEXEC, offset, identity
-// (dev, inode, size, mtime) and the path from /proc/self/fd.  Pipes record
-// their inode so that both ends are rebuilt as one pipe, and the bytes
-// sitting in the pipe (copied with tee(2), which does not consume them).
-// Sockets and kinds libcr does not know are recorded, never refused: after a
-// restart they are placeholders on which I/O fails with ECONNRESET (seed
-// 004), rather than a closed number an open() could silently reuse.
+// (dev, inode, size, mtime) and the path from /proc/self/fd.  What else a
+// kind records, and how it is restored, is in that kind's file in
+// ../fdkinds (the ops table).  Sockets and kinds libcr does not know are
+// recorded, never refused: after a restart they are placeholders on which
+// I/O fails with ECONNRESET (seed 004), rather than a closed number an
+// open() could silently reuse; the interposed I/O below does that.
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "../fdkinds/fdops.h"
 #include "internal.h"
 
 namespace crrt {
@@ -46,35 +48,29 @@ void remove_internal_fd(int fd) {
     if (G.internal_fds[i] == fd) G.internal_fds[i] = G.internal_fds[--G.ninternal];
 }
 
-static bool starts_with(const char* s, const char* p) {
-  return strncmp(s, p, strlen(p)) == 0;
+// Fills the probe of @fd: what every kind's match function looks at.
+static void probe_fd(crimg::Encoder* e, int fd, char* path, size_t cap, crfd::FdProbe* p) {
+  Globals& G = g();
+  p->fd = fd;
+  char link[64];
+  snprintf(link, sizeof link, "/proc/thread-self/fd/%d", fd);
+  ssize_t pl = readlink(link, path, cap - 1);
+  path[pl > 0 ? pl : 0] = '\0';
+  p->path = path;
+  p->path_len = pl > 0 ? static_cast<size_t>(pl) : 0;
+  p->deleted = pl > 10 && strcmp(path + pl - 10, " (deleted)") == 0;
+  memset(&p->st, 0, sizeof p->st);
+  fstat(fd, &p->st);
+  p->flags = fcntl(fd, F_GETFL);
+  p->fd_flags = fcntl(fd, F_GETFD);
+  p->offset = lseek(fd, 0, SEEK_CUR);
+  p->own_image = false;
+  for (int j = 0; j < G.nself; ++j) p->own_image |= G.self_image_fds[j] == fd;
+  p->room = e->room();
 }
 
-// Copies the bytes queued in the pipe read end @fd without consuming them.
-// Returns -1 if they cannot all be copied (never a silent truncation).
-static ssize_t peek_pipe(int fd, char* out, size_t cap) {
-  int queued = 0;
-  if (ioctl(fd, FIONREAD, &queued) != 0 || queued < 0) return -1;
-  if (queued == 0) return 0;
-  if (static_cast<size_t>(queued) > cap) return -1;
-  int tmp[2];
-  if (pipe2(tmp, O_CLOEXEC | O_NONBLOCK) != 0) return -1;
-  ssize_t got = -1;
-  if (fcntl(tmp[1], F_SETPIPE_SZ, queued) >= queued) {
-    ssize_t n = tee(fd, tmp[1], static_cast<size_t>(queued), SPLICE_F_NONBLOCK);
-    size_t done = 0;
-    while (n > 0 && done < static_cast<size_t>(n)) {
-      ssize_t r = read(tmp[0], out + done, static_cast<size_t>(n) - done);
-      if (r <= 0) break;
-      done += static_cast<size_t>(r);
-    }
-    if (done == static_cast<size_t>(queued)) got = static_cast<ssize_t>(done);
-  }
-  close(tmp[0]);
-  close(tmp[1]);
-  return got;
-}
-
+// Payload: u32 count, then one record per fd, written by its kind's
+// capture (../fdkinds).
 int encode_fds(crimg::Encoder* e, crimg::Scratch* s) {
   Globals& G = g();
   int dir = open("/proc/thread-self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -99,94 +95,27 @@ int encode_fds(crimg::Encoder* e, crimg::Scratch* s) {
   }
   close(dir);
 
-  const size_t kPipeCap = 1 << 20;
-  char* pipebuf = static_cast<char*>(s->alloc(kPipeCap));
-  uint64_t seen_pipes[64];
-  int nseen = 0;
+  crfd::CaptureCtx c;
+  c.e = e;
+  c.pipecap = 1 << 20;
+  c.pipebuf = static_cast<char*>(s->alloc(c.pipecap));
+  c.placeholders = G.placeholder_fd;
+  c.max_placeholders = kMaxPlaceholders;
   G.nplaceholders = 0;
 
   e->pod(static_cast<uint32_t>(n));
-  for (int i = 0; i < n; ++i) {
-    const int fd = nums[i];
-    crimg::FdRecord r;
-    memset(&r, 0, sizeof r);
-    r.fd = fd;
-    char link[64], path[4096];
-    snprintf(link, sizeof link, "/proc/thread-self/fd/%d", fd);
-    ssize_t pl = readlink(link, path, sizeof path - 1);
-    path[pl > 0 ? pl : 0] = '\0';
-    struct stat st;
-    memset(&st, 0, sizeof st);
-    fstat(fd, &st);
-    int fl = fcntl(fd, F_GETFL);
-    r.open_flags = fl < 0 ? 0 : static_cast<uint32_t>(fl);
-    r.fd_flags = static_cast<uint32_t>(fcntl(fd, F_GETFD));
-    r.dev = st.st_dev;
-    r.ino = st.st_ino;
-    r.size = static_cast<uint64_t>(st.st_size);
-    r.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-    r.mode = st.st_mode;
-    r.offset = lseek(fd, 0, SEEK_CUR);
-    const char* data = nullptr;
-    size_t data_len = 0;
-
-    const bool deleted = pl > 10 && strcmp(path + pl - 10, " (deleted)") == 0;
-    bool own_image = false;
-    for (int j = 0; j < G.nself; ++j) own_image |= G.self_image_fds[j] == fd;
-    if (own_image) {
-      // A self-checkpoint's own image file: the restarted process gets
-      // /dev/null there (writes vanish, close works, no number reuse).
-      r.kind = crimg::kFdDevice;
-      strcpy(path, "/dev/null");
-      r.offset = 0;
-    } else if (fd <= 2) {
-      r.kind = crimg::kFdStdio;
-    } else if (fl >= 0 && (fl & O_PATH)) {
-      r.kind = crimg::kFdPath;
-    } else if (S_ISREG(st.st_mode) && !deleted && path[0] == '/') {
-      r.kind = crimg::kFdFile;
-    } else if (S_ISDIR(st.st_mode) && path[0] == '/') {
-      r.kind = crimg::kFdDir;
-    } else if (S_ISCHR(st.st_mode) && starts_with(path, "/dev/")) {
-      r.kind = crimg::kFdDevice;
-    } else if (S_ISFIFO(st.st_mode) && starts_with(path, "pipe:")) {
-      r.kind = crimg::kFdPipe;
-      r.pipe_id = st.st_ino;
-      int sz = fcntl(fd, F_GETPIPE_SZ);
-      r.pipe_size = sz > 0 ? static_cast<uint32_t>(sz) : 0;
-      bool seen = false;
-      for (int j = 0; j < nseen && !seen; ++j) seen = seen_pipes[j] == st.st_ino;
-      if (!seen && (r.open_flags & O_ACCMODE) == O_RDONLY && pipebuf) {
-        if (nseen < 64) seen_pipes[nseen++] = st.st_ino;
-        data = pipebuf;
-        ssize_t got = peek_pipe(fd, pipebuf, kPipeCap);
-        if (got < 0) return -EIO;  // bytes in a pipe we could not copy
-        data_len = static_cast<size_t>(got);
-      }
-    } else if (S_ISREG(st.st_mode) && deleted && path[0] == '/' &&
-               static_cast<uint64_t>(st.st_size) <= crimg::kMaxDeletedFileBytes &&
-               static_cast<uint64_t>(st.st_size) + 65536 < e->room() &&
-               (r.open_flags & O_ACCMODE) != O_WRONLY) {
-      // An unlinked file (tmpfile()): keep its bytes; it comes back as an
-      // unlinked file again.  Read into the encoder's own buffer.
-      r.kind = crimg::kFdDeleted;
-      path[pl - 10] = '\0';
-      e->pod(r);
-      e->str(path);
-      uint32_t n32 = static_cast<uint32_t>(st.st_size);
-      e->pod(n32);
-      char* dst = e->reserve(n32);
-      ssize_t got = dst ? pread(fd, dst, n32, 0) : -1;
-      if (got != static_cast<ssize_t>(n32)) return -EIO;
-      continue;
-    } else {
-      r.kind = S_ISSOCK(st.st_mode) ? crimg::kFdSocket : crimg::kFdUnknown;
-      if (G.nplaceholders < kMaxPlaceholders) G.placeholder_fd[G.nplaceholders++] = fd;
-    }
-    e->pod(r);
-    e->str(path);
-    e->str(data, data_len);
+  int rc = 0;
+  for (int i = 0; i < n && rc == 0; ++i) {
+    char path[4096];
+    crfd::FdProbe p;
+    probe_fd(e, nums[i], path, sizeof path, &p);
+    const crfd::FdOps& ops = crfd::classify(p);
+    crimg::FdRecord r = crfd::base_record(p);
+    r.kind = ops.kind;
+    rc = ops.capture ? ops.capture(c, p, r) : -ENOSYS;
   }
+  G.nplaceholders = c.nplaceholders;
+  if (rc != 0) return rc;
   return e->overflow() ? -ENOMEM : 0;
 }
 

@@ -7,7 +7,8 @@
 //   threads.cpp    stopping and releasing threads, the checkpoint signal
 //   checkpoint.cpp the capture pipeline and the restart fix-ups
 //   memory.cpp     memory regions and pages
-//   fds.cpp        file descriptors, socket placeholders
+//   fds.cpp        the fd capture loop, libcr's own fds, socket placeholders
+//                  (each kind of fd: ../fdkinds, capture and restore halves)
 //   signals.cpp    signal dispositions, mask interposition
 //   process.cpp    cwd, umask, rlimits, command line
 //
