@@ -268,6 +268,41 @@ int cr_poll_checkpoint(cr_checkpoint_handle_t* handle, struct timeval* timeout);
 int cr_forget_checkpoint(cr_checkpoint_handle_t* handle);
 
 /* ------------------------------------------------------------------------
+ * What the image leaves out (for layers above libcr).
+ * ------------------------------------------------------------------------ */
+
+/** How many fds may be excluded at once. */
+#define CR_MAX_EXCLUDED_FDS 64
+
+/**
+ * cr_exclude_fd -- keep file descriptor @fd out of every later image.
+ *
+ * The fd is not saved at all (not even as a placeholder): in a restarted
+ * process its number is free, and the caller makes whatever it needs again,
+ * typically in a CR_THREAD_CONTEXT callback after cr_checkpoint() returned
+ * > 0.  Meant for resources that belong to the machine rather than to the
+ * program: libcrpmpi's channel to its agent is one.  The exclusion holds
+ * for every later checkpoint until cr_include_fd(), and ends at a restart
+ * (the fd no longer exists there).  A child made by fork() does not inherit
+ * it.  Excluding an fd twice is harmless.
+ *
+ * Returns: 0, or -1 with errno:
+ *   EBADF   @fd is not open
+ *   ENOSPC  CR_MAX_EXCLUDED_FDS fds are excluded already
+ * Signal safety: not async-signal-safe; must not be called from a
+ * CR_SIGNAL_CONTEXT callback.  Thread-safe.
+ */
+int cr_exclude_fd(int fd);
+
+/**
+ * cr_include_fd -- undo cr_exclude_fd(): @fd is saved again from the next
+ * checkpoint on.  Call it before closing an excluded fd whose number may be
+ * reused.  Returns 0, or -1 with errno ENOENT if @fd was not excluded.
+ * Signal safety: as cr_exclude_fd().
+ */
+int cr_include_fd(int fd);
+
+/* ------------------------------------------------------------------------
  * Introspection.
  * ------------------------------------------------------------------------ */
 

@@ -155,6 +155,7 @@ void restart_fixups() {
   G.pid = getpid();
   G.manager_tid = gettid_raw();
   G.ninternal = 0;               // none of libcr's old fds exist here
+  forget_excluded_fds();         // nor the application's excluded ones
   g_scratch = crimg::Scratch();  // its mapping was not restored
   // A fresh control socket under the new pid.
   G.listen_fd = control_listen(G.pid);

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "../fdkinds/fdops.h"
+#include <pthread.h>
+
 #include "internal.h"
 
 namespace crrt {
@@ -31,6 +33,8 @@ bool is_internal_fd(int fd) {
   Globals& G = g();
   for (int i = 0; i < G.ninternal; ++i)
     if (G.internal_fds[i] == fd) return true;
+  for (int i = 0; i < G.nexcluded; ++i)
+    if (G.excluded_fds[i] == fd) return true;
   for (int i = 0; i < G.nself; ++i)
     if (G.self_fds[i] == fd) return true;
   return false;
@@ -227,3 +231,55 @@ ssize_t sendmsg(int fd, const struct msghdr* m, int f) {
 }
 
 }  // extern "C"
+
+namespace crrt {
+
+void forget_excluded_fds() {
+  g().nexcluded = 0;
+}
+
+}  // namespace crrt
+
+// ------------------------------------------------------------ cr_exclude_fd
+namespace {
+pthread_mutex_t g_excluded_lock = PTHREAD_MUTEX_INITIALIZER;
+}
+
+extern "C" int cr_exclude_fd(int fd) {
+  if (fd < 0 || fcntl(fd, F_GETFD) < 0) {
+    errno = EBADF;
+    return -1;
+  }
+  crrt::Globals& G = crrt::g();
+  pthread_mutex_lock(&g_excluded_lock);
+  int rc = 0;
+  bool have = false;
+  for (int i = 0; i < G.nexcluded; ++i) have |= G.excluded_fds[i] == fd;
+  if (!have) {
+    if (G.nexcluded >= CR_MAX_EXCLUDED_FDS) {
+      errno = ENOSPC;
+      rc = -1;
+    } else {
+      G.excluded_fds[G.nexcluded] = fd;
+      __atomic_store_n(&G.nexcluded, G.nexcluded + 1, __ATOMIC_RELEASE);
+    }
+  }
+  pthread_mutex_unlock(&g_excluded_lock);
+  return rc;
+}
+
+extern "C" int cr_include_fd(int fd) {
+  crrt::Globals& G = crrt::g();
+  pthread_mutex_lock(&g_excluded_lock);
+  int rc = -1;
+  for (int i = 0; i < G.nexcluded; ++i)
+    if (G.excluded_fds[i] == fd) {
+      G.excluded_fds[i] = G.excluded_fds[G.nexcluded - 1];
+      __atomic_store_n(&G.nexcluded, G.nexcluded - 1, __ATOMIC_RELEASE);
+      rc = 0;
+      break;
+    }
+  pthread_mutex_unlock(&g_excluded_lock);
+  if (rc) errno = ENOENT;
+  return rc;
+}

@@ -95,6 +95,11 @@ struct Globals {
   int internal_fds[kMaxInternalFds]{};
   int ninternal = 0;
 
+  // fds the application keeps out of the image (cr_exclude_fd); guarded
+  // by g_excluded_lock outside checkpoints, read-only during one.
+  int excluded_fds[CR_MAX_EXCLUDED_FDS]{};
+  int nexcluded = 0;
+
   // fds captured as sockets/unknown: become placeholders after restart.
   int placeholder_fd[kMaxPlaceholders]{};
   uint64_t placeholder_ino[kMaxPlaceholders]{};
@@ -151,7 +156,8 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t exclude_lo,
 
 // fds.cpp
 int encode_fds(crimg::Encoder* e, crimg::Scratch* s);
-bool is_internal_fd(int fd);
+bool is_internal_fd(int fd);  // libcr's own, or excluded by the application
+void forget_excluded_fds();   // restart fix-up and fork child: none exist
 void add_internal_fd(int fd);
 void remove_internal_fd(int fd);
 void activate_placeholders();  // restart fix-up

@@ -112,6 +112,7 @@ static void after_fork_child() {
   G.nself = 0;
   for (int i = 0; i < G.ninternal; ++i) close(G.internal_fds[i]);
   G.ninternal = 0;
+  forget_excluded_fds();  // the child's own choice, if it wants one
   g_start_ok = 0;
   g_once = PTHREAD_ONCE_INIT;
   ensure_started();

@@ -3,12 +3,16 @@
  * once: it writes IMAGE at step 4 and finishes.  Restart IMAGE: the same
  * call returns again, now reporting the restart, and the program finishes
  * the same way.  Linked with -lcr.
- * Usage: selfckpt IMAGE */
+ * With "exclude", a memfd is kept out of the image with cr_exclude_fd():
+ * after the restart its number is free, while an ordinary fd is back.
+ * Usage: selfckpt IMAGE [exclude] */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "libcr.h"
@@ -45,9 +49,33 @@ static int checkpoint_self(const char* name) {
   return 0;
 }
 
+/* The fds of the "exclude" case: kept is saved, dropped is excluded. */
+static int kept = -1, dropped = -1;
+
+static void exclude_setup(void) {
+  kept = open("/dev/null", O_RDONLY);
+  dropped = memfd_create("crtest-excluded", 0);
+  if (kept < 0 || dropped < 0) die("cannot open the fds");
+  if (cr_exclude_fd(-1) != -1 || errno != EBADF) die("cr_exclude_fd(-1) did not fail with EBADF");
+  if (cr_include_fd(kept) != -1 || errno != ENOENT) die("cr_include_fd of a kept fd did not fail");
+  if (cr_exclude_fd(dropped) != 0 || cr_exclude_fd(dropped) != 0) die("cr_exclude_fd failed");
+  int spare = dup(kept); /* excluded, then included again: saved */
+  if (cr_exclude_fd(spare) != 0 || cr_include_fd(spare) != 0) die("cr_include_fd failed");
+}
+
+static void exclude_report(int restarted) {
+  int k = fcntl(kept, F_GETFD) >= 0;
+  int d = fcntl(dropped, F_GETFD) >= 0;
+  int ok = restarted ? (k && !d) : (k && d);
+  printf("excluded fd %s, kept fd %s: %s\n", d ? "open" : "closed", k ? "open" : "closed",
+         ok ? "ok" : "WRONG");
+}
+
 int main(int argc, char** argv) {
-  if (argc < 2) die("usage: selfckpt IMAGE");
+  if (argc < 2) die("usage: selfckpt IMAGE [exclude]");
   if (cr_init() < 0) die("cr_init failed");
+  const int exclude = argc > 2 && !strcmp(argv[2], "exclude");
+  if (exclude) exclude_setup();
   unsigned long acc = 1;
   for (int step = 0; step < 8; ++step) {
     acc = acc * 6364136223846793005UL + (unsigned long)step;
@@ -57,6 +85,7 @@ int main(int argc, char** argv) {
       int restarted = checkpoint_self(argv[1]);
       printf("after checkpoint: %s (cr_is_restarted=%d)\n", restarted ? "restarted" : "continued",
              cr_is_restarted());
+      if (exclude) exclude_report(restarted);
     }
   }
   return 0;
