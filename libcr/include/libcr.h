@@ -108,6 +108,14 @@ typedef int cr_callback_id_t;
  * NULL func, cr_init() not called in this thread) or ENOMEM (too many
  * callbacks; the limit is 64).
  * Signal safety: not async-signal-safe.  Must not be called from a callback.
+ *
+ * From a library constructor: allowed, and the way a layer above libcr
+ * (libcrpmpi) installs itself before main() runs.  The library must link
+ * libcr (so that libcr is initialised first) and call cr_init() in its
+ * constructor.  A CR_THREAD_CONTEXT callback finishes its CONTINUE or
+ * RESTART work after the application's threads are released, so the
+ * application may run before it is done: a library that must be ready
+ * first makes its own entry points wait for it.
  */
 cr_callback_id_t cr_register_callback(cr_callback_t func, void* arg, int flags);
 

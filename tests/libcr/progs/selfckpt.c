@@ -5,6 +5,8 @@
  * the same way.  Linked with -lcr.
  * With "exclude", a memfd is kept out of the image with cr_exclude_fd():
  * after the restart its number is free, while an ordinary fd is back.
+ * Linked with ctorlib, whose constructor registers a callback: its report
+ * shows the callback ran once, as a continue or as a restart.
  * Usage: selfckpt IMAGE [exclude] */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,6 +54,8 @@ static int checkpoint_self(const char* name) {
 /* The fds of the "exclude" case: kept is saved, dropped is excluded. */
 static int kept = -1, dropped = -1;
 
+void ctorlib_report(char* buf, size_t n); /* ctorlib.c */
+
 static void exclude_setup(void) {
   kept = open("/dev/null", O_RDONLY);
   dropped = memfd_create("crtest-excluded", 0);
@@ -86,6 +90,9 @@ int main(int argc, char** argv) {
       printf("after checkpoint: %s (cr_is_restarted=%d)\n", restarted ? "restarted" : "continued",
              cr_is_restarted());
       if (exclude) exclude_report(restarted);
+      char rep[128];
+      ctorlib_report(rep, sizeof rep);
+      printf("library callback: %s\n", rep);
     }
   }
   return 0;
