@@ -22,6 +22,19 @@ enum crb_op_kind {
   CRB_SET_MM = 4, /* a = struct prctl_mm_map*, b = size: best effort */
 };
 
+/* libcr's restore mailbox, in the restarted process's own memory (its
+ * address is ProcessRecord.mailbox_addr): the blob writes its range there
+ * so that libcr can unmap it once every thread is back; libcr's restart
+ * fix-ups read it.  The one definition, shared by both sides. */
+struct crb_mailbox {
+  uint64_t blob_addr;
+  uint64_t blob_len;
+  uint32_t restored_threads; /* futex word: threads back in libcr */
+  uint32_t rseq_failures;
+  uint32_t restarts; /* how many times this memory was restarted */
+  uint32_t reserved;
+};
+
 struct crb_op {
   uint32_t kind;
   uint32_t reserved;
@@ -57,7 +70,7 @@ struct crb_args {
   struct crb_op* ops;
   uint64_t nthreads;
   struct crb_thread* threads;
-  uint64_t mailbox; /* target address of libcr's RestoreMailbox, or 0 */
+  uint64_t mailbox; /* target address of libcr's struct crb_mailbox, or 0 */
   uint64_t blob_base;
   uint64_t blob_len;
   uint32_t rseq_failures;

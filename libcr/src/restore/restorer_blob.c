@@ -233,9 +233,9 @@ CRB void crb_entry(struct crb_args* a) {
   }
   /* 2. Tell libcr where we are, so that it can unmap us later. */
   if (a->mailbox) {
-    volatile uint64_t* mb = (volatile uint64_t*)a->mailbox;
-    mb[0] = a->blob_base;
-    mb[1] = a->blob_len;
+    volatile struct crb_mailbox* mb = (volatile struct crb_mailbox*)a->mailbox;
+    mb->blob_addr = a->blob_base;
+    mb->blob_len = a->blob_len;
   }
   /* 3. Threads. */
   struct crb_thread* leader = 0;

@@ -26,6 +26,7 @@
 
 #include "../control/control.h"
 #include "../image/format.h"
+#include "../restore/blob.h"
 #include "../image/writer.h"
 #include "libcr.h"
 
@@ -47,15 +48,9 @@ struct ThreadSlot {
 };
 
 // Written by the restorer into the restarted process (address recorded in
-// the image); read by the manager's restart fix-ups.
-struct RestoreMailbox {
-  uint64_t blob_addr;
-  uint64_t blob_len;
-  uint32_t restored_threads;  // futex word: threads back in libcr
-  uint32_t rseq_failures;
-  uint32_t restarts;  // how many times this memory was restarted
-  uint32_t reserved;
-};
+// the image); read by the manager's restart fix-ups.  Defined with the
+// restorer's contract: ../restore/blob.h.
+using RestoreMailbox = crb_mailbox;
 
 // Request handed to the manager.
 struct Request {
