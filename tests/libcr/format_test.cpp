@@ -81,12 +81,12 @@ void make_image(const std::string& path, const char* mem, size_t npages, int lev
     e.str("queued", 6);
     ASSERT_EQ(w.metadata(crimg::kSecFds, e.data(), e.size()), 0);
   }
-  // Two runs with a hole, plus an unstable (copied) section.
+  // Two runs with a hole, plus a section of one page.
   const uint64_t base = reinterpret_cast<uint64_t>(mem);
   crimg::PageRun runs[2] = {{base, 2}, {base + 3 * kPage, npages - 3}};
   ASSERT_EQ(w.pages(0, runs, 2), 0);
   crimg::PageRun one[1] = {{base + 2 * kPage, 1}};
-  ASSERT_EQ(w.pages(0, one, 1, /*unstable=*/true), 0);
+  ASSERT_EQ(w.pages(0, one, 1), 0);
   {
     crimg::Encoder e(buf, sizeof buf);
     e.pod(uint32_t{1});
