@@ -46,7 +46,7 @@ namespace {
 constexpr uint64_t kPresent = 1ull << 63;
 constexpr uint64_t kSwapped = 1ull << 62;
 constexpr uint64_t kFilePage = 1ull << 61;
-constexpr uint64_t kChunkBytes = 32ull << 20;
+constexpr uint64_t kChunkBytes = 4ull << 20;
 constexpr uint32_t kMaxRuns = 8192;
 constexpr size_t kBatchPages = 4096;
 
