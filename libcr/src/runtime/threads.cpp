@@ -22,13 +22,17 @@
 //       thread arrived, wakes the manager and sleeps on `gen`, all in
 //       assembly that stores nothing after the `lock incl` (no call, no
 //       push: the futex calls are raw syscall instructions).
-//   The only memory that can still change while the manager reads it is
-//   the kernel's: the rseq area's cpu and mm_cid fields (rewritten when the
-//   thread returns from a syscall on another CPU), which a restart
-//   re-registers anyway.  The writer hashes only bytes it has copied
-//   (image/writer.cpp), so such a change can never make an image whose
-//   checksums fail; and check_still_stopped() fails the checkpoint if any
-//   thread that was not parked ran or appeared during the capture.
+//   What can still change while the manager reads memory is not a parked
+//   thread's doing: the kernel rewrites a thread's rseq cpu/mm_cid fields
+//   when it returns to user space after a preemption or migration (a
+//   restart re-registers rseq anyway); other processes write shared
+//   memory; the manager writes its own stack below its saved rsp (dead at
+//   restart) and libcr's data.  Above its saved rsp the manager's frames
+//   only hold values live across cr_ctx_save, which the compiler keeps
+//   unchanged (returns_twice).  The writer hashes only bytes it has copied
+//   (image/writer.cpp), so none of this can make an image whose checksums
+//   fail; and check_still_stopped() fails the checkpoint if a thread that
+//   was not parked ran or appeared during the capture.
 //   Release.  The manager sets the result and bumps `gen`.  Threads run the
 //   after-part of their callbacks, requeue their pending signals, count
 //   themselves departed, and return from the handler; rt_sigreturn then
