@@ -23,7 +23,7 @@
 //          (present without the file-page bit, or swapped) -- unmodified
 //          pages are referenced through the file instead of copied.
 //      Consecutive picked pages form runs; runs are written in PAGES
-//      sections of at most 32 MiB.  The writer copies every section before
+//      sections of at most 4 MiB.  The writer copies every section before
 //      hashing it (shared memory, the writer's own stack and libcr's data
 //      change while they are written), so the image checks whatever memory
 //      does.
