@@ -17,7 +17,7 @@ namespace crtest {
 inline constexpr size_t kPage = 4096;
 
 // Writes the image to @path: PROCESS, THREADS, SIGNALS, FDS, two PAGES
-// sections (runs with a hole, then the hole as an "unstable" copy), REGIONS,
+// sections (runs with a hole, then the hole in a section of its own), REGIONS,
 // END.  @mem holds @npages (>= 4) pages; zstd @level, 0 = stored.  @fds:
 // the FDS payload, if not the default one (one pipe holding "queued").
 // Returns "" or what failed.
@@ -79,11 +79,11 @@ inline std::string write_sample_image(const std::string& path, const char* mem, 
     const std::string payload = fds ? *fds : std::string(e.data(), e.size());
     step("FDS", w.metadata(crimg::kSecFds, payload.data(), payload.size()));
   }
-  // Two runs with a hole, then the hole in an unstable (copied) section.
+  // Two runs with a hole, then the hole in a section of its own.
   crimg::PageRun runs[2] = {{base, 2}, {base + 3 * kPage, npages - 3}};
   step("PAGES", w.pages(0, runs, 2));
   crimg::PageRun one[1] = {{base + 2 * kPage, 1}};
-  step("PAGES", w.pages(0, one, 1, /*unstable=*/true));
+  step("PAGES", w.pages(0, one, 1));
   {
     crimg::Encoder e(buf, sizeof buf);
     e.pod(uint32_t{1});

@@ -177,7 +177,30 @@ int ImageWriter::metadata(uint32_t type, const void* payload, size_t n) {
   return emit(type, 0, n, &iov, 1, checksum(payload, n));
 }
 
-int ImageWriter::pages(uint32_t region, const PageRun* runs, uint32_t nruns, bool unstable) {
+// Copies the bytes of @runs into @dst, hashing each piece right after
+// copying it (while it is in cache) when @st is given.
+static void copy_runs(char* dst, const PageRun* runs, uint32_t nruns, size_t page,
+                      XXH3_state_t* st) {
+  constexpr size_t kPiece = 64 << 10;
+  for (uint32_t i = 0; i < nruns; ++i) {
+    const char* src = reinterpret_cast<const char*>(runs[i].addr);
+    for (size_t left = runs[i].npages * page; left;) {
+      const size_t n = left < kPiece ? left : kPiece;
+      memcpy(dst, src, n);
+      if (st) XXH3_64bits_update(st, dst, n);
+      dst += n;
+      src += n;
+      left -= n;
+    }
+  }
+}
+
+// The bytes hashed are the bytes written: every page is first copied into
+// the bounce buffer, and only the copy is hashed, compressed and written.
+// Memory may change under the writer (another process writing shared
+// memory, the kernel updating a thread's rseq area, the writer's own stack
+// and libcr's data), but the image always checks.
+int ImageWriter::pages(uint32_t region, const PageRun* runs, uint32_t nruns) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   uint64_t data_bytes = 0;
   for (uint32_t i = 0; i < nruns; ++i) data_bytes += runs[i].npages * page;
@@ -189,10 +212,13 @@ int ImageWriter::pages(uint32_t region, const PageRun* runs, uint32_t nruns, boo
   if (head + pad > UINT32_MAX) return -EINVAL;
   PagesChunkHeader ch = {region, nruns, static_cast<uint32_t>(head + pad), 0};
   const uint64_t raw = head + pad + data_bytes;
+  if (!bounce_) bounce_ = static_cast<char*>(scratch_->alloc(kMaxPagesChunk, page));
+  if (!bounce_ || data_bytes > kMaxPagesChunk) return -ENOMEM;
   total_pages_ += data_bytes / page;
 
   if (level_ > 0) {
     // Compress the whole payload as one zstd frame into the scratch buffer.
+    copy_runs(bounce_, runs, nruns, page, nullptr);
     ZSTD_CCtx_reset(cctx_, ZSTD_reset_session_only);
     ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, level_);
     ZSTD_outBuffer out = {zbuf_, zcap_, 0};
@@ -207,52 +233,24 @@ int ImageWriter::pages(uint32_t region, const PageRun* runs, uint32_t nruns, boo
     };
     int rc = feed(&ch, sizeof ch, ZSTD_e_continue);
     if (!rc) rc = feed(runs, nruns * sizeof(PageRun), ZSTD_e_continue);
-    for (uint32_t i = 0; !rc && i < nruns; ++i)
-      rc =
-          feed(reinterpret_cast<const void*>(runs[i].addr), runs[i].npages * page, ZSTD_e_continue);
+    if (!rc) rc = feed(bounce_, data_bytes, ZSTD_e_continue);
     if (!rc) rc = feed(nullptr, 0, ZSTD_e_end);
     if (rc) return rc;
     struct iovec iov = {zbuf_, out.pos};
     return emit(kSecPages, kSectionZstd, raw, &iov, 1, checksum(zbuf_, out.pos));
   }
 
-  struct iovec iov[3 + 256];
-  int n = 0;
-  iov[n++] = {&ch, sizeof ch};
-  iov[n++] = {const_cast<PageRun*>(runs), nruns * sizeof(PageRun)};
-  iov[n++] = {const_cast<char*>(kZeros), pad};
   XXH3_state_t st;
   XXH3_64bits_reset(&st);
-  for (int i = 0; i < n; ++i) XXH3_64bits_update(&st, iov[i].iov_base, iov[i].iov_len);
-
-  if (unstable) {
-    if (!bounce_) bounce_ = static_cast<char*>(scratch_->alloc(kMaxPagesChunk, page));
-    if (!bounce_ || data_bytes > kMaxPagesChunk) return -ENOMEM;
-    char* out = bounce_;
-    for (uint32_t i = 0; i < nruns; ++i) {
-      memcpy(out, reinterpret_cast<const void*>(runs[i].addr), runs[i].npages * page);
-      out += runs[i].npages * page;
-    }
-    XXH3_64bits_update(&st, bounce_, data_bytes);
-    iov[n++] = {bounce_, data_bytes};
-    return emit(kSecPages, 0, raw, iov, n, XXH3_64bits_digest(&st));
-  }
-
-  // Stable: hash and write straight from memory, no copy.
-  for (uint32_t i = 0; i < nruns; ++i)
-    XXH3_64bits_update(&st, reinterpret_cast<const void*>(runs[i].addr), runs[i].npages * page);
-  int rc = section_header(kSecPages, 0, raw, raw, XXH3_64bits_digest(&st));
-  if (rc) return rc;
-  // Head iovecs, then one iovec per run, emitted in batches by write_all.
-  for (uint32_t i = 0; i < nruns; ++i) {
-    iov[n++] = {reinterpret_cast<void*>(runs[i].addr), runs[i].npages * page};
-    if (n == static_cast<int>(sizeof iov / sizeof iov[0])) {
-      rc = write_all(iov, n);
-      if (rc) return rc;
-      n = 0;
-    }
-  }
-  return n ? write_all(iov, n) : 0;
+  XXH3_64bits_update(&st, &ch, sizeof ch);
+  XXH3_64bits_update(&st, runs, nruns * sizeof(PageRun));
+  XXH3_64bits_update(&st, kZeros, pad);
+  copy_runs(bounce_, runs, nruns, page, &st);
+  struct iovec iov[4] = {{&ch, sizeof ch},
+                         {const_cast<PageRun*>(runs), nruns * sizeof(PageRun)},
+                         {const_cast<char*>(kZeros), pad},
+                         {bounce_, data_bytes}};
+  return emit(kSecPages, 0, raw, iov, 4, XXH3_64bits_digest(&st));
 }
 
 int ImageWriter::end() {

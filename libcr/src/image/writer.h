@@ -63,12 +63,11 @@ class ImageWriter {
   // @compress: zstd level for PAGES sections, 0 = store.
   int begin(int fd, Scratch* scratch, uint32_t pid, int compress_level);
   int metadata(uint32_t type, const void* payload, size_t n);
-  // One PAGES section: @runs in address order inside region @region; the
-  // bytes are read straight from this process's memory.  @unstable: the
-  // pages may change while being written (the writer's own stack and data),
-  // so they are first copied to a scratch buffer, and the copy is hashed and
-  // written.
-  int pages(uint32_t region, const PageRun* runs, uint32_t nruns, bool unstable = false);
+  // One PAGES section: @runs in address order inside region @region, read
+  // from this process's memory.  The pages are copied to a scratch buffer
+  // first and only the copy is hashed and written, so the section checks
+  // even if the memory changes meanwhile.
+  int pages(uint32_t region, const PageRun* runs, uint32_t nruns);
   int end();
   uint64_t bytes() const { return offset_; }
   uint64_t image_id() const { return image_id_; }

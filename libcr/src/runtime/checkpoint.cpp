@@ -146,6 +146,17 @@ int write_image() {
   return 0;
 }
 
+// Never report an image that does not hold one moment of the process: if a
+// thread that was not parked ran during the capture (it entered the handler
+// late, or was created), fail.
+int check_capture(int nslots, uint32_t arrived) {
+  int rc = check_still_stopped(nslots, arrived);
+  if (rc)
+    write_stderr("libcr: checkpoint failed: a thread that was not stopped ran during the "
+                 "capture; try again\n");
+  return rc;
+}
+
 // ------------------------------------------------------------ restart fix-ups
 // Run before any other thread is released: no malloc, no stdio.
 void restart_fixups() {
@@ -253,6 +264,8 @@ int checkpoint_now() {
     errno = -rc;
     return -1;
   }
+  const int nslots = G.nslots.load();
+  const uint32_t arrived = G.arrived.load();
   memset(&G.slots[0].rec, 0, sizeof G.slots[0].rec);
   fill_thread_record(&G.slots[0], nullptr);
   G.slots[0].rec.flags |= crimg::kThreadManager;
@@ -260,6 +273,7 @@ int checkpoint_now() {
     // First return: the original process writes its image.
     g_scratch.reset();
     rc = write_image();
+    if (rc == 0) rc = check_capture(nslots, arrived);
     if (rc == 0) {
       if (g_req->after_signal == SIGKILL || g_req->after_signal == SIGSTOP) {
         // We will not run again before the requester acts: report now; the

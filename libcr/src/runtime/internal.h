@@ -132,6 +132,8 @@ void install_signal_handler();
 pid_t gettid_raw();
 long discover_tid_offset();
 int stop_all_threads(unsigned timeout_ms);  // 0 or -errno (CR_ETEMPFAIL)
+// 0 if no thread but the parked ones and the manager ran since the stop.
+int check_still_stopped(int nslots, uint32_t arrived);
 void release_threads(int result, int err);  // wake stopped threads
 void wait_threads_departed();
 int thread_park(ThreadSlot* slot);  // handler side: returns result
@@ -177,3 +179,7 @@ void futex_wake(std::atomic<uint32_t>* addr);
 }  // namespace crrt
 
 extern "C" int cr_ctx_save(crimg::JmpContext* ctx) __attribute__((returns_twice));
+// Saves the context, counts the thread arrived and sleeps until *gen !=
+// seen, storing nothing after the arrival (ctx_x86_64.S).
+extern "C" int cr_park(crimg::JmpContext* ctx, uint32_t* arrived, const uint32_t* gen,
+                       uint32_t seen) __attribute__((returns_twice));

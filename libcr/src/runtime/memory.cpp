@@ -22,10 +22,11 @@
 //        private file mapping: pages that are no longer the file's page
 //          (present without the file-page bit, or swapped) -- unmodified
 //          pages are referenced through the file instead of copied.
-//      Shared memory and the writer's own memory are copied before being
-//      hashed (another process may write it meanwhile).
 //      Consecutive picked pages form runs; runs are written in PAGES
-//      sections of at most 32 MiB straight from memory.
+//      sections of at most 4 MiB.  The writer copies every section before
+//      hashing it (shared memory, the writer's own stack and libcr's data
+//      change while they are written), so the image checks whatever memory
+//      does.
 //   4. Write the REGIONS section last, with the count of pages saved per
 //      region.
 #include <errno.h>
@@ -45,7 +46,7 @@ namespace {
 constexpr uint64_t kPresent = 1ull << 63;
 constexpr uint64_t kSwapped = 1ull << 62;
 constexpr uint64_t kFilePage = 1ull << 61;
-constexpr uint64_t kChunkBytes = 32ull << 20;
+constexpr uint64_t kChunkBytes = 4ull << 20;
 constexpr uint32_t kMaxRuns = 8192;
 constexpr size_t kBatchPages = 4096;
 
@@ -111,13 +112,12 @@ bool ends_with(const char* s, const char* suf) {
 class PageWriter {
  public:
   PageWriter(crimg::ImageWriter* w, crimg::PageRun* runs) : w_(w), runs_(runs) {}
-  int add(uint32_t region, uint64_t addr, uint64_t page, bool unstable) {
+  int add(uint32_t region, uint64_t addr, uint64_t page) {
     if (region != region_ && n_) {
       int rc = flush();
       if (rc) return rc;
     }
     region_ = region;
-    unstable_ = unstable;
     if (n_ && runs_[n_ - 1].addr + runs_[n_ - 1].npages * page == addr) {
       runs_[n_ - 1].npages++;
     } else {
@@ -129,7 +129,7 @@ class PageWriter {
   }
   int flush() {
     if (!n_) return 0;
-    int rc = w_->pages(region_, runs_, n_, unstable_);
+    int rc = w_->pages(region_, runs_, n_);
     n_ = 0;
     bytes_ = 0;
     return rc;
@@ -141,20 +141,7 @@ class PageWriter {
   uint32_t n_ = 0;
   uint32_t region_ = 0;
   uint64_t bytes_ = 0;
-  bool unstable_ = false;
 };
-
-// Memory the writer itself changes while writing: its stack and TLS, and
-// libcr's own data.  Such regions are copied before being hashed.
-bool is_unstable(uint64_t lo, uint64_t hi) {
-  int local = 0;
-  const uint64_t probes[] = {reinterpret_cast<uint64_t>(&local), reinterpret_cast<uint64_t>(&g()),
-                             reinterpret_cast<uint64_t>(&errno),
-                             reinterpret_cast<uint64_t>(&is_zero_page)};
-  for (uint64_t p : probes)
-    if (p >= lo && p < hi) return true;
-  return false;
-}
 
 }  // namespace
 
@@ -259,12 +246,7 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uint
     }
   }
 
-  // 3. Pages.  libcr's own file mappings count as unstable too.
-  uint64_t libcr_ino = 0;
-  for (size_t i = 0; i < nr; ++i)
-    if (regs[i].start <= reinterpret_cast<uint64_t>(&is_zero_page) &&
-        reinterpret_cast<uint64_t>(&is_zero_page) < regs[i].end)
-      libcr_ino = regs[i].ino;
+  // 3. Pages.
   int pmfd = open("/proc/thread-self/pagemap", O_RDONLY | O_CLOEXEC);
   if (pmfd < 0) return -errno;
   PageWriter pw(w, runs);
@@ -294,11 +276,7 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uint
         continue;
       }
     }
-    // Shared memory is written by others (a child, the kernel) while we
-    // write it out: copy it first, like the writer's own memory.
     const bool shared = r.kind == crimg::kRegSharedAnon;
-    const bool unstable =
-        shared || is_unstable(r.start, r.end) || (libcr_ino && r.ino == libcr_ino);
     // Pages that may hold data without being mapped here: a private mapping
     // of a file that is gone (its untouched pages are the old file's), and
     // shared memory (written through another mapping).  Read them all;
@@ -330,7 +308,7 @@ int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uint
               (e & (kPresent | kSwapped)) && !is_zero_page(reinterpret_cast<const void*>(a), page);
         }
         if (pick) {
-          rc = pw.add(static_cast<uint32_t>(i), a, page, unstable);
+          rc = pw.add(static_cast<uint32_t>(i), a, page);
           ++r.saved_pages;
         }
       }

@@ -11,9 +11,28 @@
 //   In the handler a thread claims a slot, records what only it can read
 //   about itself (fs base, robust list, alternate stack, rseq, the
 //   interrupted registers and xstate, its mask), takes its pending signals,
-//   runs its signal-context callbacks, and parks: it saves its callee-saved
-//   context with cr_ctx_save() (returns 0 now, 1 in a restarted process),
-//   counts itself arrived, and sleeps on `gen`.
+//   runs its signal-context callbacks, and parks.
+//   Park.  The manager starts reading memory as soon as the last thread
+//   counts itself arrived, and a thread may be preempted right after it
+//   did, before it sleeps.  So arriving must be the thread's last write to
+//   memory until it is released:
+//     - it blocks every signal first (a callback may have unblocked some),
+//       so no handler can push a frame on its stack while it is parked;
+//     - cr_park (ctx_x86_64.S) saves the callee-saved context, counts the
+//       thread arrived, wakes the manager and sleeps on `gen`, all in
+//       assembly that stores nothing after the `lock incl` (no call, no
+//       push: the futex calls are raw syscall instructions).
+//   What can still change while the manager reads memory is not a parked
+//   thread's doing: the kernel rewrites a thread's rseq cpu/mm_cid fields
+//   when it returns to user space after a preemption or migration (a
+//   restart re-registers rseq anyway); other processes write shared
+//   memory; the manager writes its own stack below its saved rsp (dead at
+//   restart) and libcr's data.  Above its saved rsp the manager's frames
+//   only hold values live across cr_ctx_save, which the compiler keeps
+//   unchanged (returns_twice).  The writer hashes only bytes it has copied
+//   (image/writer.cpp), so none of this can make an image whose checksums
+//   fail; and check_still_stopped() fails the checkpoint if a thread that
+//   was not parked ran or appeared during the capture.
 //   Release.  The manager sets the result and bumps `gen`.  Threads run the
 //   after-part of their callbacks, requeue their pending signals, count
 //   themselves departed, and return from the handler; rt_sigreturn then
@@ -157,16 +176,18 @@ void install_signal_handler() {
 int thread_park(ThreadSlot* slot) {
   Globals& G = g();
   const uint32_t gen = slot->gen_at_entry;
-  if (cr_ctx_save(&slot->rec.ctx) == 0) {
-    G.arrived.fetch_add(1);
-    futex_wake(&G.arrived);
-  } else {
+  sigset_t all, old;
+  sigfillset(&all);
+  raw_sigprocmask(SIG_SETMASK, &all, &old);
+  if (cr_park(&slot->rec.ctx, reinterpret_cast<uint32_t*>(&G.arrived),
+              reinterpret_cast<const uint32_t*>(&G.gen), gen) != 0) {
     // Restarted: the restorer jumped here.  Tell the manager we are back.
     __atomic_fetch_add(&G.mailbox.restored_threads, 1, __ATOMIC_SEQ_CST);
     syscall(SYS_futex, &G.mailbox.restored_threads, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr,
             0);
+    while (G.gen.load() == gen) futex_wait(&G.gen, gen, -1);
   }
-  while (G.gen.load() == gen) futex_wait(&G.gen, gen, -1);
+  raw_sigprocmask(SIG_SETMASK, &old, nullptr);
   if (G.result < 0) errno = G.result_errno;
   return G.result;
 }
@@ -258,6 +279,22 @@ int stop_all_threads(unsigned timeout_ms) {
       }
     }
   }
+}
+
+int check_still_stopped(int nslots, uint32_t arrived) {
+  Globals& G = g();
+  // A thread entering the handler now was not stopped during the capture.
+  if (G.nslots.load() != nslots || G.arrived.load() != arrived) return -EAGAIN;
+  static pid_t tasks[kMaxThreadRecords];
+  const int nt = list_tasks(tasks, kMaxThreadRecords);
+  const pid_t me = gettid_raw();
+  for (int i = 0; i < nt; ++i) {
+    bool parked = tasks[i] == me;
+    for (int k = 1; k < nslots && !parked; ++k)
+      parked = static_cast<pid_t>(G.slots[k].rec.tid) == tasks[i];
+    if (!parked && task_alive(tasks[i])) return -EAGAIN;
+  }
+  return 0;
 }
 
 void release_threads(int result, int err) {
