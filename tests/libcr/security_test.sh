@@ -21,7 +21,8 @@ UID_U=$(id -u "$U") GID_U=$(id -g "$U")
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-  pkill -9 -u "$U" 2>/dev/null  # anything of the test user's still running
+  pkill -9 -u "$U" 2>/dev/null  # anything of the test user's still running,
+  pkill -9 -U "$U" 2>/dev/null  # by effective or by real uid (the setuid program)
   wait 2>/dev/null
   for _ in $(seq 50); do pgrep -u "$U" > /dev/null || break; sleep 0.1; done
   rm -rf "/tmp/crmpi-$UID_U"

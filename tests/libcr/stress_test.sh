@@ -47,7 +47,8 @@ gone() {  # APP has exited (a zombie until we wait for it)
   local st; st=$(sed 's/.*) //' "/proc/$APP/stat" 2>/dev/null | cut -c1)
   [ -z "$st" ] || [ "$st" = Z ] || [ "$st" = X ]
 }
-has_socket() { grep -q "@crmpi-libcr\.$APP\$" /proc/net/unix; }
+# libcr listens on /tmp/crmpi-<uid>/libcr.<pid> (/run/crmpi/ for root).
+has_socket() { grep -q "/libcr\.$APP\$" /proc/net/unix; }
 
 for _ in $(seq "$(nproc)"); do
   (while :; do :; done) &
