@@ -13,7 +13,10 @@
 #   chain     like kill, then checkpoint the restarted process at a second
 #             marker, kill it, and restart that image
 #   repeat    eight checkpoints with continue while it runs, then one with
-#             --kill and a restart (races in stopping and releasing threads)
+#             --kill and a restart (races in stopping and releasing threads).
+#             The program's last argument is a stop file: it runs until the
+#             test creates it (never ending on its own between checkpoints),
+#             and the reference is then run for as many rounds as it did.
 # options:
 #   --marker TEXT    checkpoint once TEXT appears in the output (default "step 3")
 #   --marker2 TEXT   second marker for chain (default "step 6")
@@ -55,12 +58,21 @@ wait_for() {  # FILE TEXT PID: wait until TEXT is printed (or PID exits)
   return 1
 }
 
-# 1. The uninterrupted reference run.
-set +e
-timeout 300 "$@" > ref.out 2> ref.err
-REF_RC=$?
-set -e
-[ $REF_RC -lt 124 ] || die "reference run failed or timed out (status $REF_RC)"
+# 1. The uninterrupted reference run (repeat: at the end, once the number
+# of rounds is known).
+reference() {
+  set +e
+  timeout 300 "$@" > ref.out 2> ref.err
+  REF_RC=$?
+  set -e
+  [ $REF_RC -lt 124 ] || die "reference run failed or timed out (status $REF_RC)"
+}
+if [ "$MODE" = repeat ]; then
+  STOP=${!#}
+  rm -f "$STOP"
+else
+  reference "$@"
+fi
 
 # 2. The run under cr_run, checkpointed at the marker.
 env "${RUNENV[@]}" timeout 300 "${WRAP[@]}" "$BIN/cr_run" "$@" > run.out 2> run.err &
@@ -106,7 +118,20 @@ case $MODE in
     checkpoint $APP img9 --kill
     set +e; wait $PID; RC=$?; set -e
     [ $RC = 137 ] || die "process was not killed after checkpoint --kill (status $RC)"
-    restart img9 r1.out
+    # The restarted program runs until told to stop: let it do a round
+    # more, stop it, then run the reference for the same number of rounds.
+    set +e
+    timeout 300 "${WRAP[@]}" "$BIN/cr_restart" -q img9 > r1.out 2> r1.out.err &
+    RPID=$!
+    set -e
+    N0=$(grep -c '^step' run.out || true)
+    for _ in $(seq 600); do [ "$(grep -c '^step' r1.out || true)" -gt 0 ] && break; sleep 0.05; done
+    touch "$STOP"
+    set +e; wait $RPID; RRC=$?; set -e
+    grep -q "^verdict ok" r1.out || die "the restarted program's own check: $(tail -2 r1.out)"
+    N=$(cat run.out r1.out | grep -c '^step')
+    [ "$N" -gt "$N0" ] || die "no round after the restart"
+    reference "$1" "$N" 0  # the same program for N rounds, no delay, no stop file
     compare $REF_RC $RRC run.out r1.out
     ;;
   kill|twice|chain)

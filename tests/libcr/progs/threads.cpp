@@ -4,6 +4,12 @@
 // condvar barrier after each round.  The main thread prints one line per
 // round with values that do not depend on scheduling, so any thread, lock
 // or stack lost across a restart changes or stalls the output.
+//   threads ROUNDS [DELAY_MS [STOPFILE]]
+// With STOPFILE it runs until that file exists (ROUNDS is ignored), as a
+// checkpoint test's program must: the test decides when it ends, never a
+// race between its checkpoints and the program's own end.  At the end the
+// main thread checks every round's sum against its own computation and
+// prints "verdict ok" (or how many rounds were wrong).
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -56,28 +62,40 @@ static void* worker(void* arg) {
   return (void*)(uintptr_t)(h != 0);
 }
 
+// What round r's sum must be, computed without the workers.
+static uint64_t expected_sum(int r, int items) {
+  uint64_t s = 0;
+  for (int item = 0; item < items; ++item) s += mix(item + 7919ULL * r);
+  return s;
+}
+
 int main(int argc, char** argv) {
   if (argc > 1) rounds = atoi(argv[1]);
   int delay_ms = argc > 2 ? atoi(argv[2]) : 100;
+  const char* stopfile = argc > 3 ? argv[3] : nullptr;
+  if (stopfile) rounds = 1 << 30;  // until told to stop
   pthread_t t[kWorkers];
   for (long i = 0; i < kWorkers; ++i) pthread_create(&t[i], NULL, worker, (void*)i);
-  for (int r = 0; r <= rounds; ++r) {
+  int wrong = 0;
+  for (int r = 0;; ++r) {
+    const bool last = stopfile ? access(stopfile, F_OK) == 0 : r >= rounds;
     pthread_mutex_lock(&mu);
+    if (last) rounds = r;  // the workers leave at this round
     finished = 0;
     round_sum = 0;
     next_item = 0;
     items_in_round = 200 + r * 10;
     round_no = r;
     pthread_cond_broadcast(&work_cv);
-    if (r < rounds)
+    if (!last)
       while (finished < kWorkers) pthread_cond_wait(&done_cv, &mu);
     uint64_t s = round_sum;
     pthread_mutex_unlock(&mu);
-    if (r < rounds) {
-      printf("step %d items %d sum %016llx\n", r, items_in_round, (unsigned long long)s);
-      fflush(stdout);
-      usleep(delay_ms * 1000);
-    }
+    if (last) break;
+    wrong += s != expected_sum(r, items_in_round);
+    printf("step %d items %d sum %016llx\n", r, items_in_round, (unsigned long long)s);
+    fflush(stdout);
+    usleep(delay_ms * 1000);
   }
   int ok = 0;
   for (int i = 0; i < kWorkers; ++i) {
@@ -86,5 +104,7 @@ int main(int argc, char** argv) {
     ok += rv != NULL;
   }
   printf("joined %d workers\n", ok);
-  return 0;
+  if (wrong) printf("verdict: %d round(s) wrong\n", wrong);
+  else printf("verdict ok\n");
+  return wrong != 0;
 }
