@@ -136,6 +136,10 @@ grep -q "statically linked" static.err || fail "cr_run did not warn about a stat
 rc=$?
 [ $rc = 127 ] && grep -q "no-such-program" missing.err || fail "cr_run of a missing program: status $rc"
 
+# cr_checkpoint speaks the control channel itself: it must not load libcr
+# (which would start a runtime and a control socket of its own).
+ldd "$BIN/cr_checkpoint" | grep -q "libcr\.so" && fail "cr_checkpoint loads libcr.so"
+
 for t in cr_run cr_checkpoint cr_restart cr_info; do
   "$BIN/$t" --help | grep -qi usage || fail "$t --help"
 done
