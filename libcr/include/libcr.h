@@ -29,6 +29,7 @@
 
 #include <signal.h>
 #include <sys/time.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -309,6 +310,38 @@ int cr_exclude_fd(int fd);
  * Signal safety: as cr_exclude_fd().
  */
 int cr_include_fd(int fd);
+
+/** How many memory ranges may be excluded at once. */
+#define CR_MAX_EXCLUDED_RANGES 32
+
+/**
+ * cr_exclude_memory -- keep the pages of [@addr, @addr + @len) out of every
+ * later image.
+ *
+ * @addr:  page-aligned; @len: > 0, rounded up to whole pages.
+ *
+ * Nothing of the range is saved: in a restarted process it is not mapped
+ * at all, and the caller maps what it needs again (for libcrpmpi: the
+ * channel to its new agent) in a callback after cr_checkpoint() returned
+ * > 0.  A range need not be mapped when excluded; ranges may overlap.  The
+ * exclusion holds for every later checkpoint until cr_include_memory(),
+ * and ends at a restart.  Code and data the program needs after a restart
+ * must never be excluded.
+ *
+ * Returns: 0, or -1 with errno:
+ *   EINVAL  @addr not page-aligned, @len 0, or the range wraps
+ *   ENOSPC  CR_MAX_EXCLUDED_RANGES ranges are excluded already
+ * Signal safety: not async-signal-safe; not from a CR_SIGNAL_CONTEXT
+ * callback.  Thread-safe.
+ */
+int cr_exclude_memory(void* addr, size_t len);
+
+/**
+ * cr_include_memory -- undo cr_exclude_memory(@addr, @len) (the same
+ * arguments).  Returns 0, or -1 with errno ENOENT if no such range is
+ * excluded.  Signal safety: as cr_exclude_memory().
+ */
+int cr_include_memory(void* addr, size_t len);
 
 /* ------------------------------------------------------------------------
  * Introspection.

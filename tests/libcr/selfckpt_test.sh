@@ -25,11 +25,15 @@ diff want.out rst.out || die "restarted output differs"
 timeout 60 "$BIN/cr_restart" -q self.img > rst2.out 2>&1 || die "second restart failed"
 diff want.out rst2.out || die "second restart differs"
 # cr_exclude_fd: a memfd kept out of the image is neither saved nor back
-# after the restart; an ordinary fd is.
+# after the restart; an ordinary fd is.  cr_exclude_memory: the middle one
+# of three pages is not mapped after the restart; its neighbours are whole.
 timeout 60 "$BIN/ckpt_selfckpt" ex.img exclude > ex.out 2> ex.err || die "exclude run failed: $(cat ex.err)"
 grep -q "excluded fd open, kept fd open: ok" ex.out || die "exclude: before the restart: $(cat ex.out)"
+grep -q "excluded page mapped, its neighbours intact: ok" ex.out || die "exclude memory: before the restart: $(cat ex.out)"
 "$BIN/cr_info" ex.img > ex-info.txt || die "cr_info rejects the exclude image"
 grep -q "crtest-excluded" ex-info.txt && die "the excluded memfd is in the image"
 timeout 60 "$BIN/cr_restart" -q ex.img > ex-rst.out 2> ex-rst.err || die "exclude restart failed: $(cat ex-rst.err)"
 grep -q "excluded fd closed, kept fd open: ok" ex-rst.out || die "exclude: after the restart: $(cat ex-rst.out)"
+grep -q "excluded page unmapped, its neighbours intact: ok" ex-rst.out ||
+  die "exclude memory: after the restart: $(cat ex-rst.out)"
 echo "PASS: self-checkpoint"

@@ -78,8 +78,9 @@ int step_fds() {
   return rc ? rc : g_writer.metadata(crimg::kSecFds, e.data(), e.size());
 }
 int step_memory() {
-  MemoryStats st;
-  return write_memory(&g_writer, &g_scratch, g_scratch.begin(), g_scratch.end(), &st);
+  MemRange ex[CR_MAX_EXCLUDED_RANGES + 1];
+  const size_t n = excluded_ranges(g_scratch.begin(), g_scratch.end(), ex);
+  return write_memory(&g_writer, &g_scratch, ex, n);
 }
 int step_end() {
   return g_writer.end();
@@ -166,7 +167,8 @@ void restart_fixups() {
   G.pid = getpid();
   G.manager_tid = gettid_raw();
   G.ninternal = 0;               // none of libcr's old fds exist here
-  forget_excluded_fds();         // nor the application's excluded ones
+  forget_excluded_fds();         // nor the application's excluded ones,
+  forget_excluded_ranges();      // nor its excluded memory
   g_scratch = crimg::Scratch();  // its mapping was not restored
   // A fresh control socket under the new pid.
   G.listen_fd = control_listen(G.pid);

@@ -94,6 +94,9 @@ struct Globals {
   // by g_excluded_lock outside checkpoints, read-only during one.
   int excluded_fds[CR_MAX_EXCLUDED_FDS]{};
   int nexcluded = 0;
+  // Memory the application keeps out of the image (cr_exclude_memory).
+  uint64_t excluded_mem[CR_MAX_EXCLUDED_RANGES][2]{};
+  int nexcluded_mem = 0;
 
   // fds captured as sockets/unknown: become placeholders after restart.
   int placeholder_fd[kMaxPlaceholders]{};
@@ -145,11 +148,18 @@ int handle_request(Request* r);
 void set_current_request(Request* r);
 
 // memory.cpp
-struct MemoryStats {
-  uint64_t regions = 0, pages = 0;
+struct MemRange {
+  uint64_t lo, hi;  // page-aligned, lo < hi
 };
-int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t exclude_lo,
-                 uintptr_t exclude_hi, MemoryStats* st);
+// Writes the PAGES and REGIONS sections.  @excluded: sorted, disjoint
+// ranges left out of the image (libcr's scratch, cr_exclude_memory).
+int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, const MemRange* excluded,
+                 size_t nexcluded);
+// The ranges to leave out, libcr's own scratch range among them, sorted
+// and merged into @out (room for CR_MAX_EXCLUDED_RANGES + 1).  Returns
+// their number.
+size_t excluded_ranges(uint64_t scratch_lo, uint64_t scratch_hi, MemRange* out);
+void forget_excluded_ranges();  // restart fix-up: they are not mapped there
 
 // fds.cpp
 int encode_fds(crimg::Encoder* e, crimg::Scratch* s);

@@ -11,7 +11,8 @@
 //      saved, moved by the restorer); anonymous private memory; private file
 //      mappings; shared file mappings (the file holds the data); shared
 //      anonymous memory (memfd, /dev/zero, deleted shm), whose pages are
-//      saved.  libcr's scratch range is cut out of whatever VMA holds it.
+//      saved.  libcr's scratch range and the ranges the application
+//      excluded (cr_exclude_memory) are cut out of whatever VMAs hold them.
 //   3. For each readable region that needs pages, read its pagemap entries
 //      in batches and pick the pages to save:
 //        anonymous: present or swapped, and not all zero;
@@ -143,199 +144,235 @@ class PageWriter {
   uint64_t bytes_ = 0;
 };
 
-}  // namespace
-
-int write_memory(crimg::ImageWriter* w, crimg::Scratch* s, uintptr_t ex_lo, uintptr_t ex_hi,
-                 MemoryStats* st) {
+// Scratch memory the steps share (nothing here may call malloc).
+struct Work {
   const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-  // 1. smaps, whole.
-  const size_t cap = 64u << 20;
-  char* buf = static_cast<char*>(s->alloc(cap));
-  if (!buf) return -ENOMEM;
+  char* smaps = nullptr;
+  Vma* vmas = nullptr;
+  size_t nv = 0;
+  crimg::RegionRecord* regs = nullptr;
+  const char** names = nullptr;
+  size_t nr = 0;
+  crimg::PageRun* runs = nullptr;
+  uint64_t* pm = nullptr;
+  unsigned char* resident = nullptr;
+};
+constexpr size_t kSmapsCap = 64u << 20;
+constexpr size_t kMaxVmas = 1 << 16;
+
+int alloc_work(crimg::Scratch* s, Work* w) {
+  w->smaps = static_cast<char*>(s->alloc(kSmapsCap));
+  w->vmas = static_cast<Vma*>(s->alloc(kMaxVmas * sizeof(Vma)));
+  w->regs = static_cast<crimg::RegionRecord*>(s->alloc(kMaxVmas * sizeof(crimg::RegionRecord)));
+  w->names = static_cast<const char**>(s->alloc(kMaxVmas * sizeof(char*)));
+  w->runs = static_cast<crimg::PageRun*>(s->alloc(kMaxRuns * sizeof(crimg::PageRun)));
+  w->pm = static_cast<uint64_t*>(s->alloc(kBatchPages * sizeof(uint64_t)));
+  w->resident = static_cast<unsigned char*>(s->alloc(kBatchPages));
+  return w->smaps && w->vmas && w->regs && w->names && w->runs && w->pm && w->resident ? 0
+                                                                                          : -ENOMEM;
+}
+
+// Step 1: smaps, whole, parsed into VMAs.
+int read_vmas(Work* w) {
   int fd = open("/proc/thread-self/smaps", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
   size_t len = 0;
   for (;;) {
-    ssize_t r = read(fd, buf + len, cap - 1 - len);
+    ssize_t r = read(fd, w->smaps + len, kSmapsCap - 1 - len);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break;
     len += static_cast<size_t>(r);
-    if (len == cap - 1) break;
+    if (len == kSmapsCap - 1) break;
   }
   close(fd);
-  if (len == cap - 1) return -E2BIG;  // never silently drop regions
-  buf[len] = '\0';
-
-  const size_t kMaxVmas = 1 << 16;
-  Vma* vmas = static_cast<Vma*>(s->alloc(kMaxVmas * sizeof(Vma)));
-  crimg::RegionRecord* regs =
-      static_cast<crimg::RegionRecord*>(s->alloc(kMaxVmas * sizeof(crimg::RegionRecord)));
-  const char** names = static_cast<const char**>(s->alloc(kMaxVmas * sizeof(char*)));
-  crimg::PageRun* runs = static_cast<crimg::PageRun*>(s->alloc(kMaxRuns * sizeof(crimg::PageRun)));
-  uint64_t* pm = static_cast<uint64_t*>(s->alloc(kBatchPages * sizeof(uint64_t)));
-  unsigned char* resident = static_cast<unsigned char*>(s->alloc(kBatchPages));
-  if (!vmas || !regs || !names || !runs || !pm || !resident) return -ENOMEM;
-
-  size_t nv = 0;
-  for (char* line = buf; *line;) {
+  if (len == kSmapsCap - 1) return -E2BIG;  // never silently drop regions
+  w->smaps[len] = '\0';
+  for (char* line = w->smaps; *line;) {
     char* nl = strchr(line, '\n');
     if (nl) *nl = '\0';
     if ((*line >= '0' && *line <= '9') || (*line >= 'a' && *line <= 'f')) {
-      if (nv == kMaxVmas) return -E2BIG;
-      if (parse_header(line, &vmas[nv])) ++nv;
-    } else if (nv && strncmp(line, "VmFlags:", 8) == 0) {
-      vmas[nv - 1].growsdown = strstr(line, " gd") != nullptr;
+      if (w->nv == kMaxVmas) return -E2BIG;
+      if (parse_header(line, &w->vmas[w->nv])) ++w->nv;
+    } else if (w->nv && strncmp(line, "VmFlags:", 8) == 0) {
+      w->vmas[w->nv - 1].growsdown = strstr(line, " gd") != nullptr;
     }
     if (!nl) break;
     line = nl + 1;
   }
+  return 0;
+}
 
-  // 2. Regions (cutting out the excluded scratch range).
-  size_t nr = 0;
-  for (size_t i = 0; i < nv; ++i) {
-    Vma v = vmas[i];
-    uint64_t pieces[2][2] = {{v.start, v.end}, {0, 0}};
-    if (ex_lo < v.end && ex_hi > v.start) {
-      pieces[0][1] = ex_lo > v.start ? ex_lo : v.start;
-      pieces[1][0] = ex_hi < v.end ? ex_hi : v.end;
-      pieces[1][1] = v.end;
-    }
-    for (auto& pc : pieces) {
-      if (pc[1] <= pc[0]) continue;
-      if (nr >= kMaxVmas) return -E2BIG;
-      crimg::RegionRecord& r = regs[nr];
-      memset(&r, 0, sizeof r);
-      r.start = pc[0];
-      r.end = pc[1];
-      r.prot = v.prot;
-      r.file_offset = v.offset + (pc[0] - v.start);
-      r.dev = makedev(v.dev_major, v.dev_minor);
-      r.ino = v.ino;
-      const char* nm = v.name;
-      names[nr] = nm;
-      if (v.growsdown) r.flags |= crimg::kRegGrowsDown;
-      if (strcmp(nm, "[heap]") == 0) r.flags |= crimg::kRegHeap;
-      if (strcmp(nm, "[stack]") == 0) r.flags |= crimg::kRegStack;
-      if (nm[0] == '[' && nm[1] == 'v' &&
-          (!strcmp(nm, "[vdso]") || !strncmp(nm, "[vvar", 5) || !strcmp(nm, "[vsyscall]"))) {
-        r.kind = crimg::kRegSpecial;
-      } else if (nm[0] == '/' && !v.shared) {
-        struct stat fst;
-        if (v.ino && !ends_with(nm, " (deleted)") && stat(nm, &fst) == 0 && fst.st_ino == v.ino &&
-            S_ISREG(fst.st_mode)) {
-          r.kind = crimg::kRegFilePrivate;
-          r.file_size = static_cast<uint64_t>(fst.st_size);
-          r.mtime_ns = fst.st_mtim.tv_sec * 1000000000LL + fst.st_mtim.tv_nsec;
-        } else {
-          r.kind = crimg::kRegAnon;  // file gone or not a file: keep its bytes
-        }
-      } else if (nm[0] == '/' && v.shared) {
-        struct stat fst;
-        const bool keep_file = v.ino && !ends_with(nm, " (deleted)") &&
-                               strncmp(nm, "/dev/", 5) != 0 && stat(nm, &fst) == 0 &&
-                               fst.st_ino == v.ino && S_ISREG(fst.st_mode);
-        r.kind = keep_file ? crimg::kRegFileShared : crimg::kRegSharedAnon;
-        if (keep_file) {
-          r.file_size = static_cast<uint64_t>(fst.st_size);
-          r.mtime_ns = fst.st_mtim.tv_sec * 1000000000LL + fst.st_mtim.tv_nsec;
-        }
-      } else {
-        r.kind = v.shared ? crimg::kRegSharedAnon : crimg::kRegAnon;
+// Sets r.kind (and the file's size and time) from the VMA it came from.
+void classify(const Vma& v, const char* nm, crimg::RegionRecord* r) {
+  struct stat fst;
+  const bool same_file = v.ino && !ends_with(nm, " (deleted)") && stat(nm, &fst) == 0 &&
+                         fst.st_ino == v.ino && S_ISREG(fst.st_mode);
+  if (nm[0] == '[' && nm[1] == 'v' &&
+      (!strcmp(nm, "[vdso]") || !strncmp(nm, "[vvar", 5) || !strcmp(nm, "[vsyscall]"))) {
+    r->kind = crimg::kRegSpecial;
+    return;
+  }
+  if (nm[0] == '/' && !v.shared) {
+    // A file gone or not a file: keep its bytes.
+    r->kind = nm[0] == '/' && same_file ? crimg::kRegFilePrivate : crimg::kRegAnon;
+  } else if (nm[0] == '/' && v.shared) {
+    const bool keep_file = same_file && strncmp(nm, "/dev/", 5) != 0;
+    r->kind = keep_file ? crimg::kRegFileShared : crimg::kRegSharedAnon;
+  } else {
+    r->kind = v.shared ? crimg::kRegSharedAnon : crimg::kRegAnon;
+    return;
+  }
+  if (r->kind == crimg::kRegFilePrivate || r->kind == crimg::kRegFileShared) {
+    r->file_size = static_cast<uint64_t>(fst.st_size);
+    r->mtime_ns = fst.st_mtim.tv_sec * 1000000000LL + fst.st_mtim.tv_nsec;
+  }
+}
+
+// Step 2: regions: each VMA minus the excluded ranges (sorted, disjoint),
+// classified.
+int cut_regions(Work* w, const MemRange* ex, size_t nex) {
+  for (size_t i = 0; i < w->nv; ++i) {
+    const Vma& v = w->vmas[i];
+    uint64_t lo = v.start;
+    for (size_t k = 0; k <= nex && lo < v.end; ++k) {
+      // The piece [lo, hi) before excluded range k (or up to the VMA's end).
+      uint64_t hi = k < nex && ex[k].lo < v.end ? ex[k].lo : v.end;
+      if (k < nex && ex[k].hi <= lo) continue;
+      if (hi > lo) {
+        if (w->nr >= kMaxVmas) return -E2BIG;
+        crimg::RegionRecord& r = w->regs[w->nr];
+        memset(&r, 0, sizeof r);
+        r.start = lo;
+        r.end = hi;
+        r.prot = v.prot;
+        r.file_offset = v.offset + (lo - v.start);
+        r.dev = makedev(v.dev_major, v.dev_minor);
+        r.ino = v.ino;
+        w->names[w->nr] = v.name;
+        if (v.growsdown) r.flags |= crimg::kRegGrowsDown;
+        if (strcmp(v.name, "[heap]") == 0) r.flags |= crimg::kRegHeap;
+        if (strcmp(v.name, "[stack]") == 0) r.flags |= crimg::kRegStack;
+        classify(v, v.name, &r);
+        ++w->nr;
       }
-      ++nr;
+      if (k < nex && ex[k].hi > lo) lo = ex[k].hi;
+      if (k < nex && ex[k].lo >= v.end) break;
     }
   }
+  return 0;
+}
 
-  // 3. Pages.
+// Does region @r hold a page worth saving (for an unreadable region: is it
+// worth making readable for the capture)?
+bool any_page(Work* w, int pmfd, const crimg::RegionRecord& r) {
+  const bool file = r.kind == crimg::kRegFilePrivate;
+  for (uint64_t a = r.start; a < r.end;) {
+    size_t n = static_cast<size_t>((r.end - a) / w->page);
+    if (n > kBatchPages) n = kBatchPages;
+    if (pread(pmfd, w->pm, n * 8, static_cast<off_t>(a / w->page * 8)) !=
+        static_cast<ssize_t>(n * 8))
+      return false;
+    for (size_t k = 0; k < n; ++k) {
+      const uint64_t e = w->pm[k];
+      if (file ? ((e & kPresent) && !(e & kFilePage)) || (e & kSwapped)
+               : (e & (kPresent | kSwapped)) != 0)
+        return true;
+    }
+    a += n * w->page;
+  }
+  return false;
+}
+
+// Step 3, for one readable region: pick its pages and add them to @pw.
+int region_pages(Work* w, int pmfd, size_t i, PageWriter* pw) {
+  crimg::RegionRecord& r = w->regs[i];
+  const bool file = r.kind == crimg::kRegFilePrivate;
+  // Pages that may hold data without being mapped here: a private mapping
+  // of a file that is gone (its untouched pages are the old file's), and
+  // shared memory (written through another mapping).  Read them all;
+  // mincore() tells which shared pages exist at all.
+  const bool every_page =
+      r.kind == crimg::kRegAnon && w->names[i][0] == '/' && strncmp(w->names[i], "/dev/", 5) != 0;
+  const bool ask_mincore = r.kind == crimg::kRegSharedAnon;
+  const uint64_t page = w->page;
+  for (uint64_t a = r.start; a < r.end;) {
+    size_t n = static_cast<size_t>((r.end - a) / page);
+    if (n > kBatchPages) n = kBatchPages;
+    ssize_t got = pread(pmfd, w->pm, n * 8, static_cast<off_t>(a / page * 8));
+    if (got != static_cast<ssize_t>(n * 8)) return got < 0 ? -errno : -EIO;
+    if (every_page) {
+      for (size_t k = 0; k < n; ++k) w->pm[k] |= kPresent;
+    } else if (ask_mincore && mincore(reinterpret_cast<void*>(a), n * page, w->resident) == 0) {
+      for (size_t k = 0; k < n; ++k)
+        if (w->resident[k] & 1) w->pm[k] |= kPresent;
+    }
+    for (size_t k = 0; k < n; ++k, a += page) {
+      const uint64_t e = w->pm[k];
+      const bool pick =
+          file ? ((e & kPresent) && !(e & kFilePage)) || (e & kSwapped)
+               : (e & (kPresent | kSwapped)) && !is_zero_page(reinterpret_cast<const void*>(a), page);
+      if (!pick) continue;
+      if (int rc = pw->add(static_cast<uint32_t>(i), a, page)) return rc;
+      ++r.saved_pages;
+    }
+  }
+  return 0;
+}
+
+// Step 3: PAGES sections, region by region.  Memory the program made
+// unreadable (mprotect) may still hold data: if any page is there, it is
+// made readable for the time of the capture (every other thread is
+// stopped) and its protection put back after.
+int write_pages(crimg::ImageWriter* iw, Work* w) {
   int pmfd = open("/proc/thread-self/pagemap", O_RDONLY | O_CLOEXEC);
   if (pmfd < 0) return -errno;
-  PageWriter pw(w, runs);
+  PageWriter pw(iw, w->runs);
   int rc = 0;
-  for (size_t i = 0; i < nr && !rc; ++i) {
-    crimg::RegionRecord& r = regs[i];
+  for (size_t i = 0; i < w->nr && !rc; ++i) {
+    const crimg::RegionRecord& r = w->regs[i];
     if (r.kind == crimg::kRegSpecial || r.kind == crimg::kRegFileShared) continue;
-    const bool file = r.kind == crimg::kRegFilePrivate;
-    // Memory the program made unreadable (mprotect) may still hold data:
-    // if any page is there, make it readable for the time of the capture
-    // (every other thread is stopped) and put the protection back after.
     const bool unreadable = !(r.prot & PROT_READ);
-    if (unreadable) {
-      bool any = false;
-      for (uint64_t a = r.start; a < r.end && !any;) {
-        size_t n = static_cast<size_t>((r.end - a) / page);
-        if (n > kBatchPages) n = kBatchPages;
-        if (pread(pmfd, pm, n * 8, static_cast<off_t>(a / page * 8)) != static_cast<ssize_t>(n * 8))
-          break;
-        for (size_t k = 0; k < n && !any; ++k)
-          any = file ? ((pm[k] & kPresent) && !(pm[k] & kFilePage)) || (pm[k] & kSwapped)
-                     : (pm[k] & (kPresent | kSwapped)) != 0;
-        a += n * page;
-      }
-      if (!any || mprotect(reinterpret_cast<void*>(r.start), r.end - r.start,
-                           static_cast<int>(r.prot | PROT_READ)) != 0) {
-        continue;
-      }
-    }
-    const bool shared = r.kind == crimg::kRegSharedAnon;
-    // Pages that may hold data without being mapped here: a private mapping
-    // of a file that is gone (its untouched pages are the old file's), and
-    // shared memory (written through another mapping).  Read them all;
-    // mincore() tells which shared pages exist at all.
-    const bool every_page =
-        r.kind == crimg::kRegAnon && names[i][0] == '/' && strncmp(names[i], "/dev/", 5) != 0;
-    const bool ask_mincore = shared;
-    for (uint64_t a = r.start; a < r.end && !rc;) {
-      size_t n = static_cast<size_t>((r.end - a) / page);
-      if (n > kBatchPages) n = kBatchPages;
-      ssize_t got = pread(pmfd, pm, n * 8, static_cast<off_t>(a / page * 8));
-      if (got != static_cast<ssize_t>(n * 8)) {
-        rc = got < 0 ? -errno : -EIO;
-        break;
-      }
-      if (every_page) {
-        for (size_t k = 0; k < n; ++k) pm[k] |= kPresent;
-      } else if (ask_mincore && mincore(reinterpret_cast<void*>(a), n * page, resident) == 0) {
-        for (size_t k = 0; k < n; ++k)
-          if (resident[k] & 1) pm[k] |= kPresent;
-      }
-      for (size_t k = 0; k < n && !rc; ++k, a += page) {
-        const uint64_t e = pm[k];
-        bool pick;
-        if (file) {
-          pick = ((e & kPresent) && !(e & kFilePage)) || (e & kSwapped);
-        } else {
-          pick =
-              (e & (kPresent | kSwapped)) && !is_zero_page(reinterpret_cast<const void*>(a), page);
-        }
-        if (pick) {
-          rc = pw.add(static_cast<uint32_t>(i), a, page);
-          ++r.saved_pages;
-        }
-      }
-    }
+    void* at = reinterpret_cast<void*>(r.start);
+    if (unreadable && (!any_page(w, pmfd, r) ||
+                       mprotect(at, r.end - r.start, static_cast<int>(r.prot | PROT_READ)) != 0))
+      continue;
+    rc = region_pages(w, pmfd, i, &pw);
     if (unreadable) {
       if (!rc) rc = pw.flush();  // written while still readable
-      mprotect(reinterpret_cast<void*>(r.start), r.end - r.start, static_cast<int>(r.prot));
+      mprotect(at, r.end - r.start, static_cast<int>(r.prot));
     }
   }
   if (!rc) rc = pw.flush();
   close(pmfd);
-  if (rc) return rc;
+  return rc;
+}
 
-  // 4. REGIONS.
-  size_t need = 4 + nr * (sizeof(crimg::RegionRecord) + 4 + 4096);
+// Step 4: REGIONS, with the pages saved per region.
+int write_regions(crimg::ImageWriter* iw, crimg::Scratch* s, const Work& w) {
+  size_t need = 4 + w.nr * (sizeof(crimg::RegionRecord) + 4 + 4096);
   void* rb = s->alloc(need);
   if (!rb) return -ENOMEM;
   crimg::Encoder e(rb, need);
-  e.pod(static_cast<uint32_t>(nr));
-  for (size_t i = 0; i < nr; ++i) {
-    e.pod(regs[i]);
-    e.str(names[i]);
-    st->pages += regs[i].saved_pages;
+  e.pod(static_cast<uint32_t>(w.nr));
+  for (size_t i = 0; i < w.nr; ++i) {
+    e.pod(w.regs[i]);
+    e.str(w.names[i]);
   }
-  st->regions = nr;
   if (e.overflow()) return -ENOMEM;
-  return w->metadata(crimg::kSecRegions, e.data(), e.size());
+  return iw->metadata(crimg::kSecRegions, e.data(), e.size());
+}
+
+}  // namespace
+
+int write_memory(crimg::ImageWriter* iw, crimg::Scratch* s, const MemRange* excluded,
+                 size_t nexcluded) {
+  Work w;
+  int rc = alloc_work(s, &w);
+  if (!rc) rc = read_vmas(&w);
+  if (!rc) rc = cut_regions(&w, excluded, nexcluded);
+  if (!rc) rc = write_pages(iw, &w);
+  if (!rc) rc = write_regions(iw, s, w);
+  return rc;
 }
 
 }  // namespace crrt

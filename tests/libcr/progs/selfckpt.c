@@ -51,8 +51,11 @@ static int checkpoint_self(const char* name) {
   return 0;
 }
 
-/* The fds of the "exclude" case: kept is saved, dropped is excluded. */
+/* The fds of the "exclude" case: kept is saved, dropped is excluded; and
+ * three pages of which the middle one is excluded. */
 static int kept = -1, dropped = -1;
+static unsigned char* pages;
+static long pagesz;
 
 void ctorlib_report(char* buf, size_t n); /* ctorlib.c */
 
@@ -65,6 +68,27 @@ static void exclude_setup(void) {
   if (cr_exclude_fd(dropped) != 0 || cr_exclude_fd(dropped) != 0) die("cr_exclude_fd failed");
   int spare = dup(kept); /* excluded, then included again: saved */
   if (cr_exclude_fd(spare) != 0 || cr_include_fd(spare) != 0) die("cr_include_fd failed");
+  pagesz = sysconf(_SC_PAGESIZE);
+  pages = mmap(NULL, 3 * pagesz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (pages == MAP_FAILED) die("mmap failed");
+  for (long i = 0; i < 3 * pagesz; ++i) pages[i] = (unsigned char)(i % 251 + 1);
+  if (cr_exclude_memory(pages + 1, 10) != -1 || errno != EINVAL) die("unaligned range accepted");
+  if (cr_exclude_memory(pages + pagesz, (size_t)pagesz) != 0) die("cr_exclude_memory failed");
+  if (cr_exclude_memory(pages, (size_t)pagesz) != 0 || cr_include_memory(pages, (size_t)pagesz) != 0)
+    die("cr_include_memory failed");
+}
+
+/* 1 if page @k of `pages` is mapped (mincore fails with ENOMEM if not). */
+static int mapped(int k) {
+  unsigned char v;
+  return mincore(pages + k * pagesz, (size_t)pagesz, &v) == 0;
+}
+
+/* 1 if page @k holds its pattern. */
+static int intact(int k) {
+  for (long i = k * pagesz; i < (k + 1) * pagesz; ++i)
+    if (pages[i] != (unsigned char)(i % 251 + 1)) return 0;
+  return 1;
 }
 
 static void exclude_report(int restarted) {
@@ -73,6 +97,10 @@ static void exclude_report(int restarted) {
   int ok = restarted ? (k && !d) : (k && d);
   printf("excluded fd %s, kept fd %s: %s\n", d ? "open" : "closed", k ? "open" : "closed",
          ok ? "ok" : "WRONG");
+  int m = mapped(1);
+  int pok = intact(0) && intact(2) && (restarted ? !m : m && intact(1));
+  printf("excluded page %s, its neighbours %s: %s\n", m ? "mapped" : "unmapped",
+         intact(0) && intact(2) ? "intact" : "DAMAGED", pok ? "ok" : "WRONG");
 }
 
 int main(int argc, char** argv) {
