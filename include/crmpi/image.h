@@ -25,6 +25,12 @@
  * checksum (seed 0), so a flipped byte anywhere is detected and named; a
  * missing END means truncation.  Every section header repeats the file's
  * random image id, so a section taken from another image is refused.
+ *
+ * The image digest names a whole image in 64 bits (a job manifest records
+ * it): d = XXH3-64 of the file header's checksum (8 bytes, little-endian);
+ * then, for each section in file order, END included, d = XXH3-64 with
+ * seed d of that section's header_checksum.  Every byte of the image is
+ * covered, through the payload checksums inside the section headers.
  */
 #ifndef CRMPI_IMAGE_H
 #define CRMPI_IMAGE_H

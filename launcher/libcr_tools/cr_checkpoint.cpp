@@ -344,6 +344,7 @@ int main(int argc, char** argv) {
     die(1, "checkpoint of %d failed: %s", o.pid, crctl::error_text(rep.status ? rep.status : EIO));
   }
 
+  const crctl::WireReply written = rep;
   if (int e = commit_image(&img)) {
     close(sock);  // the target goes on, unsignalled
     discard(&img);
@@ -358,6 +359,9 @@ int main(int argc, char** argv) {
   close(sock);
   if (!acked && o.sig != CR_SIGNAL_NONE)
     fprintf(stderr, "cr_checkpoint: warning: process %d did not confirm the after-signal\n", o.pid);
-  if (!o.quiet) fprintf(stderr, "cr_checkpoint: process %d checkpointed to %s\n", o.pid, o.file.c_str());
+  if (!o.quiet)
+    fprintf(stderr, "cr_checkpoint: process %d checkpointed to %s (%llu bytes, digest %016llx)\n",
+            o.pid, o.file.c_str(), static_cast<unsigned long long>(written.image_bytes),
+            static_cast<unsigned long long>(written.image_digest));
   return 0;
 }

@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
     printf("image:    %s\n", file);
     printf("format:   crmpi process image v%u, x86_64, page %u, %s\n", h.version, h.page_size,
            (h.flags & crimg::kImageCompressed) ? "zstd" : "uncompressed");
-    printf("id:       %016llx\n", static_cast<unsigned long long>(h.image_id));
+    printf("id:       %016llx, digest %016llx\n", static_cast<unsigned long long>(h.image_id),
+           static_cast<unsigned long long>(img.digest));
     printf("size:     %llu bytes, %zu sections, %llu pages saved\n",
            static_cast<unsigned long long>(img.file_size), img.sections.size(),
            static_cast<unsigned long long>(img.end.total_pages));

@@ -347,6 +347,29 @@ int cr_include_memory(void* addr, size_t len);
  * Introspection.
  * ------------------------------------------------------------------------ */
 
+/** The last image this process wrote (cr_get_checkpoint_info()). */
+typedef struct cr_checkpoint_info {
+  unsigned long long image_bytes;  /**< its size in bytes */
+  unsigned long long image_digest; /**< its digest (include/crmpi/image.h): names
+                                        the whole image, as cr_info prints it */
+} cr_checkpoint_info_t;
+
+/**
+ * cr_get_checkpoint_info -- size and digest of the last image this process
+ * wrote, for a manifest.
+ *
+ * Valid in the CONTINUE half of a CR_THREAD_CONTEXT callback (after its
+ * cr_checkpoint() returned 0): the image is then complete and fsynced
+ * (giving it its durable name is the requester's job).  A requester in
+ * another process gets the same digest from cr_checkpoint(1)'s message or
+ * by running cr_info on the image.
+ *
+ * Returns: 0, or -1 with errno ENOENT if this process has written no image
+ * (or is a restarted copy that has not written one since).
+ * Signal safety: async-signal-safe.
+ */
+int cr_get_checkpoint_info(cr_checkpoint_info_t* info);
+
 /** Non-zero when this process was restarted from an image (at least once). */
 int cr_is_restarted(void);
 

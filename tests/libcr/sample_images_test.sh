@@ -3,8 +3,9 @@
 # and reads the same: for each tests/libcr/data/NAME.img.hex, cr_info's
 # output must equal NAME.info.
 #   sample_images_test.sh BIN_DIR WORK_DIR DATA_DIR
-# With UPDATE=1 it writes the .info files instead (only when a sample is
-# added: an existing sample's output must never change).
+# With UPDATE=1 it writes the .info files instead: when a sample is added,
+# or when cr_info's own printing changes (review that diff: only the lines
+# cr_info added or reworded may change, never a value read from a sample).
 set -uo pipefail
 BIN=$1 WORK=$2 DATA=$(cd "$3" && pwd)
 rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"

@@ -14,6 +14,10 @@ grep -q "library callback: registered 1 continued 1 restarted 0" run.out ||
   die "the callback a library registered from its constructor did not run: $(cat run.out)"
 [ -s self.img ] || die "no image written"
 "$BIN/cr_info" self.img > info.txt || die "cr_info rejects the image"
+# cr_get_checkpoint_info gave the library the digest cr_info computes.
+want=$(sed -n 's/^id: .*digest \([0-9a-f]*\)$/\1/p' info.txt)
+[ -n "$want" ] && grep -q "image digest $want" run.err ||
+  die "cr_get_checkpoint_info's digest ($(cat run.err)) is not cr_info's ($want)"
 timeout 60 "$BIN/cr_restart" -q self.img > rst.out 2> rst.err || die "restart failed: $(cat rst.err)"
 # Expected: the run's output, with the continuation reported as a restart,
 # from the checkpoint on.

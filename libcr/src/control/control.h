@@ -36,7 +36,7 @@
 
 namespace crctl {
 
-inline constexpr uint32_t kWireVersion = 2;
+inline constexpr uint32_t kWireVersion = 3;  // 3: the image digest in replies
 inline constexpr uint32_t kRequestMagic = 0x51524343;  // "CCRQ"
 inline constexpr uint32_t kReplyMagic = 0x50524343;    // "CCRP"
 inline constexpr uint32_t kCommitMagic = 0x4d4f4343;   // "CCOM"
@@ -77,8 +77,9 @@ struct WireReply {
   uint32_t phase;    // Phase
   uint32_t owner_uid;  // the target's euid (to name it in a refusal)
   uint64_t image_bytes;
+  uint64_t image_digest;  // crmpi/image.h, with kPhaseWritten / a done reply
 };
-static_assert(sizeof(WireReply) == 32);
+static_assert(sizeof(WireReply) == 40);
 
 struct WireCommit {
   uint32_t magic;  // kCommitMagic

@@ -9,6 +9,14 @@ uint64_t checksum(const void* data, size_t len) {
   return XXH3_64bits(data, len);
 }
 
+uint64_t digest_start(uint64_t file_header_checksum) {
+  return XXH3_64bits(&file_header_checksum, sizeof file_header_checksum);
+}
+
+uint64_t digest_step(uint64_t d, uint64_t section_header_checksum) {
+  return XXH3_64bits_withSeed(&section_header_checksum, sizeof section_header_checksum, d);
+}
+
 const char* section_name(uint32_t type) {
   switch (type) {
     case kSecProcess:

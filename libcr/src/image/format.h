@@ -85,5 +85,9 @@ const char* region_kind_name(uint32_t kind);
 
 // Checksum used everywhere (XXH3-64, seed 0).
 uint64_t checksum(const void* data, size_t len);
+// The image digest (crmpi/image.h): digest_start(file header checksum),
+// then digest_step(d, header_checksum) for each section in order.
+uint64_t digest_start(uint64_t file_header_checksum);
+uint64_t digest_step(uint64_t d, uint64_t section_header_checksum);
 
 }  // namespace crimg

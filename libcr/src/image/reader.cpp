@@ -131,6 +131,7 @@ Image& Image::operator=(Image&& o) noexcept {
     chunks = std::move(o.chunks);
     sections = std::move(o.sections);
     end = o.end;
+    digest = o.digest;
     fd_ = o.fd_;
     o.fd_ = -1;
     zbuf_ = std::move(o.zbuf_);
@@ -256,6 +257,7 @@ Image Image::open(const std::string& p) {
   if (h.image_id == 0 || h.reserved0 || h.reserved1 || (h.flags & ~kImageCompressed))
     img.fail("corrupt image: header has no image id, or unknown flags or reserved bits set");
 
+  img.digest = digest_start(h.checksum);
   uint64_t off = sizeof(FileHeader);
   uint64_t metadata_total = 0;
   bool ended = false;
@@ -270,6 +272,7 @@ Image Image::open(const std::string& p) {
     img.check_section_header(sh, off);
     off += sizeof sh;
     img.sections.push_back(sh);
+    img.digest = digest_step(img.digest, sh.header_checksum);
     if (sh.type == kSecPages) {
       ChunkRef c;
       c.hdr = sh;

@@ -99,6 +99,7 @@ class Image {
   std::vector<ChunkRef> chunks;
   std::vector<SectionHeader> sections;  // all, in file order
   EndRecord end{};
+  uint64_t digest = 0;  // the image digest (crmpi/image.h)
 
  private:
   Image() = default;

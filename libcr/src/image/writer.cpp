@@ -143,6 +143,7 @@ int ImageWriter::begin(int fd, Scratch* scratch, uint32_t pid, int compress_leve
   h.pid = pid;
   h.image_id = image_id_ = new_image_id(h.created_ns, pid);
   h.checksum = checksum(&h, offsetof(FileHeader, checksum));
+  digest_ = digest_start(h.checksum);
   struct iovec iov = {&h, sizeof h};
   return write_all(&iov, 1);
 }
@@ -160,6 +161,7 @@ int ImageWriter::section_header(uint32_t type, uint32_t flags, uint64_t raw, uin
   sh.stored_size = stored;
   sh.payload_checksum = payload_checksum;
   sh.header_checksum = checksum(&sh, offsetof(SectionHeader, header_checksum));
+  digest_ = digest_step(digest_, sh.header_checksum);
   struct iovec h = {&sh, sizeof sh};
   return write_all(&h, 1);
 }

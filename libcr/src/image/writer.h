@@ -71,6 +71,9 @@ class ImageWriter {
   int end();
   uint64_t bytes() const { return offset_; }
   uint64_t image_id() const { return image_id_; }
+  // The image digest (crmpi/image.h) of what was written so far: the
+  // whole image's once end() returned 0.
+  uint64_t digest() const { return digest_; }
 
  private:
   int write_all(const struct iovec* iov, int iovcnt);
@@ -83,6 +86,7 @@ class ImageWriter {
   int level_ = 0;
   uint32_t nsections_ = 0;
   uint64_t image_id_ = 0;
+  uint64_t digest_ = 0;
   uint64_t offset_ = 0;
   uint64_t total_pages_ = 0;
   ZSTD_CCtx* cctx_ = nullptr;

@@ -183,6 +183,17 @@ void cr_leave_cs(cr_client_id_t) {
   g().cs_depth.fetch_sub(1);
 }
 
+int cr_get_checkpoint_info(cr_checkpoint_info_t* info) {
+  const CheckpointInfo c = last_checkpoint_info();
+  if (!info || !c.digest) {
+    errno = info ? ENOENT : EINVAL;
+    return -1;
+  }
+  info->image_bytes = c.bytes;
+  info->image_digest = c.digest;
+  return 0;
+}
+
 int cr_is_restarted(void) {
   return g().restarted.load();
 }

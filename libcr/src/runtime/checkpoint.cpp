@@ -30,6 +30,7 @@ Request* g_req = nullptr;
 crimg::Scratch g_scratch;
 crimg::ImageWriter g_writer;
 uint64_t g_image_bytes = 0;
+uint64_t g_image_digest = 0;
 
 // ------------------------------------------------------------ write steps
 int step_header() {
@@ -144,6 +145,7 @@ int write_image() {
     }
   }
   g_image_bytes = g_writer.bytes();
+  g_image_digest = g_writer.digest();
   return 0;
 }
 
@@ -169,6 +171,7 @@ void restart_fixups() {
   G.ninternal = 0;               // none of libcr's old fds exist here
   forget_excluded_fds();         // nor the application's excluded ones,
   forget_excluded_ranges();      // nor its excluded memory
+  g_image_bytes = g_image_digest = 0;  // this copy has written no image yet
   g_scratch = crimg::Scratch();  // its mapping was not restored
   // A fresh control socket under the new pid.
   G.listen_fd = control_listen(G.pid);
@@ -236,6 +239,10 @@ void commit_then_signal() {
 }
 
 }  // namespace
+
+CheckpointInfo last_checkpoint_info() {
+  return {g_image_bytes, g_image_digest};
+}
 
 void set_current_request(Request* r) {
   g_req = r;

@@ -46,6 +46,7 @@ int control_receive(int listen_fd, Request* r) {
 }
 
 int control_reply(int conn, int status, bool restarted, uint64_t bytes, bool written) {
+  const CheckpointInfo info = last_checkpoint_info();
   crctl::WireReply w;
   memset(&w, 0, sizeof w);
   w.magic = crctl::kReplyMagic;
@@ -54,6 +55,7 @@ int control_reply(int conn, int status, bool restarted, uint64_t bytes, bool wri
   w.phase = written ? crctl::kPhaseWritten : crctl::kPhaseDone;
   w.owner_uid = geteuid();
   w.image_bytes = bytes;
+  w.image_digest = status == 0 && !restarted ? info.digest : 0;
   return crctl::send_reply(conn, w);
 }
 

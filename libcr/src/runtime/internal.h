@@ -119,6 +119,12 @@ Globals& g();
 void ensure_started();  // idempotent; starts the manager thread
 bool started_ok();
 
+// checkpoint.cpp: the last image this process wrote.
+struct CheckpointInfo {
+  uint64_t bytes = 0, digest = 0;
+};
+CheckpointInfo last_checkpoint_info();
+
 // control.cpp (the channel itself: ../control/control.h)
 int control_listen(pid_t pid);                   // new listening socket, or -errno (said loudly)
 void control_forget_socket();                    // at exit: remove our socket file

@@ -8,13 +8,18 @@
 #include "libcr.h"
 
 static volatile int g_continued, g_restarted;
+static unsigned long long g_digest; /* cr_get_checkpoint_info after a continue */
 static int g_registered;
 
 static int on_checkpoint(void* arg) {
   (void)arg;
   int rc = cr_checkpoint(0);
   if (rc > 0) ++g_restarted;
-  else if (rc == 0) ++g_continued;
+  else if (rc == 0) {
+    cr_checkpoint_info_t info;
+    if (cr_get_checkpoint_info(&info) == 0) g_digest = info.image_digest;
+    ++g_continued;
+  }
   return 0;
 }
 
@@ -30,4 +35,9 @@ void ctorlib_report(char* buf, size_t n) {
   for (int i = 0; i < 1000 && g_continued + g_restarted == 0; ++i) usleep(10000);
   snprintf(buf, n, "registered %d continued %d restarted %d", g_registered, g_continued,
            g_restarted);
+}
+
+/* The digest cr_get_checkpoint_info gave after the continue (0: none). */
+unsigned long long ctorlib_digest(void) {
+  return g_digest;
 }

@@ -58,6 +58,7 @@ static unsigned char* pages;
 static long pagesz;
 
 void ctorlib_report(char* buf, size_t n); /* ctorlib.c */
+unsigned long long ctorlib_digest(void);
 
 static void exclude_setup(void) {
   kept = open("/dev/null", O_RDONLY);
@@ -121,6 +122,7 @@ int main(int argc, char** argv) {
       char rep[128];
       ctorlib_report(rep, sizeof rep);
       printf("library callback: %s\n", rep);
+      if (!restarted) fprintf(stderr, "image digest %016llx\n", ctorlib_digest());
     }
   }
   return 0;
