@@ -250,19 +250,26 @@ const char* refusal_text(uint32_t r) {
   }
 }
 
-// Steps 5 and 7: one reply, or a signal, or the deadline.  Returns 0 with
-// *rep, or the signal number (> 0), or -ETIMEDOUT / -errno.
-int wait_reply(int sock, int sigfd, long deadline_ms, crctl::WireReply* rep) {
+// Step 5: one reply, or a signal, or the deadline.  Returns 0 with *rep,
+// or the signal number (> 0), or -ETIMEDOUT, -ESTRPIPE (the target was
+// stopped meanwhile: it cannot answer until continued), or -errno.
+int wait_reply(pid_t pid, int sock, int sigfd, long deadline_ms, crctl::WireReply* rep) {
   for (;;) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     const long now = ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-    const int wait = deadline_ms < 0 ? -1 : static_cast<int>(deadline_ms > now ? deadline_ms - now : 0);
+    if (deadline_ms >= 0 && now >= deadline_ms) return -ETIMEDOUT;
+    // Wake every 250 ms to notice a target that was stopped after step 1.
+    const long left = deadline_ms < 0 ? 250 : deadline_ms - now;
     struct pollfd p[2] = {{sock, POLLIN, 0}, {sigfd, POLLIN, 0}};
-    int n = poll(p, 2, wait);
+    int n = poll(p, 2, static_cast<int>(left < 250 ? left : 250));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return -errno;
-    if (n == 0) return -ETIMEDOUT;
+    if (n == 0) {
+      const char st = proc_state(pid);
+      if (st == 'T' || st == 't') return -ESTRPIPE;
+      continue;
+    }
     if (p[1].revents & POLLIN) {
       struct signalfd_siginfo si;
       if (read(sigfd, &si, sizeof si) == sizeof si) return static_cast<int>(si.ssi_signo);
@@ -322,7 +329,7 @@ int main(int argc, char** argv) {
   }
 
   crctl::WireReply rep;
-  const int got = wait_reply(sock, sigfd, deadline_after(o.timeout), &rep);
+  const int got = wait_reply(o.pid, sock, sigfd, deadline_after(o.timeout), &rep);
   if (got != 0) {
     // Abandon: closing the socket tells the target to go on, unsignalled.
     close(sock);
@@ -334,6 +341,9 @@ int main(int argc, char** argv) {
     }
     if (got == -ETIMEDOUT)
       die(1, "process %d did not finish its checkpoint within %ld s; it goes on", o.pid, o.timeout);
+    if (got == -ESTRPIPE)
+      die(1, "process %d is stopped; continue it first (kill -CONT %d); checkpoint abandoned",
+          o.pid, o.pid);
     die(1, "process %d died during the checkpoint", o.pid);
   }
   if (rep.status != 0 || rep.phase != crctl::kPhaseWritten) {

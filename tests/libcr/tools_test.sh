@@ -78,6 +78,7 @@ kill -9 $APP; wait $APP 2>/dev/null
 
 start to2.out
 kill -STOP $APP
+for _ in $(seq 200); do [ "$(awk '{print $3}' /proc/$APP/stat)" = T ] && break; sleep 0.05; done
 # Without --timeout a stopped process is refused at once, never waited for.
 timeout 10 "$BIN/cr_checkpoint" -f to2.img $APP 2> to2.err
 rc=$?

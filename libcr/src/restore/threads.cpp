@@ -45,63 +45,107 @@ uint64_t read_start_brk() {
 
 }  // namespace
 
-void enter_blob(State& s) {
-  const crimg::Image& img = s.img;
-  const size_t nthreads = img.threads.size();
-  const uint64_t code_len = static_cast<uint64_t>(__stop_crblob - __start_crblob);
-  const uint64_t code_sz = align_up(code_len, s.page);
+namespace {
 
-  // Keep list without the blob yet: placed regions, staging, specials.
+// Where things go in the blob's mapping: code, args, ops, the mm map, the
+// thread table, then the stacks.
+struct BlobLayout {
+  uint64_t code_len, code_sz, args_off, ops_off, mm_off, thr_off, stacks_off, total;
+  size_t max_ops;
+  uint64_t base = 0;
+  char* b = nullptr;
+};
+
+// Ranges the blob must keep: placed regions, staging copies, what the
+// earlier stages asked for (specials).
+std::vector<Range> kept_ranges(const State& s) {
   std::vector<Range> keep = s.keep;
-  for (size_t i = 0; i < img.regions.size(); ++i) {
-    const crimg::RegionRecord& r = img.regions[i].rec;
+  for (size_t i = 0; i < s.img.regions.size(); ++i) {
+    const crimg::RegionRecord& r = s.img.regions[i].rec;
     if (r.kind == crimg::kRegSpecial) continue;
     const uint64_t len = r.end - r.start;
-    if (s.place[i].staged) {
-      keep.push_back({s.place[i].staging, s.place[i].staging + len});
-    } else {
-      keep.push_back({r.start, r.end});
-    }
+    keep.push_back(s.place[i].staged ? Range{s.place[i].staging, s.place[i].staging + len}
+                                     : Range{r.start, r.end});
   }
-  // Ops: unmap gaps, reset brk, specials (already in s.ops), staged moves.
+  return keep;
+}
+
+// Staged regions move to their own addresses.
+std::vector<crb_op> staged_moves(const State& s) {
   std::vector<crb_op> moves;
-  for (size_t i = 0; i < img.regions.size(); ++i)
+  for (size_t i = 0; i < s.img.regions.size(); ++i)
     if (s.place[i].staged) {
-      const crimg::RegionRecord& r = img.regions[i].rec;
+      const crimg::RegionRecord& r = s.img.regions[i].rec;
       moves.push_back({CRB_MREMAP, 0, s.place[i].staging, r.end - r.start, r.start});
     }
-  const size_t max_ops = 2 * (keep.size() + 2) + 2 + s.ops.size() + moves.size();
+  return moves;
+}
 
-  uint64_t off = code_sz;
-  const uint64_t args_off = off;
+BlobLayout plan_layout(const State& s, size_t nkeep, size_t nmoves) {
+  BlobLayout l;
+  const size_t nthreads = s.img.threads.size();
+  l.code_len = static_cast<uint64_t>(__stop_crblob - __start_crblob);
+  l.code_sz = align_up(l.code_len, s.page);
+  l.max_ops = 2 * (nkeep + 2) + 2 + s.ops.size() + nmoves;
+  uint64_t off = l.code_sz;
+  l.args_off = off;
   off = align_up(off + sizeof(crb_args), 64);
-  const uint64_t ops_off = off;
-  off = align_up(off + max_ops * sizeof(crb_op), 64);
-  const uint64_t mm_off = off;
+  l.ops_off = off;
+  off = align_up(off + l.max_ops * sizeof(crb_op), 64);
+  l.mm_off = off;
   off = align_up(off + sizeof(struct prctl_mm_map), 64);
-  const uint64_t thr_off = off;
+  l.thr_off = off;
   off = align_up(off + nthreads * sizeof(crb_thread), s.page);
-  const uint64_t stacks_off = off;
+  l.stacks_off = off;
   off += kLeaderStack + nthreads * kThreadStack;
-  const uint64_t total = align_up(off, s.page);
+  l.total = align_up(off, s.page);
+  return l;
+}
 
+// Maps the blob where nothing of ours, of the target or of the staging is,
+// and copies its code in.
+void map_blob(State& s, const std::vector<Range>& keep, BlobLayout* l) {
   std::vector<Range> busy = own_mappings();
   busy.insert(busy.end(), keep.begin(), keep.end());
   busy.insert(busy.end(), s.avoid.begin(), s.avoid.end());
-  for (const crimg::RegionInfo& r : img.regions) busy.push_back({r.rec.start, r.rec.end});
-  const uint64_t base = find_free(busy, total);
-  void* m = mmap(reinterpret_cast<void*>(base), total, PROT_READ | PROT_WRITE,
+  for (const crimg::RegionInfo& r : s.img.regions) busy.push_back({r.rec.start, r.rec.end});
+  l->base = find_free(busy, l->total);
+  void* m = mmap(reinterpret_cast<void*>(l->base), l->total, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
   if (m == MAP_FAILED) s.fail(std::string("cannot map the restorer: ") + strerror(errno));
-  char* b = static_cast<char*>(m);
-  memcpy(b, __start_crblob, code_len);
-  keep.push_back({base, base + total});
+  l->b = static_cast<char*>(m);
+  memcpy(l->b, __start_crblob, l->code_len);
+}
 
-  // Gaps between kept ranges, over the whole user address space.
+// The kernel's brk and argument bounds: those of the image, so that the
+// restored malloc's sbrk() and /proc/PID/cmdline work.  Unprivileged
+// (exe_fd = -1); if the kernel refuses, the brk reset remains.
+bool fill_mm_map(const crimg::ProcessRecord& pr, struct prctl_mm_map* mm) {
+  if (!pr.mm[0] || !pr.brk_current) return false;
+  memset(mm, 0, sizeof *mm);
+  mm->start_code = pr.mm[0];
+  mm->end_code = pr.mm[1];
+  mm->start_stack = pr.mm[2];
+  mm->start_data = pr.mm[3];
+  mm->end_data = pr.mm[4];
+  mm->start_brk = pr.mm[5];
+  mm->brk = pr.brk_current;
+  mm->arg_start = pr.mm[6];
+  mm->arg_end = pr.mm[7];
+  mm->env_start = pr.mm[8];
+  mm->env_end = pr.mm[9];
+  mm->exe_fd = static_cast<__u32>(-1);
+  return true;
+}
+
+// The blob's op list: the break first (while our heap still exists: the
+// kernel only moves the break of a live heap mapping), unmap every gap
+// between kept ranges over the whole user address space, the earlier
+// stages' ops (specials), the staged moves, the mm map.
+std::vector<crb_op> build_ops(State& s, std::vector<Range> keep, const std::vector<crb_op>& moves,
+                              const BlobLayout& l) {
   std::sort(keep.begin(), keep.end(), [](const Range& a, const Range& c) { return a.lo < c.lo; });
   std::vector<crb_op> ops;
-  // The break first, while our heap still exists: the kernel only moves
-  // the break of a live heap mapping.
   if (s.start_brk) ops.push_back({CRB_BRK, 0, s.start_brk, 0, 0});
   uint64_t cur = 0;
   for (const Range& k : keep) {
@@ -111,48 +155,37 @@ void enter_blob(State& s) {
   if (cur < kUserTop) ops.push_back({CRB_MUNMAP, 0, cur, kUserTop - cur, 0});
   ops.insert(ops.end(), s.ops.begin(), s.ops.end());
   ops.insert(ops.end(), moves.begin(), moves.end());
-  // The kernel's brk and argument bounds: those of the image, so that the
-  // restored malloc's sbrk() and /proc/PID/cmdline work.  Unprivileged
-  // (exe_fd = -1); if the kernel refuses, the brk reset above remains.
-  const crimg::ProcessRecord& pr = img.process.rec;
-  if (pr.mm[0] && pr.brk_current) {
-    auto* mm = reinterpret_cast<struct prctl_mm_map*>(b + mm_off);
-    memset(mm, 0, sizeof *mm);
-    mm->start_code = pr.mm[0];
-    mm->end_code = pr.mm[1];
-    mm->start_stack = pr.mm[2];
-    mm->start_data = pr.mm[3];
-    mm->end_data = pr.mm[4];
-    mm->start_brk = pr.mm[5];
-    mm->brk = pr.brk_current;
-    mm->arg_start = pr.mm[6];
-    mm->arg_end = pr.mm[7];
-    mm->env_start = pr.mm[8];
-    mm->env_end = pr.mm[9];
-    mm->exe_fd = static_cast<__u32>(-1);
-    ops.push_back({CRB_SET_MM, 0, base + mm_off, sizeof *mm, 0});
-  }
-  if (ops.size() > max_ops) s.fail("internal error: restorer op list overflow");
+  auto* mm = reinterpret_cast<struct prctl_mm_map*>(l.b + l.mm_off);
+  if (fill_mm_map(s.img.process.rec, mm))
+    ops.push_back({CRB_SET_MM, 0, l.base + l.mm_off, sizeof *mm, 0});
+  if (ops.size() > l.max_ops) s.fail("internal error: restorer op list overflow");
+  return ops;
+}
 
-  auto* args = reinterpret_cast<crb_args*>(b + args_off);
+crb_args* fill_args(const State& s, const std::vector<crb_op>& ops, const BlobLayout& l) {
+  auto* args = reinterpret_cast<crb_args*>(l.b + l.args_off);
   memset(args, 0, sizeof *args);
-  auto* opv = reinterpret_cast<crb_op*>(b + ops_off);
-  memcpy(opv, ops.data(), ops.size() * sizeof(crb_op));
+  memcpy(l.b + l.ops_off, ops.data(), ops.size() * sizeof(crb_op));
   args->nops = ops.size();
-  args->ops = reinterpret_cast<crb_op*>(base + ops_off);
-  args->nthreads = nthreads;
-  args->threads = reinterpret_cast<crb_thread*>(base + thr_off);
-  args->mailbox = img.process.rec.mailbox_addr;
-  args->blob_base = base;
-  args->blob_len = total;
+  args->ops = reinterpret_cast<crb_op*>(l.base + l.ops_off);
+  args->nthreads = s.img.threads.size();
+  args->threads = reinterpret_cast<crb_thread*>(l.base + l.thr_off);
+  args->mailbox = s.img.process.rec.mailbox_addr;
+  args->blob_base = l.base;
+  args->blob_len = l.total;
   strncpy(args->fail_msg, "cr_restart: restorer failed at step ", sizeof args->fail_msg - 1);
+  return args;
+}
 
-  // The leader is the original main thread (its TID was the PID).
+// The thread table; returns the leader's stack top.  The leader is the
+// original main thread (its TID was the PID).
+uint64_t fill_threads(const crimg::Image& img, const BlobLayout& l) {
+  const size_t nthreads = img.threads.size();
   size_t leader = 0;
   for (size_t i = 0; i < nthreads; ++i)
     if (img.threads[i].rec.flags & crimg::kThreadMain) leader = i;
-  auto* tv = reinterpret_cast<crb_thread*>(b + thr_off);
-  uint64_t stack = base + stacks_off;
+  auto* tv = reinterpret_cast<crb_thread*>(l.b + l.thr_off);
+  uint64_t stack = l.base + l.stacks_off;
   const int64_t tid_off = img.process.rec.tid_offset;
   for (size_t i = 0; i < nthreads; ++i) {
     const crimg::ThreadRecord& r = img.threads[i].rec;
@@ -175,7 +208,22 @@ void enter_blob(State& s) {
     stack += i == leader ? kLeaderStack : kThreadStack;
     t.stack_top = stack & ~15ull;
   }
-  if (mprotect(b, code_sz, PROT_READ | PROT_EXEC) != 0)
+  return tv[leader].stack_top;
+}
+
+}  // namespace
+
+// The last stage: lay the blob out, then jump into it on its own stack.
+void enter_blob(State& s) {
+  std::vector<Range> keep = kept_ranges(s);
+  const std::vector<crb_op> moves = staged_moves(s);
+  BlobLayout l = plan_layout(s, keep.size(), moves.size());
+  map_blob(s, keep, &l);
+  keep.push_back({l.base, l.base + l.total});
+  const std::vector<crb_op> ops = build_ops(s, keep, moves, l);
+  crb_args* args = fill_args(s, ops, l);
+  const uint64_t leader_stack = fill_threads(s.img, l);
+  if (mprotect(l.b, l.code_sz, PROT_READ | PROT_EXEC) != 0)
     s.fail(std::string("cannot protect the restorer: ") + strerror(errno));
 
   // Point of no return.  Our own rseq registration would make the kernel
@@ -186,8 +234,7 @@ void enter_blob(State& s) {
             CRMPI_RSEQ_SIG_X86);
   }
   const uint64_t entry =
-      base + static_cast<uint64_t>(reinterpret_cast<const char*>(&crb_entry) - __start_crblob);
-  const uint64_t leader_stack = tv[leader].stack_top;
+      l.base + static_cast<uint64_t>(reinterpret_cast<const char*>(&crb_entry) - __start_crblob);
   __asm__ volatile(
       "mov %0, %%rsp\n"
       "xor %%ebp, %%ebp\n"

@@ -30,11 +30,6 @@ void forget_self_fd(int fd) {
   pthread_mutex_unlock(&g_self_lock);
 }
 
-long now_ms() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 }  // namespace
 
 extern "C" {

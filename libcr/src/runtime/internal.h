@@ -191,6 +191,7 @@ int encode_process(crimg::Encoder* e);
 void write_stderr(const char* a, const char* b = nullptr, const char* c = nullptr);
 int futex_wait(std::atomic<uint32_t>* addr, uint32_t val, int timeout_ms);
 void futex_wake(std::atomic<uint32_t>* addr);
+long now_ms();  // CLOCK_MONOTONIC in milliseconds
 
 }  // namespace crrt
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -33,6 +34,12 @@ void write_stderr(const char* a, const char* b, const char* c) {
       ssize_t r = write(2, p, strlen(p));
       (void)r;
     }
+}
+
+long now_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
 int futex_wait(std::atomic<uint32_t>* addr, uint32_t val, int timeout_ms) {

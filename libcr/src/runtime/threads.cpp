@@ -227,12 +227,6 @@ static bool task_alive(pid_t tid) {
   return st != 'Z' && st != 'X';
 }
 
-static long now_ms() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 int stop_all_threads(unsigned timeout_ms) {
   Globals& G = g();
   static pid_t signalled[kMaxThreadRecords];
