@@ -178,35 +178,41 @@ void reap_orphans() {
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The command line, split: mpirun's options, then the program and its
+// arguments (from argv[prog] on).
+struct Args {
   std::vector<std::string> opts;
   bool preload = true;
+  int prog = 0;
+};
+
+// Read crmpirun's and mpirun's options. Returns -1 to go on, else the exit
+// status (--help, a missing option argument or program).
+int parse_args(int argc, char** argv, Args& a) {
   int i = 1;
   for (; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
+    std::string o = argv[i];
+    if (o == "--help" || o == "-h") {
       usage(stdout);
       return 0;
     }
-    if (a == "--crmpi-no-preload") {
-      preload = false;
+    if (o == "--crmpi-no-preload") {
+      a.preload = false;
       continue;
     }
-    if (a == "--") {
+    if (o == "--") {
       ++i;
       break;
     }
-    if (a.empty() || a[0] != '-') break;
-    opts.push_back(a);
-    int take = kTwoArgs.count(a) ? 2 : (kOneArg.count(a) && !kNoArgOverrides.count(a)) ? 1 : 0;
+    if (o.empty() || o[0] != '-') break;
+    a.opts.push_back(o);
+    int take = kTwoArgs.count(o) ? 2 : (kOneArg.count(o) && !kNoArgOverrides.count(o)) ? 1 : 0;
     for (int k = 0; k < take; ++k) {
       if (++i >= argc) {
-        fprintf(stderr, "crmpirun: option %s needs %d argument(s)\n", a.c_str(), take);
+        fprintf(stderr, "crmpirun: option %s needs %d argument(s)\n", o.c_str(), take);
         return 2;
       }
-      opts.push_back(argv[i]);
+      a.opts.push_back(argv[i]);
     }
   }
   if (i >= argc) {
@@ -214,17 +220,24 @@ int main(int argc, char** argv) {
     usage(stderr);
     return 2;
   }
-  std::string prog = argv[i];
+  a.prog = i;
+  return -1;
+}
+
+// Find the program, cr_agent and libcrpmpi, decide whether to preload, and
+// export CRMPI_PRELOAD. Fills *agent. Returns -1 to go on, else the exit
+// status.
+int locate(const std::string& prog, bool preload, std::string* agent) {
   std::string prog_path = which(prog);
   if (prog_path.empty()) {
     fprintf(stderr, "crmpirun: %s: no such executable program\n", prog.c_str());
     return 127;
   }
   std::string dir = self_dir();
-  std::string agent = getenv("CRMPI_AGENT") ? getenv("CRMPI_AGENT") : dir + "/cr_agent";
+  *agent = getenv("CRMPI_AGENT") ? getenv("CRMPI_AGENT") : dir + "/cr_agent";
   std::string lib = getenv("CRMPI_LIB") ? getenv("CRMPI_LIB") : dir + "/../lib/libcrpmpi.so";
-  if (!executable(agent)) {
-    fprintf(stderr, "crmpirun: cannot find cr_agent at %s\n", agent.c_str());
+  if (!executable(*agent)) {
+    fprintf(stderr, "crmpirun: cannot find cr_agent at %s\n", agent->c_str());
     return 2;
   }
   if (preload && access(lib.c_str(), R_OK) != 0) {
@@ -240,32 +253,44 @@ int main(int argc, char** argv) {
   char real[PATH_MAX];
   if (preload && realpath(lib.c_str(), real)) lib = real;
   setenv("CRMPI_PRELOAD", preload ? lib.c_str() : "", 1);
+  return -1;
+}
 
+// mpirun [options] -x CRMPI_PRELOAD cr_agent PROG ARGS
+std::vector<std::string> mpirun_command(const Args& a, const std::string& agent, int argc,
+                                        char** argv) {
   std::vector<std::string> cmd = {getenv("CRMPI_MPIRUN") ? getenv("CRMPI_MPIRUN") : CRMPI_MPIRUN};
-  cmd.insert(cmd.end(), opts.begin(), opts.end());
+  cmd.insert(cmd.end(), a.opts.begin(), a.opts.end());
   cmd.insert(cmd.end(), {"-x", "CRMPI_PRELOAD", agent});
-  for (int k = i; k < argc; ++k) cmd.push_back(argv[k]);
+  for (int k = a.prog; k < argc; ++k) cmd.push_back(argv[k]);
   if (getenv("CRMPI_VERBOSE")) {
     fprintf(stderr, "crmpirun:");
     for (auto& c : cmd) fprintf(stderr, " %s", c.c_str());
     fprintf(stderr, "\n");
   }
+  return cmd;
+}
 
+constexpr int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+// Become a child subreaper, forward signals to mpirun and start it.
+// Returns false (with a message) if it cannot be forked.
+bool start_mpirun(std::vector<std::string>& cmd) {
   struct sigaction sa {};
   sa.sa_handler = forward;
   sa.sa_flags = SA_RESTART;
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) sigaction(s, &sa, nullptr);
+  for (int s : kForwarded) sigaction(s, &sa, nullptr);
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   pid_t parent = getpid();
   g_child = fork();
   if (g_child < 0) {
     perror("crmpirun: fork");
-    return 1;
+    return false;
   }
   if (g_child == 0) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(1);
-    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2}) signal(s, SIG_DFL);
+    for (int s : kForwarded) signal(s, SIG_DFL);
     std::vector<char*> av;
     for (auto& c : cmd) av.push_back(c.data());
     av.push_back(nullptr);
@@ -273,6 +298,12 @@ int main(int argc, char** argv) {
     fprintf(stderr, "crmpirun: cannot execute %s: %s\n", av[0], strerror(errno));
     _exit(127);
   }
+  return true;
+}
+
+// Wait for mpirun, kill and reap whatever it left behind, and exit as it
+// did (re-raising its signal).
+int mirror_mpirun() {
   int st;
   while (waitpid(g_child, &st, 0) < 0) {
     if (errno != EINTR) {
@@ -289,4 +320,16 @@ int main(int argc, char** argv) {
     return 128 + sig;
   }
   return WEXITSTATUS(st);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  if (int rc = parse_args(argc, argv, a); rc >= 0) return rc;
+  std::string agent;
+  if (int rc = locate(argv[a.prog], a.preload, &agent); rc >= 0) return rc;
+  std::vector<std::string> cmd = mpirun_command(a, agent, argc, argv);
+  if (!start_mpirun(cmd)) return 1;
+  return mirror_mpirun();
 }

@@ -160,8 +160,8 @@ void op_recv(Msg& m) {
   wtype(m.a.recv.type);
   MPI_Status st{};
   const Buf d = m.dst;
-  m.rc = recv_into(d, recv_ptr(d, g_scratch[1]), static_cast<int>(m.a.recv.source), static_cast<int>(m.a.recv.tag),
-                   wcomm(m.a.recv.comm), st);
+  m.rc = recv_into(d, recv_ptr(d, g_scratch[1]), static_cast<int>(m.a.recv.source),
+                   static_cast<int>(m.a.recv.tag), wcomm(m.a.recv.comm), st);
   put_status(m, st);
 }
 
@@ -233,8 +233,8 @@ static AReq* post_recv(const Msg& m, MPI_Comm c, int src, int tag, MPI_Message* 
 void op_irecv(Msg& m) {
   wtype(m.a.recv.type);
   MPI_Comm c = wcomm(m.a.recv.comm);
-  AReq* q =
-      post_recv(m, c, static_cast<int>(m.a.recv.source), static_cast<int>(m.a.recv.tag), nullptr, nullptr, &m.rc);
+  AReq* q = post_recv(m, c, static_cast<int>(m.a.recv.source), static_cast<int>(m.a.recv.tag),
+                      nullptr, nullptr, &m.rc);
   m.a.request.request = u(q);
 }
 
@@ -355,10 +355,11 @@ void op_sendrecv(Msg& m) {
   MPI_Status st{};
   MPI_Request sr;
   MPI_Datatype bt;
-  m.rc = wire_isend(s, payload(m.src), static_cast<int>(m.a.sendrecv.dest), static_cast<int>(m.a.sendrecv.stag), c,
-                    chan::kStandard, &sr, &bt);
+  m.rc = wire_isend(s, payload(m.src), static_cast<int>(m.a.sendrecv.dest),
+                    static_cast<int>(m.a.sendrecv.stag), c, chan::kStandard, &sr, &bt);
   if (m.rc != MPI_SUCCESS) return;
-  int rrc = recv_into(d, r, static_cast<int>(m.a.sendrecv.source), static_cast<int>(m.a.sendrecv.rtag), c, st);
+  int rrc = recv_into(d, r, static_cast<int>(m.a.sendrecv.source),
+                      static_cast<int>(m.a.sendrecv.rtag), c, st);
   int src = wait_req(&sr, MPI_STATUS_IGNORE);
   if (bt != MPI_DATATYPE_NULL) MPI_Type_free(&bt);
   m.rc = rrc != MPI_SUCCESS ? rrc : src;
@@ -445,6 +446,164 @@ int run_complete(uint64_t kind, std::vector<MPI_Request>& rs, std::vector<MPI_St
 
 }  // namespace
 
+namespace {
+
+// One kOpComplete: its kind, its requests (nullptr for the app's null or
+// locally complete ones), their statuses, and which ones completed.
+struct Completion {
+  uint64_t kind;
+  int n;
+  std::vector<AReq*> qs;
+  std::vector<MPI_Status> sts;
+  std::vector<int> fin;
+  int flag = 0, rc = MPI_SUCCESS;
+  bool single() const {
+    return kind == chan::kWait || kind == chan::kTest || kind == chan::kGetStatus;
+  }
+  bool any() const { return kind == chan::kWaitany || kind == chan::kTestany; }
+  bool all() const { return kind == chan::kWaitall || kind == chan::kTestall; }
+};
+
+// The request ids the app wrote at the start of data[].
+Completion read_requests(const Msg& m) {
+  Completion c{m.a.complete.kind, static_cast<int>(m.a.complete.n), {}, {}, {}};
+  if (c.n < 0 || static_cast<size_t>(c.n) * 64 > chan::kDataSize)
+    throw BadCall{"too many requests"};
+  auto* ids = reinterpret_cast<uint64_t*>(g_sh->data);
+  c.qs.resize(c.n);
+  for (int i = 0; i < c.n; ++i) c.qs[i] = ids[i] ? areq(ids[i]) : nullptr;
+  c.sts.resize(c.n > 0 ? c.n : 1);
+  return c;
+}
+
+// Requests already complete (q->done) answer Wait/Test/any/some by
+// themselves. Returns true if some did (c.fin lists them).
+bool take_done(Completion& c) {
+  if (c.all()) return false;
+  for (int i = 0; i < c.n; ++i)
+    if (c.qs[i] && c.qs[i]->done) {
+      c.fin.push_back(i);
+      if (c.single() || c.any()) break;
+    }
+  if (c.fin.empty()) return false;
+  c.flag = 1;
+  return true;
+}
+
+// MPI_Request_get_status on a complete receive: decode (and maybe pull) it
+// now, waiting for it for real; the app keeps its request and the next Wait
+// reports it.
+void settle_get_status(Completion& c) {
+  AReq* q = c.qs[0];
+  if (c.flag && q && q->p2p) {
+    MPI_Status s;
+    int k = MPI_Wait(&q->r, &s);
+    recv_completed(q, s, k);
+  }
+  if (c.flag && q && q->send) c.sts[0]._ucount = q->send_bytes;
+}
+
+// Complete the requests with MPI, decoding each completed point-to-point
+// request as it completes. A Wait* polls as its Test* form while
+// rendezvous receives are pending, serving them between polls.
+void complete_with_mpi(Completion& c) {
+  serve_pending();
+  for (;;) {
+    if (take_done(c)) return;
+    std::vector<MPI_Request> rs(c.n);
+    for (int i = 0; i < c.n; ++i) rs[i] = c.qs[i] && !c.qs[i]->done ? c.qs[i]->r : MPI_REQUEST_NULL;
+    bool poll = is_wait(c.kind) && !g_rndv_recvs.empty();
+    c.rc = run_complete(poll ? as_test(c.kind) : c.kind, rs, c.sts, c.fin, &c.flag);
+    if (c.kind == chan::kGetStatus) {
+      settle_get_status(c);
+      return;
+    }
+    for (int i : c.fin) {
+      AReq* q = c.qs[i];
+      if (!q || q->done) continue;
+      q->r = rs[i];
+      int err = c.rc == MPI_ERR_IN_STATUS ? c.sts[i].MPI_ERROR : c.rc;
+      if (q->p2p) recv_completed(q, c.sts[i], err);
+      if (q->send) q->rc = send_completed(q, c.sts[i], err);
+    }
+    if (c.flag || !c.fin.empty() || !poll) return;
+    c.fin.clear();
+    serve_pending();
+  }
+}
+
+// Where the reply goes in data[] (layout above op_complete).
+struct CompleteReply {
+  chan::WireStatus* wst;
+  int64_t* ioff;
+  uint8_t* done;
+  size_t pos;  // next free payload offset
+};
+
+CompleteReply reply_layout(int n) {
+  auto* ids = reinterpret_cast<uint64_t*>(g_sh->data);
+  CompleteReply r;
+  r.wst = reinterpret_cast<chan::WireStatus*>(ids + n);
+  r.ioff = reinterpret_cast<int64_t*>(r.wst + n);
+  r.done = reinterpret_cast<uint8_t*>(r.ioff + n);
+  r.pos = (reinterpret_cast<char*>(r.done + n) - g_sh->data + 63) & ~size_t{63};
+  for (int i = 0; i < n; ++i) {
+    r.done[i] = 0;
+    r.ioff[i] = -1;
+  }
+  return r;
+}
+
+// Deliver a completed request's data: inline after the reply arrays when
+// small enough and there is room, else straight into the app (CMA).
+void deliver(AReq* q, const MPI_Status& s, CompleteReply& r, int i) {
+  size_t bytes = q->recv ? s._ucount : q->dst.bytes;
+  if (!q->rbuf || q->pulled || s._cancelled || !bytes) return;
+  if (bytes > q->dst.bytes) bytes = q->dst.bytes;
+  bool fits = r.pos + bytes <= chan::kDataSize;
+  if (!fits || (q->dst.mode == chan::kCma && bytes > 65536)) {
+    cma(true, q->dst.addr, q->rbuf, bytes);
+    return;
+  }
+  memcpy(g_sh->data + r.pos, q->rbuf, bytes);
+  r.ioff[i] = static_cast<int64_t>(r.pos);
+  r.pos = (r.pos + bytes + 63) & ~size_t{63};
+}
+
+// Write every completed request's status and data into the reply, fold the
+// errors of requests that failed earlier into the call's error code, and
+// free the requests. Sets the reply's index/outcount/flag in m.
+void write_reply(Completion& c, Msg& m) {
+  CompleteReply r = reply_layout(c.n);
+  int one = -1, outc = 0;
+  for (int i : c.fin) {
+    AReq* q = c.qs[i];
+    if (!q) continue;
+    MPI_Status* s = q->done ? &q->st : &c.sts[i];
+    if ((q->done || q->send) && q->rc != MPI_SUCCESS) {
+      s->MPI_ERROR = q->rc;
+      c.rc = c.single() || c.any() ? q->rc : MPI_ERR_IN_STATUS;
+    }
+    r.done[i] = 1;
+    one = one < 0 ? i : one;
+    ++outc;
+    r.wst[i] = {s->MPI_SOURCE, s->MPI_TAG, s->MPI_ERROR, s->_cancelled, s->_ucount};
+    deliver(q, *s, r, i);
+    if (c.kind != chan::kGetStatus) areq_free(q);
+  }
+  if (c.any()) {
+    c.flag = one >= 0 ? 1 : c.flag;
+    if (c.fin.empty()) one = -1;
+  }
+  m.rc = c.rc;
+  m.a.complete.index = static_cast<uint64_t>(one);
+  bool some = c.kind == chan::kWaitsome || c.kind == chan::kTestsome;
+  m.a.complete.outcount = static_cast<uint64_t>(some ? outc : 0);
+  m.a.complete.flag = static_cast<uint64_t>(c.flag);
+}
+
+}  // namespace
+
 // Reply layout of kOpComplete in data[]: reqs[n] (u64, input), status[n]
 // (WireStatus), inline_off[n] (i64, -1 = none), done[n] (u8), then payloads.
 //
@@ -454,109 +613,14 @@ int run_complete(uint64_t kind, std::vector<MPI_Request>& rs, std::vector<MPI_St
 // A Wait* polls as its Test* form while rendezvous receives are pending.
 void op_complete(Msg& m) {
   reap_detached();
-  uint64_t kind = m.a.complete.kind;
-  int n = static_cast<int>(m.a.complete.n);
-  if (n < 0 || static_cast<size_t>(n) * 64 > chan::kDataSize) throw BadCall{"too many requests"};
-  auto* ids = reinterpret_cast<uint64_t*>(g_sh->data);
-  std::vector<AReq*> qs(n);
-  for (int i = 0; i < n; ++i) qs[i] = ids[i] ? areq(ids[i]) : nullptr;
-  bool single = kind == chan::kWait || kind == chan::kTest || kind == chan::kGetStatus;
-  bool all = kind == chan::kWaitall || kind == chan::kTestall;
-  std::vector<MPI_Status> sts(n > 0 ? n : 1);
-  std::vector<int> fin;
-  int flag = 0, rc = MPI_SUCCESS;
-  serve_pending();
-  for (;;) {
-    if (!all) {  // requests already complete answer by themselves
-      for (int i = 0; i < n; ++i)
-        if (qs[i] && qs[i]->done) {
-          fin.push_back(i);
-          if (single || kind == chan::kWaitany || kind == chan::kTestany) break;
-        }
-      if (!fin.empty()) {
-        flag = 1;
-        break;
-      }
-    }
-    std::vector<MPI_Request> rs(n);
-    for (int i = 0; i < n; ++i) rs[i] = qs[i] && !qs[i]->done ? qs[i]->r : MPI_REQUEST_NULL;
-    bool poll = is_wait(kind) && !g_rndv_recvs.empty();
-    rc = run_complete(poll ? as_test(kind) : kind, rs, sts, fin, &flag);
-    if (kind == chan::kGetStatus) {
-      // A complete receive must be decoded (and maybe pulled) now: wait for
-      // it for real; the app keeps its request and the next Wait reports it.
-      if (flag && qs[0] && qs[0]->p2p) {
-        MPI_Status s;
-        int k = MPI_Wait(&qs[0]->r, &s);
-        recv_completed(qs[0], s, k);
-      }
-      if (flag && qs[0] && qs[0]->send) sts[0]._ucount = qs[0]->send_bytes;
-      break;
-    }
-    for (int i : fin) {
-      AReq* q = qs[i];
-      if (!q || q->done) continue;
-      q->r = rs[i];
-      int err = rc == MPI_ERR_IN_STATUS ? sts[i].MPI_ERROR : rc;
-      if (q->p2p) recv_completed(q, sts[i], err);
-      if (q->send) q->rc = send_completed(q, sts[i], err);
-    }
-    if (flag || !fin.empty() || !poll) break;
-    fin.clear();
-    serve_pending();
+  Completion c = read_requests(m);
+  complete_with_mpi(c);
+  if (c.all() && c.flag && c.rc == MPI_SUCCESS) {  // every request: MPI's and ours
+    c.fin.clear();
+    for (int i = 0; i < c.n; ++i)
+      if (c.qs[i]) c.fin.push_back(i);
   }
-  if (all && flag && rc == MPI_SUCCESS) {  // every request: MPI's and ours
-    fin.clear();
-    for (int i = 0; i < n; ++i)
-      if (qs[i]) fin.push_back(i);
-  }
-  auto* wst = reinterpret_cast<chan::WireStatus*>(ids + n);
-  auto* ioff = reinterpret_cast<int64_t*>(wst + n);
-  auto* done = reinterpret_cast<uint8_t*>(ioff + n);
-  size_t pos = (reinterpret_cast<char*>(done + n) - g_sh->data + 63) & ~size_t{63};
-  for (int i = 0; i < n; ++i) {
-    done[i] = 0;
-    ioff[i] = -1;
-  }
-  int one = -1, outc = 0;
-  for (int i : fin) {
-    AReq* q = qs[i];
-    if (!q) continue;
-    MPI_Status* s = q->done ? &q->st : &sts[i];
-    if (q->done || q->send) {
-      if (q->rc != MPI_SUCCESS) {
-        s->MPI_ERROR = q->rc;
-        if (single || kind == chan::kWaitany || kind == chan::kTestany)
-          rc = q->rc;
-        else
-          rc = MPI_ERR_IN_STATUS;
-      }
-    }
-    done[i] = 1;
-    one = one < 0 ? i : one;
-    ++outc;
-    wst[i] = {s->MPI_SOURCE, s->MPI_TAG, s->MPI_ERROR, s->_cancelled, s->_ucount};
-    size_t bytes = q->recv ? s->_ucount : q->dst.bytes;
-    if (q->rbuf && !q->pulled && !s->_cancelled && bytes) {
-      if (bytes > q->dst.bytes) bytes = q->dst.bytes;
-      if (q->dst.mode == chan::kCma && (bytes > 65536 || pos + bytes > chan::kDataSize)) {
-        cma(true, q->dst.addr, q->rbuf, bytes);
-      } else if (pos + bytes <= chan::kDataSize) {
-        memcpy(g_sh->data + pos, q->rbuf, bytes);
-        ioff[i] = static_cast<int64_t>(pos);
-        pos = (pos + bytes + 63) & ~size_t{63};
-      } else {
-        cma(true, q->dst.addr, q->rbuf, bytes);
-      }
-    }
-    if (kind != chan::kGetStatus) areq_free(q);
-  }
-  if (kind == chan::kWaitany || kind == chan::kTestany) flag = one >= 0 ? 1 : flag;
-  if ((kind == chan::kWaitany || kind == chan::kTestany) && fin.empty()) one = -1;
-  m.rc = rc;
-  m.a.complete.index = static_cast<uint64_t>(one);
-  m.a.complete.outcount = static_cast<uint64_t>(kind == chan::kWaitsome || kind == chan::kTestsome ? outc : 0);
-  m.a.complete.flag = static_cast<uint64_t>(flag);
+  write_reply(c, m);
 }
 
 void op_cancel(Msg& m) {

@@ -245,14 +245,7 @@ uint64_t mix_id(uint64_t parent, uint64_t counter, uint64_t extra);
 int check(VComm* c, MPI_Comm h, int rc, const char* fn);
 int check_world(int rc, const char* fn);
 
-// ---- buffers in one call
-struct Arena {
-  char* data;
-  size_t used = 0, cap;
-  Arena();
-  // offset in data or SIZE_MAX if it does not fit
-  size_t alloc(size_t n);
-};
+// ---- buffers in one call (their inline parts in the Call's Arena, lower_half.h)
 // Bytes that `count` elements take in transit: count × size when packed,
 // else count × extent (0 for count <= 0).
 size_t payload_bytes(const TypeMap& tm, int count, bool packed);
@@ -265,14 +258,15 @@ void source(chan::Buf& b, Arena& a, const void* buf, int count, MPI_Datatype typ
 // Prepare `d` to receive `count` elements of `type` at `buf` (same packing).
 void dest(Dest& d, Arena& a, void* buf, int count, MPI_Datatype type, bool prefill,
           bool allow_inline = true, bool raw_pairs = false);
-// After the reply: copy/unpack `bytes` received bytes (inline at data+off if
-// off >= 0 overrides the descriptor's own location).
-void finish(Dest& d, size_t bytes, int64_t inline_off = -2);
+// After the reply: copy/unpack `bytes` received bytes, inline ones from the
+// call's arena `from` (at inline_off if >= 0, which overrides the
+// descriptor's own location; -1: not inline).
+void finish(Dest& d, size_t bytes, const Arena& from, int64_t inline_off = -2);
 
 // ---- lower half shortcuts
-chan::Msg& msg();
-int call(uint32_t op);
-void status_from_msg(MPI_Status* st, const chan::Msg& m);
+Call& begin(uint32_t op);  // lower_half().begin(op)
+int execute(Call& c);      // lower_half().execute(c), forgetting the paced polls
+void status_from_call(MPI_Status* st, const Call& c);
 
 struct Lock {
   std::lock_guard<std::recursive_mutex> l{g.mu};
@@ -280,7 +274,7 @@ struct Lock {
 
 // Callbacks from the lower half while it executes a call (api_p2p.cpp):
 // user ops (api_op.cpp) and rendezvous pulls.
-void lower_half_callback(chan::Msg& m, char* data);
+void lower_half_callback(Call& c);
 
 // Paced polling (api_req.cpp): pace_skip says whether a poll identified by
 // `key` found nothing less than g.test_pace_ns ago (then answer "not yet"
@@ -289,8 +283,8 @@ bool pace_skip(uint64_t key);
 void pace_note(uint64_t key, bool found);
 // Any other call may change what a poll would find: forget the paced polls.
 void pace_reset();
-// call() for a poll, which leaves the paced polls alone.
-int poll_call(uint32_t op);
+// execute() for a poll, which leaves the paced polls alone.
+int poll_execute(Call& c);
 
 // VRequest helpers (api_req.cpp)
 VRequest* new_request(VRequest::Kind k, VComm* c);

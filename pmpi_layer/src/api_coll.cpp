@@ -47,11 +47,15 @@ bool is_reduction(chan::CollKind k) {
          k == chan::kReduceScatter;
 }
 
-int run(const Coll& x) {
-  Lock l;
-  VComm* vc = comm(x.c);
-  if (!vc) return check_world(MPI_ERR_COMM, x.fn);
-  int n = vc->size, me = vc->rank;
+// How many elements the send and receive buffers cover on this rank (see
+// "span" above), and whether the destination starts from the app's contents.
+struct Spans {
+  int s = 0, r = 0;
+  bool prefill = false, inplace = false;
+};
+
+Spans spans(const Coll& x, const VComm& vc) {
+  int n = vc.size, me = vc.rank;
   bool root = me == x.root, inplace = x.sbuf == MPI_IN_PLACE;
   if (x.kind == chan::kScatter || x.kind == chan::kScatterv) inplace = false;
   int sspan = 0, rspan = 0;
@@ -131,90 +135,122 @@ int run(const Coll& x) {
   if (x.kind == chan::kScatter || x.kind == chan::kScatterv) prefill = false;
   if ((x.kind == chan::kGather || x.kind == chan::kScatter) && inplace)
     prefill = x.kind == chan::kGather;
-  bool nb = x.req != nullptr;
-  chan::Msg& m = msg();
-  Arena a;
-  std::vector<char> tmp;
-  // Element types on the wire.
-  bool red = is_reduction(x.kind);
-  uint64_t swt = red ? wire_type(x.stype) : wire_type_packed(x.stype);
-  uint64_t rwt = red ? wire_type(x.rtype) : wire_type_packed(x.rtype);
+  return {sspan, rspan, prefill, inplace};
+}
+
+// Element types on the wire. A reduction with a predefined op on a derived
+// type runs on its primitive base: `mult` base elements per element.
+struct WireTypes {
+  uint64_t s, r;
   int64_t mult = 1;
-  VOp* uop = is_virtual(x.op, kMagicOp) ? reinterpret_cast<VOp*>(x.op) : nullptr;
-  if (is_reduction(x.kind) && !uop && type_derived(x.rtype)) {
+  VOp* uop;
+};
+
+WireTypes wire_types(const Coll& x) {
+  bool red = is_reduction(x.kind);
+  WireTypes w{red ? wire_type(x.stype) : wire_type_packed(x.stype),
+              red ? wire_type(x.rtype) : wire_type_packed(x.rtype), 1,
+              is_virtual(x.op, kMagicOp) ? reinterpret_cast<VOp*>(x.op) : nullptr};
+  if (red && !w.uop && type_derived(x.rtype)) {
     const TypeMap* tm = typemap(x.rtype);
     if (tm->base == TypeMap::kMixed || tm->base_size * tm->nprims != tm->size)
       fatal(
           "%s: reduction with a predefined op on a derived datatype of mixed primitives is not "
           "supported",
           x.fn);
-    mult = tm->nprims;
-    rwt = swt = g.predef[tm->base].agent;
+    w.mult = tm->nprims;
+    w.r = w.s = g.predef[tm->base].agent;
   }
-  // Send side.
+  return w;
+}
+
+// The send and receive buffers (into `d`, where the received data will be
+// finished from). A scatter's in-place root receives nothing (sp.r = 0).
+void describe_buffers(Call& m, const Coll& x, Spans& sp, Dest& d, std::vector<char>& tmp) {
+  bool red = is_reduction(x.kind), nb = x.req != nullptr;
   if (x.kind == chan::kBcast || x.kind == chan::kBarrier)
     m.src = {};
-  else if (inplace)
+  else if (sp.inplace)
     m.src = {0, 0, 0, chan::kInPlace, 0};
   else
-    source(m.src, a, x.sbuf, sspan, red ? x.rtype : x.stype, tmp, true, red);
-  // Receive side.
-  VRequest* r = nb ? new_request(VRequest::kColl, vc) : nullptr;
-  Dest local;
-  Dest& d = r ? r->dst : local;
+    source(m.src, m.arena, x.sbuf, sp.s, red ? x.rtype : x.stype, tmp, true, red);
   if ((x.kind == chan::kScatter || x.kind == chan::kScatterv) && x.rbuf == MPI_IN_PLACE) {
     m.dst = {0, 0, 0, chan::kInPlace, 0};
     d.wire = {};
-    rspan = 0;
-  } else if (rspan > 0) {
-    dest(d, a, x.rbuf, rspan, x.rtype, prefill, !nb, red);
+    sp.r = 0;
+  } else if (sp.r > 0) {
+    dest(d, m.arena, x.rbuf, sp.r, x.rtype, sp.prefill, !nb, red);
     m.dst = d.wire;
   } else {
     m.dst = {};
     d.wire = {};
   }
-  // Count/displacement arrays.
+}
+
+// The count/displacement arrays, inline (counts in base elements).
+void describe_arrays(Call& m, const Coll& x, int n, int64_t mult) {
   m.extra = {};
-  if (x.scounts || x.rcounts) {
-    size_t off = a.alloc(4 * n * sizeof(int));
-    if (off == SIZE_MAX) fatal("%s: communicator too large for the channel", x.fn);
-    int* arr = reinterpret_cast<int*>(a.data + off);
-    for (int i = 0; i < n; ++i) {
-      arr[i] = x.scounts ? x.scounts[i] : 0;
-      arr[n + i] = x.sdispls ? x.sdispls[i] : 0;
-      arr[2 * n + i] = x.rcounts ? static_cast<int>(x.rcounts[i] * mult) : 0;
-      arr[3 * n + i] = x.rdispls ? x.rdispls[i] : 0;
-    }
-    m.extra = {0, 4 * n * sizeof(int), off, chan::kInline, 0};
+  if (!x.scounts && !x.rcounts) return;
+  size_t off = m.arena.alloc(4 * n * sizeof(int));
+  if (off == SIZE_MAX) fatal("%s: communicator too large for the channel", x.fn);
+  int* arr = reinterpret_cast<int*>(m.arena.at(off));
+  for (int i = 0; i < n; ++i) {
+    arr[i] = x.scounts ? x.scounts[i] : 0;
+    arr[n + i] = x.sdispls ? x.sdispls[i] : 0;
+    arr[2 * n + i] = x.rcounts ? static_cast<int>(x.rcounts[i] * mult) : 0;
+    arr[3 * n + i] = x.rdispls ? x.rdispls[i] : 0;
   }
+  m.extra = {0, 4 * n * sizeof(int), off, chan::kInline, 0};
+}
+
+void describe_args(Call& m, const Coll& x, const VComm& vc, const WireTypes& w) {
   m.a.coll.kind = x.kind;
-  m.a.coll.comm = vc->real;
-  m.a.coll.stype = swt;
-  m.a.coll.scount = static_cast<uint64_t>(x.scount * (is_reduction(x.kind) ? mult : 1));
-  m.a.coll.rtype = rwt;
-  m.a.coll.rcount = static_cast<uint64_t>(x.rcount * mult);
+  m.a.coll.comm = vc.real;
+  m.a.coll.stype = w.s;
+  m.a.coll.scount = static_cast<uint64_t>(x.scount * (is_reduction(x.kind) ? w.mult : 1));
+  m.a.coll.rtype = w.r;
+  m.a.coll.rcount = static_cast<uint64_t>(x.rcount * w.mult);
   m.a.coll.root = static_cast<uint64_t>(x.root);
   m.a.coll.op = x.op == MPI_OP_NULL ? 0 : wire_op(x.op);
-  m.a.coll.nonblocking = nb;
-  m.a.coll.user_op = uop ? reinterpret_cast<uint64_t>(uop) : 0;
+  m.a.coll.nonblocking = x.req != nullptr;
+  m.a.coll.user_op = w.uop ? reinterpret_cast<uint64_t>(w.uop) : 0;
   m.a.coll.app_type = reinterpret_cast<uint64_t>(x.rtype);
-  m.a.coll.comm_size = static_cast<uint64_t>(n);
+  m.a.coll.comm_size = static_cast<uint64_t>(vc.size);
+}
+
+// The replay record of a nonblocking collective (api.h).
+void record(CollRecord& cr, const Coll& x, const VComm& vc) {
+  int n = vc.size;
+  cr.kind = x.kind, cr.seq = vc.coll_seq, cr.sbuf = x.sbuf, cr.rbuf = x.rbuf;
+  cr.scount = x.scount, cr.rcount = x.rcount, cr.root = x.root;
+  cr.stype = x.stype, cr.rtype = x.rtype, cr.op = x.op;
+  auto copy = [n](const int* a) { return a ? std::vector<int>(a, a + n) : std::vector<int>(); };
+  cr.scounts = copy(x.scounts), cr.sdispls = copy(x.sdispls);
+  cr.rcounts = copy(x.rcounts), cr.rdispls = copy(x.rdispls);
+}
+
+int run(const Coll& x) {
+  Lock l;
+  VComm* vc = comm(x.c);
+  if (!vc) return check_world(MPI_ERR_COMM, x.fn);
+  Spans sp = spans(x, *vc);
+  Call& m = begin(chan::kOpColl);
+  WireTypes w = wire_types(x);
+  VRequest* r = x.req ? new_request(VRequest::kColl, vc) : nullptr;
+  Dest local;
+  Dest& d = r ? r->dst : local;
+  std::vector<char> tmp;
+  describe_buffers(m, x, sp, d, tmp);
+  describe_arrays(m, x, vc->size, w.mult);
+  describe_args(m, x, *vc, w);
   if (x.kind != chan::kReduceLocal) vc->coll_seq++;
-  if (r) {  // the replay record (api.h)
-    CollRecord& cr = r->coll;
-    cr.kind = x.kind, cr.seq = vc->coll_seq, cr.sbuf = x.sbuf, cr.rbuf = x.rbuf;
-    cr.scount = x.scount, cr.rcount = x.rcount, cr.root = x.root;
-    cr.stype = x.stype, cr.rtype = x.rtype, cr.op = x.op;
-    auto copy = [n](const int* a) { return a ? std::vector<int>(a, a + n) : std::vector<int>(); };
-    cr.scounts = copy(x.scounts), cr.sdispls = copy(x.sdispls);
-    cr.rcounts = copy(x.rcounts), cr.rdispls = copy(x.rdispls);
-  }
-  int rc = call(chan::kOpColl);
-  if (nb) {
+  if (r) record(r->coll, x, *vc);
+  int rc = execute(m);
+  if (r) {
     r->real = m.a.request.request;
     *x.req = reinterpret_cast<MPI_Request>(r);
-  } else if (rc == MPI_SUCCESS && rspan > 0) {
-    finish(d, d.wire.bytes);
+  } else if (rc == MPI_SUCCESS && sp.r > 0) {
+    finish(d, d.wire.bytes, m.arena);
   }
   return check(vc, x.c, rc, x.fn);
 }
@@ -442,8 +478,8 @@ int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype
       copy_block(true, static_cast<char*>(const_cast<void*>(sbuf)) + sd[i], sc[i], st[i],
                  spk.data() + soff[i]);
 
-  chan::Msg& m = msg();
-  Arena a;
+  Call& m = begin(chan::kOpColl);
+  Arena& a = m.arena;
   if (inplace)
     m.src = {0, 0, 0, chan::kInPlace, 0};
   else
@@ -483,7 +519,7 @@ int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype
     }
     cr.rcounts.assign(rc, rc + n), cr.rdispls.assign(rd, rd + n), cr.rtypes.assign(rt, rt + n);
   }
-  int rcode = call(chan::kOpColl);
+  int rcode = execute(m);
   // Unpacking plan; copies of the arrays because the caller's may go away.
   std::vector<int> rcv(rc, rc + n), rdv(rd, rd + n);
   std::vector<MPI_Datatype> rtv(rt, rt + n);
@@ -501,7 +537,7 @@ int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype
     };
     *req = reinterpret_cast<MPI_Request>(r);
   } else if (rcode == MPI_SUCCESS) {
-    finish(d, d.wire.bytes);
+    finish(d, d.wire.bytes, m.arena);
     unpack();
   }
   return check(vc, c, rcode, fn);

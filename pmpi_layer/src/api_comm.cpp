@@ -20,15 +20,14 @@ void crmpi_delete_all_attrs(VComm* c, MPI_Comm h);
 
 namespace crmpi {
 
-// Turn a kOpComm* reply into a new VComm (or MPI_COMM_NULL).
-MPI_Comm adopt_comm(VComm* parent, uint64_t counter, CommRecord rec) {
-  chan::Msg& m = msg();
+// Turn a kOpComm* reply (call `m`) into a new VComm (or MPI_COMM_NULL).
+MPI_Comm adopt_comm(const Call& m, VComm* parent, uint64_t counter, CommRecord rec) {
   if (!m.a.comm_out.comm) return MPI_COMM_NULL;
   auto* c = new VComm;
   c->real = m.a.comm_out.comm;
   c->size = static_cast<int>(m.a.comm_out.size);
   c->rank = static_cast<int>(m.a.comm_out.rank);
-  auto* w = reinterpret_cast<const int*>(lower_half().data());
+  auto* w = reinterpret_cast<const int*>(m.arena.at(0));
   c->world.assign(w, w + c->size);
   int lowest = *std::min_element(c->world.begin(), c->world.end());
   c->id = mix_id(parent->id, counter, static_cast<uint64_t>(lowest));
@@ -42,7 +41,7 @@ int comm_op(uint32_t op, MPI_Comm parent, CommRecord rec, MPI_Comm* out, const c
   Lock l;
   VComm* p = comm(parent);
   if (!p) return check_world(MPI_ERR_COMM, fn);
-  chan::Msg& m = msg();
+  Call& m = begin(op);
   uint64_t counter = ++p->creations;
   m.a.comm.parent = p->real;
   m.a.comm.color = static_cast<uint64_t>(rec.color);
@@ -50,15 +49,16 @@ int comm_op(uint32_t op, MPI_Comm parent, CommRecord rec, MPI_Comm* out, const c
   if (op == chan::kOpCommCreate || op == chan::kOpCommCreateGroup) {
     m.a.comm.color = rec.group.size();
     m.a.comm.key = static_cast<uint64_t>(rec.tag);
-    memcpy(lower_half().data(), rec.group.data(), rec.group.size() * sizeof(int));
+    memcpy(m.arena.at(0), rec.group.data(),
+           rec.group.size() * sizeof(int));  // the agent reads it at offset 0
     if (op == chan::kOpCommCreateGroup) {
       static std::map<std::pair<uint64_t, std::vector<int>>, uint64_t> per_group;
       counter = mix_id(++per_group[{p->id, rec.group}], static_cast<uint64_t>(rec.tag), 0xC6);
     }
   }
-  int rc = call(op);
+  int rc = execute(m);
   if (rc != MPI_SUCCESS) return check(p, parent, rc, fn);
-  *out = adopt_comm(p, counter, std::move(rec));
+  *out = adopt_comm(m, p, counter, std::move(rec));
   return MPI_SUCCESS;
 }
 
@@ -126,8 +126,9 @@ CRMPI_API int PMPI_Comm_free(MPI_Comm* c) {
   if (!vc || vc == &g.world || vc == &g.self) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   crmpi_delete_all_attrs(vc, *c);
   if (vc->shadow != MPI_COMM_NULL) PMPI_Comm_free(&vc->shadow);
-  msg().a.comm_free.comm = vc->real;
-  int rc = call(chan::kOpCommFree);
+  Call& m = begin(chan::kOpCommFree);
+  m.a.comm_free.comm = vc->real;
+  int rc = execute(m);
   delete vc;
   *c = MPI_COMM_NULL;
   return check_world(rc, CRMPI_NAME);
@@ -208,7 +209,7 @@ extern "C" __attribute__((visibility("default"))) int crmpi_request_record(MPI_R
                                                                            uint64_t* coll_seq) {
   if (!is_virtual(req, kMagicReq)) return MPI_ERR_REQUEST;
   auto* r = reinterpret_cast<VRequest*>(req);
-  int k = r->kind == VRequest::kColl ? CRMPI_REQ_COLL
+  int k = r->kind == VRequest::kColl   ? CRMPI_REQ_COLL
           : r->kind == VRequest::kRecv ? CRMPI_REQ_RECV
                                        : CRMPI_REQ_SEND;
   if (kind) *kind = k;

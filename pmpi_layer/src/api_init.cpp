@@ -13,17 +13,13 @@ using namespace crmpi;
 
 void crmpi_delete_all_attrs(VComm*, MPI_Comm);  // api_attr.cpp
 
-namespace crmpi {
-void user_op_callback(chan::Msg& m, char* data);  // api_op.cpp
-}
-
 namespace {
 
 // Build the predefined handle table: app address (identity) -> index, and
 // from the agent's hello reply the agent's handle and the datatype layouts.
-void load_predefined(const chan::Msg& m, const char* data) {
+void load_predefined(const Call& m) {
   size_t n = m.a.hello_out.npredefined;
-  auto* h = reinterpret_cast<const uint64_t*>(data);
+  auto* h = reinterpret_cast<const uint64_t*>(m.arena.at(0));
   auto* info = reinterpret_cast<const int64_t*>(h + n);
   g.predef.clear();
   size_t i = 0;
@@ -69,9 +65,9 @@ int do_init(int required, int* provided, const char* fn) {
   // under Yama's ptrace_scope 1 that needs our consent (Open MPI's CMA does
   // the same). Harmless where Yama is absent.
   prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
-  chan::Msg& m = msg();
+  Call& m = begin(chan::kOpHello);
   m.a.hello.required = static_cast<uint64_t>(required);
-  call(chan::kOpHello);
+  execute(m);
   g.rank = static_cast<int>(m.a.hello_out.rank);
   g.size = static_cast<int>(m.a.hello_out.size);
   g.tag_ub = static_cast<int>(m.a.hello_out.tag_ub);
@@ -83,7 +79,7 @@ int do_init(int required, int* provided, const char* fn) {
   g.lastcode = static_cast<int>(m.a.hello_out.lastusedcode);
   g.version = static_cast<int>(m.a.hello_out.version);
   uint64_t world_real = m.a.hello_out.world, self_real = m.a.hello_out.self;
-  load_predefined(m, lh.data());
+  load_predefined(m);
 
   g.world.real = world_real;
   g.world.id = 1;
@@ -133,7 +129,7 @@ CRMPI_API int PMPI_Finalize(void) {
   if (!g.initialized || g.finalized) return check_world(MPI_ERR_OTHER, CRMPI_NAME);
   // Delete attributes on MPI_COMM_SELF first, as the standard requires.
   crmpi_delete_all_attrs(&g.self, MPI_COMM_SELF);
-  int rc = call(chan::kOpFinalize);
+  int rc = execute(begin(chan::kOpFinalize));
   g.finalized = true;
   g.freed_buffers.clear();  // the agent completed every freed request
   lower_half().detach();
@@ -155,9 +151,10 @@ CRMPI_API int PMPI_Abort(MPI_Comm c, int code) {
   fflush(stderr);
   if (!g.initialized || g.finalized) _exit(code);
   VComm* vc = comm(c);
-  msg().a.abort.comm = vc ? vc->real : g.world.real;
-  msg().a.abort.code = static_cast<uint64_t>(code);
-  call(chan::kOpAbort);
+  Call& m = begin(chan::kOpAbort);
+  m.a.abort.comm = vc ? vc->real : g.world.real;
+  m.a.abort.code = static_cast<uint64_t>(code);
+  execute(m);
   _exit(code);
 }
 
@@ -208,9 +205,10 @@ CRMPI_API int PMPI_Error_string(int code, char* s, int* len) {
     *len = snprintf(s, MPI_MAX_ERROR_STRING, "MPI error code %d", code);
     return MPI_SUCCESS;
   }
-  msg().a.error.code = static_cast<uint64_t>(code);
-  int rc = call(chan::kOpErrorString);
-  snprintf(s, MPI_MAX_ERROR_STRING, "%s", lower_half().data());
+  Call& m = begin(chan::kOpErrorString);
+  m.a.error.code = static_cast<uint64_t>(code);
+  int rc = execute(m);
+  snprintf(s, MPI_MAX_ERROR_STRING, "%s", m.arena.at(0));
   *len = static_cast<int>(strlen(s));
   return rc;
 }
@@ -221,9 +219,10 @@ CRMPI_API int PMPI_Error_class(int code, int* cls) {
     *cls = code;
     return MPI_SUCCESS;
   }
-  msg().a.error.code = static_cast<uint64_t>(code);
-  int rc = call(chan::kOpErrorClass);
-  *cls = static_cast<int>(msg().a.error.error_class);
+  Call& m = begin(chan::kOpErrorClass);
+  m.a.error.code = static_cast<uint64_t>(code);
+  int rc = execute(m);
+  *cls = static_cast<int>(m.a.error.error_class);
   return rc;
 }
 

@@ -15,7 +15,7 @@ namespace crmpi {
 // invec/inoutvec, a6 element size there (packed for derived types) -> a7 = 1.
 // The vectors are copied in and the result out with CMA (never through the
 // channel's data area, which the agent's current call may be using).
-void user_op_callback(chan::Msg& m, char* /*data*/) {
+void user_op_callback(Call& m) {
   auto* op = reinterpret_cast<VOp*>(m.a.user_op.app_op);
   auto type = reinterpret_cast<MPI_Datatype>(m.a.user_op.app_type);
   int n = static_cast<int>(m.a.user_op.count);
@@ -49,9 +49,10 @@ CRMPI_API int PMPI_Op_create(MPI_User_function* fn, int commute, MPI_Op* out) {
   auto* v = new VOp;
   v->fn = fn;
   v->commute = commute;
-  msg().a.op_create.commute = static_cast<uint64_t>(commute);
-  int rc = call(chan::kOpOpCreate);
-  v->real = msg().a.op.op;
+  Call& m = begin(chan::kOpOpCreate);
+  m.a.op_create.commute = static_cast<uint64_t>(commute);
+  int rc = execute(m);
+  v->real = m.a.op.op;
   *out = reinterpret_cast<MPI_Op>(v);
   return check_world(rc, CRMPI_NAME);
 }
@@ -60,8 +61,9 @@ CRMPI_API int PMPI_Op_free(MPI_Op* op) {
   Lock l;
   if (!is_virtual(*op, kMagicOp)) return check_world(MPI_ERR_OP, CRMPI_NAME);
   auto* v = reinterpret_cast<VOp*>(*op);
-  msg().a.op.op = v->real;
-  int rc = call(chan::kOpOpFree);
+  Call& m = begin(chan::kOpOpFree);
+  m.a.op.op = v->real;
+  int rc = execute(m);
   delete v;
   *op = MPI_OP_NULL;
   return check_world(rc, CRMPI_NAME);

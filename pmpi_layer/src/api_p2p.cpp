@@ -13,13 +13,13 @@ using namespace crmpi;
 
 namespace crmpi {
 
-void user_op_callback(chan::Msg& m, char* data);  // api_op.cpp
+void user_op_callback(Call& m);  // api_op.cpp
 
 // kCbPull: copy a rendezvous payload from the sender app straight into the
 // receive buffer (the agent then sends the ack, or a nack if this failed).
-static void pull_callback(chan::Msg& m, char* data) {
+static void pull_callback(Call& m) {
   const chan::Buf& b = m.dst;
-  char* dst = b.mode == chan::kInline ? data + b.off : reinterpret_cast<char*>(b.addr);
+  char* dst = b.mode == chan::kInline ? m.arena.at(b.off) : reinterpret_cast<char*>(b.addr);
   auto* src = reinterpret_cast<char*>(m.a.pull.addr);
   size_t n = m.a.pull.bytes;
   auto pid = static_cast<pid_t>(m.a.pull.pid);
@@ -31,11 +31,11 @@ static void pull_callback(chan::Msg& m, char* data) {
   m.a.pull.copied = chan::vm_copy(pid, false, reinterpret_cast<uint64_t>(src), dst, n);
 }
 
-void lower_half_callback(chan::Msg& m, char* data) {
-  if (m.callback == chan::kCbPull)
-    pull_callback(m, data);
+void lower_half_callback(Call& c) {
+  if (c.callback() == chan::kCbPull)
+    pull_callback(c);
   else
-    user_op_callback(m, data);
+    user_op_callback(c);
 }
 
 // A payload big enough for a rendezvous. A receive buffer of that size goes
@@ -54,9 +54,9 @@ static bool rndv_size(int count, MPI_Datatype t, int dest, VComm* vc, uint64_t m
 
 int post_isend(VRequest* r, const void* buf, int count, MPI_Datatype t, int dest, int tag,
                uint64_t mode) {
-  Arena a;
   std::vector<char> tmp;
-  chan::Msg& m = msg();
+  Call& m = begin(chan::kOpIsend);
+  Arena& a = m.arena;
   bool big = rndv_size(count, t, dest, r->comm, mode);
   source(m.src, a, buf, count, t, tmp, !big);
   m.a.send.type = wire_type(t);
@@ -67,7 +67,7 @@ int post_isend(VRequest* r, const void* buf, int count, MPI_Datatype t, int dest
   m.a.send.mode = mode;
   m.a.send.rndv = big;
   m.a.send.dest_world = big ? static_cast<uint64_t>(r->comm->world[dest]) : 0;
-  int rc = call(chan::kOpIsend);
+  int rc = execute(m);
   // A rendezvous reads a packed copy until completion: it lives in the request.
   if (big && !tmp.empty()) r->packed = std::move(tmp);
   r->real = m.a.request.request;
@@ -81,8 +81,8 @@ int post_isend(VRequest* r, const void* buf, int count, MPI_Datatype t, int dest
 }
 
 int post_irecv(VRequest* r, void* buf, int count, MPI_Datatype t, int src, int tag) {
-  Arena a;
-  chan::Msg& m = msg();
+  Call& m = begin(chan::kOpIrecv);
+  Arena& a = m.arena;
   dest(r->dst, a, buf, count, t, false, false);
   m.dst = r->dst.wire;
   m.a.recv.type = wire_type(t);
@@ -90,7 +90,7 @@ int post_irecv(VRequest* r, void* buf, int count, MPI_Datatype t, int src, int t
   m.a.recv.source = static_cast<uint64_t>(src);
   m.a.recv.tag = static_cast<uint64_t>(tag);
   m.a.recv.comm = r->comm->real;
-  int rc = call(chan::kOpIrecv);
+  int rc = execute(m);
   r->real = m.a.request.request;
   r->kind = VRequest::kRecv;
   r->pmode = -1, r->pbuf = buf, r->pcount = count, r->ppeer = src, r->ptag = tag;
@@ -103,11 +103,12 @@ int post_irecv(VRequest* r, void* buf, int count, MPI_Datatype t, int src, int t
 namespace {
 
 // Algorithm (posted sends): a small standard or buffered send that is valid
-// as far as the app can tell is appended to the channel's async ring and the
+// as far as the app can tell is posted to the lower half (post_send) and the
 // call returns at once: the buffer is reusable (the payload was copied) and
-// the agent sends it before executing any later call, so MPI ordering holds
-// and an exchange (send, then receive) costs one round trip instead of two.
-// Only eager-sized payloads qualify, so the agent never blocks on one.
+// the lower half sends it before executing any later call, so MPI ordering
+// holds and an exchange (send, then receive) costs one round trip instead of
+// two. The backend takes only sends it never blocks on (the agent: eager-sized
+// payloads, docs/protocol.md).
 bool try_post(const void* buf, int count, MPI_Datatype t, int dest, int tag, VComm* vc,
               uint64_t mode) {
   if (mode != chan::kStandard && mode != chan::kBuffered) return false;
@@ -115,19 +116,15 @@ bool try_post(const void* buf, int count, MPI_Datatype t, int dest, int tag, VCo
   const TypeMap* tm = typemap(t);
   if (!tm) return false;
   bool derived = packs(t);
-  size_t bytes = payload_bytes(*tm, count, derived);
-  if (bytes > chan::kAsyncMaxPayload) return false;
-  chan::AsyncSend* h;
-  char* p = lower_half().post_begin(chan::wire_bytes(bytes), &h);  // + the wire trailer
-  if (!p) return false;
-  h->bytes = bytes;
-  put_payload(*tm, derived, buf, count, p);
-  h->type = wire_type(t);
-  h->count = static_cast<uint64_t>(count);
-  h->dest = static_cast<uint64_t>(dest);
-  h->tag = static_cast<uint64_t>(tag);
-  h->comm = vc->real;
-  lower_half().post_commit();
+  chan::SendArgs a{};
+  a.type = wire_type(t);
+  a.count = static_cast<uint64_t>(count);
+  a.dest = static_cast<uint64_t>(dest);
+  a.tag = static_cast<uint64_t>(tag);
+  a.comm = vc->real;
+  a.mode = mode;
+  if (!lower_half().post_send(a, {buf, count, tm, derived, payload_bytes(*tm, count, derived)}))
+    return false;
   pace_reset();  // a send (to ourselves, say) may change what a poll finds
   vc->sent++;
   return true;
@@ -141,9 +138,9 @@ int send(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm
   VComm* vc = comm(c);
   if (!vc) return check_world(MPI_ERR_COMM, fn);
   if (g_post_sends && try_post(buf, count, t, dest, tag, vc, mode)) return MPI_SUCCESS;
-  Arena a;
   std::vector<char> tmp;
-  chan::Msg& m = msg();
+  Call& m = begin(chan::kOpSend);
+  Arena& a = m.arena;
   bool big = rndv_size(count, t, dest, vc, mode);
   source(m.src, a, buf, count, t, tmp, !big);
   m.a.send.type = wire_type(t);
@@ -154,7 +151,7 @@ int send(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm
   m.a.send.mode = mode;
   m.a.send.rndv = big;
   m.a.send.dest_world = big ? static_cast<uint64_t>(vc->world[dest]) : 0;
-  int rc = call(chan::kOpSend);
+  int rc = execute(m);
   if (dest != MPI_PROC_NULL) vc->sent++;
   return check(vc, c, rc, fn);
 }
@@ -238,9 +235,9 @@ CRMPI_API int PMPI_Recv(void* buf, int count, MPI_Datatype t, int src, int tag, 
   Lock l;
   VComm* vc = comm(c);
   if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
-  Arena a;
   Dest d;
-  chan::Msg& m = msg();
+  Call& m = begin(chan::kOpRecv);
+  Arena& a = m.arena;
   dest(d, a, buf, count, t, false, !big_payload(count, t));
   m.dst = d.wire;
   m.a.recv.type = wire_type(t);
@@ -248,11 +245,11 @@ CRMPI_API int PMPI_Recv(void* buf, int count, MPI_Datatype t, int src, int tag, 
   m.a.recv.source = static_cast<uint64_t>(src);
   m.a.recv.tag = static_cast<uint64_t>(tag);
   m.a.recv.comm = vc->real;
-  int rc = call(chan::kOpRecv);
+  int rc = execute(m);
   if (rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE)
-    finish(d, m.a.recv.status.ucount);  // truncated: the part that fits
+    finish(d, m.a.recv.status.ucount, m.arena);  // truncated: the part that fits
   if (static_cast<int>(m.a.recv.status.source) != MPI_PROC_NULL) vc->recvd++;
-  status_from_msg(st, m);
+  status_from_call(st, m);
   return check(vc, c, rc, CRMPI_NAME);
 }
 
@@ -278,14 +275,14 @@ static int probe(int src, int tag, MPI_Comm c, int* flag, MPI_Status* st, bool b
     *flag = 0;
     return MPI_SUCCESS;
   }
-  chan::Msg& m = msg();
+  Call& m = begin(blocking ? chan::kOpProbe : chan::kOpIprobe);
   m.a.probe.source = static_cast<uint64_t>(src);
   m.a.probe.tag = static_cast<uint64_t>(tag);
   m.a.probe.comm = vc->real;
-  int rc = blocking ? call(chan::kOpProbe) : poll_call(chan::kOpIprobe);
+  int rc = blocking ? execute(m) : poll_execute(m);
   if (!blocking) pace_note(key, m.a.probe.flag != 0);
   if (flag) *flag = static_cast<int>(m.a.probe.flag);
-  if (m.a.probe.flag) status_from_msg(st, m);
+  if (m.a.probe.flag) status_from_call(st, m);
   return check(vc, c, rc, fn);
 }
 
@@ -312,10 +309,10 @@ CRMPI_API int PMPI_Sendrecv(const void* sbuf, int scount, MPI_Datatype stype, in
     int wrc = PMPI_Wait(&r, MPI_STATUS_IGNORE);
     return rc != MPI_SUCCESS ? rc : wrc;
   }
-  Arena a;
   std::vector<char> tmp;
   Dest d;
-  chan::Msg& m = msg();
+  Call& m = begin(chan::kOpSendrecv);
+  Arena& a = m.arena;
   source(m.src, a, sbuf, scount, stype, tmp);
   crmpi::dest(d, a, rbuf, rcount, rtype, false, !big_payload(rcount, rtype));
   m.dst = d.wire;
@@ -328,12 +325,12 @@ CRMPI_API int PMPI_Sendrecv(const void* sbuf, int scount, MPI_Datatype stype, in
   m.a.sendrecv.rcount = static_cast<uint64_t>(rcount);
   m.a.sendrecv.source = static_cast<uint64_t>(src);
   m.a.sendrecv.rtag = static_cast<uint64_t>(rtag);
-  int rc = call(chan::kOpSendrecv);
+  int rc = execute(m);
   if (rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE)
-    finish(d, m.a.sendrecv.status.ucount);  // truncated: the part that fits
+    finish(d, m.a.sendrecv.status.ucount, m.arena);  // truncated: the part that fits
   if (dest != MPI_PROC_NULL) vc->sent++;
   if (static_cast<int>(m.a.sendrecv.status.source) != MPI_PROC_NULL) vc->recvd++;
-  status_from_msg(st, m);
+  status_from_call(st, m);
   return check(vc, c, rc, CRMPI_NAME);
 }
 
@@ -397,7 +394,7 @@ CRMPI_API int PMPI_Buffer_attach(void* buf, int size) {
 CRMPI_API int PMPI_Buffer_detach(void* buf, int* size) {
   Lock l;
   // Buffered sends are agent-owned copies; detach waits until they are sent.
-  int rc = call(chan::kOpBsendFlush);
+  int rc = execute(begin(chan::kOpBsendFlush));
   *static_cast<void**>(buf) = g.bsend_buf;
   *size = g.bsend_size;
   g.bsend_buf = nullptr;
@@ -477,15 +474,15 @@ static int mprobe(int src, int tag, MPI_Comm c, int* flag, MPI_Message* out, MPI
     }
     return MPI_SUCCESS;
   }
-  chan::Msg& m = msg();
+  Call& m = begin(chan::kOpMprobe);
   m.a.probe.source = static_cast<uint64_t>(src);
   m.a.probe.tag = static_cast<uint64_t>(tag);
   m.a.probe.comm = vc->real;
   m.a.probe.blocking = blocking;
-  int rc = call(chan::kOpMprobe);
+  int rc = execute(m);
   if (flag) *flag = static_cast<int>(m.a.probe.flag);
   if (m.a.probe.flag) {
-    status_from_msg(st, m);
+    status_from_call(st, m);
     auto* h = new uint64_t[2]{m.a.probe.message, reinterpret_cast<uint64_t>(vc)};
     *out = reinterpret_cast<MPI_Message>(h);
   }
@@ -514,19 +511,19 @@ CRMPI_API int PMPI_Mrecv(void* buf, int count, MPI_Datatype t, MPI_Message* mess
   }
   auto* h = reinterpret_cast<uint64_t*>(*message);
   VComm* vc = reinterpret_cast<VComm*>(h[1]);
-  Arena a;
   Dest d;
-  chan::Msg& m = msg();
+  Call& m = begin(chan::kOpMrecv);
+  Arena& a = m.arena;
   crmpi::dest(d, a, buf, count, t, false, !big_payload(count, t));
   m.dst = d.wire;
   m.a.mrecv.type = wire_type(t);
   m.a.mrecv.count = static_cast<uint64_t>(count);
   m.a.mrecv.message = h[0];
-  int rc = call(chan::kOpMrecv);
+  int rc = execute(m);
   if (rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE)
-    finish(d, m.a.mrecv.status.ucount);  // truncated: the part that fits
+    finish(d, m.a.mrecv.status.ucount, m.arena);  // truncated: the part that fits
   vc->recvd++;
-  status_from_msg(st, m);
+  status_from_call(st, m);
   delete[] h;
   *message = MPI_MESSAGE_NULL;
   return check(vc, MPI_COMM_WORLD, rc, CRMPI_NAME);
@@ -542,14 +539,14 @@ CRMPI_API int PMPI_Imrecv(void* buf, int count, MPI_Datatype t, MPI_Message* mes
   auto* h = reinterpret_cast<uint64_t*>(*message);
   VComm* vc = reinterpret_cast<VComm*>(h[1]);
   VRequest* r = new_request(VRequest::kRecv, vc);
-  Arena a;
-  chan::Msg& m = msg();
+  Call& m = begin(chan::kOpImrecv);
+  Arena& a = m.arena;
   crmpi::dest(r->dst, a, buf, count, t, false, false);
   m.dst = r->dst.wire;
   m.a.mrecv.type = wire_type(t);
   m.a.mrecv.count = static_cast<uint64_t>(count);
   m.a.mrecv.message = h[0];
-  int rc = call(chan::kOpImrecv);
+  int rc = execute(m);
   r->real = m.a.request.request;
   r->type = t;
   r->pmode = -1, r->pbuf = buf, r->pcount = count, r->ppeer = MPI_ANY_SOURCE, r->ptag = MPI_ANY_TAG;

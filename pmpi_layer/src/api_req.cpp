@@ -82,147 +82,209 @@ static void empty_status(MPI_Status* st) {
   st->_ucount = 0;
 }
 
+namespace {
+
+// One Wait/Test family call as the app made it, and what the lower half is
+// asked about: ids[i] is request i's lower-half id (0: null, inactive, or
+// complete locally), in the call's arena.
+struct Completion {
+  int kind, n;
+  MPI_Request* reqs;
+  int *index, *flag, *outcount, *indices;
+  MPI_Status* statuses;
+  uint64_t* ids;
+  std::vector<int> local;  // posted sends: complete without the lower half
+  int active = 0;          // requests the lower half must complete
+  bool single() const {
+    return kind == chan::kWait || kind == chan::kTest || kind == chan::kGetStatus;
+  }
+  bool any() const { return kind == chan::kWaitany || kind == chan::kTestany; }
+  bool all() const { return kind == chan::kWaitall || kind == chan::kTestall; }
+  bool some() const { return kind == chan::kWaitsome || kind == chan::kTestsome; }
+  bool polls() const {
+    return kind == chan::kTest || kind == chan::kTestany || kind == chan::kTestsome ||
+           kind == chan::kTestall;
+  }
+  // Status slot of request i for the *all forms (nullptr or MPI_STATUS_IGNORE when ignored).
+  MPI_Status* status_of(int i) const {
+    return statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[i];
+  }
+};
+
+void collect_ids(Completion& c) {
+  for (int i = 0; i < c.n; ++i) {
+    VRequest* r =
+        is_virtual(c.reqs[i], kMagicReq) ? reinterpret_cast<VRequest*>(c.reqs[i]) : nullptr;
+    if (r && r->local_done) c.local.push_back(i);
+    c.ids[i] = r && !r->local_done ? r->real : 0;
+    c.active += c.ids[i] != 0;
+  }
+}
+
+void complete_local(const Completion& c, int i, MPI_Status* st) {
+  empty_status(st);
+  if (c.kind == chan::kGetStatus) return;
+  delete reinterpret_cast<VRequest*>(c.reqs[i]);
+  c.reqs[i] = MPI_REQUEST_NULL;
+}
+
+// Algorithm (locally complete requests): Wait/Test/any/some return them
+// without asking the lower half; Waitall completes them and asks only about
+// the others; Testall frees them only if the lower half reports all others
+// complete (all or nothing). Returns true if the call is answered.
+bool answer_local(Completion& c) {
+  if (c.local.empty()) return false;
+  if (!c.all()) {
+    if (c.single() || c.any()) {
+      complete_local(c, c.local[0], c.statuses);
+      if (c.index) *c.index = c.local[0];
+      if (c.flag) *c.flag = 1;
+    } else {  // waitsome / testsome
+      for (size_t k = 0; k < c.local.size(); ++k) {
+        c.indices[k] = c.local[k];
+        complete_local(c, c.local[k], c.status_of(static_cast<int>(k)));
+      }
+      *c.outcount = static_cast<int>(c.local.size());
+    }
+    return true;
+  }
+  if (c.kind == chan::kWaitall) {
+    for (int i : c.local) complete_local(c, i, c.status_of(i));
+    c.local.clear();
+    return false;
+  }
+  if (c.active) return false;
+  for (int i : c.local) complete_local(c, i, c.status_of(i));  // testall, only posted sends
+  if (c.flag) *c.flag = 1;
+  return true;
+}
+
+// The standard's answers for lists with no active request.
+void answer_all_null(const Completion& c) {
+  if (c.single()) {
+    empty_status(c.statuses);
+    if (c.flag) *c.flag = 1;
+  } else if (c.any()) {
+    *c.index = MPI_UNDEFINED;
+    if (c.flag) *c.flag = 1;
+    empty_status(c.statuses);
+  } else if (c.all()) {
+    if (c.flag) *c.flag = 1;
+    if (c.statuses != MPI_STATUSES_IGNORE)
+      for (int i = 0; i < c.n; ++i) empty_status(&c.statuses[i]);
+  } else {
+    *c.outcount = MPI_UNDEFINED;
+  }
+}
+
+// Paced polling: the key of this poll, or 0 for a wait.
+uint64_t poll_key(const Completion& c) {
+  if (!c.polls()) return 0;
+  uint64_t key = 0x9e3779b97f4a7c15ull * (c.kind + 1);
+  for (int i = 0; i < c.n; ++i) key = (key ^ c.ids[i]) * 0x100000001b3ull;
+  return key;
+}
+
+void answer_not_yet(const Completion& c) {
+  if (c.flag) *c.flag = 0;
+  if (c.index) *c.index = MPI_UNDEFINED;
+  if (c.outcount) *c.outcount = 0;
+}
+
+// Status, data and fate of request i, which the lower half completed
+// (w: its status; ioff: where its data are in the arena, or -1).
+void take_completed(const Completion& c, const Call& m, int i, MPI_Status* st,
+                    const chan::WireStatus& w, int64_t ioff) {
+  VRequest* r = reinterpret_cast<VRequest*>(c.reqs[i]);
+  if (st) {
+    st->MPI_SOURCE = w.source;
+    st->MPI_TAG = w.tag;
+    if (c.all() || c.some()) st->MPI_ERROR = w.error;
+    st->_cancelled = w.cancelled;
+    st->_ucount = w.ucount;
+  }
+  if (r->kind == VRequest::kRecv && !w.cancelled) {
+    finish(r->dst, w.ucount, m.arena, ioff >= 0 ? ioff : -1);
+    // Counted once: Request_get_status leaves the request for a later Wait.
+    if (w.source != MPI_PROC_NULL && c.kind != chan::kGetStatus) r->comm->recvd++;
+  } else if (r->kind == VRequest::kColl) {
+    finish(r->dst, r->dst.wire.bytes, m.arena, ioff >= 0 ? ioff : -1);
+    if (r->after && c.kind != chan::kGetStatus) r->after();
+  }
+  if (c.kind == chan::kGetStatus) {
+    // The request stays; its data are already in place. Remember the
+    // status for the Wait/Test that will free it.
+  } else if (r->persistent) {
+    r->real = 0;
+  } else {
+    delete r;
+    c.reqs[i] = MPI_REQUEST_NULL;
+  }
+}
+
+// Read the lower half's reply (layout: ids[n], status[n], inline offsets[n],
+// done flags[n]). Returns how many requests completed.
+int read_reply(const Completion& c, const Call& m) {
+  auto* wst = reinterpret_cast<const chan::WireStatus*>(c.ids + c.n);
+  auto* ioff = reinterpret_cast<const int64_t*>(wst + c.n);
+  auto* done = reinterpret_cast<const uint8_t*>(ioff + c.n);
+  int k = 0;
+  for (int i = 0; i < c.n; ++i) {
+    if (!done[i]) {
+      if (c.all() && c.statuses != MPI_STATUSES_IGNORE && c.ids[i] == 0)
+        empty_status(&c.statuses[i]);
+      continue;
+    }
+    MPI_Status* st;
+    if (c.single() || c.any())
+      st = c.statuses;
+    else
+      st = c.statuses == MPI_STATUSES_IGNORE ? nullptr : &c.statuses[c.all() ? i : k];
+    if (c.indices) c.indices[k] = i;
+    ++k;
+    take_completed(c, m, i, st, wst[i], ioff[i]);
+    if (c.any()) *c.index = i;
+  }
+  return k;
+}
+
+// The call's flag, index and count; Testall's posted sends complete with
+// the others.
+void answer_counts(Completion& c, const Call& m, int k) {
+  if (c.any() && k == 0) *c.index = MPI_UNDEFINED;
+  if (c.flag) *c.flag = static_cast<int>(m.a.complete.flag);
+  if (c.kind == chan::kTestany && k == 0) *c.flag = 0;
+  if (c.kind == chan::kTestall && *c.flag)
+    for (int i : c.local) complete_local(c, i, c.status_of(i));
+  if (c.outcount) *c.outcount = k;
+}
+
+}  // namespace
+
 int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag, int* outcount,
                       int* indices, MPI_Status* statuses, const char* fn) {
   Lock l;
-  char* data = lower_half().data();
-  auto* ids = reinterpret_cast<uint64_t*>(data);
-  int active = 0;
-  std::vector<int> local;  // posted sends: complete without the agent
-  for (int i = 0; i < n; ++i) {
-    VRequest* r = is_virtual(reqs[i], kMagicReq) ? reinterpret_cast<VRequest*>(reqs[i]) : nullptr;
-    if (r && r->local_done) local.push_back(i);
-    ids[i] = r && !r->local_done ? r->real : 0;
-    active += ids[i] != 0;
-  }
-  bool single = kind == chan::kWait || kind == chan::kTest || kind == chan::kGetStatus;
-  // Algorithm (locally complete requests): Wait/Test/any/some return them
-  // without asking the agent; Waitall completes them and asks only about
-  // the others; Testall frees them only if the agent reports all others
-  // complete (all or nothing).
-  auto complete_local = [&](int i, MPI_Status* st) {
-    empty_status(st);
-    if (kind == chan::kGetStatus) return;
-    delete reinterpret_cast<VRequest*>(reqs[i]);
-    reqs[i] = MPI_REQUEST_NULL;
-  };
-  if (!local.empty() && kind != chan::kWaitall && kind != chan::kTestall) {
-    if (single || kind == chan::kWaitany || kind == chan::kTestany) {
-      complete_local(local[0], statuses);
-      if (index) *index = local[0];
-      if (flag) *flag = 1;
-    } else {  // waitsome / testsome
-      for (size_t k = 0; k < local.size(); ++k) {
-        indices[k] = local[k];
-        complete_local(local[k],
-                       statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[k]);
-      }
-      *outcount = static_cast<int>(local.size());
-    }
+  Call& m = begin(chan::kOpComplete);
+  Completion c{kind,    n,        reqs,
+               index,   flag,     outcount,
+               indices, statuses, reinterpret_cast<uint64_t*>(m.arena.at(0))};
+  collect_ids(c);
+  if (answer_local(c)) return MPI_SUCCESS;
+  if (!c.active) {
+    answer_all_null(c);
     return MPI_SUCCESS;
   }
-  if (!local.empty() && kind == chan::kWaitall) {
-    for (int i : local)
-      complete_local(i, statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[i]);
-    local.clear();
-  }
-  if (!local.empty() && !active) {  // testall, only posted sends: all complete
-    for (int i : local)
-      complete_local(i, statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[i]);
-    if (flag) *flag = 1;
+  uint64_t key = poll_key(c);
+  if (c.polls() && pace_skip(key)) {  // "not yet", without the lower half
+    answer_not_yet(c);
     return MPI_SUCCESS;
   }
-  if (!active) {  // the standard's answers for all-null lists
-    if (single) {
-      empty_status(statuses);
-      if (flag) *flag = 1;
-    } else if (kind == chan::kWaitany || kind == chan::kTestany) {
-      *index = MPI_UNDEFINED;
-      if (flag) *flag = 1;
-      empty_status(statuses);
-    } else if (kind == chan::kWaitall || kind == chan::kTestall) {
-      if (flag) *flag = 1;
-      if (statuses != MPI_STATUSES_IGNORE)
-        for (int i = 0; i < n; ++i) empty_status(&statuses[i]);
-    } else {
-      *outcount = MPI_UNDEFINED;
-    }
-    return MPI_SUCCESS;
-  }
-  bool polls = kind == chan::kTest || kind == chan::kTestany || kind == chan::kTestsome ||
-               kind == chan::kTestall;
-  uint64_t key = 0;
-  if (polls) {
-    key = 0x9e3779b97f4a7c15ull * (kind + 1);
-    for (int i = 0; i < n; ++i) key = (key ^ ids[i]) * 0x100000001b3ull;
-    if (pace_skip(key)) {  // "not yet", without the agent
-      if (flag) *flag = 0;
-      if (index) *index = MPI_UNDEFINED;
-      if (outcount) *outcount = 0;
-      return MPI_SUCCESS;
-    }
-  }
-  chan::Msg& m = msg();
   m.a.complete.kind = static_cast<uint64_t>(kind);
   m.a.complete.n = static_cast<uint64_t>(n);
-  int rc = polls ? poll_call(chan::kOpComplete) : call(chan::kOpComplete);
-  auto* wst = reinterpret_cast<chan::WireStatus*>(ids + n);
-  auto* ioff = reinterpret_cast<int64_t*>(wst + n);
-  auto* done = reinterpret_cast<uint8_t*>(ioff + n);
-  int k = 0;
-  bool all = kind == chan::kWaitall || kind == chan::kTestall;
-  for (int i = 0; i < n; ++i) {
-    MPI_Status* st = nullptr;
-    if (!done[i]) {
-      if (all && statuses != MPI_STATUSES_IGNORE && ids[i] == 0) empty_status(&statuses[i]);
-      continue;
-    }
-    VRequest* r = reinterpret_cast<VRequest*>(reqs[i]);
-    const chan::WireStatus& w = wst[i];
-    if (single || kind == chan::kWaitany || kind == chan::kTestany)
-      st = statuses;
-    else if (all)
-      st = statuses == MPI_STATUSES_IGNORE ? nullptr : &statuses[i];
-    else
-      st = statuses == MPI_STATUSES_IGNORE ? nullptr : &statuses[k];
-    if (indices) indices[k] = i;
-    ++k;
-    if (st) {
-      st->MPI_SOURCE = w.source;
-      st->MPI_TAG = w.tag;
-      if (all || kind == chan::kWaitsome || kind == chan::kTestsome) st->MPI_ERROR = w.error;
-      st->_cancelled = w.cancelled;
-      st->_ucount = w.ucount;
-    }
-    if (r->kind == VRequest::kRecv && !w.cancelled) {
-      finish(r->dst, w.ucount, ioff[i] >= 0 ? ioff[i] : -1);
-      // Counted once: Request_get_status leaves the request for a later Wait.
-      if (w.source != MPI_PROC_NULL && kind != chan::kGetStatus) r->comm->recvd++;
-    } else if (r->kind == VRequest::kColl) {
-      finish(r->dst, r->dst.wire.bytes, ioff[i] >= 0 ? ioff[i] : -1);
-      if (r->after && kind != chan::kGetStatus) r->after();
-    }
-    if (kind == chan::kGetStatus) {
-      // The request stays; its data are already in place. Remember the
-      // status for the Wait/Test that will free it.
-    } else if (r->persistent) {
-      r->real = 0;
-    } else {
-      delete r;
-      reqs[i] = MPI_REQUEST_NULL;
-    }
-    if (kind == chan::kWaitany || kind == chan::kTestany) *index = i;
-  }
-  if (kind == chan::kWaitany || kind == chan::kTestany) {
-    if (k == 0) *index = MPI_UNDEFINED;
-  }
-  if (flag) *flag = static_cast<int>(m.a.complete.flag);
-  if (kind == chan::kTestany && k == 0) *flag = 0;
-  if (kind == chan::kTestall && *flag)  // the others completed: now the posted sends too
-    for (int i : local)
-      complete_local(i, statuses == MPI_STATUSES_IGNORE ? MPI_STATUS_IGNORE : &statuses[i]);
-  if (outcount) *outcount = k;
-  if (polls) pace_note(key, k > 0 || (flag && *flag));
+  int rc = c.polls() ? poll_execute(m) : execute(m);
+  int k = read_reply(c, m);
+  answer_counts(c, m, k);
+  if (c.polls()) pace_note(key, k > 0 || (flag && *flag));
   return check_world(rc, fn);
 }
 
@@ -261,8 +323,9 @@ CRMPI_API int PMPI_Cancel(MPI_Request* req) {
   if (!is_virtual(*req, kMagicReq)) return check_world(MPI_ERR_REQUEST, CRMPI_NAME);
   VRequest* r = reinterpret_cast<VRequest*>(*req);
   if (!r->real) return MPI_SUCCESS;
-  msg().a.request.request = r->real;
-  return check_world(call(chan::kOpCancel), CRMPI_NAME);
+  Call& m = begin(chan::kOpCancel);
+  m.a.request.request = r->real;
+  return check_world(execute(m), CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Test_cancelled(const MPI_Status* st, int* flag) {
@@ -275,8 +338,9 @@ CRMPI_API int PMPI_Request_free(MPI_Request* req) {
   if (!is_virtual(*req, kMagicReq)) return check_world(MPI_ERR_REQUEST, CRMPI_NAME);
   VRequest* r = reinterpret_cast<VRequest*>(*req);
   if (r->real) {
-    msg().a.request.request = r->real;
-    call(chan::kOpRequestFree);
+    Call& m = begin(chan::kOpRequestFree);
+    m.a.request.request = r->real;
+    execute(m);
     // The operation goes on: memory of ours that the agent or a peer still
     // reads (a packed rendezvous send) or writes (the packed buffer of a
     // receive with a derived type) must outlive the handle. Kept until

@@ -19,9 +19,10 @@ void fatal(const char* fmt, ...) {
   va_end(ap);
   fflush(stderr);
   if (g.initialized && !g.finalized) {
-    msg().a.abort.comm = g.world.real;
-    msg().a.abort.code = 1;
-    call(chan::kOpAbort);
+    Call& c = begin(chan::kOpAbort);
+    c.a.abort.comm = g.world.real;
+    c.a.abort.code = 1;
+    execute(c);
   }
   _exit(1);
 }
@@ -110,8 +111,6 @@ int check_world(int rc, const char* fn) {
 
 // ---------------------------------------------------------------- buffers
 
-Arena::Arena() : data(lower_half().data()), cap(lower_half().data_size()) {}
-
 size_t Arena::alloc(size_t n) {
   size_t off = (used + 63) & ~size_t{63};
   // One byte more than asked: the agent appends the point-to-point wire
@@ -130,6 +129,10 @@ void put_payload(const TypeMap& tm, bool packed, const void* buf, int count, cha
     tm.pack(buf, count, out);
   else if (count > 0)
     memcpy(out, buf, payload_bytes(tm, count, false));
+}
+
+void Payload::write(char* out) const {
+  put_payload(*tm, packed, buf, count, out);
 }
 
 void source(chan::Buf& b, Arena& a, const void* buf, int count, MPI_Datatype type,
@@ -199,15 +202,15 @@ void dest(Dest& d, Arena& a, void* buf, int count, MPI_Datatype type, bool prefi
   }
 }
 
-void finish(Dest& d, size_t bytes, int64_t inline_off) {
+void finish(Dest& d, size_t bytes, const Arena& from, int64_t inline_off) {
   chan::Buf& b = d.wire;
   if (b.mode == chan::kNone) return;
   if (bytes > b.bytes) bytes = b.bytes;
   const char* src = nullptr;
   if (inline_off >= 0)
-    src = lower_half().data() + inline_off;
+    src = from.at(static_cast<uint64_t>(inline_off));
   else if (inline_off == -2 && b.mode == chan::kInline)
-    src = lower_half().data() + b.off;
+    src = from.at(b.off);
   if (d.tm) {
     if (!src) src = d.tmp.data();
     d.tm->unpack(src, bytes, d.count, d.user);
@@ -219,18 +222,18 @@ void finish(Dest& d, size_t bytes, int64_t inline_off) {
 
 // ---------------------------------------------------------------- lower half
 
-chan::Msg& msg() {
-  return lower_half().msg();
+Call& begin(uint32_t op) {
+  return lower_half().begin(op);
 }
-int call(uint32_t op) {
+int execute(Call& c) {
   pace_reset();
-  return lower_half().call(op);
+  return lower_half().execute(c);
 }
-int poll_call(uint32_t op) {
-  return lower_half().call(op);
+int poll_execute(Call& c) {
+  return lower_half().execute(c);
 }
 
-void status_from_msg(MPI_Status* st, const chan::Msg& m) {
+void status_from_call(MPI_Status* st, const Call& m) {
   if (st == MPI_STATUS_IGNORE) return;
   st->MPI_SOURCE = static_cast<int>(m.a.recv.status.source);
   st->MPI_TAG = static_cast<int>(m.a.recv.status.tag);

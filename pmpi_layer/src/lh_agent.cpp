@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
+#include "crmpi/channel.h"
 #include "lower_half.h"
 
 namespace crmpi {
@@ -38,45 +40,26 @@ class AgentLowerHalf final : public LowerHalf {
     seen_ = sh_->rep_seq.load();
     if (const char* s = getenv("CRMPI_SPIN_NS")) spin_.max_ns = spin_.cur_ns = atol(s);
     if (const char* s = getenv("CRMPI_SPIN_MIN_NS")) spin_.min_ns = atol(s);
+    call_.emplace(sh_->msg, sh_->data, chan::kDataSize);
     return true;
   }
   void detach() override {
     if (sh_) munmap(sh_, sizeof(chan::Shared));
     sh_ = nullptr;
+    call_.reset();
     detached_ = true;
   }
-  chan::Msg& msg() override { return attached()->msg; }
-  char* data() override { return attached()->data; }
-  size_t data_size() const override { return chan::kDataSize; }
   void set_callback(CallbackFn fn) override { cb_ = fn; }
 
-  char* post_begin(size_t bytes, chan::AsyncSend** hdr) override {
-    size_t need = (sizeof(chan::AsyncSend) + bytes + 63) & ~size_t{63};
-    uint64_t tail = sh_->async_tail.load(std::memory_order_relaxed);
-    uint64_t head = sh_->async_head.load(std::memory_order_acquire);
-    size_t pos = tail % chan::kAsyncSize;
-    size_t wrap = pos + need > chan::kAsyncSize ? chan::kAsyncSize - pos : 0;
-    if (tail + wrap + need - head > chan::kAsyncSize) return nullptr;
-    if (wrap) {
-      reinterpret_cast<chan::AsyncSend*>(sh_->async_ring + pos)->size = 0;
-      tail += wrap;
-      pos = 0;
-    }
-    auto* h = reinterpret_cast<chan::AsyncSend*>(sh_->async_ring + pos);
-    h->size = static_cast<uint32_t>(need);
-    h->bytes = bytes;
-    *hdr = h;
-    pending_tail_ = tail + need;
-    return reinterpret_cast<char*>(h + 1);
+  // The call slot and the inline area are the Call's storage: describing a
+  // call writes straight into the channel.
+  Call& begin(uint32_t op) override {
+    attached()->msg.op = op;
+    call_->arena.used = 0;
+    return *call_;
   }
 
-  void post_commit() override {
-    sh_->async_tail.store(pending_tail_, std::memory_order_release);
-    chan::ring(sh_->req_seq, sh_->agent_sleeping);
-  }
-
-  int call(uint32_t op) override {
-    sh_->msg.op = op;
+  int execute(Call& /*c: always call_, the channel slot*/) override {
     for (;;) {
       sh_->call_seq.fetch_add(1, std::memory_order_release);
       chan::ring(sh_->req_seq, sh_->agent_sleeping);
@@ -91,12 +74,51 @@ class AgentLowerHalf final : public LowerHalf {
       seen_ = v;
       if (int rc = sh_->async_rc.load(std::memory_order_relaxed)) async_failed(rc);
       if (sh_->msg.kind != chan::kCallback) return sh_->msg.rc;
-      cb_(sh_->msg, sh_->data);
+      cb_(*call_);
       sh_->msg.op = chan::kOpCallbackDone;
     }
   }
 
+  // A posted send is an AsyncSend entry in the ring: header, then the
+  // payload and its wire trailer (docs/protocol.md, "Wire format").
+  bool post_send(const chan::SendArgs& a, const Payload& p) override {
+    if (p.bytes > chan::kAsyncMaxPayload) return false;
+    chan::AsyncSend* h = reserve(chan::wire_bytes(p.bytes));
+    if (!h) return false;
+    h->bytes = p.bytes;
+    h->type = a.type;
+    h->count = a.count;
+    h->dest = a.dest;
+    h->tag = a.tag;
+    h->comm = a.comm;
+    p.write(reinterpret_cast<char*>(h + 1));
+    sh_->async_tail.store(pending_tail_, std::memory_order_release);
+    chan::ring(sh_->req_seq, sh_->agent_sleeping);
+    return true;
+  }
+
  private:
+  // Reserve a ring entry for `bytes` of payload (wrapping to the ring's start
+  // when the tail has no room); nullptr when the ring is full. The entry is
+  // published by storing pending_tail_ into async_tail.
+  chan::AsyncSend* reserve(size_t bytes) {
+    size_t need = (sizeof(chan::AsyncSend) + bytes + 63) & ~size_t{63};
+    uint64_t tail = sh_->async_tail.load(std::memory_order_relaxed);
+    uint64_t head = sh_->async_head.load(std::memory_order_acquire);
+    size_t pos = tail % chan::kAsyncSize;
+    size_t wrap = pos + need > chan::kAsyncSize ? chan::kAsyncSize - pos : 0;
+    if (tail + wrap + need - head > chan::kAsyncSize) return nullptr;
+    if (wrap) {
+      reinterpret_cast<chan::AsyncSend*>(sh_->async_ring + pos)->size = 0;
+      tail += wrap;
+      pos = 0;
+    }
+    auto* h = reinterpret_cast<chan::AsyncSend*>(sh_->async_ring + pos);
+    h->size = static_cast<uint32_t>(need);
+    pending_tail_ = tail + need;
+    return h;
+  }
+
   chan::Shared* attached() {
     if (!sh_) {
       fprintf(stderr, "crmpi: an MPI function that needs the MPI library was called %s\n",
@@ -121,6 +143,7 @@ class AgentLowerHalf final : public LowerHalf {
   uint32_t seen_ = 0;
   chan::Spin spin_{20000, 1000, 20000};
   CallbackFn cb_ = nullptr;
+  std::optional<Call> call_;  // over sh_->msg and sh_->data while attached
 };
 
 }  // namespace
