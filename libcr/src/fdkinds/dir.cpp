@@ -12,13 +12,6 @@ int match(const FdProbe& p) {
   return S_ISDIR(p.st.st_mode) && p.path[0] == '/' ? kByType : kNoMatch;
 }
 
-#if defined(CRFD_RUNTIME)
-int capture(CaptureCtx& c, const FdProbe& p, crimg::FdRecord& r) {
-  encode_fd(*c.e, r, p.path, nullptr, 0);
-  return 0;
-}
-#endif
-
 #if defined(CRFD_RESTORE)
 void check(RestoreCtx& c, const crimg::FdInfo& f) {
   check_by_path(c, f, S_IFDIR);
@@ -34,7 +27,7 @@ int restore(RestoreCtx& c, const crimg::FdInfo& f) {
 }  // namespace
 
 const FdOps kDirOps = {
-    crimg::kFdDir,           "dir", match, CRFD_CAPTURE(capture), CRFD_CHECK(check),
+    crimg::kFdDir,           "dir", match, CRFD_CAPTURE(capture_path), CRFD_CHECK(check),
     CRFD_RESTORE_FN(restore)};
 
 }  // namespace crfd

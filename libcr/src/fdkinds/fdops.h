@@ -136,6 +136,10 @@ struct CaptureCtx {
 // record it with no data.
 int capture_placeholder(CaptureCtx& c, const FdProbe& p, crimg::FdRecord& r);
 
+// Shared by the kinds reopened by path or given by the restarting command
+// (file, dir, path, stdio): the record and the path, no data.
+int capture_path(CaptureCtx& c, const FdProbe& p, crimg::FdRecord& r);
+
 }  // namespace crfd
 #endif
 

@@ -11,13 +11,6 @@ int match(const FdProbe& p) {
   return S_ISREG(p.st.st_mode) && !p.deleted && p.path[0] == '/' ? kByType : kNoMatch;
 }
 
-#if defined(CRFD_RUNTIME)
-int capture(CaptureCtx& c, const FdProbe& p, crimg::FdRecord& r) {
-  encode_fd(*c.e, r, p.path, nullptr, 0);
-  return 0;
-}
-#endif
-
 #if defined(CRFD_RESTORE)
 void check(RestoreCtx& c, const crimg::FdInfo& f) {
   check_by_path(c, f, S_IFREG);
@@ -33,7 +26,7 @@ int restore(RestoreCtx& c, const crimg::FdInfo& f) {
 }  // namespace
 
 const FdOps kFileOps = {
-    crimg::kFdFile,          "file", match, CRFD_CAPTURE(capture), CRFD_CHECK(check),
+    crimg::kFdFile,          "file", match, CRFD_CAPTURE(capture_path), CRFD_CHECK(check),
     CRFD_RESTORE_FN(restore)};
 
 }  // namespace crfd

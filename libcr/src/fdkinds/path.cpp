@@ -11,13 +11,6 @@ int match(const FdProbe& p) {
   return p.flags >= 0 && (p.flags & O_PATH) ? kByFlags : kNoMatch;
 }
 
-#if defined(CRFD_RUNTIME)
-int capture(CaptureCtx& c, const FdProbe& p, crimg::FdRecord& r) {
-  encode_fd(*c.e, r, p.path, nullptr, 0);
-  return 0;
-}
-#endif
-
 #if defined(CRFD_RESTORE)
 int restore(RestoreCtx& c, const crimg::FdInfo& f) {
   return c.park(open(f.path.c_str(), O_PATH | O_CLOEXEC));
@@ -28,6 +21,6 @@ int restore(RestoreCtx& c, const crimg::FdInfo& f) {
 
 // No check: a path that is gone fails at restore, as the open would.
 const FdOps kPathOps = {crimg::kFdPath,        "o_path", match,
-                        CRFD_CAPTURE(capture), nullptr,  CRFD_RESTORE_FN(restore)};
+                        CRFD_CAPTURE(capture_path), nullptr,  CRFD_RESTORE_FN(restore)};
 
 }  // namespace crfd

@@ -15,6 +15,10 @@ namespace crfd {
 // fails with ECONNRESET (runtime/fds.cpp); remember its number for that.
 int capture_placeholder(CaptureCtx& c, const FdProbe& p, crimg::FdRecord& r) {
   if (c.nplaceholders < c.max_placeholders) c.placeholders[c.nplaceholders++] = p.fd;
+  return capture_path(c, p, r);
+}
+
+int capture_path(CaptureCtx& c, const FdProbe& p, crimg::FdRecord& r) {
   encode_fd(*c.e, r, p.path, nullptr, 0);
   return 0;
 }

@@ -10,13 +10,6 @@ int match(const FdProbe& p) {
   return p.fd >= 0 && p.fd <= 2 ? kByNumber : kNoMatch;
 }
 
-#if defined(CRFD_RUNTIME)
-int capture(CaptureCtx& c, const FdProbe& p, crimg::FdRecord& r) {
-  encode_fd(*c.e, r, p.path, nullptr, 0);
-  return 0;
-}
-#endif
-
 #if defined(CRFD_RESTORE)
 int restore(RestoreCtx&, const crimg::FdInfo&) {
   return kKeep;
@@ -26,6 +19,6 @@ int restore(RestoreCtx&, const crimg::FdInfo&) {
 }  // namespace
 
 const FdOps kStdioOps = {crimg::kFdStdio,       "stdio", match,
-                         CRFD_CAPTURE(capture), nullptr, CRFD_RESTORE_FN(restore)};
+                         CRFD_CAPTURE(capture_path), nullptr, CRFD_RESTORE_FN(restore)};
 
 }  // namespace crfd
