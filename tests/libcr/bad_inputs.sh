@@ -9,9 +9,10 @@ rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
 for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done
 FAILS=0
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
-# The heap program runs until a stop file exists that is never created
-# (each one is killed here), so none can end before it is checkpointed.
-NEVER=$WORK/never-created
+# The heap program runs until its stop file exists, created when the script
+# ends, so none can end before it is checkpointed.
+STOPF=$WORK/stop
+trap 'touch "$STOPF"' EXIT
 started() {  # FILE PID: wait (60 s at most) for step 1, or PID's end
   for _ in $(seq 1200); do
     grep -q "step 1" "$1" 2>/dev/null && return 0
@@ -47,7 +48,7 @@ expect_fast() {
 }
 
 # A good image to damage.
-"$BIN/cr_run" "$PROG" 0 50 "$NEVER" > run.out 2>&1 &
+"$BIN/cr_run" "$PROG" 0 50 "$STOPF" > run.out 2>&1 &
 APP=$!
 started run.out $APP
 "$BIN/cr_checkpoint" -q -f good.img $APP || fail "cannot make the good image"
@@ -96,7 +97,7 @@ expect 2 "unknown option" -- "$BIN/cr_restart" --bogus good.img
 # The environment changed since the checkpoint: a mapped file (the
 # program itself) was modified, or an open file was deleted.
 cp "$PROG" ./prog-copy
-"$BIN/cr_run" ./prog-copy 0 50 "$NEVER" > run4.out 2>&1 &
+"$BIN/cr_run" ./prog-copy 0 50 "$STOPF" > run4.out 2>&1 &
 APP=$!
 started run4.out $APP
 "$BIN/cr_checkpoint" -q --kill -f changed.img $APP || fail "cannot checkpoint prog-copy"
@@ -112,7 +113,7 @@ expect 1 "changed.img.*prog-copy has changed since the checkpoint" -- "$BIN/cr_r
 rm -f prog-copy
 expect 1 "changed.img.*prog-copy is missing" -- "$BIN/cr_restart" changed.img
 echo data > opened.txt
-( exec 7< opened.txt; exec "$BIN/cr_run" "$PROG" 0 50 "$NEVER" ) > run5.out 2>&1 &
+( exec 7< opened.txt; exec "$BIN/cr_run" "$PROG" 0 50 "$STOPF" ) > run5.out 2>&1 &
 APP=$!
 started run5.out $APP
 "$BIN/cr_checkpoint" -q --kill -f opened.img $APP || fail "cannot checkpoint with an open file"
@@ -147,7 +148,7 @@ kill $PLAIN; wait $PLAIN 2>/dev/null
 cmp -s good.img keep.img || fail "keep.img was changed by a failed checkpoint"
 ls keep.img.tmp.* > /dev/null 2>&1 && fail "temporary files left behind"
 # Unwritable destination folder.
-"$BIN/cr_run" "$PROG" 0 50 "$NEVER" > run2.out 2>&1 &
+"$BIN/cr_run" "$PROG" 0 50 "$STOPF" > run2.out 2>&1 &
 APP=$!
 started run2.out $APP
 expect 1 "nonexistent-dir" -- "$BIN/cr_checkpoint" -f nonexistent-dir/x.img $APP
@@ -159,7 +160,7 @@ kill -9 $APP; wait $APP 2>/dev/null
 mkdir -p full
 if mount -t tmpfs -o size=2m tmpfs full 2>/dev/null; then
   echo "previous image" > full/keep.img
-  "$BIN/cr_run" "$PROG" 0 50 "$NEVER" > run3.out 2>&1 &
+  "$BIN/cr_run" "$PROG" 0 50 "$STOPF" > run3.out 2>&1 &
   APP=$!
   started run3.out $APP
   expect 1 "No space left on device" -- "$BIN/cr_checkpoint" -f full/keep.img $APP

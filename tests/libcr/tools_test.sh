@@ -8,10 +8,12 @@ rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
 for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done
 FAILS=0
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
-# The programs run until their stop file exists (never, for those killed
-# here), so none can end before the test is done with it; every wait for
+# The programs run until their stop file exists, created only when the
+# script ends (a restarted copy, not a child of this shell, ends then too),
+# so none can end before the test is done with it; every wait for
 # something to happen is a bounded loop on that condition.
-NEVER=$WORK/never-created
+STOPF=$WORK/stop
+trap 'touch "$STOPF" "$WORK/rel.stop"' EXIT
 wait_line() {  # FILE PATTERN PID: until FILE matches (60 s), or PID is gone
   for _ in $(seq 1200); do
     grep -q "$2" "$1" 2>/dev/null && return 0
@@ -23,7 +25,7 @@ wait_line() {  # FILE PATTERN PID: until FILE matches (60 s), or PID is gone
 state_of() { awk '{print $3}' /proc/$1/stat 2>/dev/null || echo gone; }
 alive() { local s; s=$(state_of $1); [ "$s" != gone ] && [ "$s" != Z ]; }
 start() {  # OUT: start the heap program under cr_run, wait for step 1
-  "$BIN/cr_run" "$PROG" 0 50 "$NEVER" > "$1" 2>&1 &
+  "$BIN/cr_run" "$PROG" 0 50 "$STOPF" > "$1" 2>&1 &
   APP=$!
   wait_line "$1" "step 1" $APP || fail "program did not start"
 }
@@ -68,10 +70,10 @@ wait $APP; rc=$?
 timeout 60 "$BIN/cr_restart" -q term.img > term-rst.out 2>&1 &
 R=$!
 wait_line term-rst.out "^step" $R || fail "--term image does not restart"
-kill -9 $R 2>/dev/null; wait $R 2>/dev/null
+kill -9 $(pgrep -P $R) $R 2>/dev/null; wait $R 2>/dev/null
 
 # --timeout: a process that cannot stop in time fails cleanly.
-"$BIN/cr_run" "$BLOCKER" "$NEVER" > to.out 2>&1 &
+"$BIN/cr_run" "$BLOCKER" "$STOPF" > to.out 2>&1 &
 APP=$!
 wait_line to.out "step 1" $APP || fail "blocker did not start"
 T0=$(date +%s)
@@ -104,7 +106,7 @@ kill -9 $APP; wait $APP 2>/dev/null
 # --kill with a --timeout that expires: the image is discarded, so the
 # process must not be killed (and when it does finish in time, the image
 # must be there).  512 MiB make the checkpoint slower than 1 s here.
-"$BIN/cr_run" "$BIGMEM" 512 0 "$NEVER" > km.out 2>&1 &
+"$BIN/cr_run" "$BIGMEM" 512 0 "$STOPF" > km.out 2>&1 &
 APP=$!
 wait_line km.out "step 1" $APP || fail "bigmem did not start"
 timeout 60 "$BIN/cr_checkpoint" -q --kill --timeout 1 -f km.img $APP 2> km.err
