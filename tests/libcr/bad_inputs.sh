@@ -9,6 +9,18 @@ rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
 for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done
 FAILS=0
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+# The heap program runs until its stop file exists, created when the script
+# ends, so none can end before it is checkpointed.
+STOPF=$WORK/stop
+trap 'touch "$STOPF"' EXIT
+started() {  # FILE PID: wait (60 s at most) for step 1, or PID's end
+  for _ in $(seq 1200); do
+    grep -q "step 1" "$1" 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.05
+  done
+  fail "the program writing $1 did not start"
+}
 
 # expect WANT_RC PATTERN -- CMD...: exit status WANT_RC (or any non-zero
 # below 128 for "nz") and stderr matching PATTERN.
@@ -36,9 +48,9 @@ expect_fast() {
 }
 
 # A good image to damage.
-"$BIN/cr_run" "$PROG" 400 50 > run.out 2>&1 &
+"$BIN/cr_run" "$PROG" 0 50 "$STOPF" > run.out 2>&1 &
 APP=$!
-for _ in $(seq 100); do grep -q "step 1" run.out 2>/dev/null && break; sleep 0.05; done
+started run.out $APP
 "$BIN/cr_checkpoint" -q -f good.img $APP || fail "cannot make the good image"
 kill -9 $APP 2>/dev/null; wait $APP 2>/dev/null
 SIZE=$(stat -c %s good.img)
@@ -85,9 +97,9 @@ expect 2 "unknown option" -- "$BIN/cr_restart" --bogus good.img
 # The environment changed since the checkpoint: a mapped file (the
 # program itself) was modified, or an open file was deleted.
 cp "$PROG" ./prog-copy
-"$BIN/cr_run" ./prog-copy 400 50 > run4.out 2>&1 &
+"$BIN/cr_run" ./prog-copy 0 50 "$STOPF" > run4.out 2>&1 &
 APP=$!
-for _ in $(seq 100); do grep -q "step 1" run4.out 2>/dev/null && break; sleep 0.05; done
+started run4.out $APP
 "$BIN/cr_checkpoint" -q --kill -f changed.img $APP || fail "cannot checkpoint prog-copy"
 wait $APP 2>/dev/null
 "$BIN/cr_info" changed.img > /dev/null || fail "changed.img is not valid"
@@ -101,9 +113,9 @@ expect 1 "changed.img.*prog-copy has changed since the checkpoint" -- "$BIN/cr_r
 rm -f prog-copy
 expect 1 "changed.img.*prog-copy is missing" -- "$BIN/cr_restart" changed.img
 echo data > opened.txt
-( exec 7< opened.txt; exec "$BIN/cr_run" "$PROG" 400 50 ) > run5.out 2>&1 &
+( exec 7< opened.txt; exec "$BIN/cr_run" "$PROG" 0 50 "$STOPF" ) > run5.out 2>&1 &
 APP=$!
-for _ in $(seq 100); do grep -q "step 1" run5.out 2>/dev/null && break; sleep 0.05; done
+started run5.out $APP
 "$BIN/cr_checkpoint" -q --kill -f opened.img $APP || fail "cannot checkpoint with an open file"
 wait $APP 2>/dev/null
 rm -f opened.txt
@@ -119,7 +131,7 @@ expect_fast "fifo.img.*not a regular file" -- "$BIN/cr_info" fifo.img
 
 # cr_checkpoint: bad PIDs and arguments.
 expect 1 "no process 4194000" -- "$BIN/cr_checkpoint" 4194000
-sleep 30 & PLAIN=$!
+sleep 300 & PLAIN=$!
 expect 1 "not checkpointable.*cr_run" -- "$BIN/cr_checkpoint" -f plain.img $PLAIN
 kill $PLAIN; wait $PLAIN 2>/dev/null
 [ ! -e plain.img ] || fail "a failed checkpoint left plain.img"
@@ -130,15 +142,15 @@ expect 2 "usage" -- "$BIN/cr_checkpoint"
 # A failed checkpoint never damages the previous image.
 cp good.img keep.img
 expect 1 "no process" -- "$BIN/cr_checkpoint" -f keep.img 4194000
-sleep 30 & PLAIN=$!
+sleep 300 & PLAIN=$!
 expect 1 "not checkpointable" -- "$BIN/cr_checkpoint" -f keep.img $PLAIN
 kill $PLAIN; wait $PLAIN 2>/dev/null
 cmp -s good.img keep.img || fail "keep.img was changed by a failed checkpoint"
 ls keep.img.tmp.* > /dev/null 2>&1 && fail "temporary files left behind"
 # Unwritable destination folder.
-"$BIN/cr_run" "$PROG" 400 50 > run2.out 2>&1 &
+"$BIN/cr_run" "$PROG" 0 50 "$STOPF" > run2.out 2>&1 &
 APP=$!
-for _ in $(seq 100); do grep -q "step 1" run2.out 2>/dev/null && break; sleep 0.05; done
+started run2.out $APP
 expect 1 "nonexistent-dir" -- "$BIN/cr_checkpoint" -f nonexistent-dir/x.img $APP
 kill -0 $APP 2>/dev/null || fail "the process died after a failed checkpoint"
 kill -9 $APP; wait $APP 2>/dev/null
@@ -148,17 +160,17 @@ kill -9 $APP; wait $APP 2>/dev/null
 mkdir -p full
 if mount -t tmpfs -o size=2m tmpfs full 2>/dev/null; then
   echo "previous image" > full/keep.img
-  "$BIN/cr_run" "$PROG" 400 50 > run3.out 2>&1 &
+  "$BIN/cr_run" "$PROG" 0 50 "$STOPF" > run3.out 2>&1 &
   APP=$!
-  for _ in $(seq 100); do grep -q "step 1" run3.out 2>/dev/null && break; sleep 0.05; done
+  started run3.out $APP
   expect 1 "No space left on device" -- "$BIN/cr_checkpoint" -f full/keep.img $APP
   [ "$(cat full/keep.img)" = "previous image" ] || fail "full disk: the previous image was damaged"
   [ "$(ls full)" = "keep.img" ] || fail "full disk: files left behind: $(ls full)"
   sleep 0.2
   kill -0 $APP 2>/dev/null || fail "full disk: the process died"
-  # It goes on: a new line within 10 s (not a bet on a short sleep).
+  # It goes on: a new line within 60 s (not a bet on a short sleep).
   n1=$(wc -l < run3.out)
-  for _ in $(seq 200); do [ "$(wc -l < run3.out)" -gt "$n1" ] && break; sleep 0.05; done
+  for _ in $(seq 1200); do [ "$(wc -l < run3.out)" -gt "$n1" ] && break; sleep 0.05; done
   [ "$(wc -l < run3.out)" -gt "$n1" ] || fail "full disk: the process stopped making progress"
   kill -9 $APP; wait $APP 2>/dev/null
   umount full

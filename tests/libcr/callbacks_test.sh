@@ -7,7 +7,7 @@ BIN=$1 WORK=$2 SRC=$3
 rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
 for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done
 die() { echo "FAIL: $*" >&2; exit 1; }
-wait_for() { for _ in $(seq 400); do grep -qF "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+wait_for() { for _ in $(seq 1200); do grep -qF "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
 expected() {  # CONTINUE|RESTART restarted-flag
   cat <<EOT

@@ -8,25 +8,40 @@ rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
 for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done
 FAILS=0
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+# The programs run until their stop file exists, created only when the
+# script ends (a restarted copy, not a child of this shell, ends then too),
+# so none can end before the test is done with it; every wait for
+# something to happen is a bounded loop on that condition.
+STOPF=$WORK/stop
+trap 'touch "$STOPF" "$WORK/rel.stop"' EXIT
+wait_line() {  # FILE PATTERN PID: until FILE matches (60 s), or PID is gone
+  for _ in $(seq 1200); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    kill -0 "$3" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+state_of() { awk '{print $3}' /proc/$1/stat 2>/dev/null || echo gone; }
+alive() { local s; s=$(state_of $1); [ "$s" != gone ] && [ "$s" != Z ]; }
 start() {  # OUT: start the heap program under cr_run, wait for step 1
-  "$BIN/cr_run" "$PROG" 200 50 > "$1" 2>&1 &
+  "$BIN/cr_run" "$PROG" 0 50 "$STOPF" > "$1" 2>&1 &
   APP=$!
-  for _ in $(seq 200); do grep -q "step 1" "$1" 2>/dev/null && return 0; sleep 0.05; done
-  fail "program did not start"
+  wait_line "$1" "step 1" $APP || fail "program did not start"
 }
 
 # --stop: stopped right after the checkpoint, and goes on after SIGCONT.
 start stop.out
 "$BIN/cr_checkpoint" -q --stop -f stop.img $APP || fail "--stop checkpoint failed"
-sleep 0.2
-state=$(awk '{print $3}' /proc/$APP/stat)
-[ "$state" = T ] || fail "--stop: process state is $state, not T"
+for _ in $(seq 200); do [ "$(state_of $APP)" = T ] && break; sleep 0.05; done
+state=$(state_of $APP)
+[ "$state" = T ] || fail "--stop: process state is $state, not T (10 s after the checkpoint)"
 n1=$(wc -l < stop.out); sleep 0.3; n2=$(wc -l < stop.out)
 [ "$n1" = "$n2" ] || fail "--stop: the process kept running"
 kill -CONT $APP
-for _ in $(seq 200); do [ "$(wc -l < stop.out)" -gt "$n2" ] && break; sleep 0.05; done
+for _ in $(seq 1200); do [ "$(wc -l < stop.out)" -gt "$n2" ] && break; sleep 0.05; done
 n3=$(wc -l < stop.out)
-[ "$n3" -gt "$n2" ] || fail "--stop: no progress within 10 s of SIGCONT"
+[ "$n3" -gt "$n2" ] || fail "--stop: no progress within 60 s of SIGCONT"
 kill -9 $APP; wait $APP 2>/dev/null
 "$BIN/cr_info" stop.img > /dev/null || fail "--stop image is not valid"
 
@@ -54,14 +69,13 @@ wait $APP; rc=$?
 [ $rc = 143 ] || fail "--term: exit status $rc, not 143 (SIGTERM)"
 timeout 60 "$BIN/cr_restart" -q term.img > term-rst.out 2>&1 &
 R=$!
-for _ in $(seq 100); do [ -s term-rst.out ] && break; sleep 0.05; done
-grep -q "^step" term-rst.out || fail "--term image does not restart"
-kill -9 $R 2>/dev/null; wait $R 2>/dev/null
+wait_line term-rst.out "^step" $R || fail "--term image does not restart"
+kill -9 $(pgrep -P $R) $R 2>/dev/null; wait $R 2>/dev/null
 
 # --timeout: a process that cannot stop in time fails cleanly.
-"$BIN/cr_run" "$BLOCKER" > to.out 2>&1 &
+"$BIN/cr_run" "$BLOCKER" "$STOPF" > to.out 2>&1 &
 APP=$!
-for _ in $(seq 200); do grep -q "step 1" to.out 2>/dev/null && break; sleep 0.05; done
+wait_line to.out "step 1" $APP || fail "blocker did not start"
 T0=$(date +%s)
 timeout 30 "$BIN/cr_checkpoint" --timeout 1 -f to.img $APP 2> to.err
 rc=$?
@@ -72,8 +86,8 @@ grep -qE "did not finish its checkpoint within 1 s|try again" to.err || fail "--
 [ ! -e to.img ] || fail "--timeout left an image"
 ls to.img.tmp.* > /dev/null 2>&1 && fail "--timeout left a temporary file"
 n1=$(wc -l < to.out)
-for _ in $(seq 200); do [ "$(wc -l < to.out)" -gt "$n1" ] && break; sleep 0.05; done
-[ "$(wc -l < to.out)" -gt "$n1" ] || fail "--timeout: the process stopped making progress"
+for _ in $(seq 1200); do [ "$(wc -l < to.out)" -gt "$n1" ] && break; sleep 0.05; done
+[ "$(wc -l < to.out)" -gt "$n1" ] || fail "--timeout: the process stopped making progress (60 s)"
 kill -9 $APP; wait $APP 2>/dev/null
 
 start to2.out
@@ -83,25 +97,31 @@ for _ in $(seq 200); do [ "$(awk '{print $3}' /proc/$APP/stat)" = T ] && break; 
 timeout 10 "$BIN/cr_checkpoint" -f to2.img $APP 2> to2.err
 rc=$?
 [ $rc = 1 ] && grep -q "is stopped" to2.err || fail "stopped process: status $rc: $(cat to2.err)"
-kill -CONT $APP; sleep 0.3
-kill -0 $APP 2>/dev/null || fail "stopped process: it died"
+kill -CONT $APP
+# Refused, the process is untouched: it goes on once continued.
+n1=$(wc -l < to2.out)
+for _ in $(seq 1200); do [ "$(wc -l < to2.out)" -gt "$n1" ] && break; alive $APP || break; sleep 0.05; done
+[ "$(wc -l < to2.out)" -gt "$n1" ] || fail "stopped process: no progress after SIGCONT (it died or hangs)"
 kill -9 $APP; wait $APP 2>/dev/null
 
 # --kill with a --timeout that expires: the image is discarded, so the
 # process must not be killed (and when it does finish in time, the image
 # must be there).  512 MiB make the checkpoint slower than 1 s here.
-"$BIN/cr_run" "$BIGMEM" 512 100 > km.out 2>&1 &
+"$BIN/cr_run" "$BIGMEM" 512 0 "$STOPF" > km.out 2>&1 &
 APP=$!
-for _ in $(seq 400); do grep -q "step 1" km.out 2>/dev/null && break; sleep 0.05; done
+wait_line km.out "step 1" $APP || fail "bigmem did not start"
 timeout 60 "$BIN/cr_checkpoint" -q --kill --timeout 1 -f km.img $APP 2> km.err
 rc=$?
-sleep 1
 if [ $rc = 0 ]; then
   [ -s km.img ] || fail "--kill --timeout: success without an image"
-  kill -0 $APP 2>/dev/null && fail "--kill --timeout: success but the process lives"
+  wait $APP; st=$?
+  [ $st = 137 ] || fail "--kill --timeout: success but the process was not killed (status $st)"
 else
   [ ! -e km.img ] || fail "--kill --timeout: failure but an image exists"
-  kill -0 $APP 2>/dev/null || fail "--kill --timeout: the image was discarded AND the process killed"
+  # Had it been killed, the SIGKILL was sent before cr_checkpoint returned.
+  n1=$(wc -l < km.out)
+  for _ in $(seq 1200); do [ "$(wc -l < km.out)" -gt "$n1" ] && break; alive $APP || break; sleep 0.05; done
+  alive $APP || fail "--kill --timeout: the image was discarded AND the process killed"
 fi
 kill -9 $APP 2>/dev/null; wait $APP 2>/dev/null
 
@@ -114,18 +134,20 @@ wait $APP; rc=$?
 # cr_restart --relocate OLD=NEW: the program, its cwd and an open file
 # moved to another folder.
 mkdir -p old && cp "$PROG" old/prog && echo data > old/data.txt
-( cd old && exec 7< data.txt && exec "$BIN/cr_run" ./prog 40 50 ) > rel.out 2>&1 &
+( cd old && exec 7< data.txt && exec "$BIN/cr_run" ./prog 0 50 "$WORK/rel.stop" ) > rel.out 2>&1 &
 APP=$!
-for _ in $(seq 200); do grep -q "step 1" rel.out 2>/dev/null && break; sleep 0.05; done
+wait_line rel.out "step 1" $APP || fail "relocate: program did not start"
 "$BIN/cr_checkpoint" -q --kill -f rel.img $APP || fail "relocate: checkpoint failed"
 wait $APP 2>/dev/null
 mv old new
 timeout 30 "$BIN/cr_restart" rel.img > /dev/null 2> rel.err
 [ $? = 1 ] && grep -q "missing" rel.err || fail "relocate: restart without --relocate did not refuse: $(cat rel.err)"
-timeout 60 "$BIN/cr_restart" -q --relocate "$PWD/old=$PWD/new" rel.img > rel-rst.out 2> rel-rst.err
-rc=$?
-[ $rc = 3 ] || fail "relocate: restarted program exit status $rc, not 3: $(cat rel-rst.err)"
-grep -q "^step 39 " rel-rst.out || fail "relocate: restarted program did not finish"
+timeout 60 "$BIN/cr_restart" -q --relocate "$PWD/old=$PWD/new" rel.img > rel-rst.out 2> rel-rst.err &
+R=$!
+wait_line rel-rst.out "^step" $R || fail "relocate: the restarted program does no step"
+touch rel.stop
+wait $R; rc=$?
+[ $rc = 3 ] || fail "relocate: restarted program exit status $rc, not 3 (its end): $(cat rel-rst.err)"
 expect_rc=$(timeout 10 "$BIN/cr_restart" --relocate nonsense rel.img 2>&1 >/dev/null; echo $?)
 [ "${expect_rc##*$'\n'}" = 2 ] || fail "--relocate without '=' accepted"
 

@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "state.h"
@@ -74,15 +75,19 @@ std::vector<NamedRange> own_specials() {
 
 }  // namespace
 
-std::vector<Range> own_mappings() {
+std::vector<Range> parse_mappings(std::istream& in) {
   std::vector<Range> v;
-  std::ifstream in("/proc/self/maps");
   std::string line;
   while (std::getline(in, line)) {
     unsigned long lo, hi;
     if (sscanf(line.c_str(), "%lx-%lx", &lo, &hi) == 2 && lo < kUserTop) v.push_back({lo, hi});
   }
   return sorted(v);
+}
+
+std::vector<Range> own_mappings() {
+  std::ifstream in("/proc/self/maps");
+  return parse_mappings(in);
 }
 
 uint64_t find_free(const std::vector<Range>& busy_in, uint64_t len) {
@@ -132,34 +137,43 @@ void check_files(State& s) {
   }
 }
 
-void plan_memory(State& s) {
-  s.current = own_mappings();
-  const size_t n = s.img.regions.size();
-  s.place.assign(n, Placement{});
+std::vector<Placement> plan_placement(const std::vector<crimg::RegionInfo>& regions,
+                                      const std::vector<Range>& current,
+                                      const std::function<bool(const Range&)>& reserve) {
+  const size_t n = regions.size();
+  std::vector<Placement> place(n);
   std::vector<Range> target;
-  for (const crimg::RegionInfo& r : s.img.regions)
+  for (const crimg::RegionInfo& r : regions)
     if (!is_vsyscall(r)) target.push_back({r.rec.start, r.rec.end});
   for (size_t i = 0; i < n; ++i) {
-    const crimg::RegionRecord& r = s.img.regions[i].rec;
+    const crimg::RegionRecord& r = regions[i].rec;
     if (r.kind == crimg::kRegSpecial) continue;
-    if (r.end > kUserTop) s.fail("region above the user address space");
-    bool staged = overlaps(s.current, r.start, r.end);
-    if (!staged) {
-      void* p = mmap(reinterpret_cast<void*>(r.start), r.end - r.start, PROT_NONE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
-      staged = p == MAP_FAILED;
-    }
-    s.place[i].staged = staged;
+    place[i].staged = overlaps(current, r.start, r.end) || !reserve({r.start, r.end});
   }
-  // Staging addresses avoid both layouts.
-  std::vector<Range> busy = own_mappings();
+  // Staging addresses avoid both layouts (the reservations just made lie
+  // inside the target's ranges).
+  std::vector<Range> busy = current;
   busy.insert(busy.end(), target.begin(), target.end());
   for (size_t i = 0; i < n; ++i) {
-    if (!s.place[i].staged) continue;
-    const crimg::RegionRecord& r = s.img.regions[i].rec;
-    s.place[i].staging = find_free(busy, r.end - r.start);
-    busy.push_back({s.place[i].staging, s.place[i].staging + (r.end - r.start)});
+    if (!place[i].staged) continue;
+    const crimg::RegionRecord& r = regions[i].rec;
+    place[i].staging = find_free(busy, r.end - r.start);
+    busy.push_back({place[i].staging, place[i].staging + (r.end - r.start)});
   }
+  return place;
+}
+
+void plan_memory(State& s) {
+  for (const crimg::RegionInfo& r : s.img.regions)
+    if (r.rec.kind != crimg::kRegSpecial && r.rec.end > kUserTop)
+      s.fail("region above the user address space");
+  s.current = own_mappings();
+  // Reserve a direct region at its own address; staged if that fails.
+  s.place = plan_placement(s.img.regions, s.current, [](const Range& r) {
+    return mmap(reinterpret_cast<void*>(r.lo), r.hi - r.lo, PROT_NONE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1,
+                0) != MAP_FAILED;
+  });
 }
 
 void map_regions(State& s) {

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <istream>
 #include <string>
 #include <vector>
 
@@ -67,7 +69,17 @@ bool check_type(State& s, const std::string& path, unsigned type, const std::str
 
 // Our own mappings (parsed /proc/self/maps), sorted.
 std::vector<Range> own_mappings();
-// A free, page-aligned address range of @len avoiding @busy (sorted).
+// The ranges of a /proc/PID/maps text below the user address top, sorted.
+std::vector<Range> parse_mappings(std::istream& maps);
+// A free address range of @len at or above the staging base, aligned to
+// 1 MiB and 1 MiB away from every range of @busy (in any order).
 uint64_t find_free(const std::vector<Range>& busy, uint64_t len);
+// plan_memory's decision, without touching memory: each non-special region
+// is staged if it overlaps @current (our mappings) or @reserve (which maps
+// it at its own address) fails; staged ones get staging addresses clear of
+// @current, of every region of the image and of each other.
+std::vector<Placement> plan_placement(const std::vector<crimg::RegionInfo>& regions,
+                                      const std::vector<Range>& current,
+                                      const std::function<bool(const Range&)>& reserve);
 
 }  // namespace crrestore

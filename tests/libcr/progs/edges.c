@@ -7,7 +7,8 @@
  *  - RLIMIT_NOFILE raised and an fd above the default limit;
  *  - data in memory the program made PROT_NONE.
  * A worker thread steps; after the steps it checks everything.
- * Usage: edges WORKDIR */
+ * Usage: edges WORKDIR [STEPS [STOPFILE]]
+ * (10 steps by default; with STOPFILE it steps until that file exists.) */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -25,10 +26,12 @@ static char* filemap;
 static char* shared;
 static int highfd = -1;
 static char* guarded_area;
+static int steps = 10;
+static const char* stopfile;
 
 static void* worker(void* arg) {
   (void)arg;
-  for (int step = 0; step < 10; ++step) {
+  for (int step = 0; stopfile ? access(stopfile, F_OK) != 0 : step < steps; ++step) {
     printf("step %d\n", step);
     fflush(stdout);
     usleep(100000);
@@ -50,6 +53,8 @@ static void* worker(void* arg) {
 
 int main(int argc, char** argv) {
   if (argc < 2) return 2;
+  if (argc > 2) steps = atoi(argv[2]);
+  if (argc > 3) stopfile = argv[3];
   mkdir(argv[1], 0755);
   long page = sysconf(_SC_PAGESIZE);
   char path[4096];

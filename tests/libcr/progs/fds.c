@@ -9,7 +9,9 @@
  * placeholder failing with ECONNRESET (seed 004).  Set CR_EXPECT_RESTART=1
  * for a run that will be restarted; the program checks the behaviour that
  * is expected and prints the same line either way.
- * Usage: fds WORKDIR */
+ * Usage: fds WORKDIR [STEPS [STOPFILE]]
+ * (10 steps by default; with STOPFILE it steps until that file exists, so
+ * a checkpoint test decides when phase 2 begins.) */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -32,6 +34,8 @@ static unsigned long sum_file(const char* p) {
 
 int main(int argc, char** argv) {
   if (argc < 2) return 2;
+  const int steps = argc > 2 ? atoi(argv[2]) : 10;
+  const char* stopfile = argc > 3 ? argv[3] : NULL;
   char in[512], out[512], app[512];
   snprintf(in, sizeof in, "%s/input.txt", argv[1]);
   snprintf(out, sizeof out, "%s/output.txt", argv[1]);
@@ -67,8 +71,9 @@ int main(int argc, char** argv) {
   fflush(tmp);
 
   char buf[64];
-  for (int step = 0; step < 10; ++step) {
+  for (int step = 0; stopfile ? access(stopfile, F_OK) != 0 : step < steps; ++step) {
     ssize_t n = read(rfd, buf, 15); /* one input line per step */
+    if (n == 0 && lseek(rfd, 0, SEEK_SET) == 0) n = read(rfd, buf, 15); /* from the top */
     printf("step %d read %.*s", step, (int)(n > 0 ? n : 0), buf);
     char line[64];
     int len = snprintf(line, sizeof line, "out %d\n", step);

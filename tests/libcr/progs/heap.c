@@ -1,7 +1,12 @@
 /* heap.c -- single-threaded; every line printed depends on the whole heap.
  * A pool of blocks is allocated, freed and mutated with a PRNG; each step
  * prints a hash over every live block, so a lost or damaged heap page shows
- * up in the output. */
+ * up in the output.
+ *   heap STEPS [DELAY_MS [STOPFILE]]
+ * With STOPFILE it steps until that file exists (STEPS is ignored): a
+ * checkpoint test decides when it ends, so it can neither end nor run far
+ * past its marker before the checkpoint.  Run with the number of steps such
+ * a run did, it prints the same lines. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,9 +25,10 @@ static uint64_t next(void) {
 int main(int argc, char** argv) {
   int steps = argc > 1 ? atoi(argv[1]) : 12;
   int delay_ms = argc > 2 ? atoi(argv[2]) : 80;
+  const char* stopfile = argc > 3 ? argv[3] : NULL;
   unsigned char* blocks[NBLOCKS] = {0};
   size_t sizes[NBLOCKS] = {0};
-  for (int s = 0; s < steps; ++s) {
+  for (int s = 0; stopfile ? access(stopfile, F_OK) != 0 : s < steps; ++s) {
     for (int k = 0; k < 3000; ++k) {
       int i = (int)(next() % NBLOCKS);
       if (blocks[i] && next() % 4 == 0) {

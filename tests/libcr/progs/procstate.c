@@ -4,7 +4,8 @@
  * Phase 1 sets everything up and queues three blocked signals; the program
  * steps; then it unblocks them and reports what arrived and the state it
  * sees.  The output is the same with or without a restart in between.
- * Usage: procstate WORKDIR */
+ * Usage: procstate WORKDIR [STEPS [STOPFILE]]
+ * (8 steps by default; with STOPFILE it steps until that file exists.) */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,8 @@ static void on_rt(int sig, siginfo_t* si, void* uc) {
 
 int main(int argc, char** argv) {
   if (argc < 2) return 2;
+  const int steps = argc > 2 ? atoi(argv[2]) : 8;
+  const char* stopfile = argc > 3 ? argv[3] : NULL;
   mkdir(argv[1], 0755);
   if (chdir(argv[1]) != 0) return 1;
   umask(027);
@@ -59,10 +62,10 @@ int main(int argc, char** argv) {
   union sigval v = {.sival_int = 4242};
   sigqueue(getpid(), SIGRTMIN + 3, v);
 
-  struct itimerval it = {{0, 0}, {100, 0}};
+  struct itimerval it = {{0, 0}, {1000, 0}};
   setitimer(ITIMER_REAL, &it, NULL); /* armed, far in the future */
 
-  for (int step = 0; step < 8; ++step) {
+  for (int step = 0; stopfile ? access(stopfile, F_OK) != 0 : step < steps; ++step) {
     printf("step %d\n", step);
     fflush(stdout);
     usleep(100000);
@@ -81,7 +84,7 @@ int main(int argc, char** argv) {
   sigaction(SIGUSR2, NULL, &old);
   printf("SIGUSR2 ignored: %d\n", old.sa_handler == SIG_IGN);
   getitimer(ITIMER_REAL, &it);
-  printf("alarm timer armed: %d\n", it.it_value.tv_sec > 90 && it.it_value.tv_sec < 100);
+  printf("alarm timer armed: %d\n", it.it_value.tv_sec > 900 && it.it_value.tv_sec < 1000);
   mode_t m = umask(0);
   printf("umask %03o\n", m);
   getrlimit(RLIMIT_NOFILE, &rl);

@@ -2,12 +2,16 @@
  * signal-handling threads do.  It must neither swallow libcr's checkpoint
  * signal nor keep the checkpoint from stopping it, and must still get the
  * signal meant for it after a restart.  Another thread sleeps in ppoll()
- * with every signal blocked. */
+ * with every signal blocked.
+ *   sigwaiter [STEPS [STOPFILE]]
+ * After the steps (11 by default; with STOPFILE until that file exists) the
+ * main thread sends the waiter its signal and joins it. */
 #define _GNU_SOURCE
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 static void* waiter(void* arg) {
@@ -28,7 +32,9 @@ static void* poller(void* arg) {
   return arg;
 }
 
-int main(void) {
+int main(int argc, char** argv) {
+  const int steps = argc > 1 ? atoi(argv[1]) : 11;
+  const char* stopfile = argc > 2 ? argv[2] : NULL;
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL);
@@ -36,14 +42,13 @@ int main(void) {
   pthread_create(&t, NULL, waiter, NULL);
   pthread_t p;
   pthread_create(&p, NULL, poller, NULL);
-  for (int i = 0; i < 14; i++) {
+  for (int i = 0; stopfile ? access(stopfile, F_OK) != 0 : i < steps; i++) {
     printf("step %d\n", i);
     fflush(stdout);
     usleep(100000);
-    if (i == 10) {
-      kill(getpid(), SIGUSR1);
-      pthread_join(t, NULL);
-    }
   }
+  kill(getpid(), SIGUSR1);
+  pthread_join(t, NULL);
+  printf("waiter joined\n");
   return 0;
 }
