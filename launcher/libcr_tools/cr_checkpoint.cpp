@@ -19,6 +19,7 @@
 //      --stop: it is stopped), so that our exit means it is done.
 // The control channel itself is libcr/src/control/control.h.  This tool
 // does not load libcr.
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -155,16 +156,38 @@ struct ImageFile {
   std::string path, dir, tmp_name;  // tmp_name: only for a named temporary
 };
 
+// Where O_TMPFILE is not supported (NFS, some parallel file systems) the
+// image is a named "FILE.tmp.<pid>.XXXXXX", and with O_TMPFILE it has that
+// name between its link and its rename: a cr_checkpoint killed with
+// SIGKILL there leaves it behind.  The next cr_checkpoint to the same FILE
+// removes those whose writer is gone (its pid no longer exists).
+void remove_stale_temporaries(const std::string& dir, const std::string& path) {
+  std::string b = path;
+  const std::string prefix = std::string(basename(b.data())) + ".tmp.";
+  DIR* d = opendir(dir.c_str());
+  if (!d) return;
+  while (const struct dirent* e = readdir(d)) {
+    if (strncmp(e->d_name, prefix.c_str(), prefix.size()) != 0) continue;
+    char* end;
+    const long pid = strtol(e->d_name + prefix.size(), &end, 10);
+    if (pid <= 0 || *end != '.' || strlen(end + 1) != 6) continue;
+    if (kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    unlinkat(dirfd(d), e->d_name, 0);
+  }
+  closedir(d);
+}
+
 ImageFile open_image(const std::string& path) {
   ImageFile f;
   f.path = path;
   std::string d = path;
   f.dir = dirname(d.data());
+  remove_stale_temporaries(f.dir, path);
   f.fd = open(f.dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (f.fd >= 0) return f;
   if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
     die(1, "cannot create an image in %s: %s", f.dir.c_str(), strerror(errno));
-  f.tmp_name = path + ".tmp.XXXXXX";
+  f.tmp_name = path + ".tmp." + std::to_string(getpid()) + ".XXXXXX";
   f.fd = mkostemp(f.tmp_name.data(), O_CLOEXEC);
   if (f.fd < 0) die(1, "cannot create %s: %s", f.tmp_name.c_str(), strerror(errno));
   fchmod(f.fd, 0600);
@@ -183,7 +206,7 @@ int commit_image(ImageFile* f) {
   if (f->tmp_name.empty()) {
     // Link the anonymous file; a rename over the old image keeps the
     // replacement atomic (no moment without an image of that name).
-    f->tmp_name = f->path + ".tmp.XXXXXX";
+    f->tmp_name = f->path + ".tmp." + std::to_string(getpid()) + ".XXXXXX";
     for (int tries = 0;; ++tries) {
       std::string t = f->tmp_name;
       snprintf(t.data() + t.size() - 6, 7, "%06x", static_cast<unsigned>(rand()) & 0xffffff);

@@ -45,6 +45,17 @@ n3=$(wc -l < stop.out)
 kill -9 $APP; wait $APP 2>/dev/null
 "$BIN/cr_info" stop.img > /dev/null || fail "--stop image is not valid"
 
+# Temporary images of a cr_checkpoint that was killed (named
+# FILE.tmp.<pid>.XXXXXX) are removed by the next checkpoint to FILE when
+# their writer is gone; those of a live writer, and other files, stay.
+true & DEAD=$!; wait $DEAD
+touch "st.img.tmp.$DEAD.abcdef" "st.img.tmp.1.abcdef" st.img.tmp.notapid
+start st.out
+"$BIN/cr_checkpoint" -q -f st.img $APP || fail "checkpoint beside stale temporaries failed"
+[ -e "st.img.tmp.$DEAD.abcdef" ] && fail "a dead writer's temporary image was not removed"
+[ -e st.img.tmp.1.abcdef ] && [ -e st.img.tmp.notapid ] || fail "a live writer's or another file was removed"
+kill -9 $APP; wait $APP 2>/dev/null
+
 # A reader that goes away never kills a tool (issue 7): cr_info's output into
 # a pipe whose read end is already closed, so every write fails; it must
 # exit with the image's status (0), quietly, not die of SIGPIPE (141).
