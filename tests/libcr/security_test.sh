@@ -84,6 +84,8 @@ mkdir -p -m 700 /run/crmpi
 $PY -c '
 import socket, sys, os
 path = "/run/crmpi/libcr.%s" % sys.argv[1]
+try: os.unlink(path)  # a dead process of the same pid may have left its socket file
+except FileNotFoundError: pass
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.bind(path); s.listen(4)
 print("listening", flush=True)
 c, _ = s.accept()
