@@ -21,15 +21,8 @@ std::string temp_path(const char* tag) {
   return std::string(::testing::TempDir()) + "/crimg_" + tag + "_" + std::to_string(getpid());
 }
 
-std::string read_all(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-void write_all(const std::string& p, const std::string& data) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-}
+using crtest::read_all;
+using crtest::write_all;
 
 void make_image(const std::string& path, const char* mem, size_t npages, int level) {
   ASSERT_EQ(crtest::write_sample_image(path, mem, npages, level), "");

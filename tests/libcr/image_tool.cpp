@@ -34,8 +34,7 @@ int seeds(const std::string& dir) {
 }
 
 int corrupt(const char* in, const char* out, const std::string& kind) {
-  std::ifstream f(in, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const std::string bytes = crtest::read_all(in);
   crtest::EditImage img;
   if (!crtest::split_image(bytes, &img) || img.secs.size() < 6) {
     fprintf(stderr, "image_tool: %s: not an image\n", in);

@@ -8,6 +8,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "writer.h"
@@ -15,6 +17,17 @@
 namespace crtest {
 
 inline constexpr size_t kPage = 4096;
+
+// A whole file as bytes, and bytes as a whole file (test helpers).
+inline std::string read_all(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+inline void write_all(const std::string& p, const std::string& data) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+}
 
 // Writes the image to @path: PROCESS, THREADS, SIGNALS, FDS, two PAGES
 // sections (runs with a hole, then the hole in a section of its own), REGIONS,

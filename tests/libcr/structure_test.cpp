@@ -20,15 +20,8 @@ namespace {
 using crtest::EditImage;
 using crtest::kPage;
 
-std::string read_all(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-void write_all(const std::string& p, const std::string& data) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-}
+using crtest::read_all;
+using crtest::write_all;
 
 template <typename T>
 T get(const std::string& s, size_t off) {
