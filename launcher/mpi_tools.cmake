@@ -5,7 +5,7 @@ endif()
 # cr_agent: the life of a rank's real MPI process; what it executes is
 # pmpi_layer's crmpi_agent library.
 add_executable(cr_agent ${CMAKE_CURRENT_LIST_DIR}/cr_agent/agent_main.cpp)
-target_link_libraries(cr_agent PRIVATE crmpi_agent)
+target_link_libraries(cr_agent PRIVATE crmpi_agent crmanifest)
 
 add_executable(crmpirun ${CMAKE_CURRENT_LIST_DIR}/crmpirun/crmpirun.cpp)
 target_include_directories(crmpirun PRIVATE ${CMAKE_CURRENT_LIST_DIR}/common)

@@ -1,11 +1,15 @@
-// cr_agent PROG ARGS...: one rank's real MPI process.
+// cr_agent [--restore MANIFEST] PROG ARGS...: one rank's real MPI process.
 //
 // Lifecycle (a table of contents):
 //   1. MPI_Init_thread; errors on every communicator return to us.
 //   2. Create the channel (memfd), start the app as our child with the
-//      channel fd, LD_PRELOAD of libcrpmpi, and PR_SET_PDEATHSIG.
-//   3. Serve the app's calls until it exits.
-//   4. Mirror the app's fate: finalize and exit with its status, or die of
+//      channel at fd chan::kChannelFd, LD_PRELOAD of libcrpmpi, and
+//      PR_SET_PDEATHSIG -- or, with --restore, `cr_restart --inherit-fd`
+//      of this rank's image from the job manifest: the restored app finds
+//      its new channel at the same fd.
+//   3. Join the job's coordinator (if crmpirun gave one): job checkpoints.
+//   4. Serve the app's calls until it exits.
+//   5. Mirror the app's fate: finalize and exit with its status, or die of
 //      its signal, so that mpirun reports the rank and the cause.
 #include <fcntl.h>
 #include <malloc.h>
@@ -24,7 +28,9 @@
 #include <string>
 
 #include "agent.h"
+#include "agent_ckpt.h"
 #include "agent_internal.h"
+#include "crmpi/manifest.h"
 
 namespace crmpi::agent {
 
@@ -124,14 +130,66 @@ void spread_if_spare_cpus() {
   sched_setaffinity(0, sizeof all, &all);  // best effort (cgroups may restrict)
 }
 
-pid_t start_app(int fd, char** argv) {
+// Put the channel at chan::kChannelFd (raising the soft fd limit if it is
+// below), where every incarnation of the app finds it.
+bool place_channel(int fd) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur <= static_cast<rlim_t>(chan::kChannelFd)) {
+    rl.rlim_cur = chan::kChannelFd + 1;
+    if (rl.rlim_max < rl.rlim_cur) return false;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (fd != chan::kChannelFd && dup2(fd, chan::kChannelFd) < 0) return false;
+  if (fd != chan::kChannelFd) close(fd);
+  setenv("CRMPI_CHANNEL_FD", std::to_string(chan::kChannelFd).c_str(), 1);
+  return true;
+}
+
+// cr_restart next to this program.
+std::string cr_restart_path() {
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return "cr_restart";
+  self[n] = 0;
+  std::string dir(self);
+  return dir.substr(0, dir.rfind('/') + 1) + "cr_restart";
+}
+
+// This rank's image in the manifest (checked by crmpirun before launch).
+std::string image_of_rank(const char* manifest) {
+  try {
+    std::string path = crmpi::manifest::locate(manifest);
+    crmpi::manifest::Manifest m = crmpi::manifest::read(path);
+    for (const auto& r : m.ranks)
+      if (r.rank == g_rank) return path.substr(0, path.rfind('/') + 1) + r.image;
+    fprintf(stderr, "crmpi: rank %d: %s has no image for this rank\n", g_rank, path.c_str());
+  } catch (const std::exception& e) {
+    fprintf(stderr, "crmpi: rank %d: %s\n", g_rank, e.what());
+  }
+  return "";
+}
+
+pid_t start_app(int fd, char** argv, const std::string& image) {
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid != 0) return pid;
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) _exit(1);
   spread_if_spare_cpus();
-  setenv("CRMPI_CHANNEL_FD", std::to_string(fd).c_str(), 1);
+  if (!place_channel(fd)) {
+    fprintf(stderr, "crmpi: rank %d: cannot place the channel at fd %d: %s\n", g_rank,
+            chan::kChannelFd, strerror(errno));
+    _exit(127);
+  }
+  if (!image.empty()) {  // --restore: the app comes back from its image
+    std::string tool = cr_restart_path(), fdarg = std::to_string(chan::kChannelFd);
+    signal(SIGPIPE, SIG_DFL);
+    execl(tool.c_str(), "cr_restart", "-q", "--inherit-fd", fdarg.c_str(), image.c_str(),
+          static_cast<char*>(nullptr));
+    fprintf(stderr, "crmpi: rank %d: cannot execute %s: %s\n", g_rank, tool.c_str(),
+            strerror(errno));
+    _exit(127);
+  }
   if (const char* lib = getenv("CRMPI_PRELOAD"); lib && *lib) {
     std::string pre = lib;
     if (const char* old = getenv("LD_PRELOAD"); old && *old) pre += std::string(":") + old;
@@ -158,6 +216,7 @@ void serve() {
       continue;
     }
     seen = v;
+    ckpt::poll();  // the coordinator or the app's libcr may have rung us
     g_in_call = 1;
     if (!app_alive()) mirror_death(g_app_status);
     // Load call_seq before draining: sends posted before the call are then
@@ -180,8 +239,16 @@ void serve() {
 
 int main(int argc, char** argv) {
   using namespace crmpi::agent;
+  const char* manifest = nullptr;
+  if (argc >= 3 && strcmp(argv[1], "--restore") == 0) {
+    manifest = argv[2];
+    argv += 2;
+    argc -= 2;
+  }
   if (argc < 2) {
-    fprintf(stderr, "usage: cr_agent PROG [ARGS...]\n(cr_agent is started by crmpirun)\n");
+    fprintf(stderr,
+            "usage: cr_agent [--restore MANIFEST] PROG [ARGS...]\n(cr_agent is started by "
+            "crmpirun)\n");
     return 2;
   }
   // Payload copies of nonblocking operations come and go at high rate: keep
@@ -207,12 +274,18 @@ int main(int argc, char** argv) {
   sa.sa_flags = SA_RESTART;
   for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT}) sigaction(s, &sa, nullptr);
 
-  g_app = start_app(fd, argv + 1);
+  std::string image;
+  if (manifest) {
+    image = image_of_rank(manifest);
+    if (image.empty()) MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  g_app = start_app(fd, argv + 1, image);
   if (g_app < 0) {
     perror("crmpi: fork");
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
   close(fd);
+  if (!ckpt::start(manifest != nullptr)) MPI_Abort(MPI_COMM_WORLD, 1);
   serve();
   // The app is gone (serve returns only then).
   int st = g_app_status;

@@ -30,8 +30,16 @@ int main(int argc, char** argv) {
                  "be repeated")
       ->allow_extra_args(false)
       ->type_name("OLD=NEW");
+  app.add_option("--inherit-fd", opt.inherit,
+                 "N: keep this command's fd N open, at N, in the restored process (the image "
+                 "must not use N); may be repeated")
+      ->allow_extra_args(false)
+      ->check(CLI::Range(3, 1 << 20))
+      ->type_name("N");
   app.add_option("FILE", file, "the image")->required();
-  crtools::parse_or_exit(app, "cr_restart [-v] [-q] [--foreign-image] [--relocate OLD=NEW]... FILE",
+  crtools::parse_or_exit(app,
+                         "cr_restart [-v] [-q] [--foreign-image] [--relocate OLD=NEW]... "
+                         "[--inherit-fd N]... FILE",
                          argc, argv);
   for (const std::string& v : relocate) {
     const size_t eq = v.find('=');

@@ -2,6 +2,9 @@
 #include <cstring>
 #include <vector>
 
+#include <algorithm>
+
+#include "agent_ckpt.h"
 #include "agent_internal.h"
 
 namespace crmpi::agent::internal {
@@ -95,7 +98,7 @@ int run_coll(const Msg& m, char* s, char* r, MPI_Datatype st, MPI_Datatype rt, M
   return MPI_ERR_OTHER;
 }
 
-void op_coll(Msg& m) {
+static void op_coll_run(Msg& m) {
   Msg a = m;  // callbacks of user ops reuse the slot
   bool user = a.a.coll.user_op != 0;
   // Check everything the call names before anything is allocated.
@@ -181,9 +184,48 @@ MPI_Group world_subgroup(int n, const int* ranks) {
   return g;
 }
 
+// A collective counts for the job checkpoint's safe point (agent_ckpt.cpp):
+// it may be held or paused before it starts.
+struct CollectiveScope {
+  explicit CollectiveScope(MPI_Comm c) { ckpt::enter_collective(c); }
+  ~CollectiveScope() { ckpt::left_collective(); }
+  CollectiveScope(const CollectiveScope&) = delete;
+  CollectiveScope& operator=(const CollectiveScope&) = delete;
+};
+
+void op_coll(Msg& m) {
+  if (m.a.coll.kind == chan::kReduceLocal) return op_coll_run(m);
+  CollectiveScope scope(wcomm(m.a.coll.comm));
+  op_coll_run(m);
+}
+
+static void op_comm_run(Msg& m, MPI_Comm c, MPI_Comm& nc);
+
 void op_comm(Msg& m) {
-  MPI_Comm nc = MPI_COMM_NULL;
   MPI_Comm c = wcomm(m.a.comm.parent);
+  MPI_Comm nc = MPI_COMM_NULL;
+  if (m.op == chan::kOpCommFree) {
+    ckpt::comm_freed(c);
+    forget_comm(c);
+    m.rc = MPI_Comm_free(&c);
+    return;
+  }
+  if (m.op == chan::kOpCommCreateGroup) {  // collective over the group only: not counted
+    op_comm_run(m, c, nc);
+  } else {
+    CollectiveScope scope(c);
+    op_comm_run(m, c, nc);
+  }
+  if (m.rc != MPI_SUCCESS) return;
+  reply_comm(m, nc);
+  if (nc == MPI_COMM_NULL) return;
+  auto* w = reinterpret_cast<const int*>(g_sh->data);
+  int lowest = *std::min_element(w, w + m.a.comm_out.size);
+  m.a.comm_out.id = chan::comm_id(m.a.comm.parent_id, m.a.comm.counter, static_cast<uint64_t>(lowest));
+  ckpt::comm_added(nc, m.a.comm_out.id, 0);
+}
+
+static void op_comm_run(Msg& m, MPI_Comm c, MPI_Comm& nc) {
   Armed armed;  // collective: a peer may wait for our pull before it joins
   switch (m.op) {
     case chan::kOpCommDup:
@@ -205,12 +247,7 @@ void op_comm(Msg& m) {
       MPI_Group_free(&g);
       break;
     }
-    case chan::kOpCommFree:
-      forget_comm(c);
-      m.rc = MPI_Comm_free(&c);
-      return;
   }
-  if (m.rc == MPI_SUCCESS) reply_comm(m, nc);
 }
 
 }  // namespace crmpi::agent::internal

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "agent.h"
+#include "agent_ckpt.h"
 #include "agent_internal.h"
 
 namespace crmpi::agent {
@@ -304,6 +305,8 @@ void init_tables() {
 #undef X
   remember_comm(MPI_COMM_WORLD);
   remember_comm(MPI_COMM_SELF);
+  ckpt::comm_added(MPI_COMM_WORLD, 1, 0);  // ids of protocol.h, comm_id()
+  ckpt::comm_added(MPI_COMM_SELF, 2, 0);
 }
 
 void dispatch(Msg& m);
@@ -334,6 +337,10 @@ void execute() {
       if (!valid(*b)) throw BadCall{"buffer outside the channel"};
     dispatch(m);
     g_app_waits = false;
+  } catch (const ckpt::Paused& p) {  // the app makes the call again after the checkpoint
+    g_app_waits = false;
+    m.kind = chan::kReply;
+    m.rc = p.rc;
   } catch (const BadCall& e) {
     g_app_waits = false;
     fprintf(stderr, "crmpi: rank %d: agent rejected call %u: %s\n", g_rank, m.op, e.what);
@@ -435,6 +442,21 @@ void dispatch(Msg& m) {
       m.rc = MPI_Op_free(&op);
       break;
     }
+    case chan::kOpCkptQuiesced:
+      ckpt::op_quiesced(m);
+      break;
+    case chan::kOpCkptPeekMessage:
+      ckpt::op_peek_message(m);
+      break;
+    case chan::kOpCkptTakeMessage:
+      ckpt::op_take_message(m);
+      break;
+    case chan::kOpCkptResume:
+      ckpt::op_resume(m);
+      break;
+    case chan::kOpCommRebuild:
+      ckpt::op_comm_rebuild(m);
+      break;
     default:
       fprintf(stderr, "crmpi: rank %d: agent got unknown op %u\n", g_rank, m.op);
       m.rc = MPI_ERR_INTERN;

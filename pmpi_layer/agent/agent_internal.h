@@ -77,6 +77,12 @@ struct AReq {
 
 // The live request with this id, or BadCall.
 AReq* areq(uint64_t id);
+// Every live request (agent_exec.cpp).
+extern std::unordered_set<AReq*> g_live;
+// Before a job checkpoint's capture: cancel a pending receive, or complete
+// it (it matched), a send or a nonblocking collective; the outcome stays in
+// q (done, st, rc) for the app's next completion call.  0 or an errno.
+int settle_request(AReq* q);
 // Handles the agent gave out (communicators, ops, messages), checked by
 // wcomm/wop/wmsg; throw BadCall for anything else.
 void remember_comm(MPI_Comm c);
@@ -225,5 +231,9 @@ size_t stashed_size(const Stashed* e);
 // pulled (*pulled). st gets the decoded status.
 int stash_deliver(Stashed* e, const Buf& dst, char* p, MPI_Status& st, bool* pulled);
 void op_comm(Msg& m);
+// Reply of a communicator creation (CommOut, members' world ranks in data).
+void reply_comm(Msg& m, MPI_Comm nc);
+// The group of these world ranks.
+MPI_Group world_subgroup(int n, const int* ranks);
 
 }  // namespace crmpi::agent::internal

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "agent_ckpt.h"
 #include "agent_internal.h"
 
 namespace crmpi::agent::internal {
@@ -94,6 +95,29 @@ char* recv_ptr(const Buf& d, Scratch& s) {
   return s.get(cap);
 }
 
+// MPI_Recv of up to `cap` wire bytes into p that a job checkpoint can pause:
+// an Irecv polled until it completes; on a pause it is cancelled (it
+// matched nothing: ckpt::Paused propagates) or, if it matched meanwhile,
+// completes as usual.
+int pausable_recv(char* p, size_t cap, int src, int tag, MPI_Comm c, MPI_Status& st) {
+  WireCount w(cap);
+  Armed a;
+  MPI_Request r;
+  int rc = MPI_Irecv(p, w.count, w.type, src, tag, c, &r);
+  if (rc != MPI_SUCCESS) return rc;
+  if (!ckpt::wait_or_pause(&r, &st, &rc)) {
+    MPI_Cancel(&r);
+    MPI_Wait(&r, &st);
+    int cancelled = 0;
+    MPI_Test_cancelled(&st, &cancelled);
+    if (cancelled) throw ckpt::Paused{chan::kRcPaused};
+    rc = st.MPI_ERROR == MPI_ERR_TRUNCATE ? MPI_ERR_TRUNCATE : MPI_SUCCESS;
+  }
+  if ((rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE) && st.MPI_SOURCE != MPI_PROC_NULL)
+    ++ckpt::g_received;
+  return rc;
+}
+
 // Blocking receive of wire bytes into p for destination d; decodes, pulls a
 // rendezvous payload, delivers the rest. Looks in the stash first.
 int recv_into(const Buf& d, char* p, int src, int tag, MPI_Comm c, MPI_Status& st) {
@@ -103,11 +127,7 @@ int recv_into(const Buf& d, char* p, int src, int tag, MPI_Comm c, MPI_Status& s
   if (e) {
     rc = stash_deliver(e, d, p, st, &pulled);
   } else {
-    {
-      WireCount w(recv_capacity(d));
-      Armed a;
-      rc = MPI_Recv(p, w.count, w.type, src, tag, c, &st);
-    }
+    rc = pausable_recv(p, recv_capacity(d), src, tag, c, st);
     rc = land(d, p, st, rc, &pulled);
   }
   if (!pulled && (rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE) && st._ucount)
@@ -261,7 +281,11 @@ void op_probe(Msg& m, bool blocking) {
     m.rc = MPI_SUCCESS;
   } else if (blocking) {
     Armed a;
-    m.rc = MPI_Probe(src, tag, c, &st);
+    for (flag = 0; !flag;) {  // MPI_Probe that a job checkpoint can pause
+      m.rc = MPI_Iprobe(src, tag, c, &flag, &st);
+      if (m.rc != MPI_SUCCESS) break;
+      if (!flag) ckpt::poll_or_pause();
+    }
   } else {
     Armed a;  // a program may poll with Iprobe for a message sent after a large one to us
     m.rc = MPI_Iprobe(src, tag, c, &flag, &st);
@@ -283,7 +307,11 @@ void op_mprobe(Msg& m) {
   if (!e) {
     if (m.a.probe.blocking) {
       Armed a;
-      m.rc = MPI_Mprobe(src, tag, c, &msg, &st);
+      for (flag = 0; !flag;) {  // MPI_Mprobe that a job checkpoint can pause
+        m.rc = MPI_Improbe(src, tag, c, &flag, &msg, &st);
+        if (m.rc != MPI_SUCCESS) break;
+        if (!flag) ckpt::poll_or_pause();
+      }
     } else {
       Armed a;
       m.rc = MPI_Improbe(src, tag, c, &flag, &msg, &st);
@@ -327,6 +355,7 @@ void op_mrecv(Msg& m) {
     MPI_Message msg = wmsg(m.a.mrecv.message);
     WireCount w(recv_capacity(d));
     int rc = MPI_Mrecv(p, w.count, w.type, &msg, &st);
+    if (st.MPI_SOURCE != MPI_PROC_NULL) ++ckpt::g_received;
     m.rc = land(d, p, st, rc, &pulled);
   }
   if (!pulled && (m.rc == MPI_SUCCESS || m.rc == MPI_ERR_TRUNCATE) && st._ucount)
@@ -358,8 +387,18 @@ void op_sendrecv(Msg& m) {
   m.rc = wire_isend(s, payload(m.src), static_cast<int>(m.a.sendrecv.dest),
                     static_cast<int>(m.a.sendrecv.stag), c, chan::kStandard, &sr, &bt);
   if (m.rc != MPI_SUCCESS) return;
-  int rrc = recv_into(d, r, static_cast<int>(m.a.sendrecv.source),
-                      static_cast<int>(m.a.sendrecv.rtag), c, st);
+  int rrc;
+  try {
+    rrc = recv_into(d, r, static_cast<int>(m.a.sendrecv.source),
+                    static_cast<int>(m.a.sendrecv.rtag), c, st);
+  } catch (const ckpt::Paused&) {
+    // The send part is on its way (the drain completes it): the app makes
+    // only the receive again.  The buffer is the call's own (inline or
+    // scratch), so the send must be done before the next call: wait here.
+    wait_req(&sr, MPI_STATUS_IGNORE);
+    if (bt != MPI_DATATYPE_NULL) MPI_Type_free(&bt);
+    throw ckpt::Paused{chan::kRcPausedSent};
+  }
   int src = wait_req(&sr, MPI_STATUS_IGNORE);
   if (bt != MPI_DATATYPE_NULL) MPI_Type_free(&bt);
   m.rc = rrc != MPI_SUCCESS ? rrc : src;
@@ -512,7 +551,9 @@ void complete_with_mpi(Completion& c) {
     if (take_done(c)) return;
     std::vector<MPI_Request> rs(c.n);
     for (int i = 0; i < c.n; ++i) rs[i] = c.qs[i] && !c.qs[i]->done ? c.qs[i]->r : MPI_REQUEST_NULL;
-    bool poll = is_wait(c.kind) && !g_rndv_recvs.empty();
+    // A Wait* polls when it must serve rendezvous receives meanwhile, and
+    // when a job checkpoint may have to pause it.
+    bool poll = is_wait(c.kind) && (!g_rndv_recvs.empty() || ckpt::enabled());
     c.rc = run_complete(poll ? as_test(c.kind) : c.kind, rs, c.sts, c.fin, &c.flag);
     if (c.kind == chan::kGetStatus) {
       settle_get_status(c);
@@ -529,6 +570,7 @@ void complete_with_mpi(Completion& c) {
     if (c.flag || !c.fin.empty() || !poll) return;
     c.fin.clear();
     serve_pending();
+    ckpt::poll_or_pause();  // nothing completed: the requests stay as they are
   }
 }
 
@@ -621,6 +663,37 @@ void op_complete(Msg& m) {
       if (c.qs[i]) c.fin.push_back(i);
   }
   write_reply(c, m);
+}
+
+int settle_request(AReq* q) {
+  if (q->done || q->r == MPI_REQUEST_NULL) return 0;
+  MPI_Status st{};
+  int rc;
+  if (q->p2p) {
+    MPI_Cancel(&q->r);
+    rc = MPI_Wait(&q->r, &st);  // a cancelled receive completes at once
+    int cancelled = 0;
+    MPI_Test_cancelled(&st, &cancelled);
+    if (cancelled) {
+      g_rndv_recvs.erase(q);
+      q->st = st;
+      q->st._cancelled = 1;
+      q->st._ucount = 0;
+      q->rc = MPI_SUCCESS;
+      q->done = true;
+      q->r = MPI_REQUEST_NULL;
+      return 0;
+    }
+    recv_completed(q, st, rc);
+    return 0;
+  }
+  // A send (its receiver drained it) or a nonblocking collective (every
+  // member entered it): it completes.
+  rc = ckpt::wait_through(&q->r, &st);
+  q->rc = q->send ? send_completed(q, st, rc) : rc;
+  q->st = st;
+  q->done = true;
+  return 0;
 }
 
 void op_cancel(Msg& m) {

@@ -54,6 +54,7 @@
 #include <deque>
 #include <unordered_set>
 
+#include "agent_ckpt.h"
 #include "agent_internal.h"
 
 namespace crmpi::agent::internal {
@@ -188,16 +189,27 @@ static size_t with_trailer(char* buf, size_t n) {
   return w;
 }
 
+// A blocking send: small standard ones with MPI_Send (eager: they never
+// wait for the receiver); the others posted and waited for with wait_req,
+// which keeps serving the job checkpoint (their receiver may be paused: its
+// drain completes them).
 int wire_send(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode) {
+  if (dest != MPI_PROC_NULL) ++ckpt::g_sent;
   WireCount w(with_trailer(buf, n));
   Armed a;  // a large send may wait for a peer that waits for our pull
-  if (mode == chan::kSync) return MPI_Ssend(buf, w.count, w.type, dest, tag, c);
-  if (mode == chan::kReady) return MPI_Rsend(buf, w.count, w.type, dest, tag, c);
-  return MPI_Send(buf, w.count, w.type, dest, tag, c);
+  if (mode == chan::kStandard && n <= chan::kAsyncMaxPayload)
+    return MPI_Send(buf, w.count, w.type, dest, tag, c);
+  MPI_Request r;
+  int rc = mode == chan::kSync    ? MPI_Issend(buf, w.count, w.type, dest, tag, c, &r)
+           : mode == chan::kReady ? MPI_Irsend(buf, w.count, w.type, dest, tag, c, &r)
+                                  : MPI_Isend(buf, w.count, w.type, dest, tag, c, &r);
+  if (rc != MPI_SUCCESS) return rc;
+  return wait_req(&r, MPI_STATUS_IGNORE);
 }
 
 int wire_isend(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode, MPI_Request* r,
                MPI_Datatype* bt) {
+  if (dest != MPI_PROC_NULL) ++ckpt::g_sent;
   WireCount w(with_trailer(buf, n));
   int rc = mode == chan::kSync    ? MPI_Issend(buf, w.count, w.type, dest, tag, c, r)
            : mode == chan::kReady ? MPI_Irsend(buf, w.count, w.type, dest, tag, c, r)
@@ -216,6 +228,7 @@ int rndv_send_start(AReq* q, const Buf& src, int dest, int tag, MPI_Comm c, uint
   if (rc != MPI_SUCCESS) return rc;
   // 64 bytes: below every eager limit, so this returns at once.
   rc = MPI_Send(&q->hdr, kRndvHeaderBytes, MPI_BYTE, dest, tag, c);
+  if (rc == MPI_SUCCESS) ++ckpt::g_sent;
   if (rc != MPI_SUCCESS) {
     MPI_Cancel(&q->r);
     MPI_Wait(&q->r, MPI_STATUS_IGNORE);
@@ -301,6 +314,10 @@ int land(const Buf& dst, const char* buf, MPI_Status& st, int rc, bool* pulled) 
 
 void recv_completed(AReq* q, MPI_Status& st, int rc) {
   g_rndv_recvs.erase(q);
+  if ((rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE ||
+       (rc == MPI_ERR_IN_STATUS && st.MPI_ERROR == MPI_ERR_TRUNCATE)) &&
+      !st._cancelled && st.MPI_SOURCE != MPI_PROC_NULL)
+    ++ckpt::g_received;
   bool pulled = false;
   q->rc = land(q->dst, q->rbuf, st, rc, &pulled);
   q->pulled = pulled;
@@ -332,7 +349,8 @@ void serve_pending() {
 
 int wait_req(MPI_Request* r, MPI_Status* st) {
   Armed a;
-  return MPI_Wait(r, st);
+  if (!ckpt::enabled()) return MPI_Wait(r, st);
+  return ckpt::wait_through(r, st);
 }
 
 // ---------------------------------------------------------------- stash
@@ -363,6 +381,7 @@ Stashed* stash_receive(MPI_Comm c, MPI_Message* msg, const MPI_Status& probed) {
   e->bytes.resize(n > 0 ? n : 1);
   WireCount w(n);
   MPI_Mrecv(e->bytes.data(), w.count, w.type, msg, &e->st);
+  ++ckpt::g_received;
   return e;
 }
 

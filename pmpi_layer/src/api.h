@@ -10,12 +10,15 @@
 
 #include <mpi.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <string>
+#include <deque>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "crmpi/channel.h"
@@ -172,6 +175,10 @@ struct CollRecord {
 };
 
 struct VRequest {
+  VRequest();  // registers in g.requests (the checkpoint settles them)
+  ~VRequest();
+  VRequest(const VRequest&) = delete;
+  VRequest& operator=(const VRequest&) = delete;
   uint64_t magic = kMagicReq;
   uint64_t real = 0;        // lower-half request (0: inactive, or complete locally)
   bool local_done = false;  // a posted send: complete as soon as posted
@@ -190,7 +197,20 @@ struct VRequest {
   const void* pbuf = nullptr;
   int pcount = 0, ppeer = 0, ptag = 0;
   MPI_Status done_status{};  // for completed-but-not-yet-reported (e.g. Bsend)
+  bool has_status = false;   // local_done with done_status (settled by a checkpoint)
   CollRecord coll;           // nonblocking collectives
+  // Job checkpoint (ckpt.cpp): when it was posted (re-posts keep that
+  // order), and whether a checkpoint cancelled it so it must be posted again.
+  uint64_t post_seq = 0;
+  bool repost = false;
+};
+
+// A message the job checkpoint's drain received for this process: served
+// before anything the lower half delivers (drained.cpp).
+struct Drained {
+  uint64_t comm = 0;  // VComm::id
+  int source = 0, tag = 0;
+  std::vector<char> bytes;  // as sent: packed for derived types
 };
 
 struct Predef {
@@ -198,6 +218,23 @@ struct Predef {
   const char* name = "";
   const char* kind = "";
   TypeMap tm;  // datatypes only
+};
+
+// The API lock: recursive, and owned by a thread's identity that survives
+// a restart (the address of a thread-local variable; a pthread mutex
+// records the TID, which a restart changes, and a lock held across a
+// checkpoint could then never be released).  ckpt.cpp.
+class ApiMutex {
+ public:
+  void lock();
+  bool try_lock();
+  void unlock();
+
+ private:
+  std::atomic<const void*> owner_{nullptr};
+  int depth_ = 0;
+  std::atomic<uint32_t> word_{0};  // futex: bumped at each release
+  std::atomic<uint32_t> waiters_{0};
 };
 
 struct Global {
@@ -223,7 +260,15 @@ struct Global {
   long test_pace_ns = 5000;
   // Packed buffers of freed, still active requests (MPI_Request_free).
   std::vector<std::vector<char>> freed_buffers;
-  std::recursive_mutex mu;
+  ApiMutex mu;
+  // What a job checkpoint needs (ckpt.cpp): the live communicators other
+  // than world and self, by id (the order a restart rebuilds them in); the
+  // live user ops; the live requests; messages the drain received.
+  std::map<uint64_t, VComm*> comms;
+  std::unordered_set<VOp*> ops;
+  std::unordered_set<VRequest*> requests;
+  uint64_t posts = 0;  // VRequest::post_seq counter
+  std::deque<Drained> drained;
 };
 extern Global g;
 
@@ -268,9 +313,45 @@ Call& begin(uint32_t op);  // lower_half().begin(op)
 int execute(Call& c);      // lower_half().execute(c), forgetting the paced polls
 void status_from_call(MPI_Status* st, const Call& c);
 
+// Serialises libcrpmpi (MPI_THREAD_SERIALIZED).  A thread entering
+// libcrpmpi while a job checkpoint's driver works waits for it first; the
+// driver itself needs no lock (ckpt.cpp).
 struct Lock {
-  std::lock_guard<std::recursive_mutex> l{g.mu};
+  Lock();
+  ~Lock();
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+
+ private:
+  bool held_ = false;
 };
+
+// ---- job checkpoint (ckpt.cpp, drained.cpp)
+// Called by begin() before it lends a Call: parks the calling thread while
+// the lower half holds application threads for a checkpoint.
+void ckpt_before_call();
+// Register libcrpmpi's checkpoint callback with libcr (MPI_Init).
+void ckpt_init();
+// The oldest drained message a receive of (c, src, tag) matches (MPI's
+// wildcards), or nullptr.
+Drained* drained_match(const VComm* c, int src, int tag);
+// Deliver drained message e into count x type at buf (datatype honoured;
+// truncation reported as MPI does), fill st, remove e.  Returns the
+// receive's error code.
+int drained_receive(Drained* e, void* buf, int count, MPI_Datatype t, MPI_Status* st);
+// The status a probe of e reports.
+void drained_status(const Drained& e, MPI_Status* st);
+// A receive request `r` (posting record filled) that a drained message
+// matches completes now, locally.  Returns true if one did.
+bool drained_complete(VRequest* r);
+// Settle one request before a capture (api_req.cpp): complete it locally
+// with its outcome, or mark it for a re-post if it was cancelled.
+void settle_request(VRequest* r);
+// Post a receive request again from its posting record (api_p2p.cpp).
+int post_irecv(VRequest* r, void* buf, int count, MPI_Datatype t, int src, int tag);
+// The world/self handles and predefined table of a new lower half (restart;
+// api_init.cpp).
+void rehello();
 
 // Callbacks from the lower half while it executes a call (api_p2p.cpp):
 // user ops (api_op.cpp) and rendezvous pulls.

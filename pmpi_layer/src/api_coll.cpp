@@ -243,9 +243,14 @@ int run(const Coll& x) {
   describe_buffers(m, x, sp, d, tmp);
   describe_arrays(m, x, vc->size, w.mult);
   describe_args(m, x, *vc, w);
-  if (x.kind != chan::kReduceLocal) vc->coll_seq++;
   if (r) record(r->coll, x, *vc);
   int rc = execute(m);
+  if (rc == chan::kRcPaused) {  // a job checkpoint came first: make it again
+    delete r;
+    return run(x);
+  }
+  if (x.kind != chan::kReduceLocal) vc->coll_seq++;
+  if (r) r->coll.seq = vc->coll_seq;
   if (r) {
     r->real = m.a.request.request;
     *x.req = reinterpret_cast<MPI_Request>(r);
@@ -460,10 +465,8 @@ int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype
   for (int i = 0; i < n; ++i) {
     roff[i] = static_cast<int>(rtot);
     rtot += block_bytes(rc[i], rt[i], fn);
-    wt[n + i] = wire_type(rt[i]);
     soff[i] = static_cast<int>(stot);
     stot += block_bytes(scount[i], stype[i], fn);
-    wt[i] = wire_type(stype[i]);
   }
   VRequest* r = nb ? new_request(VRequest::kColl, vc) : nullptr;
   std::vector<char> local;
@@ -479,6 +482,10 @@ int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype
                  spk.data() + soff[i]);
 
   Call& m = begin(chan::kOpColl);
+  for (int i = 0; i < n; ++i) {  // after begin(): a restart may have parked us there
+    wt[n + i] = wire_type(rt[i]);
+    wt[i] = wire_type(stype[i]);
+  }
   Arena& a = m.arena;
   if (inplace)
     m.src = {0, 0, 0, chan::kInPlace, 0};
@@ -510,6 +517,11 @@ int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype
   m.a.coll.user_op = 0;
   m.a.coll.app_type = 0;
   m.a.coll.comm_size = static_cast<uint64_t>(n);
+  int rcode = execute(m);
+  if (rcode == chan::kRcPaused) {  // a job checkpoint came first: make it again
+    delete r;
+    return alltoallw(sbuf, sc, sd, st, rbuf, rc, rd, rt, c, req, fn);
+  }
   vc->coll_seq++;
   if (r) {  // the replay record (api.h)
     CollRecord& cr = r->coll;
@@ -519,7 +531,6 @@ int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype
     }
     cr.rcounts.assign(rc, rc + n), cr.rdispls.assign(rd, rd + n), cr.rtypes.assign(rt, rt + n);
   }
-  int rcode = execute(m);
   // Unpacking plan; copies of the arrays because the caller's may go away.
   std::vector<int> rcv(rc, rc + n), rdv(rd, rd + n);
   std::vector<MPI_Datatype> rtv(rt, rt + n);

@@ -31,9 +31,14 @@ MPI_Comm adopt_comm(const Call& m, VComm* parent, uint64_t counter, CommRecord r
   c->world.assign(w, w + c->size);
   int lowest = *std::min_element(c->world.begin(), c->world.end());
   c->id = mix_id(parent->id, counter, static_cast<uint64_t>(lowest));
+  if (m.a.comm_out.id != c->id)
+    fatal("libcrpmpi and the agent disagree on a new communicator's id (%016llx vs %016llx)",
+          static_cast<unsigned long long>(c->id),
+          static_cast<unsigned long long>(m.a.comm_out.id));
   c->errh = parent->errh;
   rec.parent_id = parent->id;
   c->rec = std::move(rec);
+  g.comms[c->id] = c;
   return reinterpret_cast<MPI_Comm>(c);
 }
 
@@ -56,8 +61,17 @@ int comm_op(uint32_t op, MPI_Comm parent, CommRecord rec, MPI_Comm* out, const c
       counter = mix_id(++per_group[{p->id, rec.group}], static_cast<uint64_t>(rec.tag), 0xC6);
     }
   }
+  m.a.comm.parent_id = p->id;
+  m.a.comm.counter = counter;
   int rc = execute(m);
+  if (rc == chan::kRcPaused) {  // a job checkpoint came first: make it again
+    --p->creations;
+    return comm_op(op, parent, std::move(rec), out, fn);
+  }
   if (rc != MPI_SUCCESS) return check(p, parent, rc, fn);
+  // Every creation but create_group is a collective of the parent (the
+  // agent counts it too: the checkpoint's safe point).
+  if (op != chan::kOpCommCreateGroup) p->coll_seq++;
   *out = adopt_comm(m, p, counter, std::move(rec));
   return MPI_SUCCESS;
 }
@@ -129,6 +143,7 @@ CRMPI_API int PMPI_Comm_free(MPI_Comm* c) {
   Call& m = begin(chan::kOpCommFree);
   m.a.comm_free.comm = vc->real;
   int rc = execute(m);
+  g.comms.erase(vc->id);
   delete vc;
   *c = MPI_COMM_NULL;
   return check_world(rc, CRMPI_NAME);

@@ -12,6 +12,9 @@
 using namespace crmpi;
 
 void crmpi_delete_all_attrs(VComm*, MPI_Comm);  // api_attr.cpp
+namespace crmpi {
+void hello(int required);
+}
 
 namespace {
 
@@ -65,23 +68,9 @@ int do_init(int required, int* provided, const char* fn) {
   // under Yama's ptrace_scope 1 that needs our consent (Open MPI's CMA does
   // the same). Harmless where Yama is absent.
   prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
-  Call& m = begin(chan::kOpHello);
-  m.a.hello.required = static_cast<uint64_t>(required);
-  execute(m);
-  g.rank = static_cast<int>(m.a.hello_out.rank);
-  g.size = static_cast<int>(m.a.hello_out.size);
-  g.tag_ub = static_cast<int>(m.a.hello_out.tag_ub);
-  g.wtime_global = static_cast<int>(m.a.hello_out.wtime_global);
-  g.universe = static_cast<int>(m.a.hello_out.universe);
-  g.appnum = static_cast<int>(m.a.hello_out.appnum);
-  g.host = static_cast<int>(m.a.hello_out.host);
-  g.io = static_cast<int>(m.a.hello_out.io);
-  g.lastcode = static_cast<int>(m.a.hello_out.lastusedcode);
-  g.version = static_cast<int>(m.a.hello_out.version);
-  uint64_t world_real = m.a.hello_out.world, self_real = m.a.hello_out.self;
-  load_predefined(m);
+  hello(required);
+  ckpt_init();
 
-  g.world.real = world_real;
   g.world.id = 1;
   g.world.rank = g.rank;
   g.world.size = g.size;
@@ -89,7 +78,6 @@ int do_init(int required, int* provided, const char* fn) {
   for (int i = 0; i < g.size; ++i) g.world.world[i] = i;
   g.world.name = "MPI_COMM_WORLD";
   g.world.rec.how = CommRecord::kWorld;
-  g.self.real = self_real;
   g.self.id = 2;
   g.self.rank = 0;
   g.self.size = 1;
@@ -105,6 +93,41 @@ int do_init(int required, int* provided, const char* fn) {
 }
 
 }  // namespace
+
+namespace crmpi {
+
+// The hello call: what the lower half says about MPI_COMM_WORLD, its
+// predefined handles and limits (MPI_Init, and a restart's new agent).
+void hello(int required) {
+  Call& m = begin(chan::kOpHello);
+  m.a.hello.required = static_cast<uint64_t>(required);
+  if (execute(m) != MPI_SUCCESS) fatal("the agent refused the hello");
+  g.rank = static_cast<int>(m.a.hello_out.rank);
+  g.size = static_cast<int>(m.a.hello_out.size);
+  g.tag_ub = static_cast<int>(m.a.hello_out.tag_ub);
+  g.wtime_global = static_cast<int>(m.a.hello_out.wtime_global);
+  g.universe = static_cast<int>(m.a.hello_out.universe);
+  g.appnum = static_cast<int>(m.a.hello_out.appnum);
+  g.host = static_cast<int>(m.a.hello_out.host);
+  g.io = static_cast<int>(m.a.hello_out.io);
+  g.lastcode = static_cast<int>(m.a.hello_out.lastusedcode);
+  g.version = static_cast<int>(m.a.hello_out.version);
+  uint64_t world_real = m.a.hello_out.world, self_real = m.a.hello_out.self;
+  int rank = g.rank, size = g.size;
+  load_predefined(m);
+  g.world.real = world_real;
+  g.self.real = self_real;
+  if (g.initialized && (rank != g.world.rank || size != g.world.size))
+    fatal("restart: this image is rank %d of %d, the new job gives it rank %d of %d",
+          g.world.rank, g.world.size, rank, size);
+}
+
+void rehello() {
+  hello(g.thread_level);
+}
+
+}  // namespace crmpi
+
 
 CRMPI_API int PMPI_Init(int*, char***) {
   return do_init(MPI_THREAD_SINGLE, nullptr, CRMPI_NAME);

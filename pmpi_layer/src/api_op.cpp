@@ -53,6 +53,7 @@ CRMPI_API int PMPI_Op_create(MPI_User_function* fn, int commute, MPI_Op* out) {
   m.a.op_create.commute = static_cast<uint64_t>(commute);
   int rc = execute(m);
   v->real = m.a.op.op;
+  g.ops.insert(v);
   *out = reinterpret_cast<MPI_Op>(v);
   return check_world(rc, CRMPI_NAME);
 }
@@ -64,6 +65,7 @@ CRMPI_API int PMPI_Op_free(MPI_Op* op) {
   Call& m = begin(chan::kOpOpFree);
   m.a.op.op = v->real;
   int rc = execute(m);
+  g.ops.erase(v);
   delete v;
   *op = MPI_OP_NULL;
   return check_world(rc, CRMPI_NAME);

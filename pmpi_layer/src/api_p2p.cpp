@@ -81,6 +81,11 @@ int post_isend(VRequest* r, const void* buf, int count, MPI_Datatype t, int dest
 }
 
 int post_irecv(VRequest* r, void* buf, int count, MPI_Datatype t, int src, int tag) {
+  r->kind = VRequest::kRecv;
+  r->pmode = -1, r->pbuf = buf, r->pcount = count, r->ppeer = src, r->ptag = tag;
+  r->type = t;
+  r->post_seq = ++g.posts;  // a checkpoint re-posts cancelled receives in this order
+  if (drained_complete(r)) return MPI_SUCCESS;  // a message the checkpoint's drain kept
   Call& m = begin(chan::kOpIrecv);
   Arena& a = m.arena;
   dest(r->dst, a, buf, count, t, false, false);
@@ -92,9 +97,6 @@ int post_irecv(VRequest* r, void* buf, int count, MPI_Datatype t, int src, int t
   m.a.recv.comm = r->comm->real;
   int rc = execute(m);
   r->real = m.a.request.request;
-  r->kind = VRequest::kRecv;
-  r->pmode = -1, r->pbuf = buf, r->pcount = count, r->ppeer = src, r->ptag = tag;
-  r->type = t;
   return rc;
 }
 
@@ -235,6 +237,10 @@ CRMPI_API int PMPI_Recv(void* buf, int count, MPI_Datatype t, int src, int tag, 
   Lock l;
   VComm* vc = comm(c);
   if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
+  if (Drained* e = drained_match(vc, src, tag)) {  // kept by a checkpoint's drain
+    vc->recvd++;
+    return check(vc, c, drained_receive(e, buf, count, t, st), CRMPI_NAME);
+  }
   Dest d;
   Call& m = begin(chan::kOpRecv);
   Arena& a = m.arena;
@@ -246,6 +252,8 @@ CRMPI_API int PMPI_Recv(void* buf, int count, MPI_Datatype t, int src, int tag, 
   m.a.recv.tag = static_cast<uint64_t>(tag);
   m.a.recv.comm = vc->real;
   int rc = execute(m);
+  if (rc == chan::kRcPaused)  // a job checkpoint came first: receive again
+    return PMPI_Recv(buf, count, t, src, tag, c, st);
   if (rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE)
     finish(d, m.a.recv.status.ucount, m.arena);  // truncated: the part that fits
   if (static_cast<int>(m.a.recv.status.source) != MPI_PROC_NULL) vc->recvd++;
@@ -271,6 +279,11 @@ static int probe(int src, int tag, MPI_Comm c, int* flag, MPI_Status* st, bool b
   if (!vc) return check_world(MPI_ERR_COMM, fn);
   uint64_t key = (vc->real * 0x100000001b3ull ^ static_cast<uint32_t>(src)) * 31 +
                  static_cast<uint32_t>(tag) + 0x5052;  // paced polling (api_req.cpp)
+  if (const Drained* e = drained_match(vc, src, tag)) {  // kept by a checkpoint's drain
+    if (flag) *flag = 1;
+    drained_status(*e, st);
+    return MPI_SUCCESS;
+  }
   if (!blocking && pace_skip(key)) {
     *flag = 0;
     return MPI_SUCCESS;
@@ -280,6 +293,7 @@ static int probe(int src, int tag, MPI_Comm c, int* flag, MPI_Status* st, bool b
   m.a.probe.tag = static_cast<uint64_t>(tag);
   m.a.probe.comm = vc->real;
   int rc = blocking ? execute(m) : poll_execute(m);
+  if (rc == chan::kRcPaused) return probe(src, tag, c, flag, st, blocking, fn);
   if (!blocking) pace_note(key, m.a.probe.flag != 0);
   if (flag) *flag = static_cast<int>(m.a.probe.flag);
   if (m.a.probe.flag) status_from_call(st, m);
@@ -309,6 +323,11 @@ CRMPI_API int PMPI_Sendrecv(const void* sbuf, int scount, MPI_Datatype stype, in
     int wrc = PMPI_Wait(&r, MPI_STATUS_IGNORE);
     return rc != MPI_SUCCESS ? rc : wrc;
   }
+  if (drained_match(vc, src, rtag)) {  // the receive is served by a checkpoint's drain
+    int rc = PMPI_Send(sbuf, scount, stype, dest, stag, c);
+    if (rc != MPI_SUCCESS) return rc;
+    return PMPI_Recv(rbuf, rcount, rtype, src, rtag, c, st);
+  }
   std::vector<char> tmp;
   Dest d;
   Call& m = begin(chan::kOpSendrecv);
@@ -326,6 +345,12 @@ CRMPI_API int PMPI_Sendrecv(const void* sbuf, int scount, MPI_Datatype stype, in
   m.a.sendrecv.source = static_cast<uint64_t>(src);
   m.a.sendrecv.rtag = static_cast<uint64_t>(rtag);
   int rc = execute(m);
+  if (rc == chan::kRcPaused)  // a job checkpoint came first: nothing happened
+    return PMPI_Sendrecv(sbuf, scount, stype, dest, stag, rbuf, rcount, rtype, src, rtag, c, st);
+  if (rc == chan::kRcPausedSent) {  // the send went; the receive is made again
+    if (dest != MPI_PROC_NULL) vc->sent++;
+    return PMPI_Recv(rbuf, rcount, rtype, src, rtag, c, st);
+  }
   if (rc == MPI_SUCCESS || rc == MPI_ERR_TRUNCATE)
     finish(d, m.a.sendrecv.status.ucount, m.arena);  // truncated: the part that fits
   if (dest != MPI_PROC_NULL) vc->sent++;
@@ -474,12 +499,27 @@ static int mprobe(int src, int tag, MPI_Comm c, int* flag, MPI_Message* out, MPI
     }
     return MPI_SUCCESS;
   }
+  if (Drained* e = drained_match(vc, src, tag)) {  // kept by a checkpoint's drain
+    if (flag) *flag = 1;
+    drained_status(*e, st);
+    auto* kept = new Drained(std::move(*e));
+    for (auto it = g.drained.begin(); it != g.drained.end(); ++it)
+      if (&*it == e) {
+        g.drained.erase(it);
+        break;
+      }
+    // A message handle: {0 (not the agent's), communicator, the message}.
+    *out = reinterpret_cast<MPI_Message>(
+        new uint64_t[3]{0, reinterpret_cast<uint64_t>(vc), reinterpret_cast<uint64_t>(kept)});
+    return MPI_SUCCESS;
+  }
   Call& m = begin(chan::kOpMprobe);
   m.a.probe.source = static_cast<uint64_t>(src);
   m.a.probe.tag = static_cast<uint64_t>(tag);
   m.a.probe.comm = vc->real;
   m.a.probe.blocking = blocking;
   int rc = execute(m);
+  if (rc == chan::kRcPaused) return mprobe(src, tag, c, flag, out, st, blocking, fn);
   if (flag) *flag = static_cast<int>(m.a.probe.flag);
   if (m.a.probe.flag) {
     status_from_call(st, m);
@@ -511,6 +551,16 @@ CRMPI_API int PMPI_Mrecv(void* buf, int count, MPI_Datatype t, MPI_Message* mess
   }
   auto* h = reinterpret_cast<uint64_t*>(*message);
   VComm* vc = reinterpret_cast<VComm*>(h[1]);
+  if (h[0] == 0) {  // a message a checkpoint's drain kept (mprobe)
+    auto* kept = reinterpret_cast<Drained*>(h[2]);
+    g.drained.push_front(std::move(*kept));
+    delete kept;
+    delete[] h;
+    *message = MPI_MESSAGE_NULL;
+    vc->recvd++;
+    return check(vc, MPI_COMM_WORLD, drained_receive(&g.drained.front(), buf, count, t, st),
+                 CRMPI_NAME);
+  }
   Dest d;
   Call& m = begin(chan::kOpMrecv);
   Arena& a = m.arena;
@@ -539,6 +589,14 @@ CRMPI_API int PMPI_Imrecv(void* buf, int count, MPI_Datatype t, MPI_Message* mes
   auto* h = reinterpret_cast<uint64_t*>(*message);
   VComm* vc = reinterpret_cast<VComm*>(h[1]);
   VRequest* r = new_request(VRequest::kRecv, vc);
+  if (h[0] == 0) {  // a message a checkpoint's drain kept (mprobe): complete at once
+    MPI_Status st{};
+    int rc = PMPI_Mrecv(buf, count, t, message, &st);
+    r->local_done = r->has_status = true;
+    r->done_status = st;
+    *req = reinterpret_cast<MPI_Request>(r);
+    return rc;
+  }
   Call& m = begin(chan::kOpImrecv);
   Arena& a = m.arena;
   crmpi::dest(r->dst, a, buf, count, t, false, false);

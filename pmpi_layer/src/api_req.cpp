@@ -121,10 +121,25 @@ void collect_ids(Completion& c) {
   }
 }
 
+// A request complete without the lower half: a posted send (empty
+// status), or one a checkpoint settled or a drained message completed (its
+// status).  Persistent ones become inactive.
 void complete_local(const Completion& c, int i, MPI_Status* st) {
-  empty_status(st);
+  auto* r = reinterpret_cast<VRequest*>(c.reqs[i]);
+  if (r->has_status && st != MPI_STATUS_IGNORE) {
+    int err = st->MPI_ERROR;  // MPI_ERROR is set only by the *all/*some forms
+    *st = r->done_status;
+    if (c.single() || c.any()) st->MPI_ERROR = err;
+  } else {
+    empty_status(st);
+  }
   if (c.kind == chan::kGetStatus) return;
-  delete reinterpret_cast<VRequest*>(c.reqs[i]);
+  if (r->persistent) {
+    r->local_done = r->has_status = false;
+    r->real = 0;
+    return;
+  }
+  delete r;
   c.reqs[i] = MPI_REQUEST_NULL;
 }
 
@@ -261,6 +276,39 @@ void answer_counts(Completion& c, const Call& m, int k) {
 
 }  // namespace
 
+void settle_request(VRequest* r) {
+  Call& m = begin(chan::kOpComplete);
+  auto* ids = reinterpret_cast<uint64_t*>(m.arena.at(0));
+  ids[0] = r->real;
+  m.a.complete.kind = chan::kTest;
+  m.a.complete.n = 1;
+  int rc = execute(m);
+  auto* wst = reinterpret_cast<const chan::WireStatus*>(ids + 1);
+  auto* ioff = reinterpret_cast<const int64_t*>(wst + 1);
+  auto* done = reinterpret_cast<const uint8_t*>(ioff + 1);
+  if (!done[0]) fatal("checkpoint: a request is still pending after the drain");
+  const chan::WireStatus w = wst[0];
+  r->real = 0;
+  if (w.cancelled && r->kind == VRequest::kRecv) {  // posted again after the capture
+    r->repost = true;
+    return;
+  }
+  if (r->kind == VRequest::kRecv) {
+    finish(r->dst, w.ucount, m.arena, ioff[0] >= 0 ? ioff[0] : -1);
+    if (w.source != MPI_PROC_NULL) r->comm->recvd++;
+  } else if (r->kind == VRequest::kColl) {
+    finish(r->dst, r->dst.wire.bytes, m.arena, ioff[0] >= 0 ? ioff[0] : -1);
+    if (r->after) r->after();
+  }
+  r->local_done = r->has_status = true;
+  r->done_status = {};
+  r->done_status.MPI_SOURCE = w.source;
+  r->done_status.MPI_TAG = w.tag;
+  r->done_status.MPI_ERROR = rc != MPI_SUCCESS ? rc : w.error;
+  r->done_status._cancelled = w.cancelled;
+  r->done_status._ucount = w.ucount;
+}
+
 int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag, int* outcount,
                       int* indices, MPI_Status* statuses, const char* fn) {
   Lock l;
@@ -282,6 +330,9 @@ int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag,
   m.a.complete.kind = static_cast<uint64_t>(kind);
   m.a.complete.n = static_cast<uint64_t>(n);
   int rc = c.polls() ? poll_execute(m) : execute(m);
+  // A Wait* a job checkpoint paused completed nothing: make it again (the
+  // checkpoint may have completed some of the requests locally meanwhile).
+  if (rc == chan::kRcPaused) return complete_requests(kind, n, reqs, index, flag, outcount, indices, statuses, fn);
   int k = read_reply(c, m);
   answer_counts(c, m, k);
   if (c.polls()) pace_note(key, k > 0 || (flag && *flag));

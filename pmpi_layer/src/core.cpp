@@ -81,12 +81,7 @@ uint64_t wire_op(MPI_Op op) {
 }
 
 uint64_t mix_id(uint64_t a, uint64_t b, uint64_t c) {
-  uint64_t x = a * 0x9e3779b97f4a7c15ull ^ (b + 0x632be59bd9b4e019ull) * 0xbf58476d1ce4e5b9ull ^
-               (c + 0x85ebca6b) * 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  x *= 0xd6e8feb86659fd93ull;
-  x ^= x >> 32;
-  return x ? x : 1;
+  return chan::comm_id(a, b, c);
 }
 
 // ---------------------------------------------------------------- errors
@@ -223,6 +218,7 @@ void finish(Dest& d, size_t bytes, const Arena& from, int64_t inline_off) {
 // ---------------------------------------------------------------- lower half
 
 Call& begin(uint32_t op) {
+  ckpt_before_call();  // parks while a job checkpoint holds application threads
   return lower_half().begin(op);
 }
 int execute(Call& c) {

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "crmpi/channel.h"
+#include "libcr.h"
 #include "lower_half.h"
 
 namespace crmpi {
@@ -24,9 +25,30 @@ class AgentLowerHalf final : public LowerHalf {
   bool attach() override {
     const char* fd = getenv("CRMPI_CHANNEL_FD");
     if (!fd) return false;
-    void* p = mmap(nullptr, sizeof(chan::Shared), PROT_READ | PROT_WRITE, MAP_SHARED, atoi(fd), 0);
+    fd_ = atoi(fd);
+    // The channel belongs to this incarnation's agent: never in an image.
+    cr_exclude_fd(fd_);
+    return map();
+  }
+
+  bool hold() const override { return sh_ && sh_->hold.load(std::memory_order_relaxed); }
+
+  void suspend() override {
+    if (sh_) munmap(sh_, sizeof(chan::Shared));
+    sh_ = nullptr;
+    call_.reset();
+  }
+
+  bool resume() override {
+    if (!map()) return false;
+    cr_exclude_fd(fd_);  // a restart ends every exclusion
+    return true;
+  }
+
+  bool map() {
+    void* p = mmap(nullptr, sizeof(chan::Shared), PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
     if (p == MAP_FAILED) {
-      fprintf(stderr, "crmpi: cannot map channel fd %s: %s\n", fd, strerror(errno));
+      fprintf(stderr, "crmpi: cannot map channel fd %d: %s\n", fd_, strerror(errno));
       return false;
     }
     sh_ = static_cast<chan::Shared*>(p);
@@ -82,7 +104,7 @@ class AgentLowerHalf final : public LowerHalf {
   // A posted send is an AsyncSend entry in the ring: header, then the
   // payload and its wire trailer (docs/protocol.md, "Wire format").
   bool post_send(const chan::SendArgs& a, const Payload& p) override {
-    if (p.bytes > chan::kAsyncMaxPayload) return false;
+    if (p.bytes > chan::kAsyncMaxPayload || hold()) return false;
     chan::AsyncSend* h = reserve(chan::wire_bytes(p.bytes));
     if (!h) return false;
     h->bytes = p.bytes;
@@ -139,6 +161,7 @@ class AgentLowerHalf final : public LowerHalf {
   }
 
   uint64_t pending_tail_ = 0;
+  int fd_ = -1;
   chan::Shared* sh_ = nullptr;
   uint32_t seen_ = 0;
   chan::Spin spin_{20000, 1000, 20000};

@@ -125,6 +125,20 @@ class LowerHalf {
   // set_callback: the handler for callback requests (one per process).
   virtual void set_callback(CallbackFn fn) = 0;
 
+  // ---- job checkpoint (pmpi_layer/src/ckpt.cpp)
+  // hold: true while the backend asks application threads to start no call
+  // (a job checkpoint wants this process quiescent); false when not
+  // attached.
+  virtual bool hold() const = 0;
+  // suspend: forget the backend's memory for a capture (agent: unmap the
+  // channel; its fd, excluded from images, stays open).  Calls fail until
+  // resume().
+  virtual void suspend() = 0;
+  // resume: attach again after a capture: to the same backend (continue),
+  // or to the new one of a restarted job (its channel is at the same fd).
+  // Returns: true on success; false with a message on stderr.
+  virtual bool resume() = 0;
+
   // post_send: send `payload` as described by `a` (type, count, dest, tag,
   // comm; a standard or buffered send the caller has validated) without
   // waiting for it (docs/protocol.md, "Posted sends"): the payload is copied

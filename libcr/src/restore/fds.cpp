@@ -92,6 +92,14 @@ static const crfd::FdOps& ops_of(State& s, const crimg::FdInfo& f) {
 }
 
 void check_fds(State& s) {
+  for (int fd : s.opt.inherit) {
+    if (fcntl(fd, F_GETFD) < 0)
+      s.fail("--inherit-fd " + std::to_string(fd) + ": fd " + std::to_string(fd) + " is not open");
+    for (const crimg::FdInfo& f : s.img.fds)
+      if (f.rec.fd == fd)
+        s.fail("--inherit-fd " + std::to_string(fd) + ": the image has its own fd " +
+               std::to_string(fd));
+  }
   crfd::RestoreCtx c(s);
   for (const crimg::FdInfo& f : s.img.fds) {
     const crfd::FdOps& ops = ops_of(s, f);
@@ -126,7 +134,9 @@ void restore_fds(State& s) {
   if (DIR* d = opendir("/proc/self/fd")) {
     while (dirent* e = readdir(d)) {
       int fd = atoi(e->d_name);
-      if (e->d_name[0] != '.' && fd > 2 && fd != dirfd(d)) mine.push_back(fd);
+      if (e->d_name[0] != '.' && fd > 2 && fd != dirfd(d) &&
+          std::find(s.opt.inherit.begin(), s.opt.inherit.end(), fd) == s.opt.inherit.end())
+        mine.push_back(fd);
     }
     closedir(d);
   }

@@ -28,6 +28,10 @@ struct Options {
   // --foreign-image: restart an image recorded for another uid, or held in
   // a file another user owns, as the invoking user (see owner.cpp).
   bool foreign = false;
+  // --inherit-fd N: fd N of cr_restart stays open, at the same number, in
+  // the restored process (the image must not use N: an excluded fd, such as
+  // libcrpmpi's channel, leaves its number free).
+  std::vector<int> inherit;
 };
 
 // On success does not return.  Before the point of no return every problem

@@ -26,8 +26,12 @@
 namespace crmpi::chan {
 
 constexpr uint32_t kMagic = 0x504d5243;  // "CRMP"
-constexpr uint32_t kVersion = 2;  // 2: typed call arguments (protocol.h)
+constexpr uint32_t kVersion = 3;  // 2: typed call arguments (protocol.h); 3: job checkpoint
 constexpr size_t kDataSize = 1u << 20;       // inline payload area (1 MiB)
+// The channel's fd number in the app: the same in every incarnation, so that
+// a restarted app finds its new agent's channel where the old one was
+// (cr_restart --inherit-fd places it there; the fd is never in an image).
+constexpr int kChannelFd = 1000;
 constexpr uint64_t kBytesType = 1ull << 63;  // wire type: "element of N packed bytes"
 constexpr size_t kAsyncSize = 256u << 10;    // ring of posted (unanswered) small sends
 constexpr size_t kAsyncMaxPayload =
@@ -68,6 +72,10 @@ struct alignas(4096) Shared {
   std::atomic<uint32_t> app_sleeping;
   std::atomic<int32_t> app_cpu;    // CPU the app last waited on (-1: unknown)
   std::atomic<int32_t> agent_cpu;  // CPU the agent last waited on
+  // 1 while a job checkpoint wants the app quiescent: application threads
+  // start no call (they park in libcrpmpi) until the checkpoint driver is
+  // done; the agent sets and clears it.
+  std::atomic<uint32_t> hold;
   // Calls posted in `msg` (req_seq also counts posted sends).
   alignas(64) std::atomic<uint32_t> call_seq;
   alignas(64) Msg msg;

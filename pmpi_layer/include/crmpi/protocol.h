@@ -50,8 +50,23 @@ enum Op : uint32_t {
   kOpMprobe,
   kOpMrecv,
   kOpImrecv,
+  // The job checkpoint (docs/protocol.md, "Checkpoint calls"): made by
+  // libcrpmpi's checkpoint driver only.
+  kOpCkptQuiesced,     // the app is quiescent: drain with the job, settle requests (long)
+  kOpCkptPeekMessage,  // the next drained message's envelope and size
+  kOpCkptTakeMessage,  // ... and its payload into dst; removes it
+  kOpCkptResume,       // after the capture (or an abandoned one): serve normally again
+  kOpCommRebuild,      // restart: a communicator from its members, with its id and count
   kOpMax
 };
+
+// Msg::rc of a blocking call the agent paused for a job checkpoint: nothing
+// of it happened (a receive, probe, wait or collective: make it again once
+// the checkpoint is over), except for kRcPausedSent: a send that had
+// started, which the job's drain completes (return success afterwards).
+// Outside MPI's error codes.
+inline constexpr int32_t kRcPaused = 0x43505000;      // "CPP\0"
+inline constexpr int32_t kRcPausedSent = 0x43505001;
 
 enum Kind : uint32_t { kReply = 0, kCallback = 1 };
 
@@ -218,17 +233,58 @@ struct CollArgs {
   uint64_t comm_size;
 };
 
+// The job-unique id of a communicator made from `parent` (its id) as the
+// parent's `counter`-th creation, whose lowest member has world rank
+// `lowest`: all members compute it alone, and the agent too (CommOut::id).
+// MPI_COMM_WORLD is 1 and MPI_COMM_SELF 2.
+inline uint64_t comm_id(uint64_t parent, uint64_t counter, uint64_t lowest) {
+  uint64_t x = parent * 0x9e3779b97f4a7c15ull ^ (counter + 0x632be59bd9b4e019ull) * 0xbf58476d1ce4e5b9ull ^
+               (lowest + 0x85ebca6b) * 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  x *= 0xd6e8feb86659fd93ull;
+  x ^= x >> 32;
+  return x < 16 ? x + 16 : x;  // never a predefined id
+}
+
 // CommDup / CommSplit / CommSplitType / CommCreate / CommCreateGroup.
 // CommCreate(Group) data in: the members' world ranks.  Out: CommOut, data:
 // the world rank of each member.
+// Every creation but CreateGroup is a collective of the parent and counts
+// in its collective sequence (the checkpoint's safe point).
 struct CommArgs {
   uint64_t parent;
   uint64_t color;  // Split: color; SplitType: split type; CreateGroup: member count
   uint64_t key;    // Split(Type): key; CreateGroup: tag
+  uint64_t parent_id, counter;  // for comm_id()
 };
 struct CommOut {
   uint64_t comm;  // 0: MPI_COMM_NULL
   uint64_t size, rank;
+  uint64_t id;  // comm_id() of the new communicator
+};
+
+// CommRebuild (restart): data in: `size` world ranks, in rank order.  The
+// agent makes the communicator of those members (MPI_Comm_create_group on
+// MPI_COMM_WORLD; members call it in increasing id order) and records its
+// id and collective count.  Out: CommOut.
+struct CommRebuildArgs {
+  uint64_t id, seq, size;
+  uint64_t unused;
+};
+
+// CkptQuiesced: out `status` 0, or an errno when the job abandoned the
+// checkpoint (the app then continues without a capture); `messages`: how
+// many drained messages wait for Peek/Take.
+struct CkptArgs {
+  uint64_t status, messages;
+  uint64_t epoch;
+};
+
+// CkptPeekMessage / CkptTakeMessage: the oldest drained message. Take: dst
+// receives the payload (bytes as sent: packed for derived types).
+struct CkptMessageArgs {
+  uint64_t comm;  // the agent's communicator handle
+  uint64_t source, tag, bytes;
 };
 
 struct CommFreeArgs {
@@ -276,6 +332,9 @@ union Args {
   CollArgs coll;
   CommArgs comm;
   CommOut comm_out;
+  CommRebuildArgs comm_rebuild;
+  CkptArgs ckpt;
+  CkptMessageArgs ckpt_msg;
   CommFreeArgs comm_free;
   OpCreateArgs op_create;
   OpArgs op;
@@ -298,7 +357,9 @@ static_assert(sizeof(HelloOut) == 13 * 8 && sizeof(SendArgs) == 8 * 8 &&
               sizeof(RecvArgs) == 15 * 8 && sizeof(ProbeArgs) == 15 * 8 &&
               sizeof(MrecvArgs) == 15 * 8 && sizeof(SendrecvArgs) == 15 * 8 &&
               sizeof(CompleteArgs) == 5 * 8 && sizeof(CollArgs) == 12 * 8 &&
-              sizeof(CommArgs) == 3 * 8 && sizeof(UserOpCallback) == 8 * 8 &&
+              sizeof(CommArgs) == 5 * 8 && sizeof(CommOut) == 4 * 8 &&
+              sizeof(CommRebuildArgs) == 4 * 8 && sizeof(CkptArgs) == 3 * 8 &&
+              sizeof(CkptMessageArgs) == 4 * 8 && sizeof(UserOpCallback) == 8 * 8 &&
               sizeof(PullCallback) == 4 * 8);
 // Status results sit at the same place for every call that has one, so that
 // one reader (status_from_msg) serves them all.

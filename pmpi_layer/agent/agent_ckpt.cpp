@@ -1,0 +1,489 @@
+// agent_ckpt.cpp -- one rank's stages of a job checkpoint, as the agent
+// sees them (the protocol: include/crmpi/coord_protocol.h; the narrative:
+// docs/protocol.md, "Job checkpoint").
+//
+// Algorithm (stages of epoch e, the agent's view):
+//   Idle       serve the app.
+//   SafePoint  Intent(e) came: report (comm id, collectives entered) for
+//              every communicator; then, on each Targets, again, with
+//              `ready` when no collective runs and every count equals its
+//              target.  A collective whose number would pass its target is
+//              held (enter_collective waits); the others run, and each one
+//              that completes is reported.
+//   Quiesce    Quiesce(e) came: the channel's `hold` asks app threads to
+//              start no call; a blocking call in progress is paused (its
+//              wait returns, the app is answered kRcPaused and makes it
+//              again later); the app's libcr is asked for a checkpoint
+//              (the image fd is an O_TMPFILE in the job's folder), whose
+//              thread-context callback -- libcrpmpi's driver -- calls
+//              kOpCkptQuiesced once no app thread is inside MPI.
+//   Drain      inside that call: Quiesced(e); DrainStep rounds (receive
+//              everything into the stash, report counts) until DrainDone;
+//              then settle every request and answer the driver, which
+//              takes the stash, detaches, and lets libcr write the image.
+//   Captured   libcr's Written reply -> Written(e); Link(e) -> the image
+//              gets its name; Commit(e) -> libcr's commit (after-action).
+// Abort(e) at any stage: the libcr request is dropped (its O_TMPFILE with
+// it), `hold` is cleared, held calls go on, and the app carries on.
+#include "agent_ckpt.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "control.h"
+#include "crmpi/coord_client.h"
+#include "crmpi/coord_protocol.h"
+
+namespace crmpi::agent::ckpt {
+
+using namespace internal;
+namespace coord = crmpi::coord;
+
+uint64_t g_sent = 0, g_received = 0;
+
+namespace {
+
+enum class Stage { kIdle, kSafePoint, kQuiesce, kDrain, kCaptured };
+
+struct CommInfo {
+  uint64_t id = 0, seq = 0;
+};
+
+struct Epoch {
+  uint32_t id = 0;
+  Stage stage = Stage::kIdle;
+  std::unordered_map<uint64_t, uint64_t> targets;
+  uint32_t round = 0;
+  bool have_targets = false;
+  std::string dir, image_name;
+  int image_fd = -1;
+  int libcr = -1;  // our request's connection to the app's libcr
+  bool drain_done = false, aborted = false;
+};
+
+coord::AgentLink g_link;
+bool g_enabled = false;
+Epoch g_ep;
+std::unordered_map<MPI_Comm, CommInfo> g_comms;
+bool g_in_collective = false;
+
+// The event thread: wakes the main thread (ring) when the coordinator or
+// the app's libcr has something for it; re-armed by poll().
+std::atomic<uint32_t> g_event{0};
+std::atomic<uint32_t> g_armed{1};
+std::atomic<int> g_libcr_fd{-1};
+int g_wake_fd = -1;  // eventfd: the watched set changed
+
+void futex_wake(std::atomic<uint32_t>* w) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+void futex_wait(std::atomic<uint32_t>* w, uint32_t v) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(w), FUTEX_WAIT_PRIVATE, v, nullptr, nullptr, 0);
+}
+
+void event_thread() {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  for (;;) {
+    while (g_armed.load() == 0) futex_wait(&g_armed, 0);
+    pollfd pf[3] = {{g_link.fd(), POLLIN, 0}, {g_wake_fd, POLLIN, 0}, {g_libcr_fd.load(), POLLIN, 0}};
+    int n = pf[2].fd >= 0 ? 3 : 2;
+    if (::poll(pf, n, -1) <= 0) continue;
+    if (pf[1].revents) {
+      uint64_t v;
+      (void)!read(g_wake_fd, &v, sizeof v);
+    }
+    if (pf[0].revents || (n == 3 && pf[2].revents)) {
+      g_armed.store(0);
+      g_event.store(1);
+      chan::ring(g_sh->req_seq, g_sh->agent_sleeping);
+    }
+  }
+}
+
+void rewatch() {
+  uint64_t one = 1;
+  (void)!write(g_wake_fd, &one, sizeof one);
+}
+
+void send(coord::Type t, const void* body, size_t n) {
+  if (!g_link.send(t, g_ep.id, body, n))
+    fprintf(stderr, "crmpi: rank %d: lost the coordinator: %s\n", g_rank, g_link.error());
+}
+
+void fail(int err, const std::string& what) {
+  coord::Failed f{};
+  f.error = err;
+  snprintf(f.text, sizeof f.text, "%s", what.c_str());
+  send(coord::kFailed, &f, sizeof f);
+}
+
+uint64_t target_of(const CommInfo& c) {
+  auto it = g_ep.targets.find(c.id);
+  return it == g_ep.targets.end() ? c.seq : it->second;
+}
+
+void send_seqs() {
+  bool ready = !g_in_collective;
+  std::vector<char> body(sizeof(coord::Seqs) + g_comms.size() * sizeof(coord::CommSeq));
+  auto* list = reinterpret_cast<coord::CommSeq*>(body.data() + sizeof(coord::Seqs));
+  size_t k = 0;
+  for (const auto& [c, info] : g_comms) {
+    list[k++] = {info.id, info.seq};
+    if (g_ep.have_targets && info.seq != target_of(info)) ready = false;
+  }
+  coord::Seqs s{static_cast<uint32_t>(k), ready ? 1u : 0u, g_ep.round, 0};
+  memcpy(body.data(), &s, sizeof s);
+  send(coord::kSeqs, body.data(), body.size());
+}
+
+// ---- the app's libcr: our request for its checkpoint (two-phase commit)
+
+void drop_request() {
+  if (g_ep.libcr >= 0) close(g_ep.libcr);
+  if (g_ep.image_fd >= 0) close(g_ep.image_fd);
+  g_ep.libcr = g_ep.image_fd = -1;
+  g_libcr_fd.store(-1);
+  rewatch();
+}
+
+int request_capture() {
+  g_ep.image_fd = open(g_ep.dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (g_ep.image_fd < 0) return errno;
+  crctl::ProcIds ids;
+  if (int rc = crctl::read_proc_ids(g_app, &ids)) return -rc;
+  crctl::ConnectProblem why;
+  int s = crctl::connect_target(g_app, ids, &why);
+  if (s < 0) return -s;
+  crctl::WireRequest req{crctl::kRequestMagic, crctl::kWireVersion, 0, 0, 0, crctl::kRequestCommit};
+  if (int rc = crctl::send_request(s, req, g_ep.image_fd)) {
+    close(s);
+    return -rc;
+  }
+  g_ep.libcr = s;
+  g_libcr_fd.store(s);
+  rewatch();
+  return 0;
+}
+
+void on_libcr_reply() {
+  crctl::WireReply r{};
+  ssize_t n = recv(g_ep.libcr, &r, sizeof r, MSG_DONTWAIT);
+  if (n < 0 && errno == EAGAIN) return;
+  if (n != static_cast<ssize_t>(sizeof r) || r.magic != crctl::kReplyMagic) {
+    if (g_ep.stage != Stage::kIdle) fail(EPROTO, "the application's libcr closed the request");
+    drop_request();
+    return;
+  }
+  if (r.status != 0) {
+    fail(r.status, std::string("the application's image could not be written: ") +
+                       crctl::error_text(r.status));
+    drop_request();
+    return;
+  }
+  if (r.phase == crctl::kPhaseWritten) {
+    coord::Written w{r.image_bytes, r.image_digest};
+    send(coord::kWritten, &w, sizeof w);
+  }
+}
+
+// ---- coordinator messages
+
+void on_intent(const coord::Intent& in) {
+  if (g_ep.stage != Stage::kIdle) drop_request();
+  uint32_t id = g_ep.id;
+  g_ep = Epoch{};
+  g_ep.id = id;
+  g_ep.stage = Stage::kSafePoint;
+  g_ep.dir.assign(in.dir, strnlen(in.dir, sizeof in.dir));
+  g_ep.image_name.assign(in.image_name, strnlen(in.image_name, sizeof in.image_name));
+  send_seqs();
+}
+
+void on_targets(const std::vector<char>& body) {
+  coord::Targets t;
+  if (body.size() < sizeof t) return fail(EPROTO, "short Targets message");
+  memcpy(&t, body.data(), sizeof t);
+  if (body.size() != sizeof t + size_t{t.count} * sizeof(coord::CommSeq))
+    return fail(EPROTO, "Targets message of the wrong size");
+  auto* list = reinterpret_cast<const coord::CommSeq*>(body.data() + sizeof t);
+  g_ep.targets.clear();
+  for (uint32_t i = 0; i < t.count; ++i) g_ep.targets[list[i].comm_id] = list[i].seq;
+  g_ep.round = t.round;
+  g_ep.have_targets = true;
+  send_seqs();
+}
+
+void on_quiesce() {
+  g_ep.stage = Stage::kQuiesce;
+  g_sh->hold.store(1);
+  if (int rc = request_capture()) {
+    fail(rc, std::string("cannot ask the application for its checkpoint: ") + strerror(rc));
+    drop_request();
+  }
+}
+
+void on_link() {
+  std::string path = g_ep.dir + "/" + g_ep.image_name;
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", g_ep.image_fd);
+  if (g_ep.image_fd < 0 ||
+      linkat(AT_FDCWD, proc, AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) != 0 ||
+      fsync(g_ep.image_fd) != 0)
+    return fail(errno, "cannot name the image " + path + ": " + strerror(errno));
+  coord::Linked l{};
+  send(coord::kLinked, &l, sizeof l);
+}
+
+void on_commit(const coord::Commit& c) {
+  if (g_ep.libcr >= 0) {
+    crctl::WireCommit w{crctl::kCommitMagic, 1};
+    (void)!::send(g_ep.libcr, &w, sizeof w, MSG_NOSIGNAL);
+    pollfd pf{g_ep.libcr, POLLIN, 0};  // libcr acks the commit
+    if (::poll(&pf, 1, 5000) == 1) {
+      crctl::WireReply r;
+      (void)!recv(g_ep.libcr, &r, sizeof r, 0);
+    }
+  }
+  drop_request();
+  g_ep.stage = Stage::kIdle;
+  if (c.after == coord::kAfterStop && g_app > 0) kill(g_app, SIGSTOP);
+}
+
+void on_abort() {
+  drop_request();
+  g_ep.aborted = true;
+  g_ep.stage = Stage::kIdle;
+  g_sh->hold.store(0);
+}
+
+void handle(const coord::Frame& f, const std::vector<char>& body) {
+  auto as = [&](auto& out) {
+    if (body.size() != sizeof out) return false;
+    memcpy(&out, body.data(), sizeof out);
+    return true;
+  };
+  if (f.type == coord::kIntent) {
+    coord::Intent in;
+    if (!as(in)) return fail(EPROTO, "bad Intent message");
+    g_ep.id = f.epoch;
+    return on_intent(in);
+  }
+  if (f.epoch != g_ep.id) return;  // a late message of an abandoned epoch
+  switch (f.type) {
+    case coord::kTargets:
+      return on_targets(body);
+    case coord::kQuiesce:
+      return on_quiesce();
+    case coord::kDrainStep: {
+      if (int rc = drain_step())
+        return fail(rc, std::string("drain: cannot copy a message from its sender: ") +
+                            strerror(rc));
+      coord::Counts c{g_sent, g_received};
+      return send(coord::kCounts, &c, sizeof c);
+    }
+    case coord::kDrainDone:
+      g_ep.drain_done = true;
+      return;
+    case coord::kLink:
+      return on_link();
+    case coord::kCommit: {
+      coord::Commit c{};
+      if (!as(c)) return fail(EPROTO, "bad Commit message");
+      return on_commit(c);
+    }
+    case coord::kAbort:
+      return on_abort();
+    default:
+      return;
+  }
+}
+
+}  // namespace
+
+bool enabled() {
+  return g_enabled;
+}
+
+bool start(bool restored) {
+  const char* addr = getenv("CRMPI_COORD");
+  if (!addr || !*addr) return true;  // no coordinator: no job checkpoints
+  uint8_t secret[coord::kSecretBytes];
+  const char* hex = getenv("CRMPI_JOB_SECRET");
+  if (!hex || !coord::parse_secret(hex, secret)) {
+    fprintf(stderr, "crmpi: rank %d: $CRMPI_JOB_SECRET is missing or malformed\n", g_rank);
+    return false;
+  }
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  coord::Hello h{};
+  h.version = coord::kVersion;
+  h.rank = static_cast<uint32_t>(g_rank);
+  h.nranks = static_cast<uint32_t>(size);
+  h.agent_pid = getpid();
+  h.app_pid = g_app;
+  h.restored = restored ? 1 : 0;
+  gethostname(h.host, sizeof h.host - 1);
+  std::string err;
+  if (!g_link.connect(addr, secret, h, &err)) {
+    fprintf(stderr, "crmpi: rank %d: cannot join the job's coordinator at %s: %s\n", g_rank, addr,
+            err.c_str());
+    return false;
+  }
+  g_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  std::thread(event_thread).detach();
+  g_enabled = true;
+  return true;
+}
+
+void poll() {
+  if (!g_enabled || !g_event.exchange(0)) return;
+  coord::Frame f;
+  std::vector<char> body;
+  int k;
+  while ((k = g_link.recv(&f, &body)) == 1) handle(f, body);
+  if (k < 0) {
+    fprintf(stderr, "crmpi: rank %d: lost the job's coordinator (%s): no more checkpoints\n",
+            g_rank, g_link.error());
+    on_abort();
+    g_enabled = false;
+    return;
+  }
+  if (g_ep.libcr >= 0) on_libcr_reply();
+  g_armed.store(1);
+  futex_wake(&g_armed);
+}
+
+bool pausing() {
+  return g_ep.stage == Stage::kQuiesce || g_ep.stage == Stage::kDrain;
+}
+
+void comm_added(MPI_Comm c, uint64_t id, uint64_t seq) {
+  g_comms[c] = {id, seq};
+}
+
+void comm_freed(MPI_Comm c) {
+  g_comms.erase(c);
+}
+
+std::vector<MPI_Comm> app_comms() {
+  std::vector<MPI_Comm> v;
+  for (const auto& kv : g_comms) v.push_back(kv.first);
+  return v;
+}
+
+void enter_collective(MPI_Comm c) {
+  auto it = g_comms.find(c);
+  if (it == g_comms.end()) return;  // not one of the app's (internal)
+  CommInfo& info = it->second;
+  for (;;) {
+    if (pausing()) throw Paused{chan::kRcPaused};
+    bool held = g_ep.stage == Stage::kSafePoint && g_ep.have_targets &&
+                g_ep.targets.count(info.id) && info.seq + 1 > g_ep.targets[info.id];
+    if (!held) break;
+    idle(1);
+  }
+  info.seq++;
+  g_in_collective = true;
+}
+
+void left_collective() {
+  g_in_collective = false;
+  if (g_ep.stage == Stage::kSafePoint) send_seqs();
+}
+
+bool wait_or_pause(MPI_Request* r, MPI_Status* st, int* rc) {
+  for (unsigned i = 0;; ++i) {
+    int flag = 0;
+    *rc = MPI_Test(r, &flag, st);
+    if (flag || *rc != MPI_SUCCESS) return true;
+    if (g_event.load(std::memory_order_relaxed)) poll();
+    if (pausing()) return false;
+    if ((i & 255) == 255) sched_yield();
+  }
+}
+
+int wait_through(MPI_Request* r, MPI_Status* st) {
+  MPI_Status ignored;
+  if (st == MPI_STATUS_IGNORE) st = &ignored;
+  for (unsigned i = 1;; ++i) {
+    int flag = 0;
+    int rc = MPI_Test(r, &flag, st);
+    if (flag || rc != MPI_SUCCESS) return rc;
+    if (g_event.load(std::memory_order_relaxed)) poll();
+    if (pausing() && (i & 1023) == 0) drain_step();
+    if ((i & 255) == 0) sched_yield();
+  }
+}
+
+void poll_or_pause() {
+  if (g_event.load(std::memory_order_relaxed)) poll();
+  if (pausing()) throw Paused{chan::kRcPaused};
+}
+
+void idle(int ms) {
+  serve_pending();
+  int flag;  // lets MPI progress our own sends while we wait for events
+  MPI_Iprobe(MPI_ANY_SOURCE, 0, g_ack_comm, &flag, MPI_STATUS_IGNORE);
+  if (!g_event.load()) {
+    pollfd pf[2] = {{g_link.fd(), POLLIN, 0}, {g_ep.libcr, POLLIN, 0}};
+    if (::poll(pf, g_ep.libcr >= 0 ? 2 : 1, ms) > 0) g_event.store(1);
+  }
+  poll();
+}
+
+void op_quiesced(chan::Msg& m) {
+  m.a.ckpt = {};
+  m.a.ckpt.epoch = g_ep.id;
+  if (g_ep.stage != Stage::kQuiesce) {
+    m.a.ckpt.status = ECANCELED;  // abandoned before the app got here
+    return;
+  }
+  g_ep.stage = Stage::kDrain;
+  coord::Quiesced q{};
+  send(coord::kQuiesced, &q, sizeof q);
+  // Until the job is drained: receive what comes (a rank still waiting for
+  // its send to us completes, and can reach its own quiescence).
+  bool failed = false;  // then only the coordinator's Abort ends the loop
+  while (!g_ep.drain_done && !g_ep.aborted && g_enabled) {
+    if (!failed)
+      if (int rc = drain_step()) {
+        fail(rc, std::string("drain: cannot copy a message from its sender: ") + strerror(rc));
+        failed = true;
+      }
+    idle(1);
+  }
+  if (g_ep.aborted || !g_enabled) {
+    m.a.ckpt.status = ECANCELED;
+    return;
+  }
+  if (int rc = settle()) {
+    fail(rc, "cannot settle the pending requests after the drain");
+    m.a.ckpt.status = static_cast<uint64_t>(rc);
+    return;
+  }
+  m.a.ckpt.messages = stashed_messages();
+}
+
+void op_resume(chan::Msg& m) {
+  g_sh->hold.store(0);
+  if (g_ep.stage == Stage::kDrain) g_ep.stage = Stage::kCaptured;
+  m.rc = MPI_SUCCESS;
+}
+
+}  // namespace crmpi::agent::ckpt

@@ -1,0 +1,93 @@
+// agent_ckpt.h -- the agent's part in a job checkpoint (agent_ckpt.cpp: the
+// stages and the link to the coordinator; agent_drain.cpp: the drain, the
+// settling of requests, the hand-over of drained messages, the restart's
+// rebuild).  The protocol is include/crmpi/coord_protocol.h; the calls the
+// application's checkpoint driver makes are kOpCkpt* in crmpi/protocol.h.
+//
+// Thread safety: the agent's main thread only, except the event thread
+// started by start(), which only watches file descriptors and rings the
+// agent's doorbell.  Signal safety: none.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "agent_internal.h"
+
+namespace crmpi::agent::ckpt {
+
+// A blocking call the job checkpoint paused (caught by execute(), which
+// answers the app with `rc`: chan::kRcPaused or chan::kRcPausedSent).
+struct Paused {
+  int32_t rc;
+};
+
+// Point-to-point messages handed to MPI / taken out of MPI by this agent
+// since it started (the drain's counts; acknowledgements excluded).
+extern uint64_t g_sent, g_received;
+
+// start: if $CRMPI_COORD is set, connect to the coordinator (authenticated
+// with $CRMPI_JOB_SECRET) and start the event thread.  `restored`: this
+// incarnation restores an image.  Returns false with a message on stderr
+// if the coordinator is configured but cannot be reached or refuses us.
+bool start(bool restored);
+// Whether this job has a coordinator (checkpoints possible).
+bool enabled();
+
+// poll: handle whatever the coordinator or the app's libcr sent (cheap
+// when nothing did).  Called by the serve loop on every wake-up and by the
+// waits below.
+void poll();
+// True once the job wants this rank's app quiescent: blocking calls pause.
+bool pausing();
+
+// Communicators the app knows: their job-unique ids and collective counts
+// (the safe point).  World (1) and self (2) are registered by start().
+void comm_added(MPI_Comm c, uint64_t id, uint64_t seq);
+void comm_freed(MPI_Comm c);
+// Every communicator the app knows (world and self included).
+std::vector<MPI_Comm> app_comms();
+// Before a collective (or a creation) on c: holds while its number would
+// pass the job's target; throws Paused when the checkpoint needs the app
+// quiescent instead.  Counts it once it may go.
+void enter_collective(MPI_Comm c);
+// After it: tells the coordinator the new counts during a safe point.
+void left_collective();
+
+// Wait for *r while honouring the checkpoint.  Returns true once *r
+// completed (*st, *rc set); false if the checkpoint wants the app paused
+// first (*r still active: the caller cancels, detaches or keeps it).
+bool wait_or_pause(MPI_Request* r, MPI_Status* st, int* rc);
+// Wait for *r (a send or an internal request), which completes by itself
+// or through the drain of its receiver; meanwhile serve the checkpoint
+// (and, once the job drains, receive into the stash, so that two ranks
+// sending to each other both complete).  Returns MPI_Wait's code.
+int wait_through(MPI_Request* r, MPI_Status* st);
+// Inside a polling blocking call: handle events; throws Paused once the
+// checkpoint wants the app paused.
+void poll_or_pause();
+// One idle moment inside a held or polling call: serve peers' rendezvous,
+// let MPI progress, handle events; sleeps up to `ms` when nothing happens.
+void idle(int ms);
+
+// ---- drain and rebuild (agent_drain.cpp)
+// Receive every message MPI can give us now into the stash (rendezvous
+// payloads pulled from the sender app), complete what completed.
+// Returns 0 or an errno-like code (a payload that could not be copied).
+int drain_step();
+// After the drain: cancel or complete every pending request, complete
+// sends and nonblocking collectives.  Returns 0 or an errno-like code.
+int settle();
+// kOpCkptPeekMessage / kOpCkptTakeMessage / kOpCommRebuild.
+void op_peek_message(chan::Msg& m);
+void op_take_message(chan::Msg& m);
+void op_comm_rebuild(chan::Msg& m);
+// kOpCkptQuiesced / kOpCkptResume (agent_ckpt.cpp).
+void op_quiesced(chan::Msg& m);
+void op_resume(chan::Msg& m);
+// Messages waiting in the stash.
+size_t stashed_messages();
+
+}  // namespace crmpi::agent::ckpt
