@@ -9,5 +9,5 @@ target_link_libraries(cr_checkpoint PRIVATE crcontrol)
 add_executable(cr_restart ${_t}/cr_restart.cpp)
 target_link_libraries(cr_restart PRIVATE crrestore)
 # cr_restart must stay single-threaded and unaffected by a preloaded libcr.
-add_executable(cr_info ${_t}/cr_info.cpp)
-target_link_libraries(cr_info PRIVATE crimage)
+add_executable(cr_info ${_t}/cr_info.cpp ${_t}/cr_info_job.cpp)
+target_link_libraries(cr_info PRIVATE crimage crmanifest)

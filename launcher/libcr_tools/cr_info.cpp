@@ -1,5 +1,7 @@
 // cr_info FILE -- print a process image: header, threads, regions, fds,
-// sizes and checksums.  Exits 1 if the image is damaged in any way: it runs
+// sizes and checksums.  cr_info DIR (or DIR/job.manifest.json) prints a job
+// checkpoint instead: the job and every rank's image with its status
+// (cr_info_job.cpp), exiting 1 unless every image is good.  Exits 1 if the image is damaged in any way: it runs
 // exactly the checks cr_restart runs on an image before its point of no
 // return (Image::open + Image::verify_pages, see reader.h), so an image it
 // calls good is one cr_restart reads without complaint.
@@ -12,6 +14,7 @@
 #include <string>
 
 #include "cli.h"
+#include "cr_info_job.h"
 #include "quiet_pipe.h"
 #include "reader.h"
 
@@ -112,8 +115,11 @@ int main(int argc, char** argv) {
   CLI::App app{"Print a crmpi process image and check it the way cr_restart would.", "cr_info"};
   app.add_flag("--no-verify", [&](int64_t) { verify = false; },
                "skip reading the page data (headers and structure are still checked)");
-  app.add_option("FILE", file, "the image")->required();
-  crtools::parse_or_exit(app, "cr_info [--no-verify] FILE", argc, argv);
+  app.add_option("FILE", file,
+                 "the image, or a job checkpoint: its folder or its job.manifest.json")
+      ->required();
+  crtools::parse_or_exit(app, "cr_info [--no-verify] FILE|DIR", argc, argv);
+  if (crtools::is_job_argument(file)) return crtools::print_job(file, verify);
   try {
     crimg::Image img = crimg::Image::open(file);
     print_process(img, file.c_str());

@@ -7,7 +7,11 @@
 // cr_restart / crmpirun --restart (validate, then launch), cr_agent --restore
 // (its rank's image), cr_info.
 //
-// Thread safety: the functions share no state.  Signal safety: none.
+// Images are named rank.<R>.e<EPOCH>.img: a new checkpoint into the same
+// folder never overwrites the images the previous manifest names.
+//
+// Thread safety: the functions share no state (any thread, concurrently).
+// Signal safety: none (they allocate).
 #pragma once
 
 #include <cstdint>
@@ -47,34 +51,87 @@ struct Manifest {
 };
 
 // What is wrong with a manifest or its images: the message names the file
-// and the problem ("job.manifest.json: rank 3: image rank.3.e1.img: checksum
-// mismatch").
+// and the problem ("DIR/job.manifest.json: rank 3: image rank.3.e1.img:
+// digest differs: ...").
 struct Error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// to_json / from_json text.  parse() rejects anything malformed, missing,
-// of another schema version or inconsistent (ranks not 0..n-1, duplicate
-// ranks, image names with '/' or "..") with an Error; it never crashes on
-// any input.
+// image_name -- "rank.<R>.e<EPOCH>.img", the name a rank's image gets.
+std::string image_name(int rank, uint32_t epoch);
+
+// to_text -- the manifest as JSON text (2-space indented, ends in '\n').
+//   @m: written as schema version kSchemaVersion whatever m.schema_version
+//   says.  Returns: the text.  Errors: Error if a string is not valid UTF-8
+//   or the environment names a variable twice (JSON could not say it).
+//   to_text does not check the rest; write() does (it parses its own text).
+//
+// parse -- the inverse.
+//   @text: the file's contents.  @what: the manifest's name in messages
+//   (its path).  Returns: the manifest, ranks sorted by rank (a file may
+//   list them in any order).  Errors: Error ("WHAT: problem") for anything
+//   malformed, missing, of another schema or schema version, out of range
+//   or inconsistent: nranks not the length of ranks, ranks not 0..n-1 each
+//   once, two ranks naming one image, image names that are empty, contain
+//   '/' or "..", or control characters; it never crashes on any input
+//   (nesting deeper than 64 levels and texts over 64 MiB are refused).
+//   Unknown fields are ignored (later version-1 writers may add some).
 std::string to_text(const Manifest& m);
 Manifest parse(const std::string& text, const std::string& what);
 
-// Write dir/job.manifest.json atomically and durably: a temporary file in
-// dir, fsync, rename, fsync dir.  Mode 0600.  Throws Error (errno text).
+// write -- dir/job.manifest.json, atomically and durably: the text is
+// checked with parse(), written to a temporary file in @dir created with
+// O_CREAT|O_EXCL, mode 0600 (job.manifest.json.tmp.PID.XXXXXX), fsynced,
+// renamed over job.manifest.json, then @dir is fsynced.  A reader sees the
+// old manifest or the new one, never a part.
+//   Errors: Error naming the file and the errno text (ENOSPC: "No space
+//   left on device (the file system holding DIR is full)").  On failure the
+//   temporary file is removed and any previous manifest is left as it was
+//   (except when only the final fsync of @dir fails: the new manifest is
+//   then in place, but may not survive a crash).
 void write(const std::string& dir, const Manifest& m);
 
-// Where the manifest is for a user's argument: a manifest file, or a folder
-// holding job.manifest.json.  Throws Error if neither.
+// locate -- where the manifest is for a user's argument.
+//   @manifest_or_dir: a manifest file (returned as it is) or a folder
+//   (returns FOLDER/job.manifest.json if it exists).  Errors: Error if it
+//   does not exist, or "no job.manifest.json in DIR: not a complete
+//   checkpoint".
 std::string locate(const std::string& manifest_or_dir);
 
-// Read and parse `path` (a manifest file).  Throws Error.
+// folder_of -- the folder of a manifest file (what validate_images and
+// image_problem take as @dir): "DIR" for "DIR/job.manifest.json", "." for a
+// bare file name.
+std::string folder_of(const std::string& manifest_path);
+
+// read -- read and parse() the manifest file @path (at most 64 MiB; a FIFO
+// is refused, never waited on).  Errors: Error (cannot open/read, or
+// parse()'s).
 Manifest read(const std::string& path);
 
-// Check every image the manifest names, in the manifest's folder: it
-// exists, is a crmpi image of a version this build reads, its size and
-// digest are those recorded.  With `expect_ranks` > 0, the rank count must
-// be that.  Throws Error naming the first problem.
-void validate_images(const Manifest& m, const std::string& dir, int expect_ranks = 0);
+// image_problem -- what is wrong with rank @r's image, in @dir (the
+// manifest's folder), or "" if nothing is.  The checks are those of
+// validate_images for one rank; the text names the problem only ("missing",
+// "not a crmpi process image (bad magic)", "unsupported image version 1
+// (this build reads version 2)", "truncated image: ...", "corrupt image:
+// ...", "size differs: ...", "digest differs: ...").  Never throws for a
+// bad image (std::bad_alloc aside).  Used by cr_info to report every rank.
+std::string image_problem(const Manifest& m, const std::string& dir, const RankImage& r,
+                          bool deep = false);
+
+// validate_images -- check every image the manifest names, in @dir (the
+// manifest's folder): it exists, is a crmpi image of a version this build
+// reads (and the one m.image_version records), and its size and digest are
+// those recorded.  Image::open checks the whole structure and every
+// metadata checksum, but reads no page data; the digest covers every
+// section header (so a replaced image is found) but not the page bytes.
+//   @expect_ranks: > 0: the rank count must be that ("the checkpoint has N
+//   ranks, but M were asked for").
+//   @deep: also read and checksum every page of every image
+//   (Image::verify_pages: what cr_restart checks before its point of no
+//   return, and what cr_info does); costs a read of every image.
+//   Errors: Error naming the first problem: "DIR/job.manifest.json: rank 3:
+//   image rank.3.e1.img: digest differs: ...".
+void validate_images(const Manifest& m, const std::string& dir, int expect_ranks = 0,
+                     bool deep = false);
 
 }  // namespace crmpi::manifest
