@@ -70,13 +70,13 @@ int socket_folder(uid_t uid, char* out, size_t n) {
   return static_cast<int>(p - out);
 }
 
-socklen_t socket_address(uid_t uid, pid_t pid, struct sockaddr_un* a) {
+socklen_t socket_address(uid_t uid, pid_t pid, struct sockaddr_un* a, SocketKind kind) {
   memset(a, 0, sizeof *a);
   a->sun_family = AF_UNIX;
   char* const end = a->sun_path + sizeof a->sun_path - 1;
   int n = socket_folder(uid, a->sun_path, sizeof a->sun_path);
   if (n < 0) return 0;
-  char* p = put_uint(put_str(a->sun_path + n, end, "/libcr."), end, static_cast<unsigned long>(pid));
+  char* p = put_uint(put_str(a->sun_path + n, end, kind == kSocketJob ? "/job." : "/libcr."), end, static_cast<unsigned long>(pid));
   *p = '\0';
   return static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + (p - a->sun_path) + 1);
 }
@@ -118,11 +118,11 @@ const char* folder_problem_text(FolderProblem p) {
   return "is unusable";
 }
 
-int listen_socket(pid_t pid, uid_t uid, FolderProblem* why) {
+int listen_socket(pid_t pid, uid_t uid, FolderProblem* why, SocketKind kind) {
   *why = check_folder(uid, true, nullptr);
   if (*why != kFolderOk) return *why == kFolderCannotMake ? -errno : -EPERM;
   struct sockaddr_un a;
-  const socklen_t len = socket_address(uid, pid, &a);
+  const socklen_t len = socket_address(uid, pid, &a, kind);
   if (!len) return -ENAMETOOLONG;
   int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
@@ -138,9 +138,9 @@ int listen_socket(pid_t pid, uid_t uid, FolderProblem* why) {
   return fd;
 }
 
-void unlink_socket(pid_t pid, uid_t uid) {
+void unlink_socket(pid_t pid, uid_t uid, SocketKind kind) {
   struct sockaddr_un a;
-  if (socket_address(uid, pid, &a)) unlink(a.sun_path);
+  if (socket_address(uid, pid, &a, kind)) unlink(a.sun_path);
 }
 
 Refusal may_request(int conn, uid_t* peer_uid) {
@@ -247,7 +247,7 @@ int read_proc_ids(pid_t pid, ProcIds* ids) {
   return got == 3 ? 0 : -EIO;
 }
 
-int connect_target(pid_t pid, const ProcIds& ids, ConnectProblem* why) {
+int connect_target(pid_t pid, const ProcIds& ids, ConnectProblem* why, SocketKind kind) {
   // The socket is in the folder of the target's euid when libcr started;
   // a process that changed ids since is looked for under each of them.
   int last = -ENOENT;
@@ -255,7 +255,7 @@ int connect_target(pid_t pid, const ProcIds& ids, ConnectProblem* why) {
   for (int i : kOrder) {
     if (i != 1 && ids.uid[i] == ids.uid[1]) continue;
     struct sockaddr_un a;
-    const socklen_t len = socket_address(ids.uid[i], pid, &a);
+    const socklen_t len = socket_address(ids.uid[i], pid, &a, kind);
     if (!len) return -ENAMETOOLONG;
     if (i == 1) memcpy(why->path, a.sun_path, sizeof why->path);
     int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);

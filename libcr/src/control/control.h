@@ -4,7 +4,8 @@
 //
 // Rules, each enforced here so that every control socket obeys them:
 //
-//   * Where: a Unix socket file "libcr.<pid>" in a folder only its owner may
+//   * Where: a Unix socket file "libcr.<pid>" (a process's libcr) or
+//     "job.<pid>" (crmpirun's job control socket, SocketKind) in a folder only its owner may
 //     enter: /tmp/crmpi-<euid> (mode 0700, owned by euid, not a symlink), or
 //     /run/crmpi for root.  Abstract names have no permissions: anyone could
 //     bind "@name" first and be sent the requester's image fd.
@@ -106,8 +107,16 @@ enum FolderProblem {
 // terminated).  Returns the length, or -ENAMETOOLONG.  Async-signal-safe.
 int socket_folder(uid_t uid, char* out, size_t n);
 
+// Which control socket of a process: its libcr's ("libcr.<pid>") or, for
+// crmpirun, its job's ("job.<pid>", crmpi/job_control.h).  The folder and
+// every rule are the same.
+enum SocketKind { kSocketLibcr = 0, kSocketJob = 1 };
+
 // The socket address of process @pid whose socket folder belongs to @uid.
-socklen_t socket_address(uid_t uid, pid_t pid, struct sockaddr_un* a);
+// Returns the address length, or 0 if the name does not fit.
+// Async-signal-safe.
+socklen_t socket_address(uid_t uid, pid_t pid, struct sockaddr_un* a,
+                         SocketKind kind = kSocketLibcr);
 
 // Checks (and with @create, makes) @uid's socket folder.  Returns kFolderOk
 // or the problem; *@owner gets the folder's owner when it exists.
@@ -124,10 +133,10 @@ const char* folder_problem_text(FolderProblem p);
 // same name is replaced).  Returns the fd, or -errno with *@why set:
 // -EPERM with kFolderWrongOwner / kFolderOpen / kFolderNotDir.
 // Async-signal-safe.
-int listen_socket(pid_t pid, uid_t uid, FolderProblem* why);
+int listen_socket(pid_t pid, uid_t uid, FolderProblem* why, SocketKind kind = kSocketLibcr);
 
 // Removes the socket file of @pid (at exit).  Async-signal-safe.
-void unlink_socket(pid_t pid, uid_t uid);
+void unlink_socket(pid_t pid, uid_t uid, SocketKind kind = kSocketLibcr);
 
 // May the peer of connection @conn request a checkpoint of this process?
 // Returns kRefusedNone or the reason; *@peer_uid gets the peer's uid.
@@ -172,7 +181,8 @@ struct ConnectProblem {
 //   -EACCES      the folder is not reachable by the caller
 //   -EPERM       the listener is not the target (impostor_* set)
 // *@why says more.
-int connect_target(pid_t pid, const ProcIds& ids, ConnectProblem* why);
+int connect_target(pid_t pid, const ProcIds& ids, ConnectProblem* why,
+                   SocketKind kind = kSocketLibcr);
 
 // Sends a request with the image fd.  0 or -errno.
 int send_request(int sock, const WireRequest& r, int image_fd);

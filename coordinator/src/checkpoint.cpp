@@ -1,0 +1,397 @@
+// checkpoint.cpp -- one job checkpoint, as the stages of
+// crmpi/coord_protocol.h.  Table of contents (each a function below):
+//
+//   begin          check the request, make the folder, send Intent
+//   gather         Seqs/Targets rounds until the collective safe point
+//   quiesce        Quiesce; wait for Quiesced from every rank
+//   drain_round    DrainStep rounds until sum(sent) == sum(received)
+//   write_images   DrainDone; wait for Written from every rank
+//   link_images    Link; wait for Linked from every rank
+//   commit         fsync the folder, write the manifest, Commit(after)
+//   fail           Abort to every rank, remove this epoch's files
+//
+// advance() moves from stage to stage once a stage's condition holds; the
+// connections (coordinator.cpp) feed on_rank_message.
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coord_impl.h"
+
+namespace crmpi::coord {
+namespace {
+
+std::string image_name(int rank, uint32_t epoch) {
+  return "rank." + std::to_string(rank) + ".e" + std::to_string(epoch) + ".img";
+}
+
+std::string utc_now() {
+  char buf[32];
+  const time_t t = time(nullptr);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Makes @dir (0700) or checks the existing one: a directory (not a
+// symlink) we own, holding no manifest and none of this epoch's images.
+// Returns "" or the problem; *made says whether we created it.
+std::string prepare_dir(const std::string& dir, int nranks, uint32_t epoch, bool* made) {
+  *made = false;
+  if (dir.empty() || dir[0] != '/') return "checkpoint folder '" + dir + "' is not an absolute path";
+  if (dir.size() >= kPathMax) return "checkpoint folder path is too long";
+  if (mkdir(dir.c_str(), 0700) == 0) {
+    *made = true;
+    return "";
+  }
+  if (errno != EEXIST) return "cannot create checkpoint folder " + dir + ": " + strerror(errno);
+  struct stat st;
+  if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return "checkpoint folder " + dir + " is not a directory";
+  if (st.st_uid != geteuid()) return "checkpoint folder " + dir + " belongs to another user";
+  if (access((dir + "/" + manifest::kFileName).c_str(), F_OK) == 0)
+    return "checkpoint folder " + dir + " already holds a checkpoint (" + manifest::kFileName + ")";
+  for (int r = 0; r < nranks; ++r)
+    if (access((dir + "/" + image_name(r, epoch)).c_str(), F_OK) == 0)
+      return "checkpoint folder " + dir + " already holds " + image_name(r, epoch);
+  return "";
+}
+
+int fsync_dir(const std::string& dir) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  const int rc = fsync(fd) == 0 ? 0 : errno;
+  close(fd);
+  return rc;
+}
+
+}  // namespace
+
+const char* stage_name(Stage s) {
+  switch (s) {
+    case Stage::kIdle: return "idle";
+    case Stage::kGather: return "safe point (Seqs/Targets)";
+    case Stage::kQuiesce: return "quiesce";
+    case Stage::kDrain: return "drain";
+    case Stage::kWrite: return "write";
+    case Stage::kLink: return "link";
+    case Stage::kCommit: return "commit";
+  }
+  return "?";
+}
+
+std::string default_checkpoint_dir(const std::string& parent, const std::string& job_name,
+                                   uint32_t epoch) {
+  return parent + "/" + (job_name.empty() ? "job" : job_name) + ".ckpt." + std::to_string(epoch);
+}
+
+bool Coordinator::Impl::begin(const CheckpointRequest& req, std::string* err) {
+  if (cur) {
+    *err = "a checkpoint (epoch " + std::to_string(cur->epoch) + ") is already in progress";
+    return false;
+  }
+  if (nauthed < cfg.nranks) {
+    *err = "only " + std::to_string(nauthed) + " of " + std::to_string(cfg.nranks) +
+           " ranks have connected to the coordinator (is the job still starting?)";
+    return false;
+  }
+  const uint32_t epoch = next_epoch;
+  Attempt a;
+  a.epoch = epoch;
+  a.req = req;
+  if (!a.req.timeout_s) a.req.timeout_s = cfg.default_timeout_s;
+  a.dir = req.dir.empty() ? default_checkpoint_dir(cfg.checkpoint_parent, cfg.job.job_name, epoch)
+                          : req.dir;
+  while (a.dir.size() > 1 && a.dir.back() == '/') a.dir.pop_back();
+  *err = prepare_dir(a.dir, cfg.nranks, epoch, &a.made_dir);
+  if (!err->empty()) return false;
+  ++next_epoch;  // from here on this number is used, whatever happens
+  a.deadline = now_ms() + 1000L * a.req.timeout_s;
+  a.ranks.resize(static_cast<size_t>(cfg.nranks));
+  cur = std::move(a);
+  // Intent: each rank's image name differs, so it is sent rank by rank.
+  Intent in = {};
+  in.timeout_s = cur->req.timeout_s;
+  memcpy(in.dir, cur->dir.c_str(), cur->dir.size() + 1);
+  for (int r = 0; r < cfg.nranks; ++r) {
+    const std::string name = image_name(r, epoch);
+    memset(in.image_name, 0, sizeof in.image_name);
+    memcpy(in.image_name, name.c_str(), name.size() < 63 ? name.size() : 63);
+    send_to(rank_fd[static_cast<size_t>(r)], kIntent, epoch, &in, sizeof in);
+  }
+  report_progress();
+  return true;
+}
+
+// A message of an authenticated rank.  Messages of another epoch are late
+// answers to an abandoned checkpoint: ignored.
+void Coordinator::Impl::on_rank_message(int rank, const Frame& f, const std::vector<char>& body) {
+  if (f.type == kRequest) {
+    CheckpointRequest req;
+    const std::string who = "rank " + std::to_string(rank);
+    req.on_done = [this, who](const Outcome& o) {
+      log(o.committed ? "checkpoint " + std::to_string(o.epoch) + " requested by " + who +
+                            " committed: " + o.manifest_path
+                      : "checkpoint requested by " + who + " failed: " + o.text);
+    };
+    std::string err;
+    if (!begin(req, &err)) log("checkpoint requested by " + who + " not started: " + err);
+    return;
+  }
+  if (!cur || f.epoch != cur->epoch) return;
+  RankState& s = cur->ranks[static_cast<size_t>(rank)];
+  const std::string who = "rank " + std::to_string(rank);
+  auto wrong_stage = [&] {
+    fail(EPROTO, who + " sent " + type_name(f.type) + " during stage " + stage_name(cur->stage));
+  };
+  switch (f.type) {
+    case kFailed: {
+      Failed x;
+      memcpy(&x, body.data(), sizeof x);
+      x.text[sizeof x.text - 1] = '\0';
+      return fail(x.error ? x.error : EIO,
+                  who + " failed: " + x.text + (x.error ? " (" + std::string(strerror(x.error)) + ")" : ""));
+    }
+    case kSeqs: {
+      if (cur->stage != Stage::kGather) return;  // crossed our Quiesce: stale
+      memcpy(&s.last, body.data(), sizeof s.last);
+      const auto* cs = reinterpret_cast<const CommSeq*>(body.data() + sizeof(Seqs));
+      s.seqs.assign(cs, cs + s.last.count);
+      s.have_seqs = true;
+      return;
+    }
+    case kQuiesced:
+      if (cur->stage != Stage::kQuiesce) return wrong_stage();
+      if (!s.quiesced) s.quiesced = true, ++cur->n_quiesced, cur->progress_dirty = true;
+      return;
+    case kCounts:
+      if (cur->stage != Stage::kDrain) return wrong_stage();
+      memcpy(&s.counts, body.data(), sizeof s.counts);
+      s.counted = true;
+      return;
+    case kWritten:
+      if (cur->stage != Stage::kWrite || s.written) return wrong_stage();
+      memcpy(&s.image, body.data(), sizeof s.image);
+      s.written = true;
+      ++cur->n_written;
+      cur->bytes += s.image.image_bytes;
+      cur->progress_dirty = true;
+      return;
+    case kLinked:
+      if (cur->stage != Stage::kLink) return wrong_stage();
+      if (!s.linked) s.linked = true, ++cur->n_linked;
+      return;
+    default:
+      return fail(EPROTO, who + " sent an unexpected " + type_name(f.type));
+  }
+}
+
+// The stage machine: each stage's exit condition, then the next stage.
+void Coordinator::Impl::advance() {
+  const int n = cfg.nranks;
+  switch (cur->stage) {
+    case Stage::kGather:
+      return gather();
+    case Stage::kQuiesce:
+      if (cur->n_quiesced == n) drain_round();
+      return;
+    case Stage::kDrain: {
+      uint64_t sent = 0, received = 0;
+      for (const RankState& s : cur->ranks) {
+        if (!s.counted) return;
+        sent += s.counts.sent, received += s.counts.received;
+      }
+      if (sent == received) return write_images();
+      return drain_round();  // messages still in flight: another round
+    }
+    case Stage::kWrite:
+      if (cur->n_written == n) link_images();
+      return;
+    case Stage::kLink:
+      if (cur->n_linked == n) commit();
+      return;
+    case Stage::kIdle:
+    case Stage::kCommit:
+      return;
+  }
+}
+
+// Algorithm (the collective safe point, MANA's sequence numbers):
+//   * every rank answers the Intent, and then every Targets round, with
+//     Seqs(round, ready, [(comm, seq)]), and again whenever its seqs change;
+//   * once every rank has answered, targets[comm] = the highest seq any
+//     rank reported for comm (targets never fall);
+//   * the first time, and whenever a target rises, Targets(round + 1) goes
+//     to every rank: ranks behind run up to their targets, ranks at them
+//     park before their next collective;
+//   * the safe point is reached when every rank's latest Seqs answers the
+//     current round, says ready, and each seq equals its comm's target.
+void Coordinator::Impl::gather() {
+  bool rose = false;
+  for (const RankState& s : cur->ranks) {
+    if (!s.have_seqs) return;  // the Intent is not answered by all yet
+    for (const CommSeq& c : s.seqs) {
+      uint64_t& t = cur->targets[c.comm_id];
+      if (c.seq > t) t = c.seq, rose = true;
+    }
+  }
+  if (rose || cur->round == 0) {
+    ++cur->round;
+    std::vector<char> msg(sizeof(Targets) + cur->targets.size() * sizeof(CommSeq));
+    Targets t = {static_cast<uint32_t>(cur->targets.size()), cur->round};
+    memcpy(msg.data(), &t, sizeof t);
+    size_t i = 0;
+    for (const auto& [id, seq] : cur->targets) {
+      const CommSeq cs = {id, seq};
+      memcpy(msg.data() + sizeof t + sizeof cs * i++, &cs, sizeof cs);
+    }
+    broadcast(kTargets, msg.data(), msg.size());
+    return;
+  }
+  if (converged()) quiesce();
+}
+
+bool Coordinator::Impl::converged() const {
+  for (const RankState& s : cur->ranks) {
+    if (!s.last.ready || s.last.round != cur->round) return false;
+    for (const CommSeq& c : s.seqs)
+      if (cur->targets.at(c.comm_id) != c.seq) return false;
+  }
+  return true;
+}
+
+void Coordinator::Impl::quiesce() {
+  cur->stage = Stage::kQuiesce;
+  cur->progress_dirty = true;
+  broadcast(kQuiesce, nullptr, 0);
+}
+
+void Coordinator::Impl::drain_round() {
+  cur->stage = Stage::kDrain;
+  ++cur->drain_round;
+  for (RankState& s : cur->ranks) s.counted = false;
+  broadcast(kDrainStep, nullptr, 0);
+}
+
+void Coordinator::Impl::write_images() {
+  cur->stage = Stage::kWrite;
+  cur->progress_dirty = true;
+  broadcast(kDrainDone, nullptr, 0);
+}
+
+void Coordinator::Impl::link_images() {
+  cur->stage = Stage::kLink;
+  cur->progress_dirty = true;
+  const Link l = {};
+  broadcast(kLink, &l, sizeof l);
+}
+
+// Every image has its name and is fsynced (Linked): make the folder
+// durable, write the manifest last, then Commit.
+void Coordinator::Impl::commit() {
+  if (int e = fsync_dir(cur->dir)) return fail(e, "cannot fsync " + cur->dir + ": " + strerror(e));
+  manifest::Manifest m = cfg.job;
+  m.epoch = cur->epoch;
+  m.time = utc_now();
+  m.ranks.clear();
+  for (int r = 0; r < cfg.nranks; ++r) {
+    const RankState& s = cur->ranks[static_cast<size_t>(r)];
+    const Hello& h = peers.at(rank_fd[static_cast<size_t>(r)]).hello;
+    manifest::RankImage ri;
+    ri.rank = r;
+    ri.host = h.host;
+    ri.image = image_name(r, cur->epoch);
+    ri.bytes = s.image.image_bytes;
+    ri.digest = s.image.image_digest;
+    ri.app_pid = h.app_pid;
+    m.ranks.push_back(ri);
+  }
+  try {
+    manifest::write(cur->dir, m);
+  } catch (const std::exception& e) {
+    return fail(EIO, std::string("cannot write the manifest: ") + e.what());
+  }
+  cur->stage = Stage::kCommit;
+  cur->progress_dirty = true;
+  report_progress();
+  const Commit c = {cur->req.after, 0};
+  broadcast(kCommit, &c, sizeof c);
+  Outcome o;
+  o.committed = true;
+  o.epoch = cur->epoch;
+  o.dir = cur->dir;
+  o.manifest_path = cur->dir + "/" + manifest::kFileName;
+  o.bytes = cur->bytes;
+  o.text = "committed";
+  finish(o);
+}
+
+void Coordinator::Impl::rank_gone(int rank, const std::string& why) {
+  fail(ECONNRESET, "rank " + std::to_string(rank) + " disconnected (" + why + ")");
+}
+
+void Coordinator::Impl::fail(int error, const std::string& why) {
+  Abort a = {};
+  const std::string reason = "checkpoint " + std::to_string(cur->epoch) + " abandoned: " + why;
+  memcpy(a.reason, reason.c_str(), reason.size() < kTextMax - 1 ? reason.size() : kTextMax - 1);
+  broadcast(kAbort, &a, sizeof a);
+  remove_files();
+  log(reason + "; the job goes on");
+  Outcome o;
+  o.epoch = cur->epoch;
+  o.error = error;
+  o.text = reason;
+  o.dir = cur->dir;
+  finish(o);
+}
+
+// Removes only what this epoch created: its image names (and their
+// "NAME.tmp.*" temporaries) and the folder if we made it and it is empty.
+void Coordinator::Impl::remove_files() {
+  const int dfd = open(cur->dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return;
+  std::vector<std::string> names;
+  for (int r = 0; r < cfg.nranks; ++r) names.push_back(image_name(r, cur->epoch));
+  for (const std::string& n : names) unlinkat(dfd, n.c_str(), 0);
+  if (DIR* d = fdopendir(dup(dfd))) {
+    while (const struct dirent* e = readdir(d))
+      for (const std::string& n : names)
+        if (strncmp(e->d_name, (n + ".tmp.").c_str(), n.size() + 5) == 0) unlinkat(dfd, e->d_name, 0);
+    closedir(d);
+  }
+  close(dfd);
+  if (cur->made_dir) rmdir(cur->dir.c_str());
+}
+
+// The attempt is over: the caller hears it after the state is idle again,
+// so that it may start another checkpoint from its callback.
+void Coordinator::Impl::finish(Outcome o) {
+  auto done = std::move(cur->req.on_done);
+  cur.reset();
+  if (done) done(o);
+}
+
+Progress Coordinator::Impl::progress() const {
+  Progress p;
+  p.nranks = cfg.nranks;
+  if (!cur) return p;
+  p.stage = cur->stage;
+  p.epoch = cur->epoch;
+  p.paused = cur->n_quiesced;
+  p.written = cur->n_written;
+  p.bytes = cur->bytes;
+  return p;
+}
+
+void Coordinator::Impl::report_progress() {
+  if (!cur || !cur->progress_dirty) return;
+  cur->progress_dirty = false;
+  if (cur->req.on_progress) cur->req.on_progress(progress());
+}
+
+}  // namespace crmpi::coord
