@@ -77,6 +77,7 @@ struct Epoch {
 
 coord::AgentLink g_link;
 bool g_enabled = false;
+bool g_rebuilding = false;  // restored, and the app has not resumed yet
 Epoch g_ep;
 std::unordered_map<MPI_Comm, CommInfo> g_comms;
 bool g_in_collective = false;
@@ -320,7 +321,12 @@ bool enabled() {
   return g_enabled;
 }
 
+bool rebuilding() {
+  return g_rebuilding;
+}
+
 bool start(bool restored) {
+  g_rebuilding = restored;
   const char* addr = getenv("CRMPI_COORD");
   if (!addr || !*addr) return true;  // no coordinator: no job checkpoints
   uint8_t secret[coord::kSecretBytes];
@@ -481,6 +487,7 @@ void op_quiesced(chan::Msg& m) {
 }
 
 void op_resume(chan::Msg& m) {
+  g_rebuilding = false;
   g_sh->hold.store(0);
   if (g_ep.stage == Stage::kDrain) g_ep.stage = Stage::kCaptured;
   m.rc = MPI_SUCCESS;

@@ -35,6 +35,9 @@ extern uint64_t g_sent, g_received;
 bool start(bool restored);
 // Whether this job has a coordinator (checkpoints possible).
 bool enabled();
+// True in a restored incarnation until the app's first kOpCkptResume: the
+// app rebuilds its communicators (kOpCommRebuild is refused otherwise).
+bool rebuilding();
 
 // poll: handle whatever the coordinator or the app's libcr sent (cheap
 // when nothing did).  Called by the serve loop on every wake-up and by the

@@ -127,7 +127,20 @@ void op_take_message(chan::Msg& m) {
 // disjoint groups do not mix.  World and self are the new agent's own.
 void op_comm_rebuild(chan::Msg& m) {
   const chan::CommRebuildArgs a = m.a.comm_rebuild;
-  if (a.size == 0 || a.size * sizeof(int) > chan::kDataSize) throw BadCall{"bad member count"};
+  if (!rebuilding()) throw BadCall{"a communicator rebuild outside a restart"};
+  int wsize = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &wsize);
+  if (a.size == 0 || a.size > static_cast<uint64_t>(wsize)) throw BadCall{"bad member count"};
+  const int* members = reinterpret_cast<const int*>(g_sh->data);
+  std::vector<char> seen(wsize, 0);
+  bool me = false;
+  for (uint64_t i = 0; i < a.size; ++i) {
+    int w = members[i];
+    if (w < 0 || w >= wsize || seen[w]) throw BadCall{"bad or repeated member"};
+    seen[w] = 1;
+    me |= w == g_rank;
+  }
+  if (!me) throw BadCall{"a rebuilt communicator without this rank"};
   MPI_Comm nc = MPI_COMM_NULL;
   if (a.id == 1 || a.id == 2) {
     nc = a.id == 1 ? MPI_COMM_WORLD : MPI_COMM_SELF;

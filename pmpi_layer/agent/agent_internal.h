@@ -220,6 +220,8 @@ struct Stashed {
   std::vector<char> bytes;
 };
 extern std::unordered_set<Stashed*> g_stash_msgs;
+// Received messages no receive has taken yet, oldest first (agent_rndv.cpp).
+extern std::deque<Stashed*> g_stash;
 Stashed* stash_find(MPI_Comm c, int src, int tag, bool take);
 Stashed* stash_receive(MPI_Comm c, MPI_Message* msg, const MPI_Status& probed);
 // Stash every message of (c, src) up to the first with `tag`; returns that one.

@@ -12,7 +12,6 @@
 
 namespace crmpi::agent::internal {
 
-extern std::deque<Stashed*> g_stash;
 
 // ---------------------------------------------------------------- requests
 

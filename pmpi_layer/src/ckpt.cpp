@@ -214,7 +214,7 @@ void ckpt_init() {
   static bool done = false;
   if (done) return;
   done = true;
-  if (cr_register_callback(callback, nullptr, CR_THREAD_CONTEXT) < 0)
+  if (cr_init() < 0 || cr_register_callback(callback, nullptr, CR_THREAD_CONTEXT) < 0)
     fprintf(stderr, "crmpi: cannot register the checkpoint callback with libcr: %s\n",
             strerror(errno));
 }

@@ -21,16 +21,23 @@ constexpr size_t word(size_t offset) {
 }
 
 TEST(Protocol, VersionAndSizes) {
-  EXPECT_EQ(chan::kVersion, 2u);
+  EXPECT_EQ(chan::kVersion, 3u);
   EXPECT_EQ(sizeof(chan::Args), chan::kArgWords * sizeof(uint64_t));
   EXPECT_EQ(sizeof(chan::Msg), 24 + chan::kArgWords * 8 + 3 * sizeof(chan::Buf));
   EXPECT_EQ(offsetof(chan::Msg, a), 24u);
   EXPECT_EQ(offsetof(chan::Msg, src), 24u + chan::kArgWords * 8);
 }
 
-// Version 2's layout, word by word: changing one of these is a protocol
+// Version 3's layout, word by word: changing one of these is a protocol
 // change (bump chan::kVersion and update this table and docs/protocol.md).
 TEST(Protocol, FieldPlaces) {
+  // Version 3: the job checkpoint's fields.
+  EXPECT_EQ(word<chan::CommArgs>(offsetof(chan::CommArgs, parent_id)), 3u);
+  EXPECT_EQ(word<chan::CommArgs>(offsetof(chan::CommArgs, counter)), 4u);
+  EXPECT_EQ(word<chan::CommOut>(offsetof(chan::CommOut, id)), 3u);
+  EXPECT_EQ(word<chan::CommRebuildArgs>(offsetof(chan::CommRebuildArgs, size)), 2u);
+  EXPECT_EQ(word<chan::CkptArgs>(offsetof(chan::CkptArgs, messages)), 1u);
+  EXPECT_EQ(word<chan::CkptMessageArgs>(offsetof(chan::CkptMessageArgs, bytes)), 3u);
   EXPECT_EQ(word<chan::SendArgs>(offsetof(chan::SendArgs, comm)), 4u);
   EXPECT_EQ(word<chan::SendArgs>(offsetof(chan::SendArgs, dest_world)), 7u);
   EXPECT_EQ(word<chan::RecvArgs>(offsetof(chan::RecvArgs, status)), 10u);

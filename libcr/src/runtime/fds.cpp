@@ -177,7 +177,7 @@ struct RealIo {
 void resolve_real_io() {
   if (real_io.read) return;
 #define CR_RESOLVE(name) \
-  real_io.name = reinterpret_cast<decltype(real_io.name)>(dlsym(RTLD_NEXT, #name))
+  real_io.name = reinterpret_cast<decltype(real_io.name)>(next_symbol(#name))
   CR_RESOLVE(write);
   CR_RESOLVE(readv);
   CR_RESOLVE(writev);

@@ -180,6 +180,9 @@ void resolve_real_sig();       // at load time
 // signals.cpp
 int encode_signals(crimg::Encoder* e);
 int raw_sigprocmask(int how, const sigset_t* set, sigset_t* old);
+// The definition of libc function @name that libcr's own interposer hides:
+// the next one in the search order, or libc's.  NULL if none.
+void* next_symbol(const char* name);
 int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old);
 void dequeue_pending(ThreadSlot* s);
 void requeue_pending(ThreadSlot* s);

@@ -27,9 +27,17 @@
 
 namespace crrt {
 
+void* next_symbol(const char* name) {
+  if (void* p = dlsym(RTLD_NEXT, name)) return p;
+  // libcr loaded as a dependency of a preloaded library (libcrpmpi) comes
+  // after libc in the search order: RTLD_NEXT finds nothing.  Take libc's.
+  static void* libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+  return libc ? dlsym(libc, name) : nullptr;
+}
+
 int real_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   using fn_t = int (*)(int, const struct sigaction*, struct sigaction*);
-  static fn_t real = reinterpret_cast<fn_t>(dlsym(RTLD_NEXT, "sigaction"));
+  static fn_t real = reinterpret_cast<fn_t>(next_symbol("sigaction"));
   return real(sig, act, old);
 }
 
@@ -100,7 +108,7 @@ static RealSig real_sig;
 
 void crrt::resolve_real_sig() {
 #define CR_RESOLVE(name) \
-  real_sig.name = reinterpret_cast<decltype(real_sig.name)>(dlsym(RTLD_NEXT, #name))
+  real_sig.name = reinterpret_cast<decltype(real_sig.name)>(next_symbol(#name))
   CR_RESOLVE(ppoll);
   CR_RESOLVE(pselect);
   CR_RESOLVE(epoll_pwait);
