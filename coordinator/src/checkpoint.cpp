@@ -117,6 +117,7 @@ bool Coordinator::Impl::begin(const CheckpointRequest& req, std::string* err) {
   // Intent: each rank's image name differs, so it is sent rank by rank.
   Intent in = {};
   in.timeout_s = cur->req.timeout_s;
+  in.after = cur->req.after;
   memcpy(in.dir, cur->dir.c_str(), cur->dir.size() + 1);
   for (int r = 0; r < cfg.nranks; ++r) {
     const std::string name = image_name(r, epoch);

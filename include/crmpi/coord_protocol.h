@@ -122,7 +122,8 @@ static_assert(sizeof(Welcome) == 40);
 // ---- coordinator -> agent
 struct Intent {
   uint32_t timeout_s;  // the whole checkpoint's limit (informational for agents)
-  uint32_t reserved;
+  uint32_t after;      // After (below): what the apps do once the checkpoint commits;
+                       // with stop/kill they never run between their capture and it
   char dir[kPathMax];   // absolute; exists, 0700; the image goes to dir/image_name
   char image_name[64];  // e.g. "rank.3.e2.img"
 };

@@ -51,6 +51,12 @@ void say(const char* s) {
 // (the agent may be blocked inside MPI forever otherwise) or from main.
 void mirror_death(int st) {
   char buf[160];
+  if (ckpt::ending()) {  // checkpointed with --kill/--term: the job ends here, quietly
+    int fin = 0;
+    MPI_Finalized(&fin);
+    if (!fin && !g_in_call) MPI_Finalize();
+    _exit(0);
+  }
   if (WIFSIGNALED(st)) {
     int sig = WTERMSIG(st);
     snprintf(buf, sizeof buf, "crmpi: rank %d: application killed by signal %d (%s)\n", g_rank, sig,

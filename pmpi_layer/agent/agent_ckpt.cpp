@@ -70,6 +70,7 @@ struct Epoch {
   uint32_t round = 0;
   bool have_targets = false;
   std::string dir, image_name;
+  uint32_t after = 0;  // coord::After
   int image_fd = -1;
   int libcr = -1;  // our request's connection to the app's libcr
   bool drain_done = false, aborted = false;
@@ -78,6 +79,7 @@ struct Epoch {
 coord::AgentLink g_link;
 bool g_enabled = false;
 bool g_rebuilding = false;  // restored, and the app has not resumed yet
+bool g_ending = false;      // a committed checkpoint ends the job (--kill/--term)
 Epoch g_ep;
 std::unordered_map<MPI_Comm, CommInfo> g_comms;
 bool g_in_collective = false;
@@ -171,7 +173,14 @@ int request_capture() {
   crctl::ConnectProblem why;
   int s = crctl::connect_target(g_app, ids, &why);
   if (s < 0) return -s;
-  crctl::WireRequest req{crctl::kRequestMagic, crctl::kWireVersion, 0, 0, 0, crctl::kRequestCommit};
+  // With stop/kill libcr keeps the app stopped from its capture until our
+  // commit, and then applies the signal: it never runs past its image.
+  int sig = g_ep.after == coord::kAfterKill   ? SIGKILL
+            : g_ep.after == coord::kAfterStop ? SIGSTOP
+            : g_ep.after == coord::kAfterTerm ? SIGTERM
+                                              : 0;
+  crctl::WireRequest req{crctl::kRequestMagic, crctl::kWireVersion, 0, sig, 0,
+                         crctl::kRequestCommit};
   if (int rc = crctl::send_request(s, req, g_ep.image_fd)) {
     close(s);
     return -rc;
@@ -213,6 +222,7 @@ void on_intent(const coord::Intent& in) {
   g_ep.stage = Stage::kSafePoint;
   g_ep.dir.assign(in.dir, strnlen(in.dir, sizeof in.dir));
   g_ep.image_name.assign(in.image_name, strnlen(in.image_name, sizeof in.image_name));
+  g_ep.after = in.after;
   send_seqs();
 }
 
@@ -263,7 +273,9 @@ void on_commit(const coord::Commit& c) {
   }
   drop_request();
   g_ep.stage = Stage::kIdle;
-  if (c.after == coord::kAfterStop && g_app > 0) kill(g_app, SIGSTOP);
+  // The job ends with this checkpoint: the app dies of its after-signal;
+  // the agent then finishes quietly (ending()).
+  if (c.after == coord::kAfterKill || c.after == coord::kAfterTerm) g_ending = true;
 }
 
 void on_abort() {
@@ -323,6 +335,10 @@ bool enabled() {
 
 bool rebuilding() {
   return g_rebuilding;
+}
+
+bool ending() {
+  return g_ending;
 }
 
 bool start(bool restored) {

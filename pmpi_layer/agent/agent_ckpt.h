@@ -38,6 +38,9 @@ bool enabled();
 // True in a restored incarnation until the app's first kOpCkptResume: the
 // app rebuilds its communicators (kOpCommRebuild is refused otherwise).
 bool rebuilding();
+// True once a committed checkpoint ends the job (--kill/--term): the app's
+// death by that signal is expected, not an error to report.
+bool ending();
 
 // poll: handle whatever the coordinator or the app's libcr sent (cheap
 // when nothing did).  Called by the serve loop on every wake-up and by the

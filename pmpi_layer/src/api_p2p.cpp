@@ -85,8 +85,9 @@ int post_irecv(VRequest* r, void* buf, int count, MPI_Datatype t, int src, int t
   r->pmode = -1, r->pbuf = buf, r->pcount = count, r->ppeer = src, r->ptag = tag;
   r->type = t;
   r->post_seq = ++g.posts;  // a checkpoint re-posts cancelled receives in this order
-  if (drained_complete(r)) return MPI_SUCCESS;  // a message the checkpoint's drain kept
+  // begin() first: a checkpoint it waited for may have drained a match.
   Call& m = begin(chan::kOpIrecv);
+  if (drained_complete(r)) return MPI_SUCCESS;  // a message the checkpoint's drain kept
   Arena& a = m.arena;
   dest(r->dst, a, buf, count, t, false, false);
   m.dst = r->dst.wire;
@@ -237,12 +238,13 @@ CRMPI_API int PMPI_Recv(void* buf, int count, MPI_Datatype t, int src, int tag, 
   Lock l;
   VComm* vc = comm(c);
   if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
+  Dest d;
+  Call& m = begin(chan::kOpRecv);
+  // After begin(): a checkpoint it waited for may have drained a match.
   if (Drained* e = drained_match(vc, src, tag)) {  // kept by a checkpoint's drain
     vc->recvd++;
     return check(vc, c, drained_receive(e, buf, count, t, st), CRMPI_NAME);
   }
-  Dest d;
-  Call& m = begin(chan::kOpRecv);
   Arena& a = m.arena;
   dest(d, a, buf, count, t, false, !big_payload(count, t));
   m.dst = d.wire;
@@ -279,10 +281,13 @@ static int probe(int src, int tag, MPI_Comm c, int* flag, MPI_Status* st, bool b
   if (!vc) return check_world(MPI_ERR_COMM, fn);
   uint64_t key = (vc->real * 0x100000001b3ull ^ static_cast<uint32_t>(src)) * 31 +
                  static_cast<uint32_t>(tag) + 0x5052;  // paced polling (api_req.cpp)
-  if (const Drained* e = drained_match(vc, src, tag)) {  // kept by a checkpoint's drain
-    if (flag) *flag = 1;
-    drained_status(*e, st);
-    return MPI_SUCCESS;
+  if (!g.drained.empty() || lower_half().hold()) {
+    begin(chan::kOpIprobe);  // waits for a checkpoint in progress, which may drain a match
+    if (const Drained* e = drained_match(vc, src, tag)) {  // kept by a checkpoint's drain
+      if (flag) *flag = 1;
+      drained_status(*e, st);
+      return MPI_SUCCESS;
+    }
   }
   if (!blocking && pace_skip(key)) {
     *flag = 0;
@@ -323,14 +328,15 @@ CRMPI_API int PMPI_Sendrecv(const void* sbuf, int scount, MPI_Datatype stype, in
     int wrc = PMPI_Wait(&r, MPI_STATUS_IGNORE);
     return rc != MPI_SUCCESS ? rc : wrc;
   }
+  std::vector<char> tmp;
+  Dest d;
+  Call& m = begin(chan::kOpSendrecv);
+  // After begin(): a checkpoint it waited for may have drained a match.
   if (drained_match(vc, src, rtag)) {  // the receive is served by a checkpoint's drain
     int rc = PMPI_Send(sbuf, scount, stype, dest, stag, c);
     if (rc != MPI_SUCCESS) return rc;
     return PMPI_Recv(rbuf, rcount, rtype, src, rtag, c, st);
   }
-  std::vector<char> tmp;
-  Dest d;
-  Call& m = begin(chan::kOpSendrecv);
   Arena& a = m.arena;
   source(m.src, a, sbuf, scount, stype, tmp);
   crmpi::dest(d, a, rbuf, rcount, rtype, false, !big_payload(rcount, rtype));
@@ -499,6 +505,8 @@ static int mprobe(int src, int tag, MPI_Comm c, int* flag, MPI_Message* out, MPI
     }
     return MPI_SUCCESS;
   }
+  Call& m = begin(chan::kOpMprobe);
+  // After begin(): a checkpoint it waited for may have drained a match.
   if (Drained* e = drained_match(vc, src, tag)) {  // kept by a checkpoint's drain
     if (flag) *flag = 1;
     drained_status(*e, st);
@@ -513,7 +521,6 @@ static int mprobe(int src, int tag, MPI_Comm c, int* flag, MPI_Message* out, MPI
         new uint64_t[3]{0, reinterpret_cast<uint64_t>(vc), reinterpret_cast<uint64_t>(kept)});
     return MPI_SUCCESS;
   }
-  Call& m = begin(chan::kOpMprobe);
   m.a.probe.source = static_cast<uint64_t>(src);
   m.a.probe.tag = static_cast<uint64_t>(tag);
   m.a.probe.comm = vc->real;
