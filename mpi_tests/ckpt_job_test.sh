@@ -1,0 +1,86 @@
+#!/bin/bash
+# ckpt_job_test.sh BIN MOMENT NP GATES
+# Job checkpoint of mt_ckpt_moments (BIN: the build's bin folder) at each of
+# its gates, where MOMENT puts MPI traffic in flight (see ckpt_moments.c):
+#   reference  an uninterrupted run (every gate open from the start)
+#   continue   a checkpoint at every gate, the job going on: same output
+#   restart    at gate 1 `cr_checkpoint --kill`, `crmpirun --restart`; at
+#              gate 2 of the restarted job again (a restart of a restart),
+#              and so on: the outputs put together equal the reference
+# Each checkpoint must exit 0 and leave a manifest that cr_info accepts.
+# No sleeps against markers: the script waits (bounded) for the program's
+# "GATE k" line, or for the checkpoint folder that shows the request is in.
+set -u
+bin=$1 moment=$2 np=$3 gates=$4
+T=$(mktemp -d /tmp/crmpi-ckjob.XXXXXX)
+trap 'pkill -KILL -f "$T/go" 2>/dev/null; rm -rf "$T"' EXIT
+run=("$bin/crmpirun" -np "$np" --oversubscribe)
+prog=("$bin/mt_ckpt_moments" "$moment" "$gates" "$T/go")
+fail() { echo "FAILED: $*"; for f in "$T"/*.out "$T"/*.err; do [ -s "$f" ] && { echo "== $f"; tail -20 "$f"; }; done; exit 1; }
+
+# wait_for FILE PATTERN: until FILE has a line matching PATTERN (60 s at most)
+wait_for() {
+  for _ in $(seq 1200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
+  fail "no '$2' in $1 after 60 s"
+}
+# wait_dir DIR: until DIR exists (the coordinator made it: the request is in)
+wait_dir() {
+  for _ in $(seq 1200); do [ -d "$1" ] && return 0; sleep 0.05; done
+  fail "$1 never appeared"
+}
+lines() { grep -hv '^GATE' "$@" | sort; }
+
+# checkpoint PID GATE DIR [--kill]: checkpoint while the job waits at GATE.
+# For "coll" the gate opens as soon as the request is in: ranks > 0 are
+# blocked inside a collective that rank 0 enters only after the gate, and a
+# consistent checkpoint needs every rank past it.
+checkpoint() {
+  local pid=$1 g=$2 dir=$3
+  shift 3
+  if [ "$moment" = coll ]; then
+    "$bin/cr_checkpoint" -f "$dir" "$@" "$pid" >"$T/ck$g.out" 2>&1 &
+    local ck=$!
+    wait_dir "$dir"
+    touch "$T/go$g"
+    wait "$ck" || fail "cr_checkpoint at gate $g (coll) exited $?"
+  else
+    "$bin/cr_checkpoint" -f "$dir" "$@" "$pid" >"$T/ck$g.out" 2>&1 || fail "cr_checkpoint at gate $g exited $?"
+    touch "$T/go$g"
+  fi
+  [ -f "$dir/job.manifest.json" ] || fail "no manifest in $dir"
+  "$bin/cr_info" "$dir" >"$T/info$g.out" 2>&1 || fail "cr_info rejects $dir"
+}
+
+# reference
+for g in $(seq "$gates"); do touch "$T/go$g"; done
+timeout -k 5 60 "${run[@]}" "${prog[@]}" >"$T/ref.out" 2>"$T/ref.err" || fail "reference run exited $?"
+rm -f "$T"/go*
+
+# continue: a checkpoint at every gate
+"${run[@]}" "${prog[@]}" >"$T/cont.out" 2>"$T/cont.err" &
+job=$!
+for g in $(seq "$gates"); do
+  wait_for "$T/cont.out" "^GATE $g"
+  checkpoint "$job" "$g" "$T/c$g"
+done
+wait "$job" || fail "the checkpointed job exited $?"
+[ "$(lines "$T/ref.out")" = "$(lines "$T/cont.out")" ] || fail "output after checkpoint-and-continue differs"
+echo "continue: $gates checkpoints, output identical"
+rm -f "$T"/go*
+
+# restart: kill at gate 1, restart; kill at gate 2 of the restarted job ...
+"${run[@]}" "${prog[@]}" >"$T/k1.out" 2>"$T/k1.err" &
+job=$!
+from=""
+for g in $(seq "$gates"); do
+  wait_for "$T/k$g.out" "^GATE $g"
+  checkpoint "$job" "$g" "$T/k$g" --kill
+  wait "$job"  # killed by the checkpoint: dies of SIGKILL, as under BLCR
+  [ -f "$T/go$g" ] || touch "$T/go$g"
+  next=$((g + 1))
+  "$bin/crmpirun" --restart "$T/k$g" >"$T/k$next.out" 2>"$T/k$next.err" &
+  job=$!
+done
+wait "$job" || fail "the last restarted job exited $?"
+[ "$(lines "$T/ref.out")" = "$(lines "$T"/k*.out)" ] || fail "output across kill and restart differs"
+echo "restart: $gates kills and restarts (each from a restarted job), output identical"
