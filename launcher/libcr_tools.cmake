@@ -2,7 +2,9 @@
 set(_t ${CMAKE_CURRENT_SOURCE_DIR}/libcr_tools)
 include_directories(${CMAKE_CURRENT_SOURCE_DIR}/common)
 add_executable(cr_run ${_t}/cr_run.cpp)
-add_executable(cr_checkpoint ${_t}/cr_checkpoint.cpp)
+add_executable(cr_checkpoint ${_t}/cr_checkpoint.cpp ${_t}/cr_checkpoint_job.cpp)
+# Job mode speaks crmpirun's job control socket (crmpi/job_control.h).
+target_include_directories(cr_checkpoint PRIVATE ${PROJECT_SOURCE_DIR}/coordinator/include)
 # The requester speaks the control channel itself: it must not load libcr
 # (which would start a runtime and a control socket of its own).
 target_link_libraries(cr_checkpoint PRIVATE crcontrol)

@@ -7,8 +7,12 @@ endif()
 add_executable(cr_agent ${CMAKE_CURRENT_LIST_DIR}/cr_agent/agent_main.cpp)
 target_link_libraries(cr_agent PRIVATE crmpi_agent crmanifest)
 
-add_executable(crmpirun ${CMAKE_CURRENT_LIST_DIR}/crmpirun/crmpirun.cpp)
-target_include_directories(crmpirun PRIVATE ${CMAKE_CURRENT_LIST_DIR}/common)
+# crmpirun: mpirun's wrapper, with the job checkpoint coordinator (crcoord).
+add_executable(crmpirun ${CMAKE_CURRENT_LIST_DIR}/crmpirun/crmpirun.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/crmpirun/job.cpp ${CMAKE_CURRENT_LIST_DIR}/crmpirun/restart.cpp)
+target_include_directories(crmpirun PRIVATE ${CMAKE_CURRENT_LIST_DIR}/common
+  ${PROJECT_SOURCE_DIR}/pmpi_layer/include)
+target_link_libraries(crmpirun PRIVATE crcoord crmanifest)
 target_compile_definitions(crmpirun PRIVATE CRMPI_MPIRUN="${MPIEXEC_EXECUTABLE}")
 
 # crmpicc: mpicc that links libcrpmpi (relink use).

@@ -95,7 +95,7 @@ bool Coordinator::Impl::begin(const CheckpointRequest& req, std::string* err) {
     *err = "a checkpoint (epoch " + std::to_string(cur->epoch) + ") is already in progress";
     return false;
   }
-  if (nauthed < cfg.nranks) {
+  if (cfg.nranks == 0 || nauthed < cfg.nranks) {
     *err = "only " + std::to_string(nauthed) + " of " + std::to_string(cfg.nranks) +
            " ranks have connected to the coordinator (is the job still starting?)";
     return false;

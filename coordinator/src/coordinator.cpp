@@ -98,8 +98,8 @@ Coordinator::~Coordinator() {
 
 bool Coordinator::start(const CoordinatorConfig& cfg, std::string* err) {
   Impl& m = *impl_;
-  if (cfg.nranks <= 0) {
-    *err = "the coordinator needs the number of ranks";
+  if (cfg.nranks < 0) {
+    *err = "bad number of ranks";
     return false;
   }
   m.cfg = cfg;
@@ -177,7 +177,7 @@ void Coordinator::Impl::accept_all() {
       return;
     }
     // Bound the connections still in their handshake (a flood of strangers).
-    if (peers.size() - static_cast<size_t>(nauthed) > static_cast<size_t>(2 * cfg.nranks + 64)) {
+    if (peers.size() - static_cast<size_t>(nauthed) > static_cast<size_t>(2 * cfg.nranks + 256)) {
       close(fd);
       continue;
     }
@@ -253,6 +253,11 @@ void Coordinator::Impl::handshake(Peer& p, const Frame& f, const std::vector<cha
   uint8_t mac[kMacBytes];
   hello_mac(cfg.secret, p.nonce, h.rank, h.nonce, mac);
   if (!mac_equal(mac, h.mac)) return drop(p.fd, who + ": bad MAC (not this job's secret)", false);
+  if (cfg.nranks == 0 && h.nranks > 0 && h.nranks <= (1u << 20)) {
+    // The size was not known at launch (no -np): the first member says it.
+    cfg.nranks = static_cast<int>(h.nranks);
+    rank_fd.assign(h.nranks, -1);
+  }
   if (h.nranks != static_cast<uint32_t>(cfg.nranks) || h.rank >= h.nranks)
     return drop(p.fd, who + ": rank/size " + std::to_string(h.rank) + "/" +
                           std::to_string(h.nranks) + " does not fit a job of " +

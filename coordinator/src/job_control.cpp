@@ -2,6 +2,7 @@
 #include "crmpi/job_control.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -56,6 +57,7 @@ bool JobControlServer::listen(std::string* err) {
                : std::string("cannot listen on the job control socket: ") + strerror(-lfd_);
     return false;
   }
+  fcntl(lfd_, F_SETFL, fcntl(lfd_, F_GETFL) | O_NONBLOCK);  // accept_all drains it
   ep_ = epoll_create1(EPOLL_CLOEXEC);
   struct epoll_event ev = {};
   ev.events = EPOLLIN;

@@ -6,12 +6,18 @@
 // dynamic section names it) or --crmpi-no-preload is given.
 //
 // Table of contents:
-//   1. split the command line into mpirun options and the program;
+//   1. split the command line into crmpirun's options, mpirun's options and
+//      the program (with --restart: the program and saved options come from
+//      the manifest, validated before anything starts);
 //   2. check the program exists, locate cr_agent and libcrpmpi.so;
-//   3. run mpirun as our child (dies with us), forward signals to it;
-//   4. reap: we are a child subreaper, so ranks orphaned by a dying mpirun or
+//   3. start the checkpoint coordinator (job.cpp): the job secret, and
+//      CRMPI_COORD / CRMPI_JOB_SECRET passed to every rank with -x;
+//   4. run mpirun as our child (dies with us), forward signals to it;
+//   5. serve checkpoints (job control socket, --checkpoint-every) until
+//      mpirun exits (job.cpp run_loop);
+//   6. reap: we are a child subreaper, so ranks orphaned by a dying mpirun or
 //      agent become our children; kill and reap whatever is left;
-//   5. exit with mpirun's status (or die of its signal).
+//   7. exit with mpirun's status (or die of its signal).
 #include <dirent.h>
 #include <elf.h>
 #include <signal.h>
@@ -29,6 +35,7 @@
 #include <vector>
 
 #include "crmpi/procstat.h"
+#include "job.h"
 #include "paths.h"
 
 namespace {
@@ -41,10 +48,21 @@ void forward(int sig) {
 
 void usage(FILE* f) {
   fprintf(f,
-          "usage: crmpirun [--crmpi-no-preload] [mpirun options...] PROG [ARGS...]\n"
+          "usage: crmpirun [crmpirun options] [mpirun options...] PROG [ARGS...]\n"
+          "       crmpirun --restart MANIFEST|DIR [mpirun options...]\n"
           "Runs an MPI program under crmpi: each rank is cr_agent (the real Open MPI\n"
           "process) and PROG runs as its child on libcrpmpi (LD_PRELOAD by default).\n"
-          "mpirun options are passed through (-np, --oversubscribe, --host, -x, --mca, ...).\n");
+          "mpirun options are passed through (-np, --oversubscribe, --host, -x, --mca, ...).\n"
+          "Checkpoint the job with `cr_checkpoint <crmpirun PID>`.\n"
+          "crmpirun options:\n"
+          "  --checkpoint-every DURATION  checkpoint periodically (30s, 5m, 1h)\n"
+          "  --checkpoint-dir DIR         where checkpoint folders go (default: the current\n"
+          "                               folder); each is DIR/PROG.ckpt.EPOCH\n"
+          "  --keep K                     after each checkpoint, remove older complete\n"
+          "                               checkpoints of this job beyond the newest K\n"
+          "  --restart MANIFEST|DIR       restart the job from a checkpoint; mpirun options\n"
+          "                               given here replace or add to the saved ones\n"
+          "  --crmpi-no-preload           do not LD_PRELOAD libcrpmpi\n");
 }
 
 // mpirun options that take one argument; --mca style options take two.
@@ -183,8 +201,40 @@ void reap_orphans() {
 struct Args {
   std::vector<std::string> opts;
   bool preload = true;
-  int prog = 0;
+  int prog = 0;  // 0 with --restart
+  crmpirun::JobOptions job;
 };
+
+// crmpirun's own options that take a value.  Returns 1 if @o was one (its
+// value consumed), 0 if not, or an exit status + 2 for a bad value.
+int job_option(const std::string& o, int argc, char** argv, int* i, crmpirun::JobOptions* j) {
+  static const char* kNames[] = {"--checkpoint-every", "--checkpoint-dir", "--keep", "--restart"};
+  int which = -1;
+  for (int k = 0; k < 4; ++k)
+    if (o == kNames[k]) which = k;
+  if (which < 0) return 0;
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "crmpirun: option %s needs an argument\n", o.c_str());
+    return 2 + 2;
+  }
+  const std::string v = argv[++*i];
+  if (which == 0 && (j->every_s = crmpirun::parse_duration(v)) < 0) {
+    fprintf(stderr, "crmpirun: bad duration '%s' for --checkpoint-every (e.g. 30s, 5m, 1h)\n", v.c_str());
+    return 2 + 2;
+  }
+  if (which == 1) j->dir = v;
+  if (which == 2) {
+    char* end;
+    const long k = strtol(v.c_str(), &end, 10);
+    if (v.empty() || *end || k < 1 || k > 1000000) {
+      fprintf(stderr, "crmpirun: bad count '%s' for --keep (a number, 1 or more)\n", v.c_str());
+      return 2 + 2;
+    }
+    j->keep = static_cast<int>(k);
+  }
+  if (which == 3) j->restart = v;
+  return 1;
+}
 
 // Read crmpirun's and mpirun's options. Returns -1 to go on, else the exit
 // status (--help, a missing option argument or program).
@@ -198,6 +248,10 @@ int parse_args(int argc, char** argv, Args& a) {
     }
     if (o == "--crmpi-no-preload") {
       a.preload = false;
+      continue;
+    }
+    if (int rc = job_option(o, argc, argv, &i, &a.job)) {
+      if (rc > 1) return rc - 2;
       continue;
     }
     if (o == "--") {
@@ -214,6 +268,14 @@ int parse_args(int argc, char** argv, Args& a) {
       }
       a.opts.push_back(argv[i]);
     }
+  }
+  if (!a.job.restart.empty()) {
+    if (i < argc) {
+      fprintf(stderr, "crmpirun: --restart takes the program from the manifest; unexpected '%s'\n",
+              argv[i]);
+      return 2;
+    }
+    return -1;
   }
   if (i >= argc) {
     fprintf(stderr, "crmpirun: no program given\n");
@@ -256,13 +318,16 @@ int locate(const std::string& prog, bool preload, std::string* agent) {
   return -1;
 }
 
-// mpirun [options] -x CRMPI_PRELOAD cr_agent PROG ARGS
-std::vector<std::string> mpirun_command(const Args& a, const std::string& agent, int argc,
-                                        char** argv) {
+// mpirun [options] -x CRMPI_PRELOAD -x CRMPI_COORD -x CRMPI_JOB_SECRET
+//   cr_agent [--restore MANIFEST] PROG ARGS
+std::vector<std::string> mpirun_command(const std::vector<std::string>& opts,
+                                        const std::string& agent, const std::string& restore,
+                                        const std::vector<std::string>& program) {
   std::vector<std::string> cmd = {getenv("CRMPI_MPIRUN") ? getenv("CRMPI_MPIRUN") : CRMPI_MPIRUN};
-  cmd.insert(cmd.end(), a.opts.begin(), a.opts.end());
-  cmd.insert(cmd.end(), {"-x", "CRMPI_PRELOAD", agent});
-  for (int k = a.prog; k < argc; ++k) cmd.push_back(argv[k]);
+  cmd.insert(cmd.end(), opts.begin(), opts.end());
+  cmd.insert(cmd.end(), {"-x", "CRMPI_PRELOAD", "-x", "CRMPI_COORD", "-x", "CRMPI_JOB_SECRET", agent});
+  if (!restore.empty()) cmd.insert(cmd.end(), {"--restore", restore});
+  cmd.insert(cmd.end(), program.begin(), program.end());
   if (getenv("CRMPI_VERBOSE")) {
     fprintf(stderr, "crmpirun:");
     for (auto& c : cmd) fprintf(stderr, " %s", c.c_str());
@@ -301,16 +366,9 @@ bool start_mpirun(std::vector<std::string>& cmd) {
   return true;
 }
 
-// Wait for mpirun, kill and reap whatever it left behind, and exit as it
-// did (re-raising its signal).
-int mirror_mpirun() {
-  int st;
-  while (waitpid(g_child, &st, 0) < 0) {
-    if (errno != EINTR) {
-      perror("crmpirun: waitpid");
-      return 1;
-    }
-  }
+// mpirun has exited with wait status @st: kill and reap whatever it left
+// behind, and exit as it did (re-raising its signal).
+int mirror_mpirun(int st) {
   reap_orphans();
   if (WIFSIGNALED(st)) {
     int sig = WTERMSIG(st);
@@ -322,14 +380,60 @@ int mirror_mpirun() {
   return WEXITSTATUS(st);
 }
 
+
+// The job: from the command line, or (--restart) from a validated
+// manifest.  Fills the program, the mpirun options, and the coordinator's
+// config.  Returns -1 to go on, else the exit status.
+int describe_job(const Args& a, int argc, char** argv, std::vector<std::string>* program,
+                 std::vector<std::string>* opts, std::string* restore,
+                 crmpi::coord::CoordinatorConfig* cfg) {
+  if (a.job.restart.empty()) {
+    program->assign(argv + a.prog, argv + argc);
+    *opts = a.opts;
+  } else {
+    crmpi::manifest::Manifest m;
+    if (!crmpirun::load_restart(a.job.restart, &m, restore)) return 1;
+    *program = m.command;
+    *opts = crmpirun::merge_options(m.mpirun_options, a.opts);
+    crmpirun::restore_environment(m);
+    cfg->first_epoch = m.epoch + 1;
+    cfg->nranks = static_cast<int>(m.ranks.size());
+  }
+  cfg->job = crmpirun::job_description(*program, *opts, a.preload);
+  if (!cfg->nranks) cfg->nranks = crmpirun::ranks_from_options(*opts);
+  char cwd[PATH_MAX];
+  std::string parent = a.job.dir.empty() ? (getcwd(cwd, sizeof cwd) ? cwd : ".") : a.job.dir;
+  if (!a.job.dir.empty()) {
+    if (mkdir(parent.c_str(), 0700) != 0 && errno != EEXIST) {
+      fprintf(stderr, "crmpirun: cannot create --checkpoint-dir %s: %s\n", parent.c_str(),
+              strerror(errno));
+      return 1;
+    }
+    if (!realpath(parent.c_str(), cwd)) {
+      fprintf(stderr, "crmpirun: --checkpoint-dir %s: %s\n", parent.c_str(), strerror(errno));
+      return 1;
+    }
+    parent = cwd;
+  }
+  cfg->checkpoint_parent = parent;
+  return -1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Args a;
   if (int rc = parse_args(argc, argv, a); rc >= 0) return rc;
+  std::vector<std::string> program, opts;
+  std::string restore;
+  crmpi::coord::CoordinatorConfig cfg;
+  if (int rc = describe_job(a, argc, argv, &program, &opts, &restore, &cfg); rc >= 0) return rc;
   std::string agent;
-  if (int rc = locate(argv[a.prog], a.preload, &agent); rc >= 0) return rc;
-  std::vector<std::string> cmd = mpirun_command(a, agent, argc, argv);
+  if (int rc = locate(program[0], a.preload, &agent); rc >= 0) return rc;
+  crmpi::coord::Coordinator coordinator;
+  if (!crmpirun::start_coordinator(&coordinator, cfg)) return 1;
+  std::vector<std::string> cmd = mpirun_command(opts, agent, restore, program);
   if (!start_mpirun(cmd)) return 1;
-  return mirror_mpirun();
+  const int st = crmpirun::run_loop(g_child, &coordinator, a.job, cfg.job);
+  return mirror_mpirun(st);
 }

@@ -19,6 +19,9 @@
 //      --stop: it is stopped), so that our exit means it is done.
 // The control channel itself is libcr/src/control/control.h.  This tool
 // does not load libcr.
+//
+// When PID is a crmpirun (it has a job control socket "job.<pid>"), the
+// whole job is checkpointed instead: cr_checkpoint_job.cpp.
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +42,8 @@
 
 #include "cli.h"
 #include "control.h"
+#include "cr_checkpoint_job.h"
+#include "crmpi/coord_protocol.h"
 #include "crmpi/procstat.h"
 #include "libcr.h"
 #include "quiet_pipe.h"
@@ -50,6 +55,7 @@ struct Options {
   int sig = CR_SIGNAL_NONE;
   long timeout = 0;
   bool compress = false, quiet = false;
+  bool file_given = false, signal_given = false;
   pid_t pid = 0;
 };
 
@@ -77,7 +83,9 @@ Options parse_args(int argc, char** argv) {
   std::string pid, sig, timeout;
   CLI::App app{"Checkpoint a running libcr process (started with cr_run or linked with -lcr).",
                "cr_checkpoint"};
-  app.add_option("-f,--file", o.file, "write the image to FILE (default: context.PID)");
+  app.add_option("-f,--file", o.file,
+                 "write the image to FILE (default: context.PID); for a crmpirun job, the "
+                 "checkpoint folder DIR (default: PROG.ckpt.EPOCH beside the job)");
   auto after = [&](int s) { return [&o, s](int64_t) { o.sig = s; }; };
   app.add_flag("--term", after(SIGTERM), "send SIGTERM to the process after the checkpoint");
   app.add_flag("--kill", after(SIGKILL), "kill the process (SIGKILL) after the checkpoint");
@@ -93,6 +101,8 @@ Options parse_args(int argc, char** argv) {
   crtools::parse_or_exit(
       app, "cr_checkpoint [-f FILE] [--term|--kill|--stop|--cont|--signal NUM] [-T SECS] [-z] [-q] PID",
       argc, argv);
+  o.file_given = !o.file.empty();
+  o.signal_given = !sig.empty();
   if (!sig.empty()) o.sig = static_cast<int>(parse_number(sig, "signal", 0, 64));
   if (!timeout.empty()) o.timeout = parse_number(timeout, "timeout", 0, 1L << 30);
   o.pid = static_cast<pid_t>(parse_number(pid, "PID", 1, 4194304));
@@ -322,6 +332,21 @@ void wait_signal_applied(const Options& o, int sock) {
   }
 }
 
+// Job mode: a crmpirun PID.
+int checkpoint_job(const Options& o, const crctl::ProcIds& ids, int sigfd) {
+  if (o.compress)
+    die(2, "--compress does not apply to a job checkpoint (each rank's image is written by its agent)");
+  if (o.signal_given)
+    die(2, "--signal does not apply to a job checkpoint; use --term, --kill or --stop");
+  namespace co = crmpi::coord;
+  const unsigned after = o.sig == SIGTERM   ? co::kAfterTerm
+                         : o.sig == SIGKILL ? co::kAfterKill
+                         : o.sig == SIGSTOP ? co::kAfterStop
+                                            : co::kAfterContinue;
+  return crtools::checkpoint_job(o.pid, ids, o.file_given ? o.file : "", after,
+                                 static_cast<unsigned>(o.timeout), o.quiet, sigfd);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -335,6 +360,7 @@ int main(int argc, char** argv) {
   for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&stop_sigs, s);
   sigprocmask(SIG_BLOCK, &stop_sigs, nullptr);
   const int sigfd = signalfd(-1, &stop_sigs, SFD_CLOEXEC);
+  if (crtools::is_job(o.pid, ids)) return checkpoint_job(o, ids, sigfd);
 
   ImageFile img = open_image(o.file);
   const int sock = connect_checked(o.pid, ids);

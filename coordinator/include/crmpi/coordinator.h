@@ -26,7 +26,8 @@
 namespace crmpi::coord {
 
 struct CoordinatorConfig {
-  int nranks = 0;                  // ranks that will connect (MPI_COMM_WORLD size)
+  int nranks = 0;                  // ranks that will connect (MPI_COMM_WORLD size);
+                                   // 0: unknown, taken from the first authenticated Hello
   uint8_t secret[kSecretBytes] = {};
   uint32_t first_epoch = 1;        // a restarted job: the manifest's epoch + 1
   std::string checkpoint_parent;   // where default checkpoint folders go (absolute)
