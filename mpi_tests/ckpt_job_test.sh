@@ -1,5 +1,5 @@
 #!/bin/bash
-# ckpt_job_test.sh BIN MOMENT NP GATES
+# ckpt_job_test.sh BIN MOMENT NP GATES [continue|restart|both]
 # Job checkpoint of mt_ckpt_moments (BIN: the build's bin folder) at each of
 # its gates, where MOMENT puts MPI traffic in flight (see ckpt_moments.c):
 #   reference  an uninterrupted run (every gate open from the start)
@@ -11,7 +11,7 @@
 # No sleeps against markers: the script waits (bounded) for the program's
 # "GATE k" line, or for the checkpoint folder that shows the request is in.
 set -u
-bin=$1 moment=$2 np=$3 gates=$4
+bin=$1 moment=$2 np=$3 gates=$4 what=${5:-both}
 T=$(mktemp -d /tmp/crmpi-ckjob.XXXXXX)
 trap 'pkill -KILL -f "$T/go" 2>/dev/null; rm -rf "$T"' EXIT
 run=("$bin/crmpirun" -np "$np" --oversubscribe)
@@ -57,6 +57,7 @@ timeout -k 5 60 "${run[@]}" "${prog[@]}" >"$T/ref.out" 2>"$T/ref.err" || fail "r
 rm -f "$T"/go*
 
 # continue: a checkpoint at every gate
+if [ "$what" != restart ]; then
 "${run[@]}" "${prog[@]}" >"$T/cont.out" 2>"$T/cont.err" &
 job=$!
 for g in $(seq "$gates"); do
@@ -67,6 +68,8 @@ wait "$job" || fail "the checkpointed job exited $?"
 [ "$(lines "$T/ref.out")" = "$(lines "$T/cont.out")" ] || fail "output after checkpoint-and-continue differs"
 echo "continue: $gates checkpoints, output identical"
 rm -f "$T"/go*
+fi
+[ "$what" = continue ] && exit 0
 
 # restart: kill at gate 1, restart; kill at gate 2 of the restarted job ...
 "${run[@]}" "${prog[@]}" >"$T/k1.out" 2>"$T/k1.err" &
@@ -75,7 +78,7 @@ from=""
 for g in $(seq "$gates"); do
   wait_for "$T/k$g.out" "^GATE $g"
   checkpoint "$job" "$g" "$T/k$g" --kill
-  wait "$job"  # killed by the checkpoint: dies of SIGKILL, as under BLCR
+  { wait "$job"; } 2>/dev/null  # killed by the checkpoint: dies of SIGKILL, as under BLCR
   [ -f "$T/go$g" ] || touch "$T/go$g"
   next=$((g + 1))
   "$bin/crmpirun" --restart "$T/k$g" >"$T/k$next.out" 2>"$T/k$next.err" &

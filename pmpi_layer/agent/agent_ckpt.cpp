@@ -39,6 +39,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -373,22 +374,67 @@ bool start(bool restored) {
   return true;
 }
 
-void poll() {
-  if (!g_enabled || !g_event.exchange(0)) return;
+namespace {
+
+struct Pending {
+  coord::Frame f;
+  std::vector<char> body;
+};
+std::deque<Pending> g_frames;  // read, not handled yet
+bool g_polling = false;        // poll() is running (MPI inside it may progress)
+
+// Frames whose handling makes MPI calls.
+bool needs_mpi(const coord::Frame& f) {
+  return f.type == coord::kDrainStep;
+}
+
+// Read what arrived; handle frames in order, stopping at one that needs MPI
+// when `in_progress` (we are inside an MPI call).
+void pump(bool in_progress) {
   coord::Frame f;
   std::vector<char> body;
   int k;
-  while ((k = g_link.recv(&f, &body)) == 1) handle(f, body);
+  while ((k = g_link.recv(&f, &body)) == 1) g_frames.push_back({f, std::move(body)});
+  while (!g_frames.empty()) {
+    if (in_progress && needs_mpi(g_frames.front().f)) return;
+    Pending p = std::move(g_frames.front());
+    g_frames.pop_front();
+    handle(p.f, p.body);
+  }
   if (k < 0) {
     fprintf(stderr, "crmpi: rank %d: lost the job's coordinator (%s): no more checkpoints\n",
             g_rank, g_link.error());
     on_abort();
     g_enabled = false;
-    return;
   }
+}
+
+}  // namespace
+
+void poll() {
+  if (!g_enabled || g_polling) return;
+  if (!g_event.exchange(0) && g_frames.empty()) return;
+  g_polling = true;
+  pump(false);
   if (g_ep.libcr >= 0) on_libcr_reply();
+  g_polling = false;
   g_armed.store(1);
   futex_wake(&g_armed);
+}
+
+void progress_poll() {
+  if (!g_enabled || g_polling || !g_event.load(std::memory_order_relaxed)) return;
+  g_event.store(0);
+  g_polling = true;
+  pump(true);
+  if (g_ep.libcr >= 0) on_libcr_reply();
+  g_polling = false;
+  if (g_frames.empty()) {
+    g_armed.store(1);
+    futex_wake(&g_armed);
+  } else {
+    g_event.store(1);  // the main loop handles the rest
+  }
 }
 
 bool pausing() {

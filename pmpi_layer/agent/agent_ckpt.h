@@ -46,6 +46,10 @@ bool ending();
 // when nothing did).  Called by the serve loop on every wake-up and by the
 // waits below.
 void poll();
+// From Open MPI's progress engine, inside any blocking MPI call: answer the
+// coordinator's Intent and Targets (socket work only; anything that needs
+// MPI waits for poll()).
+void progress_poll();
 // True once the job wants this rank's app quiescent: blocking calls pause.
 bool pausing();
 

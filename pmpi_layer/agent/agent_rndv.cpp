@@ -82,7 +82,10 @@ Armed::~Armed() {
 }
 
 static int progress_hook() {
-  if (g_armed && g_app_waits && !g_rndv_recvs.empty()) serve_pending();
+  // The coordinator must hear from a rank even while it sits in a blocking
+  // collective (agent_ckpt.cpp, "Algorithm"): socket work only, no MPI.
+  ckpt::progress_poll();
+  if (g_hook && g_armed && g_app_waits && !g_rndv_recvs.empty()) serve_pending();
   return 0;
 }
 
@@ -105,7 +108,7 @@ void rndv_init() {
   bool enabled = !getenv("CRMPI_NO_RNDV");  // every payload through MPI (tests, comparisons)
   using Register = int (*)(int (*)());
   auto reg = reinterpret_cast<Register>(dlsym(RTLD_DEFAULT, "opal_progress_register"));
-  if (enabled && reg && reg(progress_hook) == 0) g_hook = true;
+  if (reg && reg(progress_hook) == 0) g_hook = enabled;
   prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
   MPI_Comm node;
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
