@@ -1,5 +1,5 @@
 #!/bin/bash
-# ckpt_job_test.sh BIN MOMENT NP GATES [continue|restart|both]
+# ckpt_job_test.sh BIN MOMENT NP GATES [continue|restart|both|self]
 # Job checkpoint of mt_ckpt_moments (BIN: the build's bin folder) at each of
 # its gates, where MOMENT puts MPI traffic in flight (see ckpt_moments.c):
 #   reference  an uninterrupted run (every gate open from the start)
@@ -11,7 +11,7 @@
 # No sleeps against markers: the script waits (bounded) for the program's
 # "GATE k" line, or for the checkpoint folder that shows the request is in.
 set -u
-bin=$1 moment=$2 np=$3 gates=$4 what=${5:-both}
+bin=$(cd "$1" && pwd) moment=$2 np=$3 gates=$4 what=${5:-both}
 T=$(mktemp -d /tmp/crmpi-ckjob.XXXXXX)
 trap 'pkill -KILL -f "$T/go" 2>/dev/null; rm -rf "$T"' EXIT
 run=("$bin/crmpirun" -np "$np" --oversubscribe)
@@ -55,6 +55,24 @@ checkpoint() {
 for g in $(seq "$gates"); do touch "$T/go$g"; done
 timeout -k 5 60 "${run[@]}" "${prog[@]}" >"$T/ref.out" 2>"$T/ref.err" || fail "reference run exited $?"
 rm -f "$T"/go*
+
+# self: the application asks for the checkpoint at every gate
+# (crmpi_request_checkpoint); it goes to the job's default folder.
+if [ "$what" = self ]; then
+  (cd "$T" && CKPT_SELF_REQUEST=1 exec "${run[@]}" "${prog[@]}" >"$T/self.out" 2>"$T/self.err") &
+  job=$!
+  for g in $(seq "$gates"); do
+    wait_for "$T/self.out" "^GATE $g"
+    for _ in $(seq 1200); do [ -f "$T/mt_ckpt_moments.ckpt.$g/job.manifest.json" ] && break; sleep 0.05; done
+    [ -f "$T/mt_ckpt_moments.ckpt.$g/job.manifest.json" ] || fail "no checkpoint $g after the application asked"
+    "$bin/cr_info" "$T/mt_ckpt_moments.ckpt.$g" >/dev/null || fail "cr_info rejects checkpoint $g"
+    touch "$T/go$g"
+  done
+  wait "$job" || fail "the job exited $?"
+  [ "$(lines "$T/ref.out")" = "$(lines "$T/self.out")" ] || fail "output differs"
+  echo "self: $gates checkpoints asked by the application, output identical"
+  exit 0
+fi
 
 # continue: a checkpoint at every gate
 if [ "$what" != restart ]; then

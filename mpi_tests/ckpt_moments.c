@@ -19,6 +19,8 @@
  *   sync   rank 1 blocked in MPI_Ssend to rank 0; the others in MPI_Probe
  *   dtype  vector-typed messages in flight, received later as contiguous
  *          doubles; ranks > 0 blocked in MPI_Wait on an Irecv */
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <mpi.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,6 +60,13 @@ static void work(int rounds, int salt) {
 static void wait_go(const char* prefix, int k) {
   char path[4096];
   snprintf(path, sizeof path, "%s%d", prefix, k);
+  /* CKPT_SELF_REQUEST=1: the application itself asks for the job
+   * checkpoint at each gate (crmpi/crmpi_ext.h; looked up at run time, so
+   * that the program still runs under plain mpirun). */
+  if (getenv("CKPT_SELF_REQUEST")) {
+    int (*request)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "crmpi_request_checkpoint");
+    CHECK(request != NULL && request() == MPI_SUCCESS, "crmpi_request_checkpoint");
+  }
   printf("GATE %d\n", k);
   fflush(stdout);
   while (access(path, F_OK) != 0) usleep(2000); /* computing: no MPI call */

@@ -548,6 +548,12 @@ void op_quiesced(chan::Msg& m) {
   m.a.ckpt.messages = stashed_messages();
 }
 
+bool request_job_checkpoint() {
+  if (!g_enabled) return false;
+  coord::Request r{};
+  return g_link.send(coord::kRequest, 0, &r, sizeof r);
+}
+
 void op_resume(chan::Msg& m) {
   g_rebuilding = false;
   g_sh->hold.store(0);

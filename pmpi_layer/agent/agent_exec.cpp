@@ -457,6 +457,9 @@ void dispatch(Msg& m) {
     case chan::kOpCommRebuild:
       ckpt::op_comm_rebuild(m);
       break;
+    case chan::kOpCkptRequest:
+      m.rc = ckpt::request_job_checkpoint() ? MPI_SUCCESS : MPI_ERR_OTHER;
+      break;
     default:
       fprintf(stderr, "crmpi: rank %d: agent got unknown op %u\n", g_rank, m.op);
       m.rc = MPI_ERR_INTERN;

@@ -232,3 +232,9 @@ extern "C" __attribute__((visibility("default"))) int crmpi_request_record(MPI_R
   if (coll_seq) *coll_seq = k == CRMPI_REQ_COLL ? r->coll.seq : 0;
   return MPI_SUCCESS;
 }
+
+CRMPI_API int crmpi_request_checkpoint(void) {
+  Lock l;
+  if (!g.initialized || g.finalized) return MPI_ERR_OTHER;
+  return execute(begin(chan::kOpCkptRequest));
+}

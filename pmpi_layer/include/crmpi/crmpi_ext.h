@@ -42,6 +42,16 @@ enum { CRMPI_REQ_SEND = 1, CRMPI_REQ_RECV = 2, CRMPI_REQ_COLL = 3 };
  * Returns: MPI_SUCCESS, or MPI_ERR_REQUEST for a null or invalid request. */
 int crmpi_request_record(MPI_Request req, int* kind, uint64_t* comm_id, uint64_t* coll_seq);
 
+/* crmpi_request_checkpoint: ask for a checkpoint of the whole job -- every
+ * rank, into the job's default checkpoint folder, continuing afterwards --
+ * as `cr_checkpoint <PID of crmpirun>` would.  The request goes to the job's
+ * coordinator and this call returns; the checkpoint itself follows
+ * asynchronously, coordinated with the other ranks (this rank's next MPI
+ * calls may wait for it).  crmpirun reports its outcome on stderr.
+ * Returns: MPI_SUCCESS once the coordinator has the request; MPI_ERR_OTHER
+ * if the job has no coordinator (not started by crmpirun) or lost it. */
+int crmpi_request_checkpoint(void);
+
 #ifdef __cplusplus
 }
 #endif

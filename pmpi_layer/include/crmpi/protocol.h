@@ -57,6 +57,7 @@ enum Op : uint32_t {
   kOpCkptTakeMessage,  // ... and its payload into dst; removes it
   kOpCkptResume,       // after the capture (or an abandoned one): serve normally again
   kOpCommRebuild,      // restart: a communicator from its members, with its id and count
+  kOpCkptRequest,      // the application asks for a job checkpoint (crmpi_ext.h)
   kOpMax
 };
 
