@@ -28,7 +28,37 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "check.h"
+
+/* CKPT_THREADS=N: N worker threads compute (no MPI) for the whole run,
+ * across every checkpoint, under MPI_THREAD_SERIALIZED; at the end each
+ * checks its own state (a running hash of the steps it made, recomputed). */
+static atomic_int stop_workers;
+typedef struct {
+  uint64_t steps, hash;
+} Worker;
+
+static uint64_t step_hash(uint64_t h, uint64_t i) {
+  return (h ^ (i * 0x9e3779b97f4a7c15ull)) * 0x100000001b3ull;
+}
+
+static void* worker(void* arg) {
+  Worker* w = arg;
+  while (!atomic_load(&stop_workers)) {
+    w->hash = step_hash(w->hash, w->steps);
+    w->steps++;
+  }
+  return NULL;
+}
+
+static int check_worker(const Worker* w) {
+  uint64_t h = 0;
+  for (uint64_t i = 0; i < w->steps; ++i) h = step_hash(h, i);
+  return h == w->hash && w->steps > 0;
+}
 
 static int rank, size;
 static uint64_t sum;
@@ -203,7 +233,13 @@ int main(int argc, char** argv) {
     fprintf(stderr, "usage: ckpt_moments eager|rndv|coll|sync|dtype GATES GO_PREFIX\n");
     return 2;
   }
-  MPI_Init(&argc, &argv);
+  int nthreads = getenv("CKPT_THREADS") ? atoi(getenv("CKPT_THREADS")) : 0, provided;
+  MPI_Init_thread(&argc, &argv, nthreads ? MPI_THREAD_SERIALIZED : MPI_THREAD_SINGLE, &provided);
+  CHECK(!nthreads || provided >= MPI_THREAD_SERIALIZED, "MPI_THREAD_SERIALIZED");
+  pthread_t tids[16];
+  Worker workers[16] = {{0, 0}};
+  if (nthreads > 16) nthreads = 16;
+  for (int i = 0; i < nthreads; ++i) pthread_create(&tids[i], NULL, worker, &workers[i]);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   const char* moment = argv[1];
@@ -223,6 +259,11 @@ int main(int argc, char** argv) {
     fflush(stdout);
   }
   work(10, 9999);
+  atomic_store(&stop_workers, 1);
+  for (int i = 0; i < nthreads; ++i) {
+    pthread_join(tids[i], NULL);
+    CHECK(check_worker(&workers[i]), "worker thread state");
+  }
   printf("rank %d done checksum %016llx\n", rank, (unsigned long long)sum);
   MPI_Finalize();
   return 0;
