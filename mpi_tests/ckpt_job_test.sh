@@ -5,8 +5,9 @@
 #   reference  an uninterrupted run (every gate open from the start)
 #   continue   a checkpoint at every gate, the job going on: same output
 #   restart    at gate 1 `cr_checkpoint --kill`, `crmpirun --restart`; at
-#              gate 2 of the restarted job again (a restart of a restart),
-#              and so on: the outputs put together equal the reference
+#              gate 2 of the restarted job again, `cr_restart DIR` (a
+#              restart of a restart), and so on: the outputs put together
+#              equal the reference
 # Each checkpoint must exit 0 and leave a manifest that cr_info accepts.
 # No sleeps against markers: the script waits (bounded) for the program's
 # "GATE k" line, or for the checkpoint folder that shows the request is in.
@@ -99,7 +100,13 @@ for g in $(seq "$gates"); do
   { wait "$job"; } 2>/dev/null  # killed by the checkpoint: dies of SIGKILL, as under BLCR
   [ -f "$T/go$g" ] || touch "$T/go$g"
   next=$((g + 1))
-  "$bin/crmpirun" --restart "$T/k$g" >"$T/k$next.out" 2>"$T/k$next.err" &
+  # Both ways of restarting a job: crmpirun --restart, and cr_restart given
+  # a checkpoint folder (with an mpirun option before it).
+  if [ $((g % 2)) -eq 1 ]; then
+    "$bin/crmpirun" --restart "$T/k$g" >"$T/k$next.out" 2>"$T/k$next.err" &
+  else
+    "$bin/cr_restart" --oversubscribe "$T/k$g" >"$T/k$next.out" 2>"$T/k$next.err" &
+  fi
   job=$!
 done
 wait "$job" || fail "the last restarted job exited $?"

@@ -1,8 +1,13 @@
-// cr_restart FILE -- restart a process from its image (BLCR's cr_restart).
+// cr_restart FILE -- restart a process from its image (BLCR's cr_restart);
+// cr_restart [mpirun options...] MANIFEST|DIR -- restart a whole MPI job.
 //
 // This process becomes the restored one: it keeps cr_restart's stdin,
 // stdout and stderr, and its exit status is the restored program's.
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 
 #include <string>
@@ -12,7 +17,44 @@
 #include "reader.h"
 #include "restore.h"
 
+// A job checkpoint (a folder, or a manifest: JSON) as the last argument:
+// `cr_restart [mpirun options...] MANIFEST|DIR` is `crmpirun --restart
+// MANIFEST|DIR [mpirun options...]`, run from next to this program.
+static void restart_job_if_asked(int argc, char** argv) {
+  if (argc < 2) return;
+  const char* last = argv[argc - 1];
+  struct stat st;
+  bool job = false;
+  if (stat(last, &st) == 0 && S_ISDIR(st.st_mode)) {
+    job = true;
+  } else if (FILE* f = fopen(last, "r")) {
+    int c;
+    while ((c = fgetc(f)) == ' ' || c == '\n' || c == '\t' || c == '\r') {
+    }
+    job = c == '{';
+    fclose(f);
+  }
+  if (!job) return;
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  std::string tool = "crmpirun";
+  if (n > 0) {
+    self[n] = 0;
+    std::string dir(self);
+    tool = dir.substr(0, dir.rfind('/') + 1) + "crmpirun";
+  }
+  std::vector<char*> args = {const_cast<char*>("crmpirun"), const_cast<char*>("--restart"),
+                             argv[argc - 1]};
+  for (int i = 1; i < argc - 1; ++i) args.push_back(argv[i]);
+  args.push_back(nullptr);
+  execv(tool.c_str(), args.data());
+  fprintf(stderr, "cr_restart: %s is a job checkpoint, but %s cannot be run: %s\n", last,
+          tool.c_str(), strerror(errno));
+  exit(1);
+}
+
 int main(int argc, char** argv) {
+  restart_job_if_asked(argc, argv);
   crrestore::Options opt;
   std::string file;
   std::vector<std::string> relocate;
