@@ -541,7 +541,10 @@ void op_quiesced(chan::Msg& m) {
     return;
   }
   if (int rc = settle()) {
-    fail(rc, "cannot settle the pending requests after the drain");
+    fail(rc, rc == ENOTSUP ? "a message matched by MPI_Mprobe/MPI_Improbe is not received yet "
+                             "(not supported in a checkpoint)"
+                           : std::string("cannot settle the pending requests after the drain: ") +
+                                 strerror(rc));
     m.a.ckpt.status = static_cast<uint64_t>(rc);
     return;
   }
