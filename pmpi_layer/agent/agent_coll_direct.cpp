@@ -45,7 +45,7 @@ bool copy_into(const Buf& dst, size_t off, const Where& w, size_t n) {
     return false;
   }
   if (dst.mode == chan::kInline)
-    return chan::vm_copy(static_cast<int>(w.pid), false, w.addr, g_sh->data + dst.off + off, n);
+    return vm_copy(static_cast<int>(w.pid), false, w.addr, g_sh->data + dst.off + off, n);
   Buf part = dst;
   part.addr += off;
   return app_copy(part, static_cast<int>(w.pid), w.addr, n);

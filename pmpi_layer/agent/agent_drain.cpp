@@ -39,7 +39,7 @@ int materialise(Stashed* e) {
   memcpy(&h, e->bytes.data(), sizeof h);
   if (h.magic != chan::kRndvMagic) return EPROTO;
   std::vector<char> payload(h.bytes + 1);
-  bool ok = h.bytes == 0 || chan::vm_copy(h.pid, false, h.addr, payload.data(), h.bytes);
+  bool ok = h.bytes == 0 || vm_copy(h.pid, false, h.addr, payload.data(), h.bytes);
   char ack = ok ? 0 : 1;
   MPI_Send(&ack, 1, MPI_BYTE, h.world, static_cast<int>(h.ack_tag), g_ack_comm);
   if (!ok) return errno ? errno : EIO;

@@ -35,7 +35,7 @@ std::vector<void*> g_predef;
 Scratch g_scratch[3];
 
 void cma(bool write, uint64_t addr, char* local, size_t n) {
-  if (chan::vm_copy(g_app, write, addr, local, n)) return;
+  if (vm_copy(g_app, write, addr, local, n)) return;
   fprintf(stderr, "crmpi: rank %d: process_vm_%s of %zu bytes at %#lx failed: %m\n", g_rank,
           write ? "writev" : "readv", n, static_cast<unsigned long>(addr));
   throw BadCall{"cannot access the app's memory"};

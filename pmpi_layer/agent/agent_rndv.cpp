@@ -126,7 +126,7 @@ void rndv_init() {
   MPI_Allgather(mine, 2, MPI_UINT64_T, all.data(), 2, MPI_UINT64_T, node);
   for (int i = 0; g_hook && i < n; ++i) {
     uint64_t got = 0;
-    if (chan::vm_copy(static_cast<int>(all[2 * i]), false, all[2 * i + 1], &got, sizeof got) &&
+    if (vm_copy(static_cast<int>(all[2 * i]), false, all[2 * i + 1], &got, sizeof got) &&
         got == chan::kRndvMagic && out[i] >= 0 && out[i] < size)
       readable[out[i]] = 1;
   }

@@ -21,7 +21,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "crmpi/channel.h"
+#include "crmpi/cma.h"
 #include "lower_half.h"
 #include "typemap.h"
 

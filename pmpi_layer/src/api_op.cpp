@@ -23,8 +23,8 @@ void user_op_callback(Call& m) {
   size_t bytes = static_cast<size_t>(n) * m.a.user_op.elem_bytes;
   std::vector<char> in(bytes + 1), inout(bytes + 1);
   m.a.user_op.done = 0;
-  if (!chan::vm_copy(pid, false, m.a.user_op.invec, in.data(), bytes) ||
-      !chan::vm_copy(pid, false, m.a.user_op.inoutvec, inout.data(), bytes))
+  if (!vm_copy(pid, false, m.a.user_op.invec, in.data(), bytes) ||
+      !vm_copy(pid, false, m.a.user_op.inoutvec, inout.data(), bytes))
     return;
   if (!type_derived(type)) {
     op->fn(in.data(), inout.data(), &n, &type);
@@ -39,7 +39,7 @@ void user_op_callback(Call& m) {
     op->fn(abase, bbase, &n, &type);
     tm->pack(bbase, n, inout.data());
   }
-  m.a.user_op.done = chan::vm_copy(pid, true, m.a.user_op.inoutvec, inout.data(), bytes) ? 1 : 0;
+  m.a.user_op.done = vm_copy(pid, true, m.a.user_op.inoutvec, inout.data(), bytes) ? 1 : 0;
 }
 
 }  // namespace crmpi

@@ -28,7 +28,7 @@ static void pull_callback(Call& m) {
     m.a.pull.copied = 1;
     return;
   }
-  m.a.pull.copied = chan::vm_copy(pid, false, reinterpret_cast<uint64_t>(src), dst, n);
+  m.a.pull.copied = vm_copy(pid, false, reinterpret_cast<uint64_t>(src), dst, n);
 }
 
 void lower_half_callback(Call& c) {

@@ -40,20 +40,6 @@ long now_ns() {
 
 }  // namespace
 
-bool vm_copy(int pid, bool write, uint64_t remote, void* local, size_t n) {
-  char* l0 = static_cast<char*>(local);
-  for (size_t done = 0; done < n;) {
-    iovec l{l0 + done, n - done}, r{reinterpret_cast<void*>(remote + done), n - done};
-    ssize_t k =
-        write ? process_vm_writev(pid, &l, 1, &r, 1, 0) : process_vm_readv(pid, &l, 1, &r, 1, 0);
-    if (k <= 0) {
-      if (k == 0) errno = EFAULT;
-      return false;
-    }
-    done += static_cast<size_t>(k);
-  }
-  return true;
-}
 
 void ring(std::atomic<uint32_t>& seq, std::atomic<uint32_t>& sleeping) {
   seq.fetch_add(1, std::memory_order_seq_cst);
@@ -100,3 +86,22 @@ uint32_t wait_change(std::atomic<uint32_t>& seq, std::atomic<uint32_t>& sleeping
 }
 
 }  // namespace crmpi::chan
+
+namespace crmpi {
+
+bool vm_copy(int pid, bool write, uint64_t remote, void* local, size_t n) {
+  char* l0 = static_cast<char*>(local);
+  for (size_t done = 0; done < n;) {
+    iovec l{l0 + done, n - done}, r{reinterpret_cast<void*>(remote + done), n - done};
+    ssize_t k =
+        write ? process_vm_writev(pid, &l, 1, &r, 1, 0) : process_vm_readv(pid, &l, 1, &r, 1, 0);
+    if (k <= 0) {
+      if (k == 0) errno = EFAULT;
+      return false;
+    }
+    done += static_cast<size_t>(k);
+  }
+  return true;
+}
+
+}  // namespace crmpi

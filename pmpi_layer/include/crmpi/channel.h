@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "crmpi/cma.h"
 #include "crmpi/protocol.h"
 
 namespace crmpi::chan {
@@ -32,7 +33,6 @@ constexpr size_t kDataSize = 1u << 20;       // inline payload area (1 MiB)
 // a restarted app finds its new agent's channel where the old one was
 // (cr_restart --inherit-fd places it there; the fd is never in an image).
 constexpr int kChannelFd = 1000;
-constexpr uint64_t kBytesType = 1ull << 63;  // wire type: "element of N packed bytes"
 constexpr size_t kAsyncSize = 256u << 10;    // ring of posted (unanswered) small sends
 constexpr size_t kAsyncMaxPayload =
     4000;  // below the shared-memory eager limit (4 KiB with header)
@@ -116,10 +116,6 @@ struct Spin {
   const std::atomic<int32_t>* peer_cpu = nullptr;
 };
 
-// Copy n bytes between `local` and `remote` in process `pid` (CMA:
-// process_vm_readv, or process_vm_writev when `write`), resuming after
-// partial transfers. Returns false (errno set) if the copy stops short.
-bool vm_copy(int pid, bool write, uint64_t remote, void* local, size_t n);
 
 // Wait until `seq` differs from `seen`. Spins for up to spin.cur_ns, yielding
 // the CPU, then sleeps on the futex. Returns the new value. If `alive` is

@@ -135,6 +135,9 @@ struct WireStatus {
   uint64_t ucount;
 };
 
+// Wire type of an element of n packed bytes: kBytesType | n.
+inline constexpr uint64_t kBytesType = 1ull << 63;
+
 // ------------------------------------------------------------ arguments
 // Datatypes travel as wire types: the agent's own handle of a predefined
 // type, or kBytesType | n ("an element of n packed bytes").  Communicators,
