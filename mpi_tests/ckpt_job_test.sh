@@ -13,6 +13,10 @@
 # "GATE k" line, or for the checkpoint folder that shows the request is in.
 set -u
 bin=$(cd "$1" && pwd) moment=$2 np=$3 gates=$4 what=${5:-both}
+# Only the "self" run asks for checkpoints from inside (its value: "libcr"
+# for cr_request_checkpoint, else crmpi_request_checkpoint).
+self_request=${CKPT_SELF_REQUEST:-1}
+unset CKPT_SELF_REQUEST
 T=$(mktemp -d /tmp/crmpi-ckjob.XXXXXX)
 trap 'pkill -KILL -f "$T/go" 2>/dev/null; rm -rf "$T"' EXIT
 run=("$bin/crmpirun" -np "$np" --oversubscribe)
@@ -60,7 +64,7 @@ rm -f "$T"/go*
 # self: the application asks for the checkpoint at every gate
 # (crmpi_request_checkpoint); it goes to the job's default folder.
 if [ "$what" = self ]; then
-  (cd "$T" && CKPT_SELF_REQUEST=1 exec "${run[@]}" "${prog[@]}" >"$T/self.out" 2>"$T/self.err") &
+  (cd "$T" && CKPT_SELF_REQUEST=$self_request exec "${run[@]}" "${prog[@]}" >"$T/self.out" 2>"$T/self.err") &
   job=$!
   for g in $(seq "$gates"); do
     wait_for "$T/self.out" "^GATE $g"

@@ -32,6 +32,7 @@
 #include <stdatomic.h>
 
 #include "check.h"
+#include "libcr.h"
 
 /* CKPT_THREADS=N: N worker threads compute (no MPI) for the whole run,
  * across every checkpoint, under MPI_THREAD_SERIALIZED; at the end each
@@ -93,7 +94,21 @@ static void wait_go(const char* prefix, int k) {
   /* CKPT_SELF_REQUEST=1: the application itself asks for the job
    * checkpoint at each gate (crmpi/crmpi_ext.h; looked up at run time, so
    * that the program still runs under plain mpirun). */
-  if (getenv("CKPT_SELF_REQUEST")) {
+  const char* self = getenv("CKPT_SELF_REQUEST");
+  if (self && !strcmp(self, "libcr")) { /* libcr's API, scope CR_SCOPE_JOB */
+    int (*request)(const cr_checkpoint_args_t*, cr_checkpoint_handle_t*) =
+        dlsym(RTLD_DEFAULT, "cr_request_checkpoint");
+    int (*poll)(cr_checkpoint_handle_t*, struct timeval*) =
+        dlsym(RTLD_DEFAULT, "cr_poll_checkpoint");
+    CHECK(request && poll, "libcr loaded");
+    cr_checkpoint_args_t a;
+    memset(&a, 0, sizeof a);
+    a.cr_version = CR_CHECKPOINT_ARGS_VERSION;
+    a.cr_scope = CR_SCOPE_JOB;
+    a.cr_fd = -1;
+    cr_checkpoint_handle_t h;
+    CHECK(request(&a, &h) == 0 && poll(&h, NULL) == 1, "cr_request_checkpoint(CR_SCOPE_JOB)");
+  } else if (self) {
     int (*request)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "crmpi_request_checkpoint");
     CHECK(request != NULL && request() == MPI_SUCCESS, "crmpi_request_checkpoint");
   }

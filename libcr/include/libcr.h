@@ -174,9 +174,15 @@ void cr_leave_cs(cr_client_id_t id);
  * Requesting a checkpoint (of oneself or of another libcr process).
  * ------------------------------------------------------------------------ */
 
-/** What to checkpoint.  Only single processes are supported. */
+/** What to checkpoint. */
 typedef enum {
   CR_SCOPE_PROC = 1, /**< one process (cr_target; 0 means the caller) */
+  /** crmpi extension: the whole MPI job the caller belongs to (run by
+   *  crmpirun), into the job's default checkpoint folder, continuing.
+   *  cr_target, cr_fd, cr_signal, cr_flags are ignored.  Needs a job
+   *  handler (cr_set_job_request_handler(); libcrpmpi sets one in
+   *  MPI_Init), else CR_ENOSUPPORT. */
+  CR_SCOPE_JOB = 16,
 } cr_scope_t;
 
 /** What happens to the target after a successful checkpoint (cr_signal). */
@@ -208,6 +214,21 @@ typedef struct cr_checkpoint_handle {
 } cr_checkpoint_handle_t;
 
 /**
+ * cr_set_job_request_handler -- name who takes CR_SCOPE_JOB requests.
+ *
+ * A layer above libcr that knows the process's job (libcrpmpi, under
+ * crmpirun) registers @fn; cr_request_checkpoint() with CR_SCOPE_JOB then
+ * calls @fn(@arg), which forwards the request to the job and returns 0, or
+ * an errno value (then cr_request_checkpoint fails with it).  A later call
+ * replaces the handler; NULL removes it.
+ *
+ * Returns: 0.
+ * Signal safety: not async-signal-safe.  Thread-safe.
+ */
+typedef int (*cr_job_request_fn)(void* arg);
+int cr_set_job_request_handler(cr_job_request_fn fn, void* arg);
+
+/**
  * cr_initialize_checkpoint_args_t -- fill @args with defaults: this process,
  * CR_SCOPE_PROC, fd -1, no signal, no timeout, no flags.
  */
@@ -233,6 +254,11 @@ void cr_initialize_checkpoint_args_t(cr_checkpoint_args_t* args);
  * Signal safety: not async-signal-safe.
  */
 int cr_request_checkpoint(const cr_checkpoint_args_t* args, cr_checkpoint_handle_t* handle);
+
+/* With CR_SCOPE_JOB, cr_request_checkpoint() returns 0 once the job's
+ * coordinator has the request, and cr_poll_checkpoint() on that handle
+ * returns 1 at once: the job checkpoint itself follows asynchronously,
+ * coordinated with every rank (crmpirun reports its outcome). */
 
 /** cr_poll_checkpoint() failure returns (BLCR names). */
 #define CR_POLL_CHKPT_ERR_PRE (-1) /**< failed before the image was complete */

@@ -36,6 +36,7 @@
 #include <mutex>
 
 #include "api.h"
+#include "crmpi/crmpi_ext.h"
 #include "libcr.h"
 
 using namespace crmpi;
@@ -217,6 +218,10 @@ void ckpt_init() {
   if (cr_init() < 0 || cr_register_callback(callback, nullptr, CR_THREAD_CONTEXT) < 0)
     fprintf(stderr, "crmpi: cannot register the checkpoint callback with libcr: %s\n",
             strerror(errno));
+  // cr_request_checkpoint(CR_SCOPE_JOB) asks the job, like crmpi_request_checkpoint().
+  cr_set_job_request_handler(
+      [](void*) { return crmpi_request_checkpoint() == MPI_SUCCESS ? 0 : CR_ENOSUPPORT; },
+      nullptr);
 }
 
 void ckpt_before_call() {

@@ -17,6 +17,9 @@ using namespace crrt;
 
 namespace {
 pthread_mutex_t g_self_lock = PTHREAD_MUTEX_INITIALIZER;
+cr_job_request_fn g_job_fn = nullptr;  // CR_SCOPE_JOB (cr_set_job_request_handler)
+void* g_job_arg = nullptr;
+constexpr int kJobHandle = -2;  // cr_checkpoint_handle_t::fd of a job request
 
 void forget_self_fd(int fd) {
   pthread_mutex_lock(&g_self_lock);
@@ -47,7 +50,38 @@ void cr_initialize_checkpoint_args_t(cr_checkpoint_args_t* a) {
   a->cr_signal = CR_SIGNAL_NONE;
 }
 
+int cr_set_job_request_handler(cr_job_request_fn fn, void* arg) {
+  pthread_mutex_lock(&g_self_lock);
+  g_job_fn = fn;
+  g_job_arg = arg;
+  pthread_mutex_unlock(&g_self_lock);
+  return 0;
+}
+
+// A job checkpoint: handed to the job handler (libcrpmpi); the handle only
+// says "the job has the request" (cr_poll_checkpoint answers 1).
+static int request_job_checkpoint(cr_checkpoint_handle_t* h) {
+  pthread_mutex_lock(&g_self_lock);
+  cr_job_request_fn fn = g_job_fn;
+  void* arg = g_job_arg;
+  pthread_mutex_unlock(&g_self_lock);
+  if (!fn) {
+    errno = CR_ENOSUPPORT;
+    return -1;
+  }
+  if (int e = fn(arg)) {
+    errno = e;
+    return -1;
+  }
+  h->fd = kJobHandle;
+  h->target = getpid();
+  h->self = 1;
+  return 0;
+}
+
 int cr_request_checkpoint(const cr_checkpoint_args_t* a, cr_checkpoint_handle_t* h) {
+  if (a && h && a->cr_version == CR_CHECKPOINT_ARGS_VERSION && a->cr_scope == CR_SCOPE_JOB)
+    return request_job_checkpoint(h);
   if (!a || !h || a->cr_version != CR_CHECKPOINT_ARGS_VERSION || a->cr_scope != CR_SCOPE_PROC ||
       a->cr_target < 0) {
     errno = EINVAL;
@@ -115,6 +149,10 @@ int cr_request_checkpoint(const cr_checkpoint_args_t* a, cr_checkpoint_handle_t*
 }
 
 int cr_poll_checkpoint(cr_checkpoint_handle_t* h, struct timeval* timeout) {
+  if (h && h->fd == kJobHandle) {  // CR_SCOPE_JOB: the job has the request
+    h->fd = -1;
+    return 1;
+  }
   if (!h || h->fd < 0) {
     errno = EINVAL;
     return CR_POLL_CHKPT_ERR_PRE;
@@ -155,6 +193,7 @@ int cr_poll_checkpoint(cr_checkpoint_handle_t* h, struct timeval* timeout) {
 }
 
 int cr_forget_checkpoint(cr_checkpoint_handle_t* h) {
+  if (h && h->fd == kJobHandle) h->fd = -1;
   if (h && h->fd >= 0) {
     if (h->self) forget_self_fd(h->fd);
     close(h->fd);
