@@ -43,13 +43,14 @@ checkpoint() {
   local pid=$1 g=$2 dir=$3
   shift 3
   if [ "$moment" = coll ]; then
-    "$bin/cr_checkpoint" -f "$dir" "$@" "$pid" >"$T/ck$g.out" 2>&1 &
+    "$bin/cr_checkpoint" --timeout 90 -f "$dir" "$@" "$pid" >"$T/ck$g.out" 2>&1 &
     local ck=$!
     wait_dir "$dir"
     touch "$T/go$g"
     wait "$ck" || fail "cr_checkpoint at gate $g (coll) exited $?"
   else
-    "$bin/cr_checkpoint" -f "$dir" "$@" "$pid" >"$T/ck$g.out" 2>&1 || fail "cr_checkpoint at gate $g exited $?"
+    "$bin/cr_checkpoint" --timeout 90 -f "$dir" "$@" "$pid" >"$T/ck$g.out" 2>&1 ||
+      fail "cr_checkpoint at gate $g exited $? ($(cat "$T/ck$g.out"))"
     touch "$T/go$g"
   fi
   [ -f "$dir/job.manifest.json" ] || fail "no manifest in $dir"
