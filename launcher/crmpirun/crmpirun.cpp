@@ -392,7 +392,11 @@ int describe_job(const Args& a, int argc, char** argv, std::vector<std::string>*
     *opts = a.opts;
   } else {
     crmpi::manifest::Manifest m;
-    if (!crmpirun::load_restart(a.job.restart, &m, restore)) return 1;
+    // A restarted job has the checkpoint's ranks: an -np that says
+    // otherwise is refused (the images cannot be spread over more or
+    // fewer ranks), before anything starts.
+    if (!crmpirun::load_restart(a.job.restart, crmpirun::ranks_from_options(a.opts), &m, restore))
+      return 1;
     *program = m.command;
     *opts = crmpirun::merge_options(m.mpirun_options, a.opts);
     crmpirun::restore_environment(m);

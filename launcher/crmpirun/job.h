@@ -32,9 +32,12 @@ crmpi::manifest::Manifest job_description(const std::vector<std::string>& comman
 // The world size from -np/-n/--np/-c (0 when not given).
 int ranks_from_options(const std::vector<std::string>& opts);
 
-// --restart: locates and validates the manifest and every image (a message
-// naming the problem on stderr, then false).  Fills *m and *path.
-bool load_restart(const std::string& arg, crmpi::manifest::Manifest* m, std::string* path);
+// --restart: locates and validates the manifest and every image, pages
+// included (a message naming the problem on stderr, then false).
+// @expect_ranks > 0: the -np the user gave, which must be the checkpoint's
+// rank count.  Fills *m and *path.
+bool load_restart(const std::string& arg, int expect_ranks, crmpi::manifest::Manifest* m,
+                  std::string* path);
 
 // The manifest's mpirun options with the user's: an option the user gives
 // replaces the manifest's (-x and --mca by their variable), others add.

@@ -67,11 +67,15 @@ mf::Manifest job_description(const std::vector<std::string>& command,
   return m;
 }
 
-bool load_restart(const std::string& arg, mf::Manifest* m, std::string* path) {
+bool load_restart(const std::string& arg, int expect_ranks, mf::Manifest* m, std::string* path) {
   try {
     *path = fs::absolute(mf::locate(arg)).lexically_normal();
     *m = mf::read(*path);
-    mf::validate_images(*m, fs::path(*path).parent_path(), 0);
+    // deep: every page's checksum too.  Without it a flipped byte in page
+    // data is found only by a rank's cr_restart, after mpirun has started
+    // every rank; refusing here costs one read of the images (which the
+    // ranks then find in the page cache).
+    mf::validate_images(*m, fs::path(*path).parent_path(), expect_ranks, true);
   } catch (const std::exception& e) {
     fprintf(stderr, "crmpirun: cannot restart from %s: %s\n", arg.c_str(), e.what());
     return false;
