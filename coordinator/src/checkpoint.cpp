@@ -144,6 +144,7 @@ void Coordinator::Impl::on_rank_message(int rank, const Frame& f, const std::vec
     if (!begin(req, &err)) log("checkpoint requested by " + who + " not started: " + err);
     return;
   }
+  if (f.type == kLinked && abandoned && f.epoch == abandoned->epoch) return late_linked(rank, f.epoch);
   if (!cur || f.epoch != cur->epoch) return;
   RankState& s = cur->ranks[static_cast<size_t>(rank)];
   const std::string who = "rank " + std::to_string(rank);
@@ -155,8 +156,10 @@ void Coordinator::Impl::on_rank_message(int rank, const Frame& f, const std::vec
       Failed x;
       memcpy(&x, body.data(), sizeof x);
       x.text[sizeof x.text - 1] = '\0';
-      return fail(x.error ? x.error : EIO,
-                  who + " failed: " + x.text + (x.error ? " (" + std::string(strerror(x.error)) + ")" : ""));
+      // The errno's text, unless the agent's text already says it.
+      const std::string why = x.error > 0 ? strerror(x.error) : "";
+      const bool said = why.empty() || strstr(x.text, why.c_str());
+      return fail(x.error ? x.error : EIO, who + " failed: " + x.text + (said ? "" : " (" + why + ")"));
     }
     case kSeqs: {
       if (cur->stage != Stage::kGather) return;  // crossed our Quiesce: stale
@@ -342,6 +345,7 @@ void Coordinator::Impl::fail(int error, const std::string& why) {
   memcpy(a.reason, reason.c_str(), reason.size() < kTextMax - 1 ? reason.size() : kTextMax - 1);
   broadcast(kAbort, &a, sizeof a);
   remove_files();
+  if (cur->stage == Stage::kLink) abandoned = Abandoned{cur->epoch, cur->dir, cur->made_dir};
   log(reason + "; the job goes on");
   Outcome o;
   o.epoch = cur->epoch;
@@ -367,6 +371,15 @@ void Coordinator::Impl::remove_files() {
   }
   close(dfd);
   if (cur->made_dir) rmdir(cur->dir.c_str());
+}
+
+// Rank @rank named its image of abandoned epoch @epoch after remove_files
+// ran (it handled Link before our Abort): remove that name, and the folder
+// if we made it and it is now empty.  The name carries the epoch, and
+// begin() made sure the folder held no image of that epoch before.
+void Coordinator::Impl::late_linked(int rank, uint32_t epoch) {
+  const std::string path = abandoned->dir + "/" + image_name(rank, epoch);
+  if (unlink(path.c_str()) == 0 && abandoned->made_dir) rmdir(abandoned->dir.c_str());
 }
 
 // The attempt is over: the caller hears it after the state is idle again,

@@ -70,6 +70,15 @@ struct Coordinator::Impl {
   int nauthed = 0;
   uint32_t next_epoch = 1;
   std::optional<Attempt> cur;
+  // The last checkpoint abandoned during its link stage: a rank may still
+  // name its image after our cleanup (its Link was on the wire when we
+  // aborted); its late Linked tells us to remove that name too.
+  struct Abandoned {
+    uint32_t epoch = 0;
+    std::string dir;
+    bool made_dir = false;
+  };
+  std::optional<Abandoned> abandoned;
 
   // coordinator.cpp
   void log(const std::string& s) const;
@@ -100,6 +109,7 @@ struct Coordinator::Impl {
   void link_images();
   void commit();
   void remove_files();
+  void late_linked(int rank, uint32_t epoch);
   void finish(Outcome o);
 };
 

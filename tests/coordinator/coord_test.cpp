@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <random>
@@ -225,6 +226,28 @@ TEST(Coordinator, FailedRankAbortsEveryRankAndRemovesOnlyItsFiles) {
   ASSERT_TRUE(h.outcome);
   EXPECT_EQ(h.outcome->epoch, 2u);
   EXPECT_FALSE(fs::exists(h.parent + "/app.ckpt.2"));
+}
+
+// Rank 2 fails at the Link while rank 0's Link is still being handled: the
+// image rank 0 names after the coordinator's cleanup must go too (its late
+// Linked says so).  The folder is the user's (-f DIR, existing): a folder
+// the coordinator made is gone by then, and the late link fails.
+TEST(Coordinator, ImageLinkedAfterTheAbortIsRemoved) {
+  std::vector<Script> s = plain(3);
+  s[2].fail_on = kLink;
+  s[0].link_after_abort = true;
+  Harness h(s);
+  h.connect_all();
+  const std::string dir = h.parent + "/given";
+  fs::create_directory(dir);
+  std::string err;
+  ASSERT_TRUE(h.c.request_checkpoint(h.request(dir), &err)) << err;
+  h.run();
+  ASSERT_TRUE(h.outcome);
+  EXPECT_FALSE(h.outcome->committed);
+  EXPECT_NE(std::find(h.agents[0]->seen.begin(), h.agents[0]->seen.end(), kAbort), h.agents[0]->seen.end());
+  EXPECT_FALSE(fs::exists(dir + "/rank.0.e1.img")) << "an abandoned checkpoint's image is left behind";
+  EXPECT_TRUE(fs::exists(dir));
 }
 
 TEST(Coordinator, RankDisconnectingMidCheckpointAbortsIt) {

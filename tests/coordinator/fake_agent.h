@@ -31,6 +31,10 @@ struct Script {
   Type fail_on = Type(0);        // answer this message with Failed
   Type hang_up_on = Type(0);     // close the connection on this message
   Type ignore = Type(0);         // never answer this message (timeouts)
+  // Handle Link only after the Abort that follows it: name the image then
+  // and answer Linked (a real agent whose Link was on the wire when the
+  // coordinator abandoned the checkpoint).
+  bool link_after_abort = false;
 };
 
 class FakeAgent {
@@ -141,6 +145,7 @@ class FakeAgent {
       }
       case kDrainDone: return write();
       case kLink: {
+        if (s_.link_after_abort) return void(link_pending_ = f.epoch);
         Linked l = {};
         link_.send(kLinked, f.epoch, &l, sizeof l);
         return;
@@ -156,6 +161,13 @@ class FakeAgent {
         memcpy(&a, body.data(), sizeof a);
         a.reason[sizeof a.reason - 1] = '\0';
         abort_reason = a.reason;
+        if (link_pending_ == f.epoch) {  // the late link: the image gets its name again
+          link_pending_ = 0;
+          const int fd = open(image_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+          if (fd >= 0) close(fd);
+          Linked l = {};
+          link_.send(kLinked, f.epoch, &l, sizeof l);
+        }
         return;
       }
       default:
@@ -187,6 +199,7 @@ class FakeAgent {
   std::map<uint64_t, uint64_t> targets_;
   bool late_done_ = false;
   uint32_t last_epoch_ = 0;
+  uint32_t link_pending_ = 0;  // the epoch of a Link held back (link_after_abort)
 };
 
 }  // namespace crmpi::coord::testing
