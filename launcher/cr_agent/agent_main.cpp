@@ -235,6 +235,12 @@ void serve() {
       last_call = g_sh->call_seq.load();  // callbacks inside execute() posted too
       seen = g_sh->req_seq.load();
       chan::ring(g_sh->rep_seq, g_sh->app_sleeping);
+      // `seen` now includes every ring made during the call -- the event
+      // thread's too, for a coordinator message or libcr's reply that came
+      // meanwhile.  Serve those now: waiting for the next ring would wait
+      // for the app's next MPI call, and an app computing at that moment
+      // left the checkpoint stuck (a Link unanswered until the timeout).
+      ckpt::poll();
     }
     g_in_call = 0;
   }
