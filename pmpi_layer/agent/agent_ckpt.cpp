@@ -48,6 +48,7 @@
 #include "control.h"
 #include "crmpi/coord_client.h"
 #include "crmpi/coord_protocol.h"
+#include "crmpi/procstat.h"
 
 namespace crmpi::agent::ckpt {
 
@@ -192,12 +193,27 @@ int request_capture() {
   return 0;
 }
 
+// The application has exited or died (gone, or a zombie not reaped yet).
+bool app_gone() {
+  char path[64], line[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", g_app);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;
+  ssize_t n = read(fd, line, sizeof line - 1);
+  close(fd);
+  if (n <= 0) return true;
+  line[n] = 0;
+  return procstat::state(line) == 'Z';
+}
+
 void on_libcr_reply() {
   crctl::WireReply r{};
   ssize_t n = recv(g_ep.libcr, &r, sizeof r, MSG_DONTWAIT);
   if (n < 0 && errno == EAGAIN) return;
   if (n != static_cast<ssize_t>(sizeof r) || r.magic != crctl::kReplyMagic) {
-    if (g_ep.stage != Stage::kIdle) fail(EPROTO, "the application's libcr closed the request");
+    if (g_ep.stage != Stage::kIdle)
+      fail(EPROTO, app_gone() ? "the application died during the checkpoint"
+                              : "the application's libcr closed the request");
     drop_request();
     return;
   }
