@@ -6,6 +6,7 @@ endif()
 # pmpi_layer's crmpi_agent library.
 add_executable(cr_agent ${CMAKE_CURRENT_LIST_DIR}/cr_agent/agent_main.cpp)
 target_link_libraries(cr_agent PRIVATE crmpi_agent crmanifest)
+target_include_directories(cr_agent PRIVATE ${CMAKE_CURRENT_LIST_DIR}/common)
 
 # crmpirun: mpirun's wrapper, with the job checkpoint coordinator (crcoord).
 add_executable(crmpirun ${CMAKE_CURRENT_LIST_DIR}/crmpirun/crmpirun.cpp

@@ -31,6 +31,7 @@
 #include "agent_ckpt.h"
 #include "agent_internal.h"
 #include "crmpi/manifest.h"
+#include "die_of_signal.h"
 
 namespace crmpi::agent {
 
@@ -66,13 +67,7 @@ void mirror_death(int st) {
       0, 0
     };
     setrlimit(RLIMIT_CORE, &rl);
-    signal(sig, SIG_DFL);
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, sig);
-    sigprocmask(SIG_UNBLOCK, &s, nullptr);
-    raise(sig);
-    _exit(128 + sig);
+    crtools::die_of_signal(sig);
   }
   int code = WEXITSTATUS(st);
   if (app_initialized() && !app_finalized()) {

@@ -36,6 +36,7 @@
 
 #include "crmpi/procstat.h"
 #include "job.h"
+#include "die_of_signal.h"
 #include "paths.h"
 
 namespace {
@@ -373,9 +374,7 @@ int mirror_mpirun(int st) {
   if (WIFSIGNALED(st)) {
     int sig = WTERMSIG(st);
     fprintf(stderr, "crmpirun: mpirun killed by signal %d (%s)\n", sig, strsignal(sig));
-    signal(sig, SIG_DFL);
-    raise(sig);
-    return 128 + sig;
+    crtools::die_of_signal(sig);
   }
   return WEXITSTATUS(st);
 }

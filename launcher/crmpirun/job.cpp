@@ -26,6 +26,7 @@
 #include "crmpi/job_control.h"
 #include "crmpi/procstat.h"
 #include "job.h"
+#include "die_of_signal.h"
 
 namespace crmpirun {
 namespace co = crmpi::coord;
@@ -64,13 +65,7 @@ std::map<pid_t, pid_t> parents() {
 // under BLCR, and crmpirun dies of the same signal.
 [[noreturn]] void end_job(int sig) {
   kill_descendants(sig);
-  signal(sig, SIG_DFL);
-  sigset_t s;
-  sigemptyset(&s);
-  sigaddset(&s, sig);
-  sigprocmask(SIG_UNBLOCK, &s, nullptr);
-  raise(sig);
-  _exit(128 + sig);
+  crtools::die_of_signal(sig);
 }
 
 }  // namespace
