@@ -43,7 +43,7 @@ A=crja$$ B=crjb$$
 USERS=() KILL_UIDS=() PIDS=() TMPWORK= HOMEDIR=/
 cleanup() {
   trap - EXIT INT TERM
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2> /dev/null; done
+  for p in "${PIDS[@]}"; do { kill -9 "$p" && wait "$p"; } 2> /dev/null; done
   for u in "${KILL_UIDS[@]}"; do
     pkill -9 -u "$u" 2> /dev/null  # by effective uid
     pkill -9 -U "$u" 2> /dev/null  # by real uid (the uid-A-gid-B client too)
