@@ -21,7 +21,8 @@
 # Exit: 0 pass, 1 fail, 77 skip (not root, tools missing, build binaries
 # not reachable by an unprivileged user).
 set -uo pipefail
-BIN=$1 WORK=$2
+BIN=$(cd "$1" && pwd) WORK=$2
+[ -n "$BIN" ] || { echo "FAIL: no folder $1"; exit 1; }
 skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || skip "needs root to create the test users"
 for t in setpriv useradd userdel groupdel pgrep pkill timeout; do
