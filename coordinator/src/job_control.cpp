@@ -82,16 +82,16 @@ void JobControlServer::accept_all() {
     const int fd = accept4(lfd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) return;
     uid_t peer = 0;
-    if (crctl::Refusal r = crctl::may_request(fd, &peer)) {
-      send_reply(fd, final_reply(EPERM, std::string("permission denied: ") + refusal(r)));
-      ::close(fd);
-      continue;
-    }
     if (conns_.size() > 16) {  // requesters beyond reason
       send_reply(fd, final_reply(EBUSY, "too many requests at once"));
       ::close(fd);
       continue;
     }
+    // A refused peer gets its answer after we have read its request, as
+    // libcr does: a reply to a peer whose message is still unread would
+    // reach it as a connection reset, and the reason would be lost.
+    if (crctl::Refusal r = crctl::may_request(fd, &peer))
+      conns_[fd].refused = std::string("permission denied: ") + refusal(r);
     conns_[fd].deadline = coord::now_ms() + kRequestMs;
     struct epoll_event ev = {};
     ev.events = EPOLLIN | EPOLLRDHUP;
@@ -119,6 +119,10 @@ void JobControlServer::serve(coord::Coordinator& c, int fd) {
     return end(fd);
   }
   conn.requested = true;
+  if (!conn.refused.empty()) {  // never acted on: only told why
+    send_reply(fd, final_reply(EPERM, conn.refused));
+    return end(fd);
+  }
   const bool ok = n == static_cast<ssize_t>(sizeof w) && w.magic == kRequestMagic &&
                   w.version == kVersion && w.after <= coord::kAfterKill &&
                   memchr(w.dir, '\0', sizeof w.dir) && (!w.dir[0] || w.dir[0] == '/');

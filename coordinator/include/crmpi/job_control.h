@@ -94,6 +94,7 @@ class JobControlServer {
     bool requested = false;  // a request was taken
     bool active = false;     // its checkpoint is running
     long deadline = 0;       // for the request to arrive
+    std::string refused;     // a refused peer: the answer to its request, once read
   };
   void accept_all();
   void serve(coord::Coordinator& c, int fd);
