@@ -72,7 +72,7 @@ case $kind in
     ;;
   lammps_ckpt)
     thermo() { awk '/^ *Step/{p=1} /^Loop time/{p=0} p' "$@"; }
-    sed -e 's/^run.*/run 2000/' -e 's/^thermo .*/thermo 100/' /usr/share/lammps/examples/melt/in.melt >in.melt
+    sed -e 's/^run.*/run 2000/' -e 's/^thermo[[:space:]].*/thermo 100/' /usr/share/lammps/examples/melt/in.melt >in.melt
     timeout 120 "$mpirun" -np 2 lmp -in in.melt -log none -nocite >native 2>&1 || fail "plain mpirun lammps failed"
     "$crmpirun" -np 2 lmp -in in.melt -log none -nocite >crmpi 2>&1 &
     wait_for crmpi "^ *300 "
