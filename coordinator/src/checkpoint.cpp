@@ -134,6 +134,9 @@ bool Coordinator::Impl::begin(const CheckpointRequest& req, std::string* err) {
 void Coordinator::Impl::on_rank_message(int rank, const Frame& f, const std::vector<char>& body) {
   if (f.type == kRequest) {
     CheckpointRequest req;
+    Request rq{};
+    memcpy(&rq, body.data(), sizeof rq < body.size() ? sizeof rq : body.size());
+    req.after = rq.after <= kAfterKill ? rq.after : kAfterContinue;
     const std::string who = "rank " + std::to_string(rank);
     req.on_done = [this, who](const Outcome& o) {
       log(o.committed ? "checkpoint " + std::to_string(o.epoch) + " requested by " + who +

@@ -197,7 +197,9 @@ struct Failed {
 static_assert(sizeof(Failed) == 264);
 
 struct Request {
-  uint32_t reserved[2];
+  uint32_t after;  // After: what the job does once it commits (continue, stop, term, kill)
+  uint32_t reserved;
 };
+static_assert(sizeof(Request) == 8);
 
 }  // namespace crmpi::coord

@@ -567,9 +567,10 @@ void op_quiesced(chan::Msg& m) {
   m.a.ckpt.messages = stashed_messages();
 }
 
-bool request_job_checkpoint() {
+bool request_job_checkpoint(uint32_t after) {
   if (!g_enabled) return false;
   coord::Request r{};
+  r.after = after;
   return g_link.send(coord::kRequest, 0, &r, sizeof r);
 }
 

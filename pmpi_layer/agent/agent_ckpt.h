@@ -96,7 +96,7 @@ void op_take_message(chan::Msg& m);
 void op_comm_rebuild(chan::Msg& m);
 // kOpCkptRequest: ask the coordinator for a job checkpoint.  False if the
 // job has none (or lost it).
-bool request_job_checkpoint();
+bool request_job_checkpoint(uint32_t after);
 // kOpCkptQuiesced / kOpCkptResume (agent_ckpt.cpp).
 void op_quiesced(chan::Msg& m);
 void op_resume(chan::Msg& m);

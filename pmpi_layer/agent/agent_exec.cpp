@@ -458,7 +458,8 @@ void dispatch(Msg& m) {
       ckpt::op_comm_rebuild(m);
       break;
     case chan::kOpCkptRequest:
-      m.rc = ckpt::request_job_checkpoint() ? MPI_SUCCESS : MPI_ERR_OTHER;
+      m.rc = ckpt::request_job_checkpoint(static_cast<uint32_t>(m.a.ckpt.after)) ? MPI_SUCCESS
+                                                                            : MPI_ERR_OTHER;
       break;
     default:
       fprintf(stderr, "crmpi: rank %d: agent got unknown op %u\n", g_rank, m.op);

@@ -236,5 +236,7 @@ extern "C" __attribute__((visibility("default"))) int crmpi_request_record(MPI_R
 CRMPI_API int crmpi_request_checkpoint(void) {
   Lock l;
   if (!g.initialized || g.finalized) return MPI_ERR_OTHER;
-  return execute(begin(chan::kOpCkptRequest));
+  Call& m = begin(chan::kOpCkptRequest);
+  m.a.ckpt.after = 0;  // continue
+  return execute(m);
 }

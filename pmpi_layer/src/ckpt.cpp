@@ -211,10 +211,15 @@ int callback(void*) {
 
 }  // namespace
 
+namespace {
+void load_test_plan();
+}
+
 void ckpt_init() {
   static bool done = false;
   if (done) return;
   done = true;
+  load_test_plan();
   if (cr_init() < 0 || cr_register_callback(callback, nullptr, CR_THREAD_CONTEXT) < 0)
     fprintf(stderr, "crmpi: cannot register the checkpoint callback with libcr: %s\n",
             strerror(errno));
@@ -224,7 +229,45 @@ void ckpt_init() {
       nullptr);
 }
 
+// Test knob: $CRMPI_TEST_CKPT_CALLS="K1,K2,..." -- rank 0 asks for a job
+// checkpoint when it starts its K-th call that needs the lower half, so that
+// tests can checkpoint any program at many moments;
+// $CRMPI_TEST_CKPT_AFTER=kill makes those checkpoints end the job.
+namespace {
+struct TestPlan {
+  std::vector<long> at;
+  uint64_t after = 0;
+  long calls = 0;
+  bool busy = false;
+} g_plan;
+
+void load_test_plan() {
+  const char* v = getenv("CRMPI_TEST_CKPT_CALLS");
+  for (const char* p = v; p && *p;) {
+    char* end;
+    long k = strtol(p, &end, 10);
+    if (end == p) break;
+    g_plan.at.push_back(k);
+    p = *end ? end + 1 : end;
+  }
+  const char* a = getenv("CRMPI_TEST_CKPT_AFTER");
+  g_plan.after = a && !strcmp(a, "kill") ? 3 : 0;
+}
+
+void test_plan_step() {
+  if (g_plan.at.empty() || g_plan.busy || g.rank != 0 || !g.initialized || g.finalized) return;
+  ++g_plan.calls;
+  if (std::find(g_plan.at.begin(), g_plan.at.end(), g_plan.calls) == g_plan.at.end()) return;
+  g_plan.busy = true;
+  Call& m = lower_half().begin(chan::kOpCkptRequest);
+  m.a.ckpt.after = g_plan.after;
+  lower_half().execute(m);
+  g_plan.busy = false;
+}
+}  // namespace
+
 void ckpt_before_call() {
+  if (!tl_driver) test_plan_step();
   if (tl_driver || !lower_half().hold()) return;
   ck.parked.store(1);
   futex_wake_all(&ck.parked);

@@ -282,6 +282,7 @@ struct CommRebuildArgs {
 struct CkptArgs {
   uint64_t status, messages;
   uint64_t epoch;
+  uint64_t after;  // CkptRequest in: coord::After (0 continue, 3 kill)
 };
 
 // CkptPeekMessage / CkptTakeMessage: the oldest drained message. Take: dst
@@ -362,7 +363,7 @@ static_assert(sizeof(HelloOut) == 13 * 8 && sizeof(SendArgs) == 8 * 8 &&
               sizeof(MrecvArgs) == 15 * 8 && sizeof(SendrecvArgs) == 15 * 8 &&
               sizeof(CompleteArgs) == 5 * 8 && sizeof(CollArgs) == 12 * 8 &&
               sizeof(CommArgs) == 5 * 8 && sizeof(CommOut) == 4 * 8 &&
-              sizeof(CommRebuildArgs) == 4 * 8 && sizeof(CkptArgs) == 3 * 8 &&
+              sizeof(CommRebuildArgs) == 4 * 8 && sizeof(CkptArgs) == 4 * 8 &&
               sizeof(CkptMessageArgs) == 4 * 8 && sizeof(UserOpCallback) == 8 * 8 &&
               sizeof(PullCallback) == 4 * 8);
 // Status results sit at the same place for every call that has one, so that
