@@ -35,9 +35,12 @@ static double run(int mode, int same_cpu, int n) {
   double t = now();
   for (int i = 0; i < n; ++i) {
     int want = 2 * i + me;
-    while (*w != want) {
+    for (int seen; (seen = *w) != want;) {
       if (mode == kYield) sched_yield();
-      if (mode == kFutex) syscall(SYS_futex, w, FUTEX_WAIT, *w, 0, 0, 0);
+      /* Wait on the value just compared: reading *w again here could see
+       * the other side's store (made, and woken, since the comparison) and
+       * sleep on it with nobody left to wake us -- both sides then hang. */
+      if (mode == kFutex) syscall(SYS_futex, w, FUTEX_WAIT, seen, 0, 0, 0);
     }
     __atomic_store_n(w, want + 1, __ATOMIC_SEQ_CST);
     if (mode == kFutex) syscall(SYS_futex, w, FUTEX_WAKE, 1, 0, 0, 0);
