@@ -25,8 +25,11 @@ static void restart_job_if_asked(int argc, char** argv) {
   const char* last = argv[argc - 1];
   struct stat st;
   bool job = false;
-  if (stat(last, &st) == 0 && S_ISDIR(st.st_mode)) {
+  if (stat(last, &st) != 0) return;
+  if (S_ISDIR(st.st_mode)) {
     job = true;
+  } else if (!S_ISREG(st.st_mode)) {
+    return;  // a FIFO or a device is never opened here (it could block)
   } else if (FILE* f = fopen(last, "r")) {
     int c;
     while ((c = fgetc(f)) == ' ' || c == '\n' || c == '\t' || c == '\r') {

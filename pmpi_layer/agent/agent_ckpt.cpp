@@ -7,9 +7,10 @@
 //   SafePoint  Intent(e) came: report (comm id, collectives entered) for
 //              every communicator; then, on each Targets, again, with
 //              `ready` when no collective runs and every count equals its
-//              target.  A collective whose number would pass its target is
-//              held (enter_collective waits); the others run, and each one
-//              that completes is reported.
+//              target.  A rank at its targets everywhere holds a collective
+//              that would pass one (enter_collective waits); a rank behind
+//              somewhere runs on, even past a target elsewhere (then the
+//              targets rise); each collective that completes is reported.
 //   Quiesce    Quiesce(e) came: the channel's `hold` asks app threads to
 //              start no call; a blocking call in progress is paused (its
 //              wait returns, the app is answered kRcPaused and makes it
@@ -82,6 +83,7 @@ coord::AgentLink g_link;
 bool g_enabled = false;
 bool g_rebuilding = false;  // restored, and the app has not resumed yet
 bool g_ending = false;      // a committed checkpoint ends the job (--kill/--term)
+bool g_finishing = false;   // the app called MPI_Finalize
 Epoch g_ep;
 std::unordered_map<MPI_Comm, CommInfo> g_comms;
 bool g_in_collective = false;
@@ -141,6 +143,13 @@ void fail(int err, const std::string& what) {
 uint64_t target_of(const CommInfo& c) {
   auto it = g_ep.targets.find(c.id);
   return it == g_ep.targets.end() ? c.seq : it->second;
+}
+
+// Some communicator of ours has fewer collectives than its target.
+bool behind() {
+  for (const auto& kv : g_comms)
+    if (kv.second.seq < target_of(kv.second)) return true;
+  return false;
 }
 
 void send_seqs() {
@@ -232,6 +241,11 @@ void on_libcr_reply() {
 // ---- coordinator messages
 
 void on_intent(const coord::Intent& in) {
+  if (g_finishing) {
+    g_ep.stage = Stage::kIdle;
+    return fail(ESRCH, "rank " + std::to_string(g_rank) +
+                           " has finished (MPI_Finalize): too late for a checkpoint");
+  }
   if (g_ep.stage != Stage::kIdle) drop_request();
   uint32_t id = g_ep.id;
   g_ep = Epoch{};
@@ -475,10 +489,16 @@ void enter_collective(MPI_Comm c) {
   auto it = g_comms.find(c);
   if (it == g_comms.end()) return;  // not one of the app's (internal)
   CommInfo& info = it->second;
+  // Held only at a safe point: this collective would pass its target, and
+  // this rank is at its target on every other communicator.  A rank behind
+  // on one communicator must go on -- its program may reach those
+  // collectives only through more collectives here (the targets then rise
+  // with what it reports).
   for (;;) {
     if (pausing()) throw Paused{chan::kRcPaused};
     bool held = g_ep.stage == Stage::kSafePoint && g_ep.have_targets &&
-                g_ep.targets.count(info.id) && info.seq + 1 > g_ep.targets[info.id];
+                g_ep.targets.count(info.id) && info.seq + 1 > g_ep.targets[info.id] &&
+                !behind();
     if (!held) break;
     idle(1);
   }
@@ -565,6 +585,13 @@ void op_quiesced(chan::Msg& m) {
     return;
   }
   m.a.ckpt.messages = stashed_messages();
+}
+
+void finishing() {
+  g_finishing = true;
+  if (g_ep.stage == Stage::kSafePoint)  // a checkpoint started: it cannot complete now
+    fail(ESRCH, "rank " + std::to_string(g_rank) +
+                    " has finished (MPI_Finalize): too late for a checkpoint");
 }
 
 bool request_job_checkpoint(uint32_t after) {

@@ -94,6 +94,10 @@ int settle();
 void op_peek_message(chan::Msg& m);
 void op_take_message(chan::Msg& m);
 void op_comm_rebuild(chan::Msg& m);
+// The app called MPI_Finalize: it cannot take part in a checkpoint any
+// more; the coordinator's next Intent is answered with Failed at once
+// (from Open MPI's progress engine if we are inside MPI_Finalize).
+void finishing();
 // kOpCkptRequest: ask the coordinator for a job checkpoint.  False if the
 // job has none (or lost it).
 bool request_job_checkpoint(uint32_t after);

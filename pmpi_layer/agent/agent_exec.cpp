@@ -357,6 +357,7 @@ void dispatch(Msg& m) {
     case chan::kOpFinalize:
       reap_detached();
       g_app_fin = true;
+      ckpt::finishing();  // a job checkpoint from now on fails at once, naming this rank
       m.rc = MPI_Finalize();
       break;
     case chan::kOpAbort:

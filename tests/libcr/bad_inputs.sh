@@ -90,7 +90,9 @@ cp good.img magic.img && printf 'X' | dd of=magic.img bs=1 seek=0 conv=notrunc s
 cp good.img version.img && printf '\x63' | dd of=version.img bs=1 seek=8 conv=notrunc status=none && damaged version.img "unsupported image version 99"
 expect 1 "missing.img.*(No such file|cannot open)" -- "$BIN/cr_restart" missing.img
 expect 1 "missing.img.*(No such file|cannot open)" -- "$BIN/cr_info" missing.img
-mkdir -p adir && expect 1 "adir.*not a regular file" -- "$BIN/cr_restart" adir
+# A folder is taken for a job checkpoint (cr_restart DIR = crmpirun --restart
+# DIR): one without a manifest is refused, naming it.
+mkdir -p adir && expect 1 "no job.manifest.json in adir: not a complete checkpoint" -- "$BIN/cr_restart" adir
 expect 2 "usage" -- "$BIN/cr_restart"
 expect 2 "unknown option" -- "$BIN/cr_restart" --bogus good.img
 
