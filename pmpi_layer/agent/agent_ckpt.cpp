@@ -496,9 +496,10 @@ void enter_collective(MPI_Comm c) {
   // with what it reports).
   for (;;) {
     if (pausing()) throw Paused{chan::kRcPaused};
+    // (A communicator the targets do not know yet -- made since -- counts
+    // as at its target: its first collective waits too.)
     bool held = g_ep.stage == Stage::kSafePoint && g_ep.have_targets &&
-                g_ep.targets.count(info.id) && info.seq + 1 > g_ep.targets[info.id] &&
-                !behind();
+                info.seq + 1 > target_of(info) && !behind();
     if (!held) break;
     idle(1);
   }
