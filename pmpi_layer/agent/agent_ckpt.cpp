@@ -590,7 +590,9 @@ void op_quiesced(chan::Msg& m) {
 
 void finishing() {
   g_finishing = true;
-  if (g_ep.stage == Stage::kSafePoint)  // a checkpoint started: it cannot complete now
+  // A checkpoint that has not drained yet cannot complete now: this app is
+  // leaving MPI (and cannot be paused inside MPI_Finalize).
+  if (g_ep.stage == Stage::kSafePoint || g_ep.stage == Stage::kQuiesce)
     fail(ESRCH, "rank " + std::to_string(g_rank) +
                     " has finished (MPI_Finalize): too late for a checkpoint");
 }

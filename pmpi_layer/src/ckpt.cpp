@@ -195,6 +195,10 @@ void after_capture(bool restarted) {
 int callback(void*) {
   if (!g.initialized || g.finalized) return cr_checkpoint(CR_CHECKPOINT_READY);
   bool own = become_driver();
+  if (g.finalized) {  // MPI_Finalize got in first: nothing to take part in any more
+    release_driver(own);
+    return cr_checkpoint(CR_CHECKPOINT_TEMP_FAILURE);
+  }
   int why = quiesce_and_drain();
   if (why) {  // abandoned by the job: no image; the channel is still attached
     cr_checkpoint(CR_CHECKPOINT_TEMP_FAILURE);
