@@ -560,6 +560,15 @@ void op_quiesced(chan::Msg& m) {
     return;
   }
   g_ep.stage = Stage::kDrain;
+  if (matched_messages_pending() || !g_stash_msgs.empty()) {
+    // Its sender counted it; nobody will count it received before the app's
+    // Mrecv: the drain would never balance.  Fail now, clearly.
+    fail(ENOTSUP, "a message matched by MPI_Mprobe/MPI_Improbe is not received yet "
+                  "(not supported in a checkpoint)");
+    while (!g_ep.aborted && g_enabled) idle(1);
+    m.a.ckpt.status = ECANCELED;
+    return;
+  }
   coord::Quiesced q{};
   send(coord::kQuiesced, &q, sizeof q);
   // Until the job is drained: receive what comes (a rank still waiting for

@@ -115,6 +115,9 @@ void remember_comm(MPI_Comm c) {
 void forget_comm(MPI_Comm c) {
   g_known_comms.erase(u(c));
 }
+bool matched_messages_pending() {
+  return !g_known_msgs.empty();
+}
 MPI_Message wmsg(uint64_t w) {
   if (!g_known_msgs.count(w)) throw BadCall{"unknown message"};
   g_known_msgs.erase(w);  // a message is received once

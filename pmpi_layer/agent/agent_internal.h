@@ -88,6 +88,10 @@ int settle_request(AReq* q);
 void remember_comm(MPI_Comm c);
 void forget_comm(MPI_Comm c);
 MPI_Message wmsg(uint64_t w);
+// Messages matched by MPI_Mprobe/MPI_Improbe that the app has not received:
+// out of MPI's queues but not yet counted as received (no drain can
+// balance them).
+bool matched_messages_pending();
 void remember_msg(MPI_Message m);
 
 // process_vm_readv/writev between the app and agent memory (aborts on failure).
