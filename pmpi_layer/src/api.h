@@ -104,7 +104,8 @@ struct VComm {
   Topo topo;
   MPI_Comm shadow = MPI_COMM_NULL;  // private dup for neighbour collectives
   CommRecord rec{CommRecord::kWorld};
-  // Accounting for the next issue's drain and collective safe point.
+  // Accounting: collectives entered (the job checkpoint's safe point; the
+  // agent counts them too), point-to-point messages sent and received.
   uint64_t coll_seq = 0, sent = 0, recvd = 0;
 };
 

@@ -1,7 +1,8 @@
 /* crmpi/crmpi_ext.h: libcrpmpi extensions beyond the MPI API.
  *
- * Purpose: expose the accounting that the coordinated checkpoint (next issue)
- * relies on, to tests and tools. Programs that must also run on a plain MPI
+ * Purpose: expose the accounting that the coordinated job checkpoint relies
+ * on to tests and tools, and let an application ask for a job checkpoint.
+ * Programs that must also run on a plain MPI
  * should look the functions up with dlsym(RTLD_DEFAULT, ...) and skip the
  * checks when they are absent.
  *
