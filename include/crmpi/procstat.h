@@ -11,9 +11,31 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 namespace crmpi::procstat {
+
+// Read /proc/@pid/stat into @buf (@cap bytes, NUL-terminated).  Returns
+// false if the process does not exist (or cannot be read).
+// Async-signal-safe (open/read/close, no formatting library).
+inline bool read(int pid, char* buf, size_t cap) {
+  char path[32] = "/proc/", digits[12];
+  int nd = 0;
+  for (unsigned v = static_cast<unsigned>(pid); nd == 0 || v; v /= 10) digits[nd++] = '0' + v % 10;
+  size_t at = 6;
+  while (nd) path[at++] = digits[--nd];
+  memcpy(path + at, "/stat", 6);
+  if (cap == 0) return false;
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const ssize_t n = ::read(fd, buf, cap - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  return true;
+}
 
 // Where field 3 (the state) starts in the NUL-terminated @line, or nullptr
 // for a line that is not a stat line.

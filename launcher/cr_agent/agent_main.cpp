@@ -32,6 +32,7 @@
 #include "agent_internal.h"
 #include "crmpi/manifest.h"
 #include "die_of_signal.h"
+#include "paths.h"
 
 namespace crmpi::agent {
 
@@ -146,15 +147,6 @@ bool place_channel(int fd) {
   return true;
 }
 
-// cr_restart next to this program.
-std::string cr_restart_path() {
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return "cr_restart";
-  self[n] = 0;
-  std::string dir(self);
-  return dir.substr(0, dir.rfind('/') + 1) + "cr_restart";
-}
 
 // This rank's image in the manifest (checked by crmpirun before launch).
 std::string image_of_rank(const char* manifest) {
@@ -183,7 +175,7 @@ pid_t start_app(int fd, char** argv, const std::string& image) {
     _exit(127);
   }
   if (!image.empty()) {  // --restore: the app comes back from its image
-    std::string tool = cr_restart_path(), fdarg = std::to_string(chan::kChannelFd);
+    std::string tool = crtools::self_dir() + "/cr_restart", fdarg = std::to_string(chan::kChannelFd);
     signal(SIGPIPE, SIG_DFL);
     execl(tool.c_str(), "cr_restart", "-q", "--inherit-fd", fdarg.c_str(), image.c_str(),
           static_cast<char*>(nullptr));

@@ -175,15 +175,10 @@ void reap_orphans() {
       while (dirent* e = readdir(d)) {
         pid_t pid = atoi(e->d_name);
         if (pid <= 0) continue;
-        char path[64], buf[512];
-        snprintf(path, sizeof path, "/proc/%d/stat", pid);
-        FILE* f = fopen(path, "r");
-        if (!f) continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = 0;
+        char buf[512];
         uint64_t ppid = 0;
-        if (crmpi::procstat::field(buf, 4, &ppid) && ppid == static_cast<uint64_t>(getpid())) {
+        if (crmpi::procstat::read(pid, buf, sizeof buf) && crmpi::procstat::field(buf, 4, &ppid) &&
+            ppid == static_cast<uint64_t>(getpid())) {
           any = true;
           kill(pid, SIGKILL);
         }

@@ -47,15 +47,9 @@ std::map<pid_t, pid_t> parents() {
   while (const dirent* e = readdir(d)) {
     const pid_t pid = atoi(e->d_name);
     if (pid <= 0) continue;
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE* f = fopen(path, "re");
-    if (!f) continue;
-    const size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
+    char buf[512];
     uint64_t ppid = 0;
-    if (crmpi::procstat::field(buf, 4, &ppid)) out[pid] = static_cast<pid_t>(ppid);
+    if (crmpi::procstat::read(pid, buf, sizeof buf) && crmpi::procstat::field(buf, 4, &ppid)) out[pid] = static_cast<pid_t>(ppid);
   }
   closedir(d);
   return out;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli.h"
+#include "paths.h"
 #include "reader.h"
 #include "restore.h"
 
@@ -38,14 +39,7 @@ static void restart_job_if_asked(int argc, char** argv) {
     fclose(f);
   }
   if (!job) return;
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  std::string tool = "crmpirun";
-  if (n > 0) {
-    self[n] = 0;
-    std::string dir(self);
-    tool = dir.substr(0, dir.rfind('/') + 1) + "crmpirun";
-  }
+  const std::string tool = crtools::self_dir() + "/crmpirun";
   std::vector<char*> args = {const_cast<char*>("crmpirun"), const_cast<char*>("--restart"),
                              argv[argc - 1]};
   for (int i = 1; i < argc - 1; ++i) args.push_back(argv[i]);

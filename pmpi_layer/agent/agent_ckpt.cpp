@@ -140,6 +140,12 @@ void fail(int err, const std::string& what) {
   send(coord::kFailed, &f, sizeof f);
 }
 
+// The app called MPI_Finalize: this rank cannot take part any more.
+void fail_finished() {
+  fail(ESRCH, "rank " + std::to_string(g_rank) +
+                  " has finished (MPI_Finalize): too late for a checkpoint");
+}
+
 uint64_t target_of(const CommInfo& c) {
   auto it = g_ep.targets.find(c.id);
   return it == g_ep.targets.end() ? c.seq : it->second;
@@ -204,15 +210,8 @@ int request_capture() {
 
 // The application has exited or died (gone, or a zombie not reaped yet).
 bool app_gone() {
-  char path[64], line[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", g_app);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return true;
-  ssize_t n = read(fd, line, sizeof line - 1);
-  close(fd);
-  if (n <= 0) return true;
-  line[n] = 0;
-  return procstat::state(line) == 'Z';
+  char line[512];
+  return !procstat::read(g_app, line, sizeof line) || procstat::state(line) == 'Z';
 }
 
 void on_libcr_reply() {
@@ -243,8 +242,7 @@ void on_libcr_reply() {
 void on_intent(const coord::Intent& in) {
   if (g_finishing) {
     g_ep.stage = Stage::kIdle;
-    return fail(ESRCH, "rank " + std::to_string(g_rank) +
-                           " has finished (MPI_Finalize): too late for a checkpoint");
+    return fail_finished();
   }
   if (g_ep.stage != Stage::kIdle) drop_request();
   uint32_t id = g_ep.id;
@@ -602,8 +600,7 @@ void finishing() {
   // A checkpoint that has not drained yet cannot complete now: this app is
   // leaving MPI (and cannot be paused inside MPI_Finalize).
   if (g_ep.stage == Stage::kSafePoint || g_ep.stage == Stage::kQuiesce)
-    fail(ESRCH, "rank " + std::to_string(g_rank) +
-                    " has finished (MPI_Finalize): too late for a checkpoint");
+    fail_finished();
 }
 
 bool request_job_checkpoint(uint32_t after) {
