@@ -129,23 +129,62 @@ bool Coordinator::Impl::begin(const CheckpointRequest& req, std::string* err) {
   return true;
 }
 
+// A rank asks for a checkpoint (crmpi_request_checkpoint()).  It hears
+// the end exactly once (RequestDone): it will not leave MPI_Finalize before.
+// A request made while some ranks are still connecting waits for them.
+void Coordinator::Impl::rank_request(int rank, const Request& rq) {
+  CheckpointRequest req;
+  req.after = rq.after <= kAfterKill ? rq.after : kAfterContinue;
+  const std::string who = "rank " + std::to_string(rank);
+  req.on_done = [this, rank, who](const Outcome& o) {
+    log(o.committed ? "checkpoint " + std::to_string(o.epoch) + " requested by " + who +
+                          " committed: " + o.manifest_path
+                    : "checkpoint requested by " + who + " failed: " + o.text);
+    answer_request(rank, o.committed ? 0 : (o.error ? o.error : EIO), o.epoch, o.text);
+  };
+  if (!cur && nauthed < cfg.nranks && !deferred) {
+    deferred = std::move(req);
+    deferred_deadline = now_ms() + 1000L * cfg.default_timeout_s;
+    return;
+  }
+  std::string err;
+  if (!begin(req, &err)) {
+    log("checkpoint requested by " + who + " not started: " + err);
+    answer_request(rank, EBUSY, 0, err);
+  }
+}
+
+void Coordinator::Impl::answer_request(int rank, int error, uint32_t epoch, const std::string& text) {
+  if (rank < 0 || static_cast<size_t>(rank) >= rank_fd.size() || rank_fd[static_cast<size_t>(rank)] < 0)
+    return;
+  RequestDone d{};
+  d.error = error;
+  d.epoch = epoch;
+  snprintf(d.text, sizeof d.text, "%s", text.c_str());
+  send_to(rank_fd[static_cast<size_t>(rank)], kRequestDone, epoch, &d, sizeof d);
+}
+
+// The last rank connected: a request that waited for it starts now.
+void Coordinator::Impl::start_deferred() {
+  if (!deferred || nauthed < cfg.nranks || cur) return;
+  CheckpointRequest req = std::move(*deferred);
+  deferred.reset();
+  std::string err;
+  if (!begin(req, &err) && req.on_done) {
+    Outcome o;
+    o.error = EBUSY;
+    o.text = err;
+    req.on_done(o);
+  }
+}
+
 // A message of an authenticated rank.  Messages of another epoch are late
 // answers to an abandoned checkpoint: ignored.
 void Coordinator::Impl::on_rank_message(int rank, const Frame& f, const std::vector<char>& body) {
   if (f.type == kRequest) {
-    CheckpointRequest req;
     Request rq{};
     memcpy(&rq, body.data(), sizeof rq < body.size() ? sizeof rq : body.size());
-    req.after = rq.after <= kAfterKill ? rq.after : kAfterContinue;
-    const std::string who = "rank " + std::to_string(rank);
-    req.on_done = [this, who](const Outcome& o) {
-      log(o.committed ? "checkpoint " + std::to_string(o.epoch) + " requested by " + who +
-                            " committed: " + o.manifest_path
-                      : "checkpoint requested by " + who + " failed: " + o.text);
-    };
-    std::string err;
-    if (!begin(req, &err)) log("checkpoint requested by " + who + " not started: " + err);
-    return;
+    return rank_request(rank, rq);
   }
   if (f.type == kLinked && abandoned && f.epoch == abandoned->epoch) return late_linked(rank, f.epoch);
   if (!cur || f.epoch != cur->epoch) return;

@@ -70,6 +70,9 @@ struct Coordinator::Impl {
   int nauthed = 0;
   uint32_t next_epoch = 1;
   std::optional<Attempt> cur;
+  // A rank's request made while some ranks were still connecting.
+  std::optional<CheckpointRequest> deferred;
+  long deferred_deadline = 0;
   // The last checkpoint abandoned during its link stage: a rank may still
   // name its image after our cleanup (its Link was on the wire when we
   // aborted); its late Linked tells us to remove that name too.
@@ -94,6 +97,9 @@ struct Coordinator::Impl {
 
   // checkpoint.cpp
   bool begin(const CheckpointRequest& req, std::string* err);
+  void rank_request(int rank, const Request& rq);
+  void answer_request(int rank, int error, uint32_t epoch, const std::string& text);
+  void start_deferred();
   void on_rank_message(int rank, const Frame& f, const std::vector<char>& body);
   void advance();
   void fail(int error, const std::string& why);

@@ -26,6 +26,7 @@ long fixed_size(uint16_t type) {
     case kLink: return sizeof(Link);
     case kCommit: return sizeof(Commit);
     case kAbort: return sizeof(Abort);
+    case kRequestDone: return sizeof(RequestDone);
     case kSeqs: return sizeof(Seqs);
     case kQuiesced: return sizeof(Quiesced);
     case kCounts: return sizeof(Counts);
@@ -54,6 +55,7 @@ const char* type_name(uint16_t type) {
     case kLink: return "Link";
     case kCommit: return "Commit";
     case kAbort: return "Abort";
+    case kRequestDone: return "RequestDone";
     case kSeqs: return "Seqs";
     case kQuiesced: return "Quiesced";
     case kCounts: return "Counts";

@@ -141,6 +141,7 @@ int Coordinator::next_timeout_ms() const {
   for (const auto& [fd, p] : impl_->peers)
     if (!p.authed && (next < 0 || p.deadline < next)) next = p.deadline;
   if (impl_->cur && (next < 0 || impl_->cur->deadline < next)) next = impl_->cur->deadline;
+  if (impl_->deferred && (next < 0 || impl_->deferred_deadline < next)) next = impl_->deferred_deadline;
   if (next < 0) return -1;
   const long left = next - now_ms();
   return left < 0 ? 0 : static_cast<int>(left > 1000000 ? 1000000 : left);
@@ -272,6 +273,7 @@ void Coordinator::Impl::handshake(Peer& p, const Frame& f, const std::vector<cha
   w.next_epoch = next_epoch;
   welcome_mac(cfg.secret, h.nonce, h.rank, w.mac);
   send_to(p.fd, kWelcome, 0, &w, sizeof w);
+  start_deferred();
 }
 
 void Coordinator::Impl::drop(int fd, const std::string& why, bool quiet) {
@@ -354,6 +356,15 @@ void Coordinator::Impl::expire() {
     if (nslow > 8) slow += ", ...";
     fail(ETIMEDOUT, "timed out after " + std::to_string(cur->req.timeout_s) + " s in stage " +
                         stage_name(cur->stage) + (slow.empty() ? "" : ", waiting for rank(s) " + slow));
+  }
+  if (deferred && deferred_deadline <= now) {
+    CheckpointRequest req = std::move(*deferred);
+    deferred.reset();
+    Outcome o;
+    o.error = ETIMEDOUT;
+    o.text = "only " + std::to_string(nauthed) + " of " + std::to_string(cfg.nranks) +
+             " ranks connected to the coordinator within " + std::to_string(cfg.default_timeout_s) + " s";
+    if (req.on_done) req.on_done(o);
   }
 }
 

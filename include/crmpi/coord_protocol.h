@@ -48,7 +48,7 @@
 namespace crmpi::coord {
 
 inline constexpr uint32_t kFrameMagic = 0x44524f43;  // "CORD"
-inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kVersion = 2;
 inline constexpr size_t kSecretBytes = 32;  // $CRMPI_JOB_SECRET: 64 hex digits
 inline constexpr size_t kNonceBytes = 32;
 inline constexpr size_t kMacBytes = 32;  // HMAC-SHA256
@@ -70,6 +70,7 @@ enum Type : uint16_t {
   kLink = 15,
   kCommit = 16,
   kAbort = 17,
+  kRequestDone = 18,  // the checkpoint this rank asked for (kRequest) is over, or never started
   // checkpoint, agent -> coordinator
   kSeqs = 30,
   kQuiesced = 31,
@@ -201,5 +202,15 @@ struct Request {
   uint32_t reserved;
 };
 static_assert(sizeof(Request) == 8);
+
+// The answer to every Request, exactly once: `error` 0 when the checkpoint
+// it started committed; else why it failed or was not started.  A rank that
+// asked does not leave MPI_Finalize before its answer (docs/protocol.md).
+struct RequestDone {
+  int32_t error;   // 0, or errno
+  uint32_t epoch;  // the checkpoint the request started; 0 if none
+  char text[kTextMax];
+};
+static_assert(sizeof(RequestDone) == 264);
 
 }  // namespace crmpi::coord

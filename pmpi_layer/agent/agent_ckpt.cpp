@@ -83,7 +83,8 @@ coord::AgentLink g_link;
 bool g_enabled = false;
 bool g_rebuilding = false;  // restored, and the app has not resumed yet
 bool g_ending = false;      // a committed checkpoint ends the job (--kill/--term)
-bool g_finishing = false;   // the app called MPI_Finalize
+bool g_finishing = false;   // the app is leaving MPI (finalize_meet done)
+uint32_t g_requests = 0;    // our kRequests the coordinator has not answered yet
 Epoch g_ep;
 std::unordered_map<MPI_Comm, CommInfo> g_comms;
 bool g_in_collective = false;
@@ -325,6 +326,10 @@ void handle(const coord::Frame& f, const std::vector<char>& body) {
     if (!as(in)) return fail(EPROTO, "bad Intent message");
     g_ep.id = f.epoch;
     return on_intent(in);
+  }
+  if (f.type == coord::kRequestDone) {  // of whichever epoch, or none
+    if (g_requests) --g_requests;
+    return;
   }
   if (f.epoch != g_ep.id) return;  // a late message of an abandoned epoch
   switch (f.type) {
@@ -595,6 +600,18 @@ void op_quiesced(chan::Msg& m) {
   m.a.ckpt.messages = stashed_messages();
 }
 
+void finalize_meet() {
+  static MPI_Request barrier = MPI_REQUEST_NULL;  // kept across a pause
+  while (g_requests && g_enabled) {
+    if (pausing()) throw Paused{chan::kRcPaused};
+    idle(1);
+  }
+  if (barrier == MPI_REQUEST_NULL) MPI_Ibarrier(g_ack_comm, &barrier);
+  int rc;
+  if (!wait_or_pause(&barrier, MPI_STATUS_IGNORE, &rc)) throw Paused{chan::kRcPaused};
+  finishing();
+}
+
 void finishing() {
   g_finishing = true;
   // A checkpoint that has not drained yet cannot complete now: this app is
@@ -607,7 +624,9 @@ bool request_job_checkpoint(uint32_t after) {
   if (!g_enabled) return false;
   coord::Request r{};
   r.after = after;
-  return g_link.send(coord::kRequest, 0, &r, sizeof r);
+  if (!g_link.send(coord::kRequest, 0, &r, sizeof r)) return false;
+  ++g_requests;
+  return true;
 }
 
 void op_resume(chan::Msg& m) {

@@ -94,12 +94,22 @@ int settle();
 void op_peek_message(chan::Msg& m);
 void op_take_message(chan::Msg& m);
 void op_comm_rebuild(chan::Msg& m);
-// The app called MPI_Finalize: it cannot take part in a checkpoint any
-// more; the coordinator's next Intent is answered with Failed at once
-// (from Open MPI's progress engine if we are inside MPI_Finalize).
+// kOpFinalize, before MPI_Finalize: meet every rank while still serving
+// the coordinator (inside MPI_Finalize we could not).  Until all came this
+// is a safe point like a blocking receive: throws Paused when the
+// checkpoint wants the app paused (the app makes the call again; the
+// barrier stays posted).  A rank that asked for checkpoints first waits for
+// their answers (RequestDone): no rank finishes before a checkpoint it
+// asked for is over, so none of its peers can either.
+void finalize_meet();
+// The app is leaving MPI (after finalize_meet, or without a coordinator):
+// it cannot take part in a checkpoint any more; a checkpoint not yet
+// drained fails, naming this rank, and so does every later Intent (from
+// Open MPI's progress engine if we are inside MPI_Finalize).
 void finishing();
-// kOpCkptRequest: ask the coordinator for a job checkpoint.  False if the
-// job has none (or lost it).
+// kOpCkptRequest: ask the coordinator for a job checkpoint (answered by
+// RequestDone, which finalize_meet waits for).  False if the job has none
+// (or lost it).
 bool request_job_checkpoint(uint32_t after);
 // kOpCkptQuiesced / kOpCkptResume (agent_ckpt.cpp).
 void op_quiesced(chan::Msg& m);

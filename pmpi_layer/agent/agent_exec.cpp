@@ -359,16 +359,11 @@ void dispatch(Msg& m) {
       break;
     case chan::kOpFinalize:
       reap_detached();
+      if (ckpt::enabled())
+        ckpt::finalize_meet();  // a safe point until every rank came (may throw Paused)
+      else
+        ckpt::finishing();
       g_app_fin = true;
-      ckpt::finishing();  // a job checkpoint from now on fails at once, naming this rank
-      if (ckpt::enabled()) {
-        // Meet the other ranks first while still answering the coordinator:
-        // inside MPI_Finalize we could not, and a checkpoint that a rank not
-        // yet finishing waits for would stall until its timeout.
-        MPI_Request r;
-        MPI_Ibarrier(internal::g_ack_comm, &r);
-        ckpt::wait_through(&r, MPI_STATUS_IGNORE);
-      }
       m.rc = MPI_Finalize();
       break;
     case chan::kOpAbort:

@@ -236,6 +236,10 @@ static AReq* post_recv(const Msg& m, MPI_Comm c, int src, int tag, MPI_Message* 
     return q;
   }
   WireCount w(cap);
+  // A receive from a real peer is served while it is pending (a header's
+  // pull; its count for the drain): an MPI_Imrecv too -- its sender counted
+  // the message, so the drain balances only once we do.
+  const bool peer = msg ? *msg != MPI_MESSAGE_NO_PROC : src != MPI_PROC_NULL;
   int rc = msg ? MPI_Imrecv(q->rbuf, w.count, w.type, msg, &q->r)
                : MPI_Irecv(q->rbuf, w.count, w.type, src, tag, c, &q->r);
   q->btype = w.release();   // lives as long as the request
@@ -243,7 +247,7 @@ static AReq* post_recv(const Msg& m, MPI_Comm c, int src, int tag, MPI_Message* 
     *posted = rc;
     q->rc = q->st.MPI_ERROR = rc;
     q->done = true;
-  } else if (!msg && src != MPI_PROC_NULL) {
+  } else if (peer) {
     g_rndv_recvs.insert(q);
   }
   return q;

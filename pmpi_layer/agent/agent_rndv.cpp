@@ -196,27 +196,32 @@ static size_t with_trailer(char* buf, size_t n) {
 // wait for the receiver); the others posted and waited for with wait_req,
 // which keeps serving the job checkpoint (their receiver may be paused: its
 // drain completes them).
+// Only a send that MPI took counts for the drain (one to an invalid rank
+// fails here and never arrives anywhere).
 int wire_send(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode) {
-  if (dest != MPI_PROC_NULL) ++ckpt::g_sent;
   WireCount w(with_trailer(buf, n));
   Armed a;  // a large send may wait for a peer that waits for our pull
-  if (mode == chan::kStandard && n <= chan::kAsyncMaxPayload)
-    return MPI_Send(buf, w.count, w.type, dest, tag, c);
+  if (mode == chan::kStandard && n <= chan::kAsyncMaxPayload) {
+    int rc = MPI_Send(buf, w.count, w.type, dest, tag, c);
+    if (rc == MPI_SUCCESS && dest != MPI_PROC_NULL) ++ckpt::g_sent;
+    return rc;
+  }
   MPI_Request r;
   int rc = mode == chan::kSync    ? MPI_Issend(buf, w.count, w.type, dest, tag, c, &r)
            : mode == chan::kReady ? MPI_Irsend(buf, w.count, w.type, dest, tag, c, &r)
                                   : MPI_Isend(buf, w.count, w.type, dest, tag, c, &r);
   if (rc != MPI_SUCCESS) return rc;
+  if (dest != MPI_PROC_NULL) ++ckpt::g_sent;  // before the wait, which may run the drain
   return wait_req(&r, MPI_STATUS_IGNORE);
 }
 
 int wire_isend(char* buf, size_t n, int dest, int tag, MPI_Comm c, uint64_t mode, MPI_Request* r,
                MPI_Datatype* bt) {
-  if (dest != MPI_PROC_NULL) ++ckpt::g_sent;
   WireCount w(with_trailer(buf, n));
   int rc = mode == chan::kSync    ? MPI_Issend(buf, w.count, w.type, dest, tag, c, r)
            : mode == chan::kReady ? MPI_Irsend(buf, w.count, w.type, dest, tag, c, r)
                                   : MPI_Isend(buf, w.count, w.type, dest, tag, c, r);
+  if (rc == MPI_SUCCESS && dest != MPI_PROC_NULL) ++ckpt::g_sent;
   *bt = w.release();  // lives as long as the request
   return rc;
 }

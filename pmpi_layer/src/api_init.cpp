@@ -152,7 +152,10 @@ CRMPI_API int PMPI_Finalize(void) {
   if (!g.initialized || g.finalized) return check_world(MPI_ERR_OTHER, CRMPI_NAME);
   // Delete attributes on MPI_COMM_SELF first, as the standard requires.
   crmpi_delete_all_attrs(&g.self, MPI_COMM_SELF);
-  int rc = execute(begin(chan::kOpFinalize));
+  int rc;
+  do  // kRcPaused: a job checkpoint came while we waited for the other ranks
+    rc = execute(begin(chan::kOpFinalize));
+  while (rc == chan::kRcPaused);
   g.finalized = true;
   g.freed_buffers.clear();  // the agent completed every freed request
   lower_half().detach();

@@ -72,20 +72,33 @@ struct Harness {
   }
   ~Harness() { fs::remove_all(parent); }
 
-  // Connects every agent (in a thread: the handshake needs the coordinator).
-  void connect_all() {
+  // Connects agents [from, to) (in a thread: the handshake needs the
+  // coordinator); by default every agent.
+  void connect_all(size_t from = 0, size_t to = SIZE_MAX) {
+    to = std::min(to, agents.size());
     std::atomic<bool> done{false};
     std::thread t([&] {
-      for (auto& a : agents) {
+      for (size_t r = from; r < to; ++r) {
         std::string err;
-        EXPECT_TRUE(a->connect(c.address(), cfg.secret, cfg.nranks, &err)) << err;
+        EXPECT_TRUE(agents[r]->connect(c.address(), cfg.secret, cfg.nranks, &err)) << err;
       }
       done = true;
     });
     while (!done) c.step(5);
     t.join();
     c.step(0);
-    ASSERT_EQ(c.connected_ranks(), cfg.nranks);
+    if (to == agents.size()) {
+      ASSERT_EQ(c.connected_ranks(), cfg.nranks);
+    }
+  }
+
+  // Steps everything until agent r has had n answers to its requests.
+  void run_until_answered(size_t r, size_t n = 1, long ms = 15000) {
+    const long end = now_ms() + ms;
+    while (agents[r]->request_done.size() < n && now_ms() < end) {
+      c.step(2);
+      for (auto& a : agents) a->pump();
+    }
   }
 
   CheckpointRequest request(std::string dir = "", uint32_t timeout_s = 10) {
@@ -301,6 +314,52 @@ TEST(Coordinator, RefusedUntilEveryRankConnected) {
   EXPECT_FALSE(h.c.request_checkpoint(h.request(), &err));
   EXPECT_NE(err.find("only 0 of 3 ranks"), std::string::npos) << err;
   EXPECT_EQ(h.c.next_epoch(), 1u);
+}
+
+TEST(Coordinator, RankRequestIsAnsweredOnceItsCheckpointCommitted) {
+  Harness h(plain(3));
+  h.connect_all();
+  ASSERT_TRUE(h.agents[1]->request(kAfterContinue));
+  h.run_until_answered(1);
+  ASSERT_EQ(h.agents[1]->request_done.size(), 1u);
+  EXPECT_EQ(h.agents[1]->request_done[0].error, 0);
+  EXPECT_EQ(h.agents[1]->request_done[0].epoch, 1u);
+  EXPECT_TRUE(h.logged("checkpoint 1 requested by rank 1 committed"));
+  for (int r : {0, 2}) EXPECT_TRUE(h.agents[r]->request_done.empty());  // only the requester
+  EXPECT_EQ(h.agents[0]->commit_after, static_cast<int>(kAfterContinue));
+}
+
+TEST(Coordinator, RankRequestWhileOneRunsIsAnsweredAtOnce) {
+  Harness h(plain(2));
+  h.connect_all();
+  std::string err;
+  ASSERT_TRUE(h.c.request_checkpoint(h.request(), &err)) << err;
+  ASSERT_TRUE(h.agents[0]->request(kAfterContinue));
+  h.run_until_answered(0);
+  ASSERT_EQ(h.agents[0]->request_done.size(), 1u);
+  EXPECT_EQ(h.agents[0]->request_done[0].error, EBUSY);
+  EXPECT_EQ(h.agents[0]->request_done[0].epoch, 0u);
+  EXPECT_STREQ(h.agents[0]->request_done[0].text, "a checkpoint (epoch 1) is already in progress");
+  h.run();
+  ASSERT_TRUE(h.outcome && h.outcome->committed);
+  EXPECT_EQ(h.agents[0]->request_done.size(), 1u);  // exactly once
+}
+
+TEST(Coordinator, RankRequestWaitsForTheLastRankToConnect) {
+  Harness h(plain(3));
+  h.connect_all(0, 2);
+  ASSERT_TRUE(h.agents[0]->request(kAfterContinue));
+  for (int i = 0; i < 50; ++i) {
+    h.c.step(2);
+    for (auto& a : h.agents) a->pump();
+  }
+  EXPECT_TRUE(h.agents[0]->request_done.empty());
+  EXPECT_FALSE(h.c.busy());  // waiting, not started
+  h.connect_all(2, 3);
+  h.run_until_answered(0);
+  ASSERT_EQ(h.agents[0]->request_done.size(), 1u);
+  EXPECT_EQ(h.agents[0]->request_done[0].error, 0) << h.agents[0]->request_done[0].text;
+  EXPECT_EQ(h.agents[0]->request_done[0].epoch, 1u);
 }
 
 TEST(Coordinator, EpochsContinueFromARestartedJob) {

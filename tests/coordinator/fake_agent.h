@@ -68,8 +68,16 @@ class FakeAgent {
     return false;
   }
 
+  // The application asks for a job checkpoint (crmpi_request_checkpoint).
+  bool request(uint32_t after) {
+    Request r = {};
+    r.after = after;
+    return link_.send(kRequest, 0, &r, sizeof r);
+  }
+
   // What it saw.
   std::vector<Type> seen;
+  std::vector<RequestDone> request_done;  // answers to our requests
   std::string abort_reason;
   int commit_after = -1;
   std::string image_path;
@@ -144,6 +152,12 @@ class FakeAgent {
         return;
       }
       case kDrainDone: return write();
+      case kRequestDone: {
+        RequestDone d;
+        memcpy(&d, body.data(), sizeof d);
+        request_done.push_back(d);
+        return;
+      }
       case kLink: {
         if (s_.link_after_abort) return void(link_pending_ = f.epoch);
         Linked l = {};

@@ -48,7 +48,10 @@ int crmpi_request_record(MPI_Request req, int* kind, uint64_t* comm_id, uint64_t
  * as `cr_checkpoint <PID of crmpirun>` would.  The request goes to the job's
  * coordinator and this call returns; the checkpoint itself follows
  * asynchronously, coordinated with the other ranks (this rank's next MPI
- * calls may wait for it).  crmpirun reports its outcome on stderr.
+ * calls may wait for it).  crmpirun reports its outcome on stderr.  This
+ * rank's MPI_Finalize does not return before that checkpoint is over (or was
+ * refused, e.g. because another one was in progress), so a program may ask
+ * and then finish: the job is captured before any rank leaves MPI.
  * Returns: MPI_SUCCESS once the coordinator has the request; MPI_ERR_OTHER
  * if the job has no coordinator (not started by crmpirun) or lost it. */
 int crmpi_request_checkpoint(void);
