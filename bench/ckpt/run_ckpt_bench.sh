@@ -167,7 +167,7 @@ fi
 if [[ " $parts " == *" restart "* ]]; then
   echo
   echo "== restart of $mib MiB per rank: command to first output (seconds)"
-  printf "%-3s %12s %9s %9s %9s %9s %9s %9s %9s %9s %9s %8s %8s\n" np bytes mpirun_1st mpirun_gate crmpi_1st crmpi_gate warm_rst warm_all cold_rst cold_all read_GiBs populate target
+  printf "%-3s %12s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %8s %8s\n" np bytes mpirun_1st mpirun_gate crmpi_1st crmpi_gate warm_rst warm_all cold_rst cold_all read_GiBs readp_GiBs populate target
   for np in $nps; do
     start_job "$np" "$mib" quiet 1
     wait_for "$W/job.out" "^GATE 1\$"
@@ -197,22 +197,26 @@ if [[ " $parts " == *" restart "* ]]; then
       drop
       a=$(t); cat $imgs >/dev/null; b=$(t)
       rd=$(calc "$bytes / 1073741824 / ($b - $a)")
+      drop
+      a=$(t); for f in $imgs; do cat "$f" >/dev/null & done; wait; b=$(t)
+      rp=$(calc "$bytes / 1073741824 / ($b - $a)")
       pop=$([ -x "$bin/bench_populate" ] && "$bin/bench_populate" $((np * mib)) || echo -)
-      echo "$n1 $ng $c1 $cg $w1 $wa $k1 $ka $rd $pop" >>"$W/rs.txt"
+      echo "$n1 $ng $c1 $cg $w1 $wa $k1 $ka $rd $pop $rp" >>"$W/rs.txt"
     done
     rm -rf "$W/r"
-    printf "%-3s %12s %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %8s %8.3f\n" "$np" "$bytes" \
+    printf "%-3s %12s %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %8s %8.3f\n" "$np" "$bytes" \
       "$(col 1 "$W/rs.txt")" "$(col 2 "$W/rs.txt")" "$(col 3 "$W/rs.txt")" "$(col 4 "$W/rs.txt")" \
       "$(col 5 "$W/rs.txt")" "$(col 6 "$W/rs.txt")" "$(col 7 "$W/rs.txt")" "$(col 8 "$W/rs.txt")" \
-      "$(col 9 "$W/rs.txt")" "$(col 10 "$W/rs.txt")" "$(calc "1 + $bytes / 1073741824")"
+      "$(col 9 "$W/rs.txt")" "$(col 11 "$W/rs.txt")" "$(col 10 "$W/rs.txt")" "$(calc "1 + $bytes / 1073741824")"
     w=$(col 5 "$W/rs.txt"); k=$(col 7 "$W/rs.txt")
     c1=$(col 3 "$W/rs.txt")
     echo "    np $np: image bytes / restart time: warm $(calc "$bytes / 1073741824 / $w") GiB/s, cold $(calc "$bytes / 1073741824 / $k") GiB/s;" \
       "beyond crmpirun's own start-up (restart - crmpi_1st): warm $(gibs "$bytes" "$(calc "$w - $c1")") GiB/s, cold $(gibs "$bytes" "$(calc "$k - $c1")") GiB/s;" \
       "restart / mpirun start-up: warm $(calc "$w / $(col 1 "$W/rs.txt")"), cold $(calc "$k / $(col 1 "$W/rs.txt")")"
-    sed "s/^/  raw restart $np (mpirun_1st mpirun_gate crmpi_1st crmpi_gate warm warm_all cold cold_all read_GiBs populate): /" "$W/rs.txt" >>"$W/raw"
+    sed "s/^/  raw restart $np (mpirun_1st mpirun_gate crmpi_1st crmpi_gate warm warm_all cold cold_all read_GiBs populate readp_GiBs): /" "$W/rs.txt" >>"$W/raw"
   done
-  echo "(read_GiBs: cold read of the images (cat), their page cache dropped; populate: seconds to fault in"
+  echo "(read_GiBs: cold read of the images (cat, one after the other), their page cache dropped; readp_GiBs:"
+  echo " the same, every image at once (one cat each): what a disk with a deep queue gives; populate: seconds to fault in"
   echo " NP x MIB MiB of fresh memory in one process (bench_populate), the floor under loading the images;"
   echo " target: 1 s + bytes at 1 GiB/s)"
 fi
