@@ -1,7 +1,9 @@
 /* MPI_Type_get_envelope / MPI_Type_get_contents on nested types (MPI-3.1
  * 4.1.13): the types returned are the very types the constructor was given,
  * with their own envelopes and contents, also after the app freed them;
- * the handles returned for derived types are freed by the caller. */
+ * the handles returned for derived types are freed by the caller. And a
+ * type freed while operations using it are pending: they complete with it
+ * (MPI-3.1 4.1.9). */
 #include <stdlib.h>
 
 #include "check.h"
@@ -123,6 +125,30 @@ int main(int argc, char** argv) {
       sum += b[i], ++cnt;
     }
   printf("rank %d: moved %ld ints, sum %ld\n", rank, cnt, sum - cnt * rank);
+  /* Free the types of a pending receive and a pending send, then reuse
+   * the memory with other types before they complete. */
+  int size;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  int right = (rank + 1) % size, left = (rank + size - 1) % size;
+  MPI_Datatype rv, sv2, other[8];
+  MPI_Type_vector(127, 1, 3, MPI_INT, &rv);
+  MPI_Type_create_resized(rv, 0, 4, &sv2);
+  MPI_Type_commit(&rv);
+  MPI_Type_commit(&sv2);
+  int src[3 * 127], dst[3 * 127];
+  for (int i = 0; i < 3 * 127; ++i) src[i] = rank * 1000 + i, dst[i] = -1;
+  MPI_Request q[2];
+  MPI_Irecv(dst, 1, rv, left, 9, MPI_COMM_WORLD, &q[0]);
+  MPI_Type_free(&rv);
+  MPI_Barrier(MPI_COMM_WORLD);
+  MPI_Isend(src, 1, sv2, right, 9, MPI_COMM_WORLD, &q[1]);
+  MPI_Type_free(&sv2);
+  for (int i = 0; i < 8; ++i) MPI_Type_vector(2, 2, 7 + i, MPI_CHAR, &other[i]);
+  MPI_Waitall(2, q, MPI_STATUSES_IGNORE);
+  int wrong = 0;
+  for (int i = 0; i < 3 * 127; ++i) wrong += dst[i] != (i % 3 ? -1 : left * 1000 + i);
+  printf("rank %d: freed types while pending: %d wrong\n", rank, wrong);
+  for (int i = 0; i < 8; ++i) MPI_Type_free(&other[i]);
   MPI_Type_free(&again);
   MPI_Type_free(&top);
   MPI_Type_free(&sv);

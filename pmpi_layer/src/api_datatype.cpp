@@ -1,6 +1,7 @@
 // MPI family: derived datatypes. Every constructor records its arguments
 // (which is also what MPI_Type_get_contents returns, and what a restart
 // replays) and builds the typemap with the engine in typemap.cpp.
+#include <algorithm>
 #include <cstring>
 
 #include "api.h"
@@ -39,13 +40,46 @@ int64_t pow2_align(int64_t n) {
   return a;
 }
 
-// Drop one handle to v; the last one frees it and its hold on its parts.
+// Types without handles that pending operations still use (MPI-3.1 4.1.9:
+// a freed type stays valid for the operations already posted with it).
+std::vector<VType*> g_unreferenced;
+
+bool in_use(MPI_Datatype h) {
+  for (const VRequest* r : g.requests) {
+    const CollRecord& c = r->coll;
+    if (r->type == h || c.stype == h || c.rtype == h) return true;
+    for (const auto* v : {&c.stypes, &c.rtypes})
+      if (std::find(v->begin(), v->end(), h) != v->end()) return true;
+  }
+  return false;
+}
+
+void destroy(VType* v);
+
+// Drop one handle to v; the last one frees it and its hold on its parts,
+// once no pending operation names it.
 void release(VType* v) {
   if (--v->refs > 0) return;
+  if (in_use(reinterpret_cast<MPI_Datatype>(v)))
+    g_unreferenced.push_back(v);
+  else
+    destroy(v);
+}
+
+void destroy(VType* v) {
   for (MPI_Datatype t : v->types)
     if (is_virtual(t, kMagicType)) release(reinterpret_cast<VType*>(t));
   v->magic = 0;
   delete v;
+}
+
+// Free the unreferenced types whose operations have completed.
+void sweep() {
+  std::vector<VType*> keep, done;
+  for (VType* v : g_unreferenced)
+    (in_use(reinterpret_cast<MPI_Datatype>(v)) ? keep : done).push_back(v);
+  g_unreferenced = std::move(keep);
+  for (VType* v : done) destroy(v);
 }
 
 #define OLD(t, fn)              \
@@ -189,7 +223,10 @@ CRMPI_API int PMPI_Type_commit(MPI_Datatype* t) {
 
 CRMPI_API int PMPI_Type_free(MPI_Datatype* t) {
   if (!is_virtual(*t, kMagicType)) return check_world(MPI_ERR_TYPE, CRMPI_NAME);
-  // Types built from it keep it alive (they hold a reference).
+  // Types built from it keep it alive (they hold a reference), and so do
+  // pending operations that use it.
+  Lock l;
+  sweep();
   release(reinterpret_cast<VType*>(*t));
   *t = MPI_DATATYPE_NULL;
   return MPI_SUCCESS;
