@@ -1,11 +1,12 @@
 // MPI family: derived datatypes. Every constructor records its arguments
 // (which is also what MPI_Type_get_contents returns, and what a restart
 // replays) and builds the typemap with the engine in typemap.cpp.
+#include "api_datatype.h"
+
 #include <algorithm>
 #include <cstring>
 
 #include "api.h"
-#include "api_datatype.h"
 
 using namespace crmpi;
 
@@ -93,7 +94,7 @@ void sweep() {
 // pair types are a value then an int; MPI_2INT, MPI_2REAL ... are two of
 // a kind; a complex is aligned like one of its two parts.
 TypeMap crmpi::predef_typemap(const char* name, uint64_t id, int64_t size, int64_t ext) {
-  static const char* const kPairs[] = {"MPI_FLOAT_INT", "MPI_DOUBLE_INT", "MPI_LONG_INT",
+  static const char* const kPairs[] = {"MPI_FLOAT_INT", "MPI_DOUBLE_INT",      "MPI_LONG_INT",
                                        "MPI_SHORT_INT", "MPI_LONG_DOUBLE_INT", "MPI_2INT"};
   for (const char* p : kPairs)
     if (strcmp(name, p) == 0) {
@@ -126,14 +127,14 @@ CRMPI_API int PMPI_Type_contiguous(int n, MPI_Datatype t, MPI_Datatype* out) {
 CRMPI_API int PMPI_Type_vector(int n, int bl, int stride, MPI_Datatype t, MPI_Datatype* out) {
   OLD(t, CRMPI_NAME);
   return make_type(out, TypeMap::hvector(n, bl, static_cast<int64_t>(stride) * old->extent(), *old),
-              MPI_COMBINER_VECTOR, {n, bl, stride}, {}, {t});
+                   MPI_COMBINER_VECTOR, {n, bl, stride}, {}, {t});
 }
 
 CRMPI_API int PMPI_Type_create_hvector(int n, int bl, MPI_Aint stride, MPI_Datatype t,
                                        MPI_Datatype* out) {
   OLD(t, CRMPI_NAME);
-  return make_type(out, TypeMap::hvector(n, bl, stride, *old), MPI_COMBINER_HVECTOR, {n, bl}, {stride},
-              {t});
+  return make_type(out, TypeMap::hvector(n, bl, stride, *old), MPI_COMBINER_HVECTOR, {n, bl},
+                   {stride}, {t});
 }
 
 CRMPI_API int PMPI_Type_indexed(int n, const int* bl, const int* d, MPI_Datatype t,
@@ -153,7 +154,8 @@ CRMPI_API int PMPI_Type_create_hindexed(int n, const int* bl, const MPI_Aint* d,
   std::vector<int64_t> b(bl, bl + n), disp(d, d + n);
   std::vector<int> ints{n};
   ints.insert(ints.end(), bl, bl + n);
-  return make_type(out, TypeMap::hindexed(b, disp, *old), MPI_COMBINER_HINDEXED, ints, {d, d + n}, {t});
+  return make_type(out, TypeMap::hindexed(b, disp, *old), MPI_COMBINER_HINDEXED, ints, {d, d + n},
+                   {t});
 }
 
 CRMPI_API int PMPI_Type_create_indexed_block(int n, int bl, const int* d, MPI_Datatype t,
@@ -163,7 +165,8 @@ CRMPI_API int PMPI_Type_create_indexed_block(int n, int bl, const int* d, MPI_Da
   for (int i = 0; i < n; ++i) disp[i] = static_cast<int64_t>(d[i]) * old->extent();
   std::vector<int> ints{n, bl};
   ints.insert(ints.end(), d, d + n);
-  return make_type(out, TypeMap::hindexed(b, disp, *old), MPI_COMBINER_INDEXED_BLOCK, ints, {}, {t});
+  return make_type(out, TypeMap::hindexed(b, disp, *old), MPI_COMBINER_INDEXED_BLOCK, ints, {},
+                   {t});
 }
 
 CRMPI_API int PMPI_Type_create_hindexed_block(int n, int bl, const MPI_Aint* d, MPI_Datatype t,
@@ -171,7 +174,7 @@ CRMPI_API int PMPI_Type_create_hindexed_block(int n, int bl, const MPI_Aint* d, 
   OLD(t, CRMPI_NAME);
   std::vector<int64_t> b(n, bl), disp(d, d + n);
   return make_type(out, TypeMap::hindexed(b, disp, *old), MPI_COMBINER_HINDEXED_BLOCK, {n, bl},
-              {d, d + n}, {t});
+                   {d, d + n}, {t});
 }
 
 CRMPI_API int PMPI_Type_create_struct(int n, const int* bl, const MPI_Aint* d,
@@ -183,7 +186,7 @@ CRMPI_API int PMPI_Type_create_struct(int n, const int* bl, const MPI_Aint* d,
   std::vector<int> ints{n};
   ints.insert(ints.end(), bl, bl + n);
   return make_type(out, TypeMap::structure(b, disp, maps), MPI_COMBINER_STRUCT, ints, {d, d + n},
-              {ts, ts + n});
+                   {ts, ts + n});
 }
 
 CRMPI_API int PMPI_Type_create_subarray(int nd, const int* sizes, const int* subs,
@@ -197,7 +200,7 @@ CRMPI_API int PMPI_Type_create_subarray(int nd, const int* sizes, const int* sub
   ints.insert(ints.end(), starts, starts + nd);
   ints.push_back(order);
   return make_type(out, TypeMap::subarray(a, b, c, order == MPI_ORDER_FORTRAN ? 1 : 0, *old),
-              MPI_COMBINER_SUBARRAY, ints, {}, {t});
+                   MPI_COMBINER_SUBARRAY, ints, {}, {t});
 }
 
 CRMPI_API int PMPI_Type_create_resized(MPI_Datatype t, MPI_Aint lb, MPI_Aint ext,

@@ -64,7 +64,9 @@ CRMPI_API int PMPI_Type_create_darray(int size, int rank, int nd, const int* gsi
   std::vector<int64_t> g(gsizes, gsizes + nd), a(dargs, dargs + nd), p(psizes, psizes + nd);
   std::vector<int> dist(nd);
   for (int i = 0; i < nd; ++i) {
-    dist[i] = distribs[i] == MPI_DISTRIBUTE_BLOCK ? 0 : distribs[i] == MPI_DISTRIBUTE_CYCLIC ? 1 : 2;
+    dist[i] = distribs[i] == MPI_DISTRIBUTE_BLOCK    ? 0
+              : distribs[i] == MPI_DISTRIBUTE_CYCLIC ? 1
+                                                     : 2;
     if (dargs[i] == MPI_DISTRIBUTE_DFLT_DARG) a[i] = 0;
     // A block distribution must cover the dimension (MPI-3.1 4.1.4).
     if (dist[i] == 0 && a[i] > 0 && a[i] * p[i] < g[i]) return check_world(MPI_ERR_ARG, CRMPI_NAME);
@@ -72,14 +74,18 @@ CRMPI_API int PMPI_Type_create_darray(int size, int rank, int nd, const int* gsi
   std::vector<int> ints{size, rank, nd};
   for (const int* v : {gsizes, distribs, dargs, psizes}) ints.insert(ints.end(), v, v + nd);
   ints.push_back(order);
-  return make_type(out, TypeMap::darray(rank, g, dist, a, p, order == MPI_ORDER_FORTRAN ? 1 : 0, *old),
+  return make_type(out,
+                   TypeMap::darray(rank, g, dist, a, p, order == MPI_ORDER_FORTRAN ? 1 : 0, *old),
                    MPI_COMBINER_DARRAY, ints, {}, {t});
 }
 
 CRMPI_API int PMPI_Type_create_f90_integer(int r, MPI_Datatype* out) {
   // Decimal range r: 10^r fits in 1, 2, 4 or 8 bytes up to r = 2, 4, 9, 18.
-  MPI_Datatype base = r <= 2 ? MPI_SIGNED_CHAR : r <= 4 ? MPI_SHORT : r <= 9 ? MPI_INT
-                      : r <= 18 ? MPI_LONG_LONG : MPI_DATATYPE_NULL;
+  MPI_Datatype base = r <= 2    ? MPI_SIGNED_CHAR
+                      : r <= 4  ? MPI_SHORT
+                      : r <= 9  ? MPI_INT
+                      : r <= 18 ? MPI_LONG_LONG
+                                : MPI_DATATYPE_NULL;
   if (base == MPI_DATATYPE_NULL) return check_world(MPI_ERR_ARG, CRMPI_NAME);
   return f90_type(MPI_COMBINER_F90_INTEGER, base, {r}, out);
 }
@@ -106,10 +112,10 @@ CRMPI_API int PMPI_Type_match_size(int typeclass, int size, MPI_Datatype* out) {
                                        MPI_INTEGER8};
   static const MPI_Datatype kReals[] = {MPI_REAL, MPI_REAL4, MPI_REAL8, MPI_REAL16,
                                         MPI_DOUBLE_PRECISION};
-  static const MPI_Datatype kComplex[] = {MPI_COMPLEX, MPI_COMPLEX8, MPI_COMPLEX16,
-                                          MPI_COMPLEX32, MPI_DOUBLE_COMPLEX};
-  const MPI_Datatype* set = typeclass == MPI_TYPECLASS_INTEGER ? kInts
-                            : typeclass == MPI_TYPECLASS_REAL  ? kReals
+  static const MPI_Datatype kComplex[] = {MPI_COMPLEX, MPI_COMPLEX8, MPI_COMPLEX16, MPI_COMPLEX32,
+                                          MPI_DOUBLE_COMPLEX};
+  const MPI_Datatype* set = typeclass == MPI_TYPECLASS_INTEGER   ? kInts
+                            : typeclass == MPI_TYPECLASS_REAL    ? kReals
                             : typeclass == MPI_TYPECLASS_COMPLEX ? kComplex
                                                                  : nullptr;
   if (!set) return check_world(MPI_ERR_ARG, CRMPI_NAME);

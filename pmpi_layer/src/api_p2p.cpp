@@ -451,8 +451,8 @@ static int get_elements(const MPI_Status* st, MPI_Datatype t, MPI_Count* count, 
   // A predefined type is one basic element, pair types (MPI_DOUBLE_INT ...)
   // included, as in Open MPI; a derived type counts the primitives complete
   // in the bytes received (typemap.h).
-  int64_t n = type_derived(t) ? tm->elements(bytes)
-              : tm->size == 0 ? 0
+  int64_t n = type_derived(t)    ? tm->elements(bytes)
+              : tm->size == 0    ? 0
               : bytes % tm->size ? -1
                                  : bytes / tm->size;
   *count = n < 0 ? MPI_UNDEFINED : static_cast<MPI_Count>(n);
@@ -618,7 +618,7 @@ CRMPI_API int PMPI_Status_set_elements_x(MPI_Status* st, MPI_Datatype t, MPI_Cou
   // primitives take (typemap.h).
   const TypeMap* tm = typemap(t);
   if (!tm) return check_world(MPI_ERR_TYPE, CRMPI_NAME);
-  st->_ucount = static_cast<size_t>(type_derived(t) ? tm->bytes_of_elements(count)
-                                                    : count * tm->size);
+  st->_ucount =
+      static_cast<size_t>(type_derived(t) ? tm->bytes_of_elements(count) : count * tm->size);
   return MPI_SUCCESS;
 }

@@ -57,7 +57,8 @@ struct Builder {
     if (n <= 0) return;
     any = true;
     int64_t ext = t.extent();
-    int64_t lo = disp + std::min<int64_t>(0, (n - 1) * ext), hi = disp + std::max<int64_t>(0, (n - 1) * ext);
+    int64_t lo = disp + std::min<int64_t>(0, (n - 1) * ext),
+            hi = disp + std::max<int64_t>(0, (n - 1) * ext);
     if (t.explicit_bounds) {
       marked = true;
       mlb = std::min(mlb, lo + t.lb);
@@ -133,8 +134,7 @@ TypeMap TypeMap::primitive(uint64_t id, int64_t size, int64_t extent, int64_t al
   return t;
 }
 
-TypeMap TypeMap::pair(uint64_t id, int64_t first, int64_t second, int64_t extent,
-                      int64_t align) {
+TypeMap TypeMap::pair(uint64_t id, int64_t first, int64_t second, int64_t extent, int64_t align) {
   TypeMap t;
   t.blocks = {{0, first}, {second, 4}};
   if (second == first) t.blocks = {{0, first + 4}};

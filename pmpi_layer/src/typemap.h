@@ -47,10 +47,10 @@ struct TypeMap {
   int64_t size = 0;
   int64_t lb = 0, ub = 0;
   int64_t true_lb = 0, true_ub = 0;
-  int64_t nprims = 0;      // elements of `base` per element (reductions)
-  uint64_t base = kMixed;  // id of the only primitive type, if homogeneous
-  int64_t base_size = 0;   // size of that primitive
-  int64_t align = 1;       // strictest primitive alignment inside
+  int64_t nprims = 0;            // elements of `base` per element (reductions)
+  uint64_t base = kMixed;        // id of the only primitive type, if homogeneous
+  int64_t base_size = 0;         // size of that primitive
+  int64_t align = 1;             // strictest primitive alignment inside
   bool explicit_bounds = false;  // lb/ub are markers (resized, subarray, darray)
   std::vector<PrimRun> prims;    // the basic elements of one element, in order
 

@@ -115,7 +115,7 @@ TEST(TypeMap, NestedVectorOfStructs) {
   EXPECT_EQ(v.size, 2 * 2 * 12);
   EXPECT_EQ(v.nprims, 8);
   EXPECT_EQ(v.extent(), 64 + 2 * 16);  // pair's extent is padded to 16 (its double)
-  EXPECT_EQ(v.blocks.size(), 4u);       // so a blocklen-2 run is two blocks
+  EXPECT_EQ(v.blocks.size(), 4u);      // so a blocklen-2 run is two blocks
 }
 
 TEST(TypeMap, UnpackStopsAtReceivedBytes) {
