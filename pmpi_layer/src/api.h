@@ -124,6 +124,9 @@ struct VType {
   bool committed = false;
   std::string name;
   Attrs attrs;
+  // Handles to it: the app's, and each type built from it (MPI lets the app
+  // free a type that others are built from; get_contents returns it again).
+  int refs = 1;
 };
 
 struct VOp {
@@ -278,6 +281,9 @@ VComm* comm(MPI_Comm c);                 // nullptr for MPI_COMM_NULL / invalid
 const Predef* predef(const void* h);     // nullptr if not predefined
 const TypeMap* typemap(MPI_Datatype t);  // nullptr if invalid
 bool type_derived(MPI_Datatype t);
+// The layout of predefined datatype `name` (index id) from its size and
+// extent in Open MPI (api_datatype.cpp).
+TypeMap predef_typemap(const char* name, uint64_t id, int64_t size, int64_t extent);
 uint64_t wire_type(MPI_Datatype t);  // for data movement
 // Whether data of type t travel packed: derived types, and the predefined
 // pair types whose extent has padding (MPI_DOUBLE_INT ...), except in

@@ -42,13 +42,7 @@ void load_predefined(const Call& m) {
   for (size_t k = 0; k < n; ++k) {
     if (strcmp(g.predef[k].kind, "Datatype") != 0) continue;
     const int64_t* e = info + 5 * k;
-    int64_t size = e[0], ext = e[2];
-    if (size == ext) {
-      g.predef[k].tm = TypeMap::primitive(k, size, ext);
-    } else {  // pair types such as MPI_DOUBLE_INT: value then int, padded
-      int64_t first = size - 4, second = (first + 3) & ~int64_t{3};
-      g.predef[k].tm = TypeMap::from_blocks({{0, first}, {second, 4}}, ext, 2);
-    }
+    g.predef[k].tm = predef_typemap(g.predef[k].name, k, e[0], e[2]);
   }
   g.processor = reinterpret_cast<const char*>(info + 5 * n);
 }

@@ -447,21 +447,15 @@ CRMPI_API int PMPI_Get_count(const MPI_Status* st, MPI_Datatype t, int* count) {
 static int get_elements(const MPI_Status* st, MPI_Datatype t, MPI_Count* count, const char* fn) {
   const TypeMap* tm = typemap(t);
   if (!tm) return check_world(MPI_ERR_TYPE, fn);
-  if (tm->size == 0) {
-    *count = 0;
-    return MPI_SUCCESS;
-  }
-  size_t whole = st->_ucount / tm->size, rest = st->_ucount % tm->size;
-  // A predefined pair type (MPI_DOUBLE_INT ...) is one basic element, as in Open MPI.
-  MPI_Count n = static_cast<MPI_Count>(whole) * (type_derived(t) ? tm->nprims : 1);
-  if (rest) {
-    if (tm->base == TypeMap::kMixed || tm->base_size == 0 || rest % tm->base_size) {
-      *count = MPI_UNDEFINED;
-      return MPI_SUCCESS;
-    }
-    n += rest / tm->base_size;
-  }
-  *count = n;
+  int64_t bytes = static_cast<int64_t>(st->_ucount);
+  // A predefined type is one basic element, pair types (MPI_DOUBLE_INT ...)
+  // included, as in Open MPI; a derived type counts the primitives complete
+  // in the bytes received (typemap.h).
+  int64_t n = type_derived(t)    ? tm->elements(bytes)
+              : tm->size == 0    ? 0
+              : bytes % tm->size ? -1
+                                 : bytes / tm->size;
+  *count = n < 0 ? MPI_UNDEFINED : static_cast<MPI_Count>(n);
   return MPI_SUCCESS;
 }
 
@@ -470,16 +464,14 @@ CRMPI_API int PMPI_Get_elements_x(const MPI_Status* st, MPI_Datatype t, MPI_Coun
 }
 
 CRMPI_API int PMPI_Get_elements(const MPI_Status* st, MPI_Datatype t, int* count) {
-  MPI_Count c;
+  MPI_Count c = 0;
   int rc = get_elements(st, t, &c, CRMPI_NAME);
   *count = static_cast<int>(c);
   return rc;
 }
 
 CRMPI_API int PMPI_Status_set_elements(MPI_Status* st, MPI_Datatype t, int count) {
-  const TypeMap* tm = typemap(t);
-  st->_ucount = static_cast<size_t>(count) * (tm ? tm->size : 0);
-  return MPI_SUCCESS;
+  return PMPI_Status_set_elements_x(st, t, count);
 }
 
 CRMPI_API int PMPI_Status_set_cancelled(MPI_Status* st, int flag) {
@@ -622,7 +614,11 @@ CRMPI_API int PMPI_Imrecv(void* buf, int count, MPI_Datatype t, MPI_Message* mes
 }
 
 CRMPI_API int PMPI_Status_set_elements_x(MPI_Status* st, MPI_Datatype t, MPI_Count count) {
+  // `count` basic elements: for a derived type, the bytes its first `count`
+  // primitives take (typemap.h).
   const TypeMap* tm = typemap(t);
-  st->_ucount = static_cast<size_t>(count) * (tm ? tm->size : 0);
+  if (!tm) return check_world(MPI_ERR_TYPE, CRMPI_NAME);
+  st->_ucount =
+      static_cast<size_t>(type_derived(t) ? tm->bytes_of_elements(count) : count * tm->size);
   return MPI_SUCCESS;
 }

@@ -3,9 +3,12 @@
 // Algorithm: every constructor is expressed through `append(t, disp, n)`,
 // which appends n consecutive elements of t (element k displaced by
 // disp + k * extent(t)) to the block list, merging a block into the previous
-// one when it starts exactly where the previous one ends. Bounds follow the
-// MPI rules: lb/ub are the min/max over the displaced lb/ub of the pieces
-// (explicit resized bounds propagate that way), true bounds over the data.
+// one when it starts exactly where the previous one ends, and likewise to
+// the run list of primitive sizes. Bounds follow MPI-3.1 4.1 and 4.1.7:
+// lb/ub are the min/max over the displaced lb/ub of the pieces; pieces with
+// explicit bounds (resized: the standard's markers) override the others;
+// without markers the extent is padded up to the strictest alignment
+// inside (epsilon). True bounds are over the data only.
 #include "typemap.h"
 
 #include <algorithm>
@@ -17,9 +20,12 @@ namespace {
 
 struct Builder {
   TypeMap r;
-  bool any = false;
-  int64_t lb = std::numeric_limits<int64_t>::max(), ub = std::numeric_limits<int64_t>::min();
-  int64_t tlb = std::numeric_limits<int64_t>::max(), tub = std::numeric_limits<int64_t>::min();
+  bool any = false, marked = false;
+  static constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  static constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  int64_t lb = kMax, ub = kMin;    // over pieces without explicit bounds
+  int64_t mlb = kMax, mub = kMin;  // over pieces with explicit bounds (markers)
+  int64_t tlb = kMax, tub = kMin;
   bool base_set = false;
 
   void push(int64_t off, int64_t len) {
@@ -30,22 +36,49 @@ struct Builder {
       r.blocks.push_back({off, len});
     }
   }
+  void push_prims(const std::vector<PrimRun>& p, int64_t n) {
+    if (p.size() == 1) {  // homogeneous: one run however many copies
+      PrimRun q = p[0];
+      q.count *= n;
+      push_prim(q);
+      return;
+    }
+    for (int64_t k = 0; k < n; ++k)
+      for (const PrimRun& q : p) push_prim(q);
+  }
+  void push_prim(PrimRun q) {
+    if (q.count == 0) return;
+    if (!r.prims.empty() && r.prims.back().same_kind(q))
+      r.prims.back().count += q.count;
+    else
+      r.prims.push_back(q);
+  }
   void append(const TypeMap& t, int64_t disp, int64_t n) {
     if (n <= 0) return;
     any = true;
     int64_t ext = t.extent();
-    lb = std::min(lb, disp + std::min<int64_t>(0, (n - 1) * ext) + t.lb);
-    ub = std::max(ub, disp + std::max<int64_t>(0, (n - 1) * ext) + t.ub);
-    if (t.size > 0) {
-      tlb = std::min(tlb, disp + std::min<int64_t>(0, (n - 1) * ext) + t.true_lb);
-      tub = std::max(tub, disp + std::max<int64_t>(0, (n - 1) * ext) + t.true_ub);
+    int64_t lo = disp + std::min<int64_t>(0, (n - 1) * ext),
+            hi = disp + std::max<int64_t>(0, (n - 1) * ext);
+    if (t.explicit_bounds) {
+      marked = true;
+      mlb = std::min(mlb, lo + t.lb);
+      mub = std::max(mub, hi + t.ub);
+    } else {
+      lb = std::min(lb, lo + t.lb);
+      ub = std::max(ub, hi + t.ub);
     }
+    if (t.size > 0) {
+      tlb = std::min(tlb, lo + t.true_lb);
+      tub = std::max(tub, hi + t.true_ub);
+    }
+    r.align = std::max(r.align, t.align);
     if (t.contiguous() && ext >= 0) {
       push(disp, n * t.size);
     } else {
       for (int64_t k = 0; k < n; ++k)
         for (const Block& b : t.blocks) push(disp + k * ext + b.off, b.len);
     }
+    push_prims(t.prims, n);
     r.size += n * t.size;
     r.nprims += n * t.nprims;
     if (t.size > 0) {
@@ -59,10 +92,17 @@ struct Builder {
     }
   }
   TypeMap done() {
-    if (!any) lb = ub = 0;
+    if (marked) {  // explicit bounds win over the data's
+      r.lb = mlb;
+      r.ub = mub;
+      r.explicit_bounds = true;
+    } else if (any) {
+      r.lb = lb;
+      r.ub = ub;
+      int64_t rem = (ub - lb) % r.align;  // epsilon: pad the extent to the alignment
+      if (rem > 0) r.ub += r.align - rem;
+    }
     if (tlb > tub) tlb = tub = 0;
-    r.lb = lb;
-    r.ub = ub;
     r.true_lb = tlb;
     r.true_ub = tub;
     if (!base_set) r.base = TypeMap::kMixed;
@@ -70,10 +110,18 @@ struct Builder {
   }
 };
 
+int64_t natural_align(int64_t size) {
+  int64_t a = 1;
+  while (a < 16 && size > 0 && size % (a * 2) == 0) a *= 2;
+  return a;
+}
+
 }  // namespace
 
-TypeMap TypeMap::primitive(uint64_t id, int64_t size, int64_t extent) {
+TypeMap TypeMap::primitive(uint64_t id, int64_t size, int64_t extent, int64_t align) {
   TypeMap t;
+  t.align = align > 0 ? align : natural_align(size);
+  if (size > 0) t.prims.push_back({size, 1, size, size});
   if (size > 0) t.blocks.push_back({0, size});
   t.size = size;
   t.lb = 0;
@@ -86,16 +134,23 @@ TypeMap TypeMap::primitive(uint64_t id, int64_t size, int64_t extent) {
   return t;
 }
 
-TypeMap TypeMap::from_blocks(std::vector<Block> blocks, int64_t extent, int64_t nprims) {
+TypeMap TypeMap::pair(uint64_t id, int64_t first, int64_t second, int64_t extent, int64_t align) {
   TypeMap t;
-  t.blocks = std::move(blocks);
+  t.blocks = {{0, first}, {second, 4}};
+  if (second == first) t.blocks = {{0, first + 4}};
+  t.size = first + 4;
   t.ub = extent;
-  t.true_lb = t.blocks.empty() ? 0 : t.blocks.front().off;
-  for (auto& b : t.blocks) {
-    t.size += b.len;
-    t.true_ub = std::max(t.true_ub, b.off + b.len);
+  t.true_ub = second + 4;
+  t.prims = {{first, 1, first, first}, {4, 1, 4, 4}};
+  if (first == 4) t.prims = {{4, 2, 4, 4}};
+  t.align = align;
+  // Without padding (MPI_FLOAT_INT, MPI_2INT) it is dense: a reduction may
+  // treat a derived type of it as n pairs; with padding it stays mixed.
+  if (t.size == extent) {
+    t.base = id, t.base_size = t.size, t.nprims = 1;
+  } else {
+    t.nprims = 2;
   }
-  t.nprims = nprims;
   return t;
 }
 
@@ -142,20 +197,121 @@ TypeMap TypeMap::subarray(const std::vector<int64_t>& sizes, const std::vector<i
     stride *= sizes[d];
     cur = next;
   }
-  // Place at the start offset; extent is the full array.
+  // Place at the start offset; the bounds are the full array's (markers).
   Builder b;
   b.append(cur, disp, 1);
-  TypeMap r = b.done();
-  r.lb = 0;
-  r.ub = stride;
-  return r;
+  return resized(b.done(), 0, stride);
+}
+
+TypeMap TypeMap::darray(int rank, const std::vector<int64_t>& gsizes,
+                        const std::vector<int>& distribs, const std::vector<int64_t>& dargs,
+                        const std::vector<int64_t>& psizes, int order, const TypeMap& t) {
+  // Algorithm: the process's grid coordinates come from its rank (row-major
+  // over psizes, MPI-3.1 4.1.4). In each dimension it owns a set of index
+  // runs: one block of ceil(g/p) (or darg) indices for BLOCK, every p-th
+  // block of darg indices for CYCLIC, everything for NONE. The type is the
+  // product of those runs over dimensions, built from the fastest-varying
+  // one outward (each level an hindexed of the previous level resized to
+  // the stride of one index), and resized to the whole array.
+  size_t nd = gsizes.size();
+  std::vector<int64_t> coord(nd);
+  for (size_t i = nd, r = static_cast<size_t>(rank); i-- > 0;) {
+    coord[i] = static_cast<int64_t>(r) % psizes[i];
+    r /= static_cast<size_t>(psizes[i]);
+  }
+  TypeMap cur = t;
+  int64_t stride = t.extent();
+  for (size_t k = 0; k < nd; ++k) {
+    size_t d = order == 0 ? nd - 1 - k : k;
+    int64_t g = gsizes[d], p = psizes[d], c = coord[d];
+    std::vector<int64_t> bl, disp;
+    if (distribs[d] == 2) {  // NONE
+      bl.push_back(g), disp.push_back(0);
+    } else if (distribs[d] == 0) {  // BLOCK
+      int64_t blk = dargs[d] > 0 ? dargs[d] : (g + p - 1) / p;
+      int64_t lo = std::min(g, c * blk), hi = std::min(g, lo + blk);
+      if (hi > lo) bl.push_back(hi - lo), disp.push_back(lo * stride);
+    } else {  // CYCLIC(k)
+      int64_t blk = dargs[d] > 0 ? dargs[d] : 1;
+      for (int64_t lo = c * blk; lo < g; lo += p * blk)
+        bl.push_back(std::min(blk, g - lo)), disp.push_back(lo * stride);
+    }
+    TypeMap unit = k == 0 ? cur : resized(cur, 0, stride);
+    cur = hindexed(bl, disp, unit);
+    stride *= g;
+  }
+  return resized(cur, 0, stride);
 }
 
 TypeMap TypeMap::resized(const TypeMap& t, int64_t lb, int64_t extent) {
   TypeMap r = t;
   r.lb = lb;
   r.ub = lb + extent;
+  r.explicit_bounds = true;
   return r;
+}
+
+namespace {
+int64_t prim_count(const std::vector<PrimRun>& p) {
+  int64_t n = 0;
+  for (const PrimRun& q : p) n += q.count;
+  return n;
+}
+}  // namespace
+
+int64_t TypeMap::elements(int64_t bytes) const {
+  if (size == 0) return 0;
+  int64_t n = bytes / size * prim_count(prims), rest = bytes % size;
+  for (const PrimRun& q : prims) {
+    if (rest == 0) break;
+    int64_t k = std::min(q.count, rest / q.size);
+    n += k;
+    rest -= k * q.size;
+    if (k < q.count) break;
+  }
+  return rest == 0 ? n : -1;
+}
+
+int64_t TypeMap::bytes_of_elements(int64_t n) const {
+  int64_t per = prim_count(prims);
+  if (per == 0) return 0;
+  int64_t bytes = n / per * size, rest = n % per;
+  for (const PrimRun& q : prims) {
+    if (rest == 0) break;
+    int64_t k = std::min(q.count, rest);
+    bytes += k * q.size;
+    rest -= k;
+  }
+  return bytes;
+}
+
+int64_t TypeMap::external_size() const {
+  int64_t n = 0;
+  for (const PrimRun& q : prims) n += q.count * (q.size / q.word) * q.xword;
+  return n;
+}
+
+void TypeMap::to_external(const char* in, int64_t count, char* out) const {
+  for (int64_t e = 0; e < count; ++e)
+    for (const PrimRun& q : prims)
+      for (int64_t k = 0; k < q.count * (q.size / q.word); ++k) {
+        // The low xword bytes of a little-endian word, most significant first.
+        for (int64_t b = 0; b < q.xword; ++b) out[b] = in[q.xword - 1 - b];
+        in += q.word;
+        out += q.xword;
+      }
+}
+
+void TypeMap::from_external(const char* in, int64_t count, char* out) const {
+  for (int64_t e = 0; e < count; ++e)
+    for (const PrimRun& q : prims)
+      for (int64_t k = 0; k < q.count * (q.size / q.word); ++k) {
+        for (int64_t b = 0; b < q.xword; ++b) out[b] = in[q.xword - 1 - b];
+        bool neg = q.sign && q.xword > 0 && (in[0] & 0x80);
+        std::memset(out + q.xword, neg ? 0xff : 0, q.word - q.xword);  // extend
+        in += q.xword;
+        out += q.word;
+      }
 }
 
 size_t TypeMap::pack(const void* base, int64_t count, void* out) const {

@@ -68,7 +68,7 @@ TEST(TypeMap, StructWithPaddingAndMixedBase) {
   };
   TypeMap t = TypeMap::structure({1, 1, 1}, {0, 8, 12}, {&kDouble, &kInt, &kChar});
   EXPECT_EQ(t.size, 13);
-  EXPECT_EQ(t.extent(), 13);  // no implicit padding: MPI needs resized for that
+  EXPECT_EQ(t.extent(), static_cast<int64_t>(sizeof(S)));  // epsilon: padded to the double
   EXPECT_EQ(t.base, TypeMap::kMixed);
   TypeMap r = TypeMap::resized(t, 0, sizeof(S));
   EXPECT_EQ(r.extent(), static_cast<int64_t>(sizeof(S)));
@@ -114,7 +114,8 @@ TEST(TypeMap, NestedVectorOfStructs) {
   TypeMap v = TypeMap::hvector(2, 2, 64, pair);
   EXPECT_EQ(v.size, 2 * 2 * 12);
   EXPECT_EQ(v.nprims, 8);
-  EXPECT_EQ(v.blocks.size(), 2u);  // pair is dense (extent 12): each blocklen-2 run merges
+  EXPECT_EQ(v.extent(), 64 + 2 * 16);  // pair's extent is padded to 16 (its double)
+  EXPECT_EQ(v.blocks.size(), 4u);      // so a blocklen-2 run is two blocks
 }
 
 TEST(TypeMap, UnpackStopsAtReceivedBytes) {
@@ -134,12 +135,141 @@ TEST(TypeMap, ZeroCountIsEmpty) {
   EXPECT_TRUE(t.blocks.empty());
 }
 
-TEST(TypeMap, PairTypeLayoutFromBlocks) {
-  TypeMap di = TypeMap::from_blocks({{0, 8}, {8, 4}}, 16, 2);
+TEST(TypeMap, PairTypeLayout) {
+  TypeMap di = TypeMap::pair(7, 8, 8, 16, 8);  // MPI_DOUBLE_INT
   EXPECT_EQ(di.size, 12);
   EXPECT_EQ(di.extent(), 16);
+  EXPECT_EQ(di.base, TypeMap::kMixed);
   TypeMap arr = TypeMap::contiguous(2, di);
   EXPECT_EQ(blocks(arr), (std::vector<std::pair<int64_t, int64_t>>{{0, 12}, {16, 12}}));
+  // Inside a derived type a pair is two basic elements (double, int).
+  EXPECT_EQ(arr.elements(24), 4);
+  EXPECT_EQ(arr.elements(12), 2);
+  EXPECT_EQ(arr.elements(8), 1);
+  EXPECT_EQ(arr.elements(10), -1);
+  TypeMap fi = TypeMap::pair(9, 4, 4, 8, 4);  // MPI_FLOAT_INT: dense, one block
+  EXPECT_EQ(blocks(fi), (std::vector<std::pair<int64_t, int64_t>>{{0, 8}}));
+  EXPECT_EQ(fi.base, 9u);
+}
+
+// MPI-3.1 4.1: the extent of a typemap without explicit bounds is padded
+// up to the strictest alignment of its primitives.
+TEST(TypeMap, StructAlignmentEpsilon) {
+  EXPECT_EQ(TypeMap::structure({1, 1}, {0, 8}, {&kDouble, &kChar}).extent(), 16);
+  EXPECT_EQ(TypeMap::structure({1, 1}, {0, 4}, {&kInt, &kChar}).extent(), 8);
+  EXPECT_EQ(TypeMap::structure({1, 1}, {0, 1}, {&kChar, &kInt}).extent(), 8);
+  TypeMap neg = TypeMap::structure({1, 1}, {-3, 0}, {&kChar, &kInt});
+  EXPECT_EQ(neg.lb, -3);
+  EXPECT_EQ(neg.extent(), 8);
+  TypeMap dc = TypeMap::structure({1, 1}, {0, 8}, {&kDouble, &kChar});
+  EXPECT_EQ(dc.align, 8);
+  TypeMap outer = TypeMap::structure({1, 1}, {0, 1}, {&kChar, &dc});  // ub 17 -> 24
+  EXPECT_EQ(outer.extent(), 24);
+  EXPECT_EQ(TypeMap::contiguous(2, dc).extent(), 32);
+  EXPECT_EQ(TypeMap::hvector(2, 1, 5, kInt).extent(), 12);  // any constructor pads
+  // Arrays of the struct round-trip at the padded stride.
+  struct S {
+    double d;
+    char c;
+  } in[3] = {{1, 'a'}, {2, 'b'}, {3, 'c'}}, out[3] = {};
+  char buf[27];
+  EXPECT_EQ(dc.pack(in, 3, buf), 27u);
+  dc.unpack(buf, 27, 3, out);
+  EXPECT_EQ(out[2].d, 3);
+  EXPECT_EQ(out[2].c, 'c');
+}
+
+TEST(TypeMap, ExplicitBoundsOverrideData) {
+  TypeMap r5 = TypeMap::resized(kInt, 0, 5);
+  TypeMap a = TypeMap::structure({1, 1}, {0, 5}, {&r5, &kChar});
+  EXPECT_EQ(a.lb, 0);
+  EXPECT_EQ(a.extent(), 5);  // the marker's ub, not the char's, no epsilon
+  TypeMap b = TypeMap::structure({1, 1}, {0, 1}, {&kChar, &r5});
+  EXPECT_EQ(b.lb, 1);
+  EXPECT_EQ(b.extent(), 5);
+  TypeMap ic = TypeMap::resized(TypeMap::structure({1, 1}, {0, 4}, {&kInt, &kChar}), 0, 5);
+  EXPECT_EQ(TypeMap::contiguous(3, ic).extent(), 15);
+}
+
+TEST(TypeMap, ZeroSizeTypes) {
+  TypeMap z = TypeMap::structure({0, 0}, {0, 8}, {&kDouble, &kChar});
+  EXPECT_EQ(z.size, 0);
+  EXPECT_EQ(z.extent(), 0);
+  EXPECT_EQ(z.elements(0), 0);
+  // A zero-count block adds neither data nor bounds.
+  TypeMap c = TypeMap::structure({0, 1}, {0, 8}, {&kDouble, &kChar});
+  EXPECT_EQ(c.lb, 8);
+  EXPECT_EQ(c.extent(), 1);
+  TypeMap v = TypeMap::hvector(3, 2, 8, z);
+  EXPECT_EQ(v.size, 0);
+  EXPECT_TRUE(v.blocks.empty());
+}
+
+TEST(TypeMap, PartialGetElements) {
+  TypeMap dc = TypeMap::structure({1, 1}, {0, 8}, {&kDouble, &kChar});
+  EXPECT_EQ(dc.elements(0), 0);
+  EXPECT_EQ(dc.elements(8), 1);
+  EXPECT_EQ(dc.elements(9), 2);
+  EXPECT_EQ(dc.elements(17), 3);
+  EXPECT_EQ(dc.elements(18), 4);
+  EXPECT_EQ(dc.elements(4), -1);   // ends inside the double
+  EXPECT_EQ(dc.elements(16), -1);  // inside the second double
+  EXPECT_EQ(dc.bytes_of_elements(3), 17);
+  TypeMap v = TypeMap::hvector(5, 1, 16, kInt);
+  EXPECT_EQ(v.elements(12), 3);
+  EXPECT_EQ(v.bytes_of_elements(7), 28);
+}
+
+TEST(TypeMap, DarrayBlockAndCyclic) {
+  // 10 ints over 3 processes: BLOCK gives blocks of 4 (rank 2: 8..9).
+  TypeMap b = TypeMap::darray(2, {10}, {0}, {0}, {3}, 0, kInt);
+  EXPECT_EQ(blocks(b), (std::vector<std::pair<int64_t, int64_t>>{{32, 8}}));
+  EXPECT_EQ(b.extent(), 40);
+  // CYCLIC(2): rank 1 owns 2,3 and 8,9.
+  TypeMap c = TypeMap::darray(1, {10}, {1}, {2}, {3}, 0, kInt);
+  EXPECT_EQ(blocks(c), (std::vector<std::pair<int64_t, int64_t>>{{8, 8}, {32, 8}}));
+  // 4x6, 2x2 grid, C order, BLOCK x CYCLIC(1); rank 3 = coords (1, 1):
+  // rows 2,3 and columns 1,3,5.
+  TypeMap m = TypeMap::darray(3, {4, 6}, {0, 1}, {0, 1}, {2, 2}, 0, kInt);
+  std::vector<std::pair<int64_t, int64_t>> want;
+  for (int r = 2; r < 4; ++r)
+    for (int col = 1; col < 6; col += 2) want.push_back({(r * 6 + col) * 4, 4});
+  EXPECT_EQ(blocks(m), want);
+  EXPECT_EQ(m.extent(), 96);
+  // A process past the last block owns nothing.
+  TypeMap e = TypeMap::darray(2, {5}, {0}, {0}, {3}, 0, kInt);  // blocks of 2: 4..4
+  EXPECT_EQ(e.size, 4);
+  TypeMap none = TypeMap::darray(2, {4}, {0}, {0}, {3}, 0, kInt);  // 4..3: empty
+  EXPECT_EQ(none.size, 0);
+  EXPECT_EQ(none.extent(), 16);
+}
+
+TEST(TypeMap, External32IsBigEndianPerWord) {
+  TypeMap ic = TypeMap::structure({1, 1}, {0, 4}, {&kInt, &kChar});
+  char n[5] = {1, 2, 3, 4, 9}, x[5], back[5];
+  EXPECT_EQ(ic.external_size(), 5);
+  ic.to_external(n, 1, x);
+  EXPECT_EQ(std::vector<int>(x, x + 5), (std::vector<int>{4, 3, 2, 1, 9}));
+  ic.from_external(x, 1, back);
+  EXPECT_EQ(std::memcmp(back, n, 5), 0);
+  TypeMap cplx = TypeMap::primitive(5, 8, 8);
+  cplx.prims[0].word = cplx.prims[0].xword = 4;  // a float complex: two floats
+  char c[8] = {1, 2, 3, 4, 5, 6, 7, 8}, cx[8];
+  cplx.to_external(c, 1, cx);
+  EXPECT_EQ(std::vector<int>(cx, cx + 8), (std::vector<int>{4, 3, 2, 1, 8, 7, 6, 5}));
+  // A long: 8 bytes here, 4 in external32, sign-extended back.
+  TypeMap lng = TypeMap::primitive(6, 8, 8);
+  lng.prims[0].xword = 4;
+  lng.prims[0].sign = true;
+  TypeMap two = TypeMap::contiguous(2, lng);
+  EXPECT_EQ(two.external_size(), 8);
+  int64_t v[2] = {-3, 0x01020304}, w[2] = {0, 0};
+  char lx[8];
+  two.to_external(reinterpret_cast<char*>(v), 1, lx);
+  EXPECT_EQ(std::vector<int>(lx, lx + 8), (std::vector<int>{-1, -1, -1, -3, 1, 2, 3, 4}));
+  two.from_external(lx, 1, reinterpret_cast<char*>(w));
+  EXPECT_EQ(w[0], -3);
+  EXPECT_EQ(w[1], 0x01020304);
 }
 
 }  // namespace

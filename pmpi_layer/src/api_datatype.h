@@ -1,0 +1,16 @@
+// Shared by the derived datatype files (api_datatype.cpp, api_datatype_more.cpp).
+#pragma once
+
+#include <vector>
+
+#include "api.h"
+
+namespace crmpi {
+
+// A new derived type handle: its typemap and the constructor's arguments
+// (what MPI_Type_get_envelope/get_contents return). Derived types in
+// `types` gain a reference (see VType::refs).
+int make_type(MPI_Datatype* out, TypeMap tm, int combiner, std::vector<int> ints,
+              std::vector<MPI_Aint> aints, std::vector<MPI_Datatype> types);
+
+}  // namespace crmpi
