@@ -97,7 +97,8 @@ MPI_Datatype wtype(uint64_t w) {
     return reinterpret_cast<MPI_Datatype>(w);
   }
   uint64_t n = w & ~chan::kBytesType;
-  if (n == 0 || n > INT32_MAX) throw BadCall{"bad packed element size"};
+  // n == 0: a derived type with no data (zero blocklengths), valid in MPI.
+  if (n > INT32_MAX) throw BadCall{"bad packed element size"};
   auto it = g_bytes_types.find(n);
   if (it != g_bytes_types.end()) return it->second;
   MPI_Datatype t;

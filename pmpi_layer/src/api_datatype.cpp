@@ -123,6 +123,14 @@ CRMPI_API int PMPI_Type_dup(MPI_Datatype t, MPI_Datatype* out) {
   OLD(t, CRMPI_NAME);
   int rc = make(out, *old, MPI_COMBINER_DUP, {}, {}, {t});
   reinterpret_cast<VType*>(*out)->committed = true;
+  if (rc == MPI_SUCCESS) {  // attribute copy callbacks (api_attr.cpp); a failure fails the dup
+    int arc = crmpi::type_copy_attrs(t, *out);
+    if (arc != MPI_SUCCESS) {
+      crmpi::type_free(out);
+      *out = MPI_DATATYPE_NULL;
+      return check_world(arc, CRMPI_NAME);
+    }
+  }
   return rc;
 }
 
@@ -136,10 +144,8 @@ CRMPI_API int PMPI_Type_commit(MPI_Datatype* t) {
 
 CRMPI_API int PMPI_Type_free(MPI_Datatype* t) {
   if (!is_virtual(*t, kMagicType)) return check_world(MPI_ERR_TYPE, CRMPI_NAME);
-  // Pending operations already packed their data; the record can go.
-  delete reinterpret_cast<VType*>(*t);
-  *t = MPI_DATATYPE_NULL;
-  return MPI_SUCCESS;
+  // Attribute delete callbacks; pending operations keep the record (api_attr.cpp).
+  return check_world(crmpi::type_free(t), CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Type_size_x(MPI_Datatype t, MPI_Count* size) {
