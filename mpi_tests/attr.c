@@ -200,7 +200,10 @@ int main(int argc, char** argv) {
   MPI_Comm_set_attr(MPI_COMM_SELF, k[1], (void*)1);
   MPI_Comm_set_attr(MPI_COMM_SELF, k[0], (void*)2);
   MPI_Comm_set_attr(MPI_COMM_SELF, k[2], (void*)3);
-  MPI_Comm_set_attr(MPI_COMM_SELF, k[1], (void*)4); /* no delete callback: self_del deletes */
+  MPI_Comm_set_attr(MPI_COMM_SELF, k[1], (void*)4); /* replaces: self_del deletes 1 now */
+  /* A library's usual finalize hook: the keyval is freed at once, the
+   * callback must still run at MPI_Finalize. */
+  MPI_Comm_free_keyval(&k[0]);
   say("finalize", 0, 0);
   fflush(stdout);
   MPI_Finalize();

@@ -355,6 +355,47 @@ static void zero_size(void) {
   printf("rank %d: zero-size type ok\n", rank);
 }
 
+/* MPI_Buffer_detach with buffered sends still pending (the receives are
+ * posted only after it): it returns once the data left the buffer. Bsend,
+ * Ibsend and Bsend_init/Start, of a derived type. */
+static void bsend_pending(void) {
+  const struct ttype* t = &types[2];
+  enum { K = 6, COUNT = 4 };
+  int one;
+  MPI_Pack_size(COUNT, t->t, MPI_COMM_WORLD, &one);
+  int bsize = K * (one + MPI_BSEND_OVERHEAD);
+  void* bb = malloc(bsize);
+  unsigned char* s[K];
+  MPI_Request q[K];
+  MPI_Buffer_attach(bb, bsize);
+  for (int k = 0; k < K; ++k) {
+    s[k] = filled(t, COUNT, rank, 800 + k);
+    if (k % 3 == 0) {
+      MPI_Bsend(s[k], COUNT, t->t, right, 800 + k, MPI_COMM_WORLD);
+      q[k] = MPI_REQUEST_NULL;
+    } else if (k % 3 == 1) {
+      MPI_Ibsend(s[k], COUNT, t->t, right, 800 + k, MPI_COMM_WORLD, &q[k]);
+    } else {
+      MPI_Bsend_init(s[k], COUNT, t->t, right, 800 + k, MPI_COMM_WORLD, &q[k]);
+      MPI_Start(&q[k]);
+    }
+  }
+  MPI_Buffer_detach(&bb, &bsize);
+  CHECK(bsize == K * (one + MPI_BSEND_OVERHEAD), "detach returns the buffer");
+  MPI_Waitall(K, q, MPI_STATUSES_IGNORE);
+  for (int k = K - 1; k >= 0; --k) {
+    unsigned char* r = blank(t, COUNT);
+    MPI_Status st;
+    MPI_Recv(r, COUNT, t->t, left, 800 + k, MPI_COMM_WORLD, &st);
+    expect(t, COUNT, r, 800 + k, &st, "buffered, detached before the receive");
+    free(r);
+    if (q[k] != MPI_REQUEST_NULL) MPI_Request_free(&q[k]);
+    free(s[k]);
+  }
+  free(bb);
+  printf("rank %d: detach with pending buffered sends ok\n", rank);
+}
+
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -372,6 +413,7 @@ int main(int argc, char** argv) {
   }
   persistent_freed();
   zero_size();
+  bsend_pending();
   for (int i = 0; i < NTYPES; ++i) MPI_Type_free(&types[i].t);
   MPI_Finalize();
   return 0;
