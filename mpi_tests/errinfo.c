@@ -7,6 +7,7 @@
  * - MPI_Info: set/replace/delete/dup, nkeys/nthkey, get with a short
  *   valuelen (truncated), get_valuelen, MPI_INFO_ENV;
  * - MPI_Comm_dup_with_info / set_info / get_info: the hints given;
+ * - MPI_Comm_get_parent: MPI_COMM_NULL (not spawned);
  * - MPI_Comm_idup: a working duplicate once the request completes, with
  *   attributes copied, several outstanding at once. */
 #include <stdlib.h>
@@ -181,6 +182,9 @@ int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
+  MPI_Comm parent;
+  MPI_Comm_get_parent(&parent);
+  CHECK(parent == MPI_COMM_NULL, "no parent: not spawned");
   errors();
   infos();
   idup();

@@ -300,8 +300,8 @@ int read_reply(const Completion& c, const Call& m) {
   int k = 0;
   for (int i = 0; i < c.n; ++i) {
     if (!done[i]) {
-      bool local = std::find(c.local.begin(), c.local.end(), i) != c.local.end();
-      if (c.all() && c.statuses != MPI_STATUSES_IGNORE && c.ids[i] == 0 && !local)
+      if (c.all() && c.statuses != MPI_STATUSES_IGNORE && c.ids[i] == 0 &&
+          std::find(c.local.begin(), c.local.end(), i) == c.local.end())  // (not Waitall's own)
         empty_status(&c.statuses[i]);
       continue;
     }
