@@ -113,6 +113,14 @@ struct Completion {
   int active = 0;          // requests the lower half must complete
   int pending_greq = 0;    // generalized requests not complete yet
   int err = MPI_SUCCESS;   // from generalized requests' callbacks
+  // Waitall: requests completed here before a job checkpoint paused the
+  // call (now null), whose statuses are final.
+  std::vector<int> settled;
+  // Whether request i's status is final already (Waitall's local ones).
+  bool final_status(int i) const {
+    return std::find(local.begin(), local.end(), i) != local.end() ||
+           std::find(settled.begin(), settled.end(), i) != settled.end();
+  }
   bool single() const {
     return kind == chan::kWait || kind == chan::kTest || kind == chan::kGetStatus;
   }
@@ -239,8 +247,7 @@ void answer_all_null(const Completion& c) {
     if (c.flag) *c.flag = 1;
     if (c.statuses != MPI_STATUSES_IGNORE)
       for (int i = 0; i < c.n; ++i)  // (Waitall's local completions have their status)
-        if (std::find(c.local.begin(), c.local.end(), i) == c.local.end())
-          empty_status(&c.statuses[i]);
+        if (!c.final_status(i)) empty_status(&c.statuses[i]);
   } else {
     *c.outcount = MPI_UNDEFINED;
   }
@@ -300,8 +307,7 @@ int read_reply(const Completion& c, const Call& m) {
   int k = 0;
   for (int i = 0; i < c.n; ++i) {
     if (!done[i]) {
-      if (c.all() && c.statuses != MPI_STATUSES_IGNORE && c.ids[i] == 0 &&
-          std::find(c.local.begin(), c.local.end(), i) == c.local.end())  // (not Waitall's own)
+      if (c.all() && c.statuses != MPI_STATUSES_IGNORE && c.ids[i] == 0 && !c.final_status(i))
         empty_status(&c.statuses[i]);
       continue;
     }
@@ -367,12 +373,14 @@ void settle_request(VRequest* r) {
 namespace {
 
 int complete_locked(int kind, int n, MPI_Request* reqs, int* index, int* flag, int* outcount,
-                    int* indices, MPI_Status* statuses, const char* fn) {
+                    int* indices, MPI_Status* statuses, const char* fn,
+                    std::vector<int> settled = {}) {
   Lock l;
   Call& m = begin(chan::kOpComplete);
   Completion c{kind,    n,        reqs,
                index,   flag,     outcount,
                indices, statuses, reinterpret_cast<uint64_t*>(m.arena.at(0))};
+  c.settled = std::move(settled);
   collect_ids(c);
   if (c.pending_greq && kind == chan::kTestall) {  // all or nothing
     answer_not_yet(c);
@@ -393,7 +401,11 @@ int complete_locked(int kind, int n, MPI_Request* reqs, int* index, int* flag, i
   int rc = c.polls() ? poll_execute(m) : execute(m);
   // A Wait* a job checkpoint paused completed nothing: make it again (the
   // checkpoint may have completed some of the requests locally meanwhile).
-  if (rc == chan::kRcPaused) return complete_locked(kind, n, reqs, index, flag, outcount, indices, statuses, fn);
+  if (rc == chan::kRcPaused) {
+    c.settled.insert(c.settled.end(), c.local.begin(), c.local.end());
+    return complete_locked(kind, n, reqs, index, flag, outcount, indices, statuses, fn,
+                           std::move(c.settled));
+  }
   int k = read_reply(c, m);
   answer_counts(c, m, k);
   if (c.polls()) pace_note(key, k > 0 || (flag && *flag));
