@@ -89,6 +89,9 @@ struct Topo {
 
 struct Attrs {
   std::map<int, void*> values;
+  // When each attribute was last set: deletion runs in reverse order of it
+  // (MPI-3.1 8.7.1 for MPI_COMM_SELF; Open MPI does so on every object).
+  std::map<int, uint64_t> set_seq;
 };
 
 struct VComm {
@@ -103,6 +106,7 @@ struct VComm {
   Attrs attrs;
   Topo topo;
   MPI_Comm shadow = MPI_COMM_NULL;  // private dup for neighbour collectives
+  std::vector<std::pair<std::string, std::string>> hints;  // MPI_Comm_set_info (api_comm.cpp)
   CommRecord rec{CommRecord::kWorld};
   // Accounting: collectives entered (the job checkpoint's safe point; the
   // agent counts them too), point-to-point messages sent and received.
@@ -124,9 +128,25 @@ struct VType {
   bool committed = false;
   std::string name;
   Attrs attrs;
-  // Handles to it: the app's, and each type built from it (MPI lets the app
-  // free a type that others are built from; get_contents returns it again).
+  // Holders: the app's handle, each type built from it (MPI lets the app
+  // free a type that others are built from; get_contents returns it again),
+  // and each pending operation that uses it (TypeRef; MPI-3.1 4.1.9: they
+  // complete normally after MPI_Type_free).  The last one frees the record.
   int refs = 1;
+};
+
+// A pending operation's hold on a derived type (api_req.cpp): the record,
+// and so the typemap its receive unpacks with, outlives MPI_Type_free.
+struct TypeRef {
+  TypeRef() = default;
+  TypeRef(const TypeRef&) = delete;
+  TypeRef& operator=(const TypeRef&) = delete;
+  ~TypeRef() { reset(); }
+  void hold(MPI_Datatype t);  // predefined types need no hold
+  void reset();
+
+ private:
+  VType* v_ = nullptr;
 };
 
 struct VOp {
@@ -143,7 +163,7 @@ struct VErrh {
 
 struct VInfo {
   uint64_t magic = kMagicInfo;
-  std::map<std::string, std::string> kv;
+  std::vector<std::pair<std::string, std::string>> kv;  // in the order first set
 };
 
 struct Keyval {
@@ -153,6 +173,9 @@ struct Keyval {
   MPI_Type_delete_attr_function* tdel = nullptr;
   void* extra = nullptr;
   bool for_type = false;
+  // MPI_*_free_keyval: no new attributes, but the callbacks still run for
+  // the attributes already set (MPI-3.1 6.7.2).
+  bool freed = false;
 };
 
 // Where received bytes go once the lower half delivers them.
@@ -178,6 +201,16 @@ struct CollRecord {
   std::vector<MPI_Datatype> stypes, rtypes;  // alltoallw
 };
 
+// A generalized request (MPI_Grequest_start, api_req.cpp): the user's
+// callbacks, and whether MPI_Grequest_complete / MPI_Request_free came.
+struct GReq {
+  MPI_Grequest_query_function* query = nullptr;
+  MPI_Grequest_free_function* free = nullptr;
+  MPI_Grequest_cancel_function* cancel = nullptr;
+  void* extra = nullptr;
+  bool complete = false, user_freed = false;
+};
+
 struct VRequest {
   VRequest();  // registers in g.requests (the checkpoint settles them)
   ~VRequest();
@@ -193,6 +226,7 @@ struct VRequest {
   std::function<void()> after;  // unpacking to run at completion
   const TypeMap* tm = nullptr;  // recv datatype, for MPI_Get_count
   MPI_Datatype type = MPI_DATATYPE_NULL;
+  TypeRef type_ref;  // holds `type` (derived) while the request may use it
   bool derived = false;
   // How the operation was posted (p2p, persistent or not): what MPI_Start
   // re-posts, and what a restart will re-post for a pending receive.
@@ -207,6 +241,7 @@ struct VRequest {
   // order), and whether a checkpoint cancelled it so it must be posted again.
   uint64_t post_seq = 0;
   bool repost = false;
+  GReq* greq = nullptr;  // generalized requests only (owned)
 };
 
 // A message the job checkpoint's drain received for this process: served
@@ -373,6 +408,13 @@ void pace_note(uint64_t key, bool found);
 void pace_reset();
 // execute() for a poll, which leaves the paced polls alone.
 int poll_execute(Call& c);
+
+// Datatype attributes and lifetime (api_attr.cpp): MPI_Type_dup's copy
+// callbacks; MPI_Type_free's delete callbacks and (deferred) release.
+int type_copy_attrs(MPI_Datatype from, MPI_Datatype to);
+int type_free(MPI_Datatype* t);
+// Drop one holder of v (api_datatype.cpp); the last one frees it.
+void type_release(VType* v);
 
 // VRequest helpers (api_req.cpp)
 VRequest* new_request(VRequest::Kind k, VComm* c);

@@ -1,14 +1,89 @@
 // MPI family: attributes and keyvals, on communicators and datatypes.
 // Kept entirely in the app (values are app pointers); the predefined
 // attributes of MPI_COMM_WORLD come from the agent at MPI_Init.
+//
+// The callbacks run as MPI-3.1 6.7 says: copy at MPI_Comm_dup/MPI_Type_dup
+// (in keyval order), delete when an attribute is replaced or deleted and when
+// its object is freed.  Several deletions run in reverse order of setting
+// (8.7.1 requires it for MPI_COMM_SELF at MPI_Finalize and is silent
+// elsewhere; Open MPI does the same on every object).  A callback's error is
+// the call's error, and the call then changes nothing more: the attribute
+// that failed and those not reached yet stay.
+#include <algorithm>
+
 #include "api.h"
 
 using namespace crmpi;
 
 namespace {
 
+uint64_t g_set_seq = 0;  // Attrs::set_seq clock
+
+// Predefined datatypes can carry attributes too.
+std::map<const void*, Attrs> g_predef_type_attrs;
+
 Attrs* type_attrs(MPI_Datatype t) {
-  return is_virtual(t, kMagicType) ? &reinterpret_cast<VType*>(t)->attrs : nullptr;
+  if (is_virtual(t, kMagicType)) return &reinterpret_cast<VType*>(t)->attrs;
+  if (t != MPI_DATATYPE_NULL && typemap(t)) return &g_predef_type_attrs[t];
+  return nullptr;
+}
+
+void put(Attrs& a, int key, void* val) {
+  a.values[key] = val;
+  a.set_seq[key] = ++g_set_seq;
+}
+
+void drop(Attrs& a, int key) {
+  a.values.erase(key);
+  a.set_seq.erase(key);
+}
+
+// The keyval for an attribute of an object of this kind, or nullptr.
+Keyval* keyval(int key, bool for_type) {
+  auto it = g.keyvals.find(key);
+  return it == g.keyvals.end() || it->second.for_type != for_type ? nullptr : &it->second;
+}
+
+// Run the delete callback of `key` (value `val`) on a communicator or type.
+int run_delete(MPI_Comm c, MPI_Datatype t, int key, void* val) {
+  Keyval* k = keyval(key, t != MPI_DATATYPE_NULL);
+  if (!k) return MPI_SUCCESS;
+  if (t != MPI_DATATYPE_NULL) return k->tdel ? k->tdel(t, key, val, k->extra) : MPI_SUCCESS;
+  return k->del ? k->del(c, key, val, k->extra) : MPI_SUCCESS;
+}
+
+// Delete every attribute, newest setting first; stop at a failing callback.
+int delete_all(Attrs& a, MPI_Comm c, MPI_Datatype t) {
+  std::vector<std::pair<uint64_t, int>> order;
+  for (auto& [key, seq] : a.set_seq) order.emplace_back(seq, key);
+  std::sort(order.rbegin(), order.rend());
+  for (auto& [seq, key] : order) {
+    int rc = run_delete(c, t, key, a.values[key]);
+    if (rc != MPI_SUCCESS) return rc;
+    drop(a, key);
+  }
+  return MPI_SUCCESS;
+}
+
+int set_attr(Attrs& a, MPI_Comm c, MPI_Datatype t, int key, void* val) {
+  Keyval* k = keyval(key, t != MPI_DATATYPE_NULL);
+  if (!k || k->freed) return MPI_ERR_KEYVAL;
+  auto old = a.values.find(key);
+  if (old != a.values.end()) {
+    int rc = run_delete(c, t, key, old->second);
+    if (rc != MPI_SUCCESS) return rc;
+  }
+  put(a, key, val);
+  return MPI_SUCCESS;
+}
+
+int delete_attr(Attrs& a, MPI_Comm c, MPI_Datatype t, int key) {
+  if (!keyval(key, t != MPI_DATATYPE_NULL)) return MPI_ERR_KEYVAL;
+  auto old = a.values.find(key);
+  if (old == a.values.end()) return MPI_ERR_KEYVAL;
+  int rc = run_delete(c, t, key, old->second);
+  if (rc == MPI_SUCCESS) drop(a, key);
+  return rc;
 }
 
 int predefined_attr(VComm* c, int key, void* out, int* flag) {
@@ -44,27 +119,73 @@ int predefined_attr(VComm* c, int key, void* out, int* flag) {
   return 1;
 }
 
+int create_keyval(Keyval k, int* key) {
+  *key = g.next_keyval++;
+  g.keyvals[*key] = k;
+  return MPI_SUCCESS;
+}
+
+int free_keyval(int* key, bool for_type, const char* fn) {
+  Keyval* k = keyval(*key, for_type);
+  if (!k || k->freed) return check_world(MPI_ERR_KEYVAL, fn);
+  k->freed = true;  // kept: attributes set with it still need its callbacks
+  *key = MPI_KEYVAL_INVALID;
+  return MPI_SUCCESS;
+}
+
 }  // namespace
 
-void crmpi_copy_attrs(VComm* from, MPI_Comm fromh, VComm* to, MPI_Comm) {
+// MPI_Comm_dup: the copy callbacks, in keyval order.  An error stops it.
+int crmpi_copy_attrs(VComm* from, MPI_Comm fromh, VComm* to, MPI_Comm) {
   for (auto& [key, val] : from->attrs.values) {
-    auto it = g.keyvals.find(key);
-    if (it == g.keyvals.end() || !it->second.copy) continue;
+    Keyval* k = keyval(key, false);
+    if (!k || !k->copy) continue;
     void* out = nullptr;
     int flag = 0;
-    it->second.copy(fromh, key, it->second.extra, val, &out, &flag);
-    if (flag) to->attrs.values[key] = out;
+    int rc = k->copy(fromh, key, k->extra, val, &out, &flag);
+    if (rc != MPI_SUCCESS) return rc;
+    if (flag) put(to->attrs, key, out);
   }
+  return MPI_SUCCESS;
 }
 
-void crmpi_delete_all_attrs(VComm* c, MPI_Comm h) {
-  auto vals = c->attrs.values;
-  for (auto& [key, val] : vals) {
-    auto it = g.keyvals.find(key);
-    if (it != g.keyvals.end() && it->second.del) it->second.del(h, key, val, it->second.extra);
-  }
-  c->attrs.values.clear();
+// MPI_Comm_free and MPI_Finalize: every delete callback, newest first.
+int crmpi_delete_all_attrs(VComm* c, MPI_Comm h) {
+  return delete_all(c->attrs, h, MPI_DATATYPE_NULL);
 }
+
+namespace crmpi {
+
+// MPI_Type_dup (api_datatype.cpp): the type copy callbacks, in keyval order.
+int type_copy_attrs(MPI_Datatype from, MPI_Datatype to) {
+  Attrs* a = type_attrs(from);
+  Attrs* b = type_attrs(to);
+  if (!a || !b) return MPI_SUCCESS;
+  for (auto& [key, val] : a->values) {
+    Keyval* k = keyval(key, true);
+    if (!k || !k->tcopy) continue;
+    void* out = nullptr;
+    int flag = 0;
+    int rc = k->tcopy(from, key, k->extra, val, &out, &flag);
+    if (rc != MPI_SUCCESS) return rc;
+    if (flag) put(*b, key, out);
+  }
+  return MPI_SUCCESS;
+}
+
+// MPI_Type_free (api_datatype.cpp): delete the attributes (an error keeps
+// the type), then drop the app's handle -- types built from it and pending
+// operations (TypeRef) may still hold the record; the last holder frees it.
+int type_free(MPI_Datatype* t) {
+  auto* v = reinterpret_cast<VType*>(*t);
+  int rc = delete_all(v->attrs, MPI_COMM_NULL, *t);
+  if (rc != MPI_SUCCESS) return rc;
+  type_release(v);
+  *t = MPI_DATATYPE_NULL;
+  return MPI_SUCCESS;
+}
+
+}  // namespace crmpi
 
 CRMPI_API int PMPI_Comm_create_keyval(MPI_Comm_copy_attr_function* copy,
                                       MPI_Comm_delete_attr_function* del, int* key, void* extra) {
@@ -72,27 +193,17 @@ CRMPI_API int PMPI_Comm_create_keyval(MPI_Comm_copy_attr_function* copy,
   k.copy = copy;
   k.del = del;
   k.extra = extra;
-  *key = g.next_keyval++;
-  g.keyvals[*key] = k;
-  return MPI_SUCCESS;
+  return create_keyval(k, key);
 }
 
 CRMPI_API int PMPI_Comm_free_keyval(int* key) {
-  g.keyvals.erase(*key);
-  *key = MPI_KEYVAL_INVALID;
-  return MPI_SUCCESS;
+  return free_keyval(key, false, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Comm_set_attr(MPI_Comm c, int key, void* val) {
   VComm* vc = comm(c);
   if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
-  auto it = g.keyvals.find(key);
-  if (it == g.keyvals.end()) return check(vc, c, MPI_ERR_KEYVAL, CRMPI_NAME);
-  auto old = vc->attrs.values.find(key);
-  if (old != vc->attrs.values.end() && it->second.del)
-    it->second.del(c, key, old->second, it->second.extra);
-  vc->attrs.values[key] = val;
-  return MPI_SUCCESS;
+  return check(vc, c, set_attr(vc->attrs, c, MPI_DATATYPE_NULL, key, val), CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Comm_get_attr(MPI_Comm c, int key, void* out, int* flag) {
@@ -108,13 +219,7 @@ CRMPI_API int PMPI_Comm_get_attr(MPI_Comm c, int key, void* out, int* flag) {
 CRMPI_API int PMPI_Comm_delete_attr(MPI_Comm c, int key) {
   VComm* vc = comm(c);
   if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
-  auto old = vc->attrs.values.find(key);
-  if (old == vc->attrs.values.end()) return check(vc, c, MPI_ERR_KEYVAL, CRMPI_NAME);
-  auto it = g.keyvals.find(key);
-  if (it != g.keyvals.end() && it->second.del)
-    it->second.del(c, key, old->second, it->second.extra);
-  vc->attrs.values.erase(old);
-  return MPI_SUCCESS;
+  return check(vc, c, delete_attr(vc->attrs, c, MPI_DATATYPE_NULL, key), CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Attr_get(MPI_Comm c, int key, void* out, int* flag) {
@@ -134,28 +239,22 @@ CRMPI_API int PMPI_Type_create_keyval(MPI_Type_copy_attr_function* copy,
   k.tdel = del;
   k.extra = extra;
   k.for_type = true;
-  *key = g.next_keyval++;
-  g.keyvals[*key] = k;
-  return MPI_SUCCESS;
+  return create_keyval(k, key);
 }
 
 CRMPI_API int PMPI_Type_free_keyval(int* key) {
-  g.keyvals.erase(*key);
-  *key = MPI_KEYVAL_INVALID;
-  return MPI_SUCCESS;
+  return free_keyval(key, true, CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Type_set_attr(MPI_Datatype t, int key, void* val) {
   Attrs* a = type_attrs(t);
   if (!a) return check_world(MPI_ERR_TYPE, CRMPI_NAME);
-  a->values[key] = val;
-  return MPI_SUCCESS;
+  return check_world(set_attr(*a, MPI_COMM_NULL, t, key, val), CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Type_get_attr(MPI_Datatype t, int key, void* out, int* flag) {
   Attrs* a = type_attrs(t);
-  *flag = 0;
-  if (!a) return MPI_SUCCESS;
+  if (!a) return check_world(MPI_ERR_TYPE, CRMPI_NAME);
   auto it = a->values.find(key);
   *flag = it != a->values.end();
   if (*flag) *static_cast<void**>(out) = it->second;
@@ -164,10 +263,6 @@ CRMPI_API int PMPI_Type_get_attr(MPI_Datatype t, int key, void* out, int* flag) 
 
 CRMPI_API int PMPI_Type_delete_attr(MPI_Datatype t, int key) {
   Attrs* a = type_attrs(t);
-  if (!a || !a->values.count(key)) return check_world(MPI_ERR_KEYVAL, CRMPI_NAME);
-  auto it = g.keyvals.find(key);
-  if (it != g.keyvals.end() && it->second.tdel)
-    it->second.tdel(t, key, a->values[key], it->second.extra);
-  a->values.erase(key);
-  return MPI_SUCCESS;
+  if (!a) return check_world(MPI_ERR_TYPE, CRMPI_NAME);
+  return check_world(delete_attr(*a, MPI_COMM_NULL, t, key), CRMPI_NAME);
 }

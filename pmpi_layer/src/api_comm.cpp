@@ -15,8 +15,8 @@
 
 using namespace crmpi;
 
-void crmpi_copy_attrs(VComm* from, MPI_Comm fromh, VComm* to, MPI_Comm toh);  // api_attr.cpp
-void crmpi_delete_all_attrs(VComm* c, MPI_Comm h);
+int crmpi_copy_attrs(VComm* from, MPI_Comm fromh, VComm* to, MPI_Comm toh);  // api_attr.cpp
+int crmpi_delete_all_attrs(VComm* c, MPI_Comm h);
 
 namespace crmpi {
 
@@ -98,13 +98,20 @@ CRMPI_API int PMPI_Comm_dup(MPI_Comm c, MPI_Comm* out) {
   if (rc == MPI_SUCCESS && *out != MPI_COMM_NULL) {
     VComm* n = comm(*out);
     n->topo = comm(c)->topo;
-    crmpi_copy_attrs(comm(c), c, n, *out);
+    int arc = crmpi_copy_attrs(comm(c), c, n, *out);
+    if (arc != MPI_SUCCESS) {  // a copy callback failed: so did the dup
+      PMPI_Comm_free(out);
+      return check(comm(c), c, arc, CRMPI_NAME);
+    }
   }
   return rc;
 }
 
-CRMPI_API int PMPI_Comm_dup_with_info(MPI_Comm c, MPI_Info, MPI_Comm* out) {
-  return PMPI_Comm_dup(c, out);
+CRMPI_API int PMPI_Comm_dup_with_info(MPI_Comm c, MPI_Info info, MPI_Comm* out) {
+  int rc = PMPI_Comm_dup(c, out);
+  if (rc == MPI_SUCCESS && *out != MPI_COMM_NULL && info != MPI_INFO_NULL)
+    rc = PMPI_Comm_set_info(*out, info);  // its hints, not the parent's
+  return rc;
 }
 
 CRMPI_API int PMPI_Comm_split(MPI_Comm c, int color, int key, MPI_Comm* out) {
@@ -138,7 +145,8 @@ CRMPI_API int PMPI_Comm_free(MPI_Comm* c) {
   Lock l;
   VComm* vc = comm(*c);
   if (!vc || vc == &g.world || vc == &g.self) return check_world(MPI_ERR_COMM, CRMPI_NAME);
-  crmpi_delete_all_attrs(vc, *c);
+  int arc = crmpi_delete_all_attrs(vc, *c);
+  if (arc != MPI_SUCCESS) return check(vc, *c, arc, CRMPI_NAME);  // a delete callback failed
   if (vc->shadow != MPI_COMM_NULL) PMPI_Comm_free(&vc->shadow);
   Call& m = begin(chan::kOpCommFree);
   m.a.comm_free.comm = vc->real;
@@ -239,4 +247,49 @@ CRMPI_API int crmpi_request_checkpoint(void) {
   Call& m = begin(chan::kOpCkptRequest);
   m.a.ckpt.after = 0;  // continue
   return execute(m);
+}
+
+// ---------------------------------------------------------------- issue 11: idup, info
+
+// MPI_Comm_idup: the duplicate is made at the call -- a collective of the
+// parent that returns once every member has called MPI_Comm_idup -- and the
+// request is complete at once.  MPI allows this for programs that call it
+// in the same order on every member (they must); one that needs the
+// duplication to progress while a member is still elsewhere blocking would
+// wait (docs/status.md).
+CRMPI_API int PMPI_Comm_idup(MPI_Comm c, MPI_Comm* out, MPI_Request* req) {
+  Lock l;
+  int rc = PMPI_Comm_dup(c, out);
+  if (rc != MPI_SUCCESS) return rc;
+  VRequest* r = new_request(VRequest::kDone, comm(c));
+  r->local_done = true;  // Wait/Test answer it without the lower half
+  *req = reinterpret_cast<MPI_Request>(r);
+  return MPI_SUCCESS;
+}
+
+// Communicator hints (MPI-3.1 6.4.4): kept in the app.  MPI_Comm_set_info
+// adds or replaces hints; MPI_Comm_get_info returns a new info object with
+// them.  None changes how crmpi communicates.
+CRMPI_API int PMPI_Comm_set_info(MPI_Comm c, MPI_Info info) {
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
+  if (!is_virtual(info, kMagicInfo)) return check(vc, c, MPI_ERR_INFO, CRMPI_NAME);
+  for (auto& [k, v] : reinterpret_cast<VInfo*>(info)->kv) {
+    auto it = vc->hints.begin();
+    while (it != vc->hints.end() && it->first != k) ++it;
+    if (it != vc->hints.end())
+      it->second = v;
+    else
+      vc->hints.emplace_back(k, v);
+  }
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Comm_get_info(MPI_Comm c, MPI_Info* out) {
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
+  auto* n = new VInfo;
+  n->kv = vc->hints;
+  *out = reinterpret_cast<MPI_Info>(n);
+  return MPI_SUCCESS;
 }

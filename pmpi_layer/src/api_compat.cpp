@@ -70,3 +70,10 @@ CRMPI_API int PMPI_Free_mem(void* base) {
   free(base);
   return MPI_SUCCESS;
 }
+
+// MPI-3.1 10.3.2: a process not started by MPI_Comm_spawn has no parent.
+// (crmpirun starts every rank; spawning is not supported.)
+CRMPI_API int PMPI_Comm_get_parent(MPI_Comm* parent) {
+  *parent = MPI_COMM_NULL;
+  return MPI_SUCCESS;
+}

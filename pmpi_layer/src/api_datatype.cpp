@@ -89,6 +89,10 @@ void sweep() {
 
 }  // namespace
 
+void crmpi::type_release(VType* v) {
+  release(v);
+}
+
 // Predefined layouts. Open MPI reports size and extent; the alignment (the
 // struct epsilon) and the basic elements follow from the kind of type:
 // pair types are a value then an int; MPI_2INT, MPI_2REAL ... are two of
@@ -213,6 +217,14 @@ CRMPI_API int PMPI_Type_dup(MPI_Datatype t, MPI_Datatype* out) {
   OLD(t, CRMPI_NAME);
   int rc = make_type(out, *old, MPI_COMBINER_DUP, {}, {}, {t});
   reinterpret_cast<VType*>(*out)->committed = true;
+  if (rc == MPI_SUCCESS) {  // attribute copy callbacks (api_attr.cpp); a failure fails the dup
+    int arc = crmpi::type_copy_attrs(t, *out);
+    if (arc != MPI_SUCCESS) {
+      crmpi::type_free(out);
+      *out = MPI_DATATYPE_NULL;
+      return check_world(arc, CRMPI_NAME);
+    }
+  }
   return rc;
 }
 
@@ -226,13 +238,12 @@ CRMPI_API int PMPI_Type_commit(MPI_Datatype* t) {
 
 CRMPI_API int PMPI_Type_free(MPI_Datatype* t) {
   if (!is_virtual(*t, kMagicType)) return check_world(MPI_ERR_TYPE, CRMPI_NAME);
-  // Types built from it keep it alive (they hold a reference), and so do
-  // pending operations that use it.
+  // Attribute delete callbacks first (an error keeps the type); then the
+  // app's handle goes: types built from it and pending operations that use
+  // it keep the record alive (api_attr.cpp, type_free).
   Lock l;
   sweep();
-  release(reinterpret_cast<VType*>(*t));
-  *t = MPI_DATATYPE_NULL;
-  return MPI_SUCCESS;
+  return check_world(crmpi::type_free(t), CRMPI_NAME);
 }
 
 CRMPI_API int PMPI_Type_size_x(MPI_Datatype t, MPI_Count* size) {

@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -11,9 +12,10 @@
 
 using namespace crmpi;
 
-void crmpi_delete_all_attrs(VComm*, MPI_Comm);  // api_attr.cpp
+int crmpi_delete_all_attrs(VComm*, MPI_Comm);  // api_attr.cpp
 namespace crmpi {
 void hello(int required);
+static int last_used_code(int agent_last);  // MPI_Add_error_class's codes count
 }
 
 namespace {
@@ -104,7 +106,7 @@ void hello(int required) {
   g.appnum = static_cast<int>(m.a.hello_out.appnum);
   g.host = static_cast<int>(m.a.hello_out.host);
   g.io = static_cast<int>(m.a.hello_out.io);
-  g.lastcode = static_cast<int>(m.a.hello_out.lastusedcode);
+  g.lastcode = last_used_code(static_cast<int>(m.a.hello_out.lastusedcode));
   g.version = static_cast<int>(m.a.hello_out.version);
   uint64_t world_real = m.a.hello_out.world, self_real = m.a.hello_out.self;
   int rank = g.rank, size = g.size;
@@ -144,8 +146,13 @@ CRMPI_API int PMPI_Finalized(int* flag) {
 CRMPI_API int PMPI_Finalize(void) {
   Lock l;
   if (!g.initialized || g.finalized) return check_world(MPI_ERR_OTHER, CRMPI_NAME);
-  // Delete attributes on MPI_COMM_SELF first, as the standard requires.
-  crmpi_delete_all_attrs(&g.self, MPI_COMM_SELF);
+  // Delete attributes on MPI_COMM_SELF first, as the standard requires
+  // (MPI-3.1 8.7.1: the finalize hook of libraries; MPI is still fully
+  // usable in the callbacks), then those on MPI_COMM_WORLD, as Open MPI
+  // does.  A failing callback is MPI_Finalize's error.
+  int arc = crmpi_delete_all_attrs(&g.self, MPI_COMM_SELF);
+  int wrc = crmpi_delete_all_attrs(&g.world, MPI_COMM_WORLD);
+  if (arc == MPI_SUCCESS) arc = wrc;
   int rc;
   do  // kRcPaused: a job checkpoint came while we waited for the other ranks
     rc = execute(begin(chan::kOpFinalize));
@@ -153,7 +160,7 @@ CRMPI_API int PMPI_Finalize(void) {
   g.finalized = true;
   g.freed_buffers.clear();  // the agent completed every freed request
   lower_half().detach();
-  return rc;
+  return rc != MPI_SUCCESS ? rc : arc;
 }
 
 CRMPI_API int PMPI_Query_thread(int* provided) {
@@ -219,8 +226,61 @@ CRMPI_API int PMPI_Pcontrol(const int, ...) {
 
 // ---------------------------------------------------------------- errors
 
+// Error classes and codes the program added (MPI_Add_error_class/code),
+// numbered after MPI_LASTUSEDCODE as Open MPI numbers them (classes and
+// codes share one counter), kept here rather than in the agent: a restart's
+// fresh agent would not know them.
+namespace {
+struct UserError {
+  int cls;
+  std::string text;
+};
+std::map<int, UserError> g_user_errors;
+}  // namespace
+
+namespace crmpi {
+// hello(): the lower half's MPI_LASTUSEDCODE, past our own codes.
+static int last_used_code(int agent_last) {
+  return g_user_errors.empty() ? agent_last : std::max(agent_last, g_user_errors.rbegin()->first);
+}
+}  // namespace crmpi
+
+CRMPI_API int PMPI_Add_error_class(int* cls) {
+  Lock l;
+  *cls = ++g.lastcode;
+  g_user_errors[*cls] = {*cls, ""};
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Add_error_code(int cls, int* code) {
+  Lock l;
+  auto it = g_user_errors.find(cls);
+  bool user_class = it != g_user_errors.end() && it->second.cls == cls;
+  if (!user_class && (cls < MPI_SUCCESS || cls > MPI_ERR_LASTCODE))
+    return check_world(MPI_ERR_ARG, CRMPI_NAME);
+  *code = ++g.lastcode;
+  g_user_errors[*code] = {cls, ""};
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Add_error_string(int code, const char* text) {
+  Lock l;
+  auto it = g_user_errors.find(code);
+  // Only added codes and classes (MPI-3.1 8.5: predefined ones are erroneous).
+  if (it == g_user_errors.end() || strlen(text) >= MPI_MAX_ERROR_STRING)
+    return check_world(MPI_ERR_ARG, CRMPI_NAME);
+  it->second.text = text;
+  return MPI_SUCCESS;
+}
+
 CRMPI_API int PMPI_Error_string(int code, char* s, int* len) {
   Lock l;
+  auto user = g_user_errors.find(code);
+  if (user != g_user_errors.end()) {
+    snprintf(s, MPI_MAX_ERROR_STRING, "%s", user->second.text.c_str());
+    *len = static_cast<int>(strlen(s));
+    return MPI_SUCCESS;
+  }
   if (!g.initialized || g.finalized) {
     *len = snprintf(s, MPI_MAX_ERROR_STRING, "MPI error code %d", code);
     return MPI_SUCCESS;
@@ -235,6 +295,11 @@ CRMPI_API int PMPI_Error_string(int code, char* s, int* len) {
 
 CRMPI_API int PMPI_Error_class(int code, int* cls) {
   Lock l;
+  auto user = g_user_errors.find(code);
+  if (user != g_user_errors.end()) {
+    *cls = user->second.cls;
+    return MPI_SUCCESS;
+  }
   if (!g.initialized || g.finalized) {
     *cls = code;
     return MPI_SUCCESS;
@@ -282,10 +347,39 @@ CRMPI_API int PMPI_Comm_call_errhandler(MPI_Comm c, int code) {
 }
 
 // ---------------------------------------------------------------- info (app side)
+//
+// Keys keep the order they were first set in (MPI_Info_get_nthkey), as in
+// Open MPI; MPI-3.1 9 leaves the order to the implementation.
 
-static VInfo* info(MPI_Info i) {
+namespace {
+
+VInfo* info(MPI_Info i) {
+  if (i == MPI_INFO_ENV) {  // what the program was started with (MPI-3.1 10.3.4)
+    static VInfo env;
+    if (env.kv.empty()) {
+      char exe[4096];
+      ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+      exe[n > 0 ? n : 0] = 0;
+      env.kv = {{"command", exe}, {"maxprocs", std::to_string(g.size)}};
+    }
+    return &env;
+  }
   return is_virtual(i, kMagicInfo) ? reinterpret_cast<VInfo*>(i) : nullptr;
 }
+
+std::vector<std::pair<std::string, std::string>>::iterator find_key(VInfo* vi, const char* k) {
+  auto it = vi->kv.begin();
+  while (it != vi->kv.end() && it->first != k) ++it;
+  return it;
+}
+
+// Keys and values as MPI-3.1 9 bounds them.
+bool valid_key(const char* k) {
+  size_t n = k ? strlen(k) : 0;
+  return n > 0 && n < MPI_MAX_INFO_KEY;
+}
+
+}  // namespace
 
 CRMPI_API int PMPI_Info_create(MPI_Info* i) {
   *i = reinterpret_cast<MPI_Info>(new VInfo);
@@ -293,6 +387,7 @@ CRMPI_API int PMPI_Info_create(MPI_Info* i) {
 }
 
 CRMPI_API int PMPI_Info_free(MPI_Info* i) {
+  if (!is_virtual(*i, kMagicInfo)) return check_world(MPI_ERR_INFO, CRMPI_NAME);
   delete info(*i);
   *i = MPI_INFO_NULL;
   return MPI_SUCCESS;
@@ -300,43 +395,54 @@ CRMPI_API int PMPI_Info_free(MPI_Info* i) {
 
 CRMPI_API int PMPI_Info_set(MPI_Info i, const char* k, const char* v) {
   VInfo* vi = info(i);
-  if (!vi) return check_world(MPI_ERR_INFO, CRMPI_NAME);
-  vi->kv[k] = v;
+  if (!vi || i == MPI_INFO_ENV) return check_world(MPI_ERR_INFO, CRMPI_NAME);
+  if (!valid_key(k)) return check_world(MPI_ERR_INFO_KEY, CRMPI_NAME);
+  if (!v || strlen(v) >= MPI_MAX_INFO_VAL) return check_world(MPI_ERR_INFO_VALUE, CRMPI_NAME);
+  auto it = find_key(vi, k);
+  if (it != vi->kv.end())
+    it->second = v;
+  else
+    vi->kv.emplace_back(k, v);
   return MPI_SUCCESS;
 }
 
 CRMPI_API int PMPI_Info_get(MPI_Info i, const char* k, int len, char* v, int* flag) {
   VInfo* vi = info(i);
+  if (!vi) return check_world(MPI_ERR_INFO, CRMPI_NAME);
+  if (!valid_key(k)) return check_world(MPI_ERR_INFO_KEY, CRMPI_NAME);
+  if (len < 0) return check_world(MPI_ERR_ARG, CRMPI_NAME);
   *flag = 0;
-  if (!vi) return MPI_SUCCESS;
-  auto it = vi->kv.find(k);
+  auto it = find_key(vi, k);
   if (it == vi->kv.end()) return MPI_SUCCESS;
-  snprintf(v, len + 1, "%s", it->second.c_str());
+  // At most valuelen characters, then the terminator (v holds valuelen + 1).
+  size_t n = std::min(it->second.size(), static_cast<size_t>(len));
+  memcpy(v, it->second.data(), n);
+  v[n] = 0;
   *flag = 1;
   return MPI_SUCCESS;
 }
 
 CRMPI_API int PMPI_Info_get_nkeys(MPI_Info i, int* n) {
   VInfo* vi = info(i);
-  *n = vi ? static_cast<int>(vi->kv.size()) : 0;
+  if (!vi) return check_world(MPI_ERR_INFO, CRMPI_NAME);
+  *n = static_cast<int>(vi->kv.size());
   return MPI_SUCCESS;
 }
 
 CRMPI_API int PMPI_Info_get_nthkey(MPI_Info i, int n, char* k) {
   VInfo* vi = info(i);
-  if (!vi || n < 0 || n >= static_cast<int>(vi->kv.size()))
-    return check_world(MPI_ERR_ARG, CRMPI_NAME);
-  auto it = vi->kv.begin();
-  std::advance(it, n);
-  snprintf(k, MPI_MAX_INFO_KEY, "%s", it->first.c_str());
+  if (!vi) return check_world(MPI_ERR_INFO, CRMPI_NAME);
+  if (n < 0 || n >= static_cast<int>(vi->kv.size())) return check_world(MPI_ERR_ARG, CRMPI_NAME);
+  snprintf(k, MPI_MAX_INFO_KEY, "%s", vi->kv[n].first.c_str());
   return MPI_SUCCESS;
 }
 
 CRMPI_API int PMPI_Info_get_valuelen(MPI_Info i, const char* k, int* len, int* flag) {
   VInfo* vi = info(i);
+  if (!vi) return check_world(MPI_ERR_INFO, CRMPI_NAME);
+  if (!valid_key(k)) return check_world(MPI_ERR_INFO_KEY, CRMPI_NAME);
   *flag = 0;
-  if (!vi) return MPI_SUCCESS;
-  auto it = vi->kv.find(k);
+  auto it = find_key(vi, k);
   if (it == vi->kv.end()) return MPI_SUCCESS;
   *len = static_cast<int>(it->second.size());
   *flag = 1;
@@ -345,14 +451,19 @@ CRMPI_API int PMPI_Info_get_valuelen(MPI_Info i, const char* k, int* len, int* f
 
 CRMPI_API int PMPI_Info_delete(MPI_Info i, const char* k) {
   VInfo* vi = info(i);
-  if (!vi || !vi->kv.erase(k)) return check_world(MPI_ERR_INFO_NOKEY, CRMPI_NAME);
+  if (!vi || i == MPI_INFO_ENV) return check_world(MPI_ERR_INFO, CRMPI_NAME);
+  if (!valid_key(k)) return check_world(MPI_ERR_INFO_KEY, CRMPI_NAME);
+  auto it = find_key(vi, k);
+  if (it == vi->kv.end()) return check_world(MPI_ERR_INFO_NOKEY, CRMPI_NAME);
+  vi->kv.erase(it);
   return MPI_SUCCESS;
 }
 
 CRMPI_API int PMPI_Info_dup(MPI_Info i, MPI_Info* out) {
   VInfo* vi = info(i);
+  if (!vi) return check_world(MPI_ERR_INFO, CRMPI_NAME);
   auto* n = new VInfo;
-  if (vi) n->kv = vi->kv;
+  n->kv = vi->kv;
   *out = reinterpret_cast<MPI_Info>(n);
   return MPI_SUCCESS;
 }

@@ -76,6 +76,7 @@ int post_isend(VRequest* r, const void* buf, int count, MPI_Datatype t, int dest
   r->pmode = 1 + static_cast<int>(mode), r->pbuf = buf, r->pcount = count, r->ppeer = dest,
   r->ptag = tag;
   r->type = t;
+  r->type_ref.hold(t);
   if (dest != MPI_PROC_NULL) r->comm->sent++;
   return rc;
 }
@@ -84,6 +85,7 @@ int post_irecv(VRequest* r, void* buf, int count, MPI_Datatype t, int src, int t
   r->kind = VRequest::kRecv;
   r->pmode = -1, r->pbuf = buf, r->pcount = count, r->ppeer = src, r->ptag = tag;
   r->type = t;
+  r->type_ref.hold(t);  // its typemap unpacks the data at completion
   r->post_seq = ++g.posts;  // a checkpoint re-posts cancelled receives in this order
   // begin() first: a checkpoint it waited for may have drained a match.
   Call& m = begin(chan::kOpIrecv);
@@ -193,6 +195,7 @@ int persistent(const void* buf, int count, MPI_Datatype t, int peer, int tag, MP
   r->ppeer = peer;
   r->ptag = tag;
   r->type = t;
+  r->type_ref.hold(t);  // every MPI_Start uses it
   *req = reinterpret_cast<MPI_Request>(r);
   return MPI_SUCCESS;
 }
@@ -606,6 +609,7 @@ CRMPI_API int PMPI_Imrecv(void* buf, int count, MPI_Datatype t, MPI_Message* mes
   int rc = execute(m);
   r->real = m.a.request.request;
   r->type = t;
+  r->type_ref.hold(t);
   r->pmode = -1, r->pbuf = buf, r->pcount = count, r->ppeer = MPI_ANY_SOURCE, r->ptag = MPI_ANY_TAG;
   delete[] h;
   *message = MPI_MESSAGE_NULL;

@@ -5,8 +5,10 @@
 // MPI_Test* and returns, per completed request, its status and where its
 // received bytes are (inline in the reply, or already written by CMA). The
 // app then unpacks, counts receives, and frees or deactivates the handles.
+#include <sched.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -66,6 +68,21 @@ void pace_note(uint64_t key, bool found) {
   g_paced[g_paced_next++ % 8] = {key, mono_ns() + g.test_pace_ns};
 }
 
+void TypeRef::hold(MPI_Datatype t) {
+  VType* n = is_virtual(t, kMagicType) ? reinterpret_cast<VType*>(t) : nullptr;
+  if (n == v_) return;  // a persistent request, started again
+  if (n) ++n->refs;
+  reset();
+  v_ = n;
+}
+
+void TypeRef::reset() {
+  if (!v_) return;
+  VType* v = v_;
+  v_ = nullptr;
+  type_release(v);  // frees it if MPI_Type_free came first
+}
+
 VRequest* new_request(VRequest::Kind k, VComm* c) {
   auto* r = new VRequest;
   r->kind = k;
@@ -95,6 +112,16 @@ struct Completion {
   uint64_t* ids;
   std::vector<int> local;  // posted sends: complete without the lower half
   int active = 0;          // requests the lower half must complete
+  int pending_greq = 0;    // generalized requests not complete yet
+  int err = MPI_SUCCESS;   // from generalized requests' callbacks
+  // Waitall: requests completed here before a job checkpoint paused the
+  // call (now null), whose statuses are final.
+  std::vector<int> settled;
+  // Whether request i's status is final already (Waitall's local ones).
+  bool final_status(int i) const {
+    return std::find(local.begin(), local.end(), i) != local.end() ||
+           std::find(settled.begin(), settled.end(), i) != settled.end();
+  }
   bool single() const {
     return kind == chan::kWait || kind == chan::kTest || kind == chan::kGetStatus;
   }
@@ -116,16 +143,45 @@ void collect_ids(Completion& c) {
     VRequest* r =
         is_virtual(c.reqs[i], kMagicReq) ? reinterpret_cast<VRequest*>(c.reqs[i]) : nullptr;
     if (r && r->local_done) c.local.push_back(i);
+    if (r && r->greq && !r->greq->complete) c.pending_greq++;
     c.ids[i] = r && !r->local_done ? r->real : 0;
     c.active += c.ids[i] != 0;
   }
 }
 
+// A complete generalized request (MPI-3.1 12.2): its status from query_fn,
+// then (unless MPI_Request_get_status) free_fn and the handle.  Their
+// errors are the call's.
+void complete_greq(Completion& c, int i, MPI_Status* st) {
+  auto* r = reinterpret_cast<VRequest*>(c.reqs[i]);
+  GReq* q = r->greq;
+  MPI_Status tmp{};
+  MPI_Status* s = st == MPI_STATUS_IGNORE ? &tmp : st;
+  int err = s->MPI_ERROR;
+  empty_status(s);
+  int rc = q->query(q->extra, s);
+  if (c.kind != chan::kGetStatus) {
+    int frc = q->free(q->extra);
+    if (rc == MPI_SUCCESS) rc = frc;
+    delete q;
+    delete r;
+    c.reqs[i] = MPI_REQUEST_NULL;
+  }
+  if (c.single() || c.any()) {
+    s->MPI_ERROR = err;
+    if (rc != MPI_SUCCESS) c.err = rc;
+  } else if (rc != MPI_SUCCESS) {
+    s->MPI_ERROR = rc;
+    c.err = MPI_ERR_IN_STATUS;
+  }
+}
+
 // A request complete without the lower half: a posted send (empty
 // status), or one a checkpoint settled or a drained message completed (its
-// status).  Persistent ones become inactive.
-void complete_local(const Completion& c, int i, MPI_Status* st) {
+// status), or a generalized request.  Persistent ones become inactive.
+void complete_local(Completion& c, int i, MPI_Status* st) {
   auto* r = reinterpret_cast<VRequest*>(c.reqs[i]);
+  if (r->greq) return complete_greq(c, i, st);
   if (r->has_status && st != MPI_STATUS_IGNORE) {
     int err = st->MPI_ERROR;  // MPI_ERROR is set only by the *all/*some forms
     *st = r->done_status;
@@ -163,9 +219,8 @@ bool answer_local(Completion& c) {
     }
     return true;
   }
-  if (c.kind == chan::kWaitall) {
+  if (c.kind == chan::kWaitall) {  // (c.local now lists completed ones: read_reply skips them)
     for (int i : c.local) complete_local(c, i, c.status_of(i));
-    c.local.clear();
     return false;
   }
   if (c.active) return false;
@@ -176,6 +231,12 @@ bool answer_local(Completion& c) {
 
 // The standard's answers for lists with no active request.
 void answer_all_null(const Completion& c) {
+  if (c.pending_greq) {  // not null: generalized requests not complete yet
+    if (c.flag) *c.flag = 0;
+    if (c.index) *c.index = MPI_UNDEFINED;
+    if (c.outcount) *c.outcount = 0;
+    return;
+  }
   if (c.single()) {
     empty_status(c.statuses);
     if (c.flag) *c.flag = 1;
@@ -186,7 +247,8 @@ void answer_all_null(const Completion& c) {
   } else if (c.all()) {
     if (c.flag) *c.flag = 1;
     if (c.statuses != MPI_STATUSES_IGNORE)
-      for (int i = 0; i < c.n; ++i) empty_status(&c.statuses[i]);
+      for (int i = 0; i < c.n; ++i)  // (Waitall's local completions have their status)
+        if (!c.final_status(i)) empty_status(&c.statuses[i]);
   } else {
     *c.outcount = MPI_UNDEFINED;
   }
@@ -246,7 +308,7 @@ int read_reply(const Completion& c, const Call& m) {
   int k = 0;
   for (int i = 0; i < c.n; ++i) {
     if (!done[i]) {
-      if (c.all() && c.statuses != MPI_STATUSES_IGNORE && c.ids[i] == 0)
+      if (c.all() && c.statuses != MPI_STATUSES_IGNORE && c.ids[i] == 0 && !c.final_status(i))
         empty_status(&c.statuses[i]);
       continue;
     }
@@ -309,18 +371,26 @@ void settle_request(VRequest* r) {
   r->done_status._ucount = w.ucount;
 }
 
-int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag, int* outcount,
-                      int* indices, MPI_Status* statuses, const char* fn) {
+namespace {
+
+int complete_locked(int kind, int n, MPI_Request* reqs, int* index, int* flag, int* outcount,
+                    int* indices, MPI_Status* statuses, const char* fn,
+                    std::vector<int> settled = {}) {
   Lock l;
   Call& m = begin(chan::kOpComplete);
   Completion c{kind,    n,        reqs,
                index,   flag,     outcount,
                indices, statuses, reinterpret_cast<uint64_t*>(m.arena.at(0))};
+  c.settled = std::move(settled);
   collect_ids(c);
-  if (answer_local(c)) return MPI_SUCCESS;
+  if (c.pending_greq && kind == chan::kTestall) {  // all or nothing
+    answer_not_yet(c);
+    return MPI_SUCCESS;
+  }
+  if (answer_local(c)) return check_world(c.err, fn);
   if (!c.active) {
     answer_all_null(c);
-    return MPI_SUCCESS;
+    return check_world(c.err, fn);
   }
   uint64_t key = poll_key(c);
   if (c.polls() && pace_skip(key)) {  // "not yet", without the lower half
@@ -332,11 +402,53 @@ int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag,
   int rc = c.polls() ? poll_execute(m) : execute(m);
   // A Wait* a job checkpoint paused completed nothing: make it again (the
   // checkpoint may have completed some of the requests locally meanwhile).
-  if (rc == chan::kRcPaused) return complete_requests(kind, n, reqs, index, flag, outcount, indices, statuses, fn);
+  if (rc == chan::kRcPaused) {
+    c.settled.insert(c.settled.end(), c.local.begin(), c.local.end());
+    return complete_locked(kind, n, reqs, index, flag, outcount, indices, statuses, fn,
+                           std::move(c.settled));
+  }
   int k = read_reply(c, m);
   answer_counts(c, m, k);
   if (c.polls()) pace_note(key, k > 0 || (flag && *flag));
-  return check_world(rc, fn);
+  return check_world(rc != MPI_SUCCESS ? rc : c.err, fn);
+}
+
+bool has_pending_greq(int n, const MPI_Request* reqs) {
+  for (int i = 0; i < n; ++i)
+    if (is_virtual(reqs[i], kMagicReq)) {
+      const GReq* q = reinterpret_cast<const VRequest*>(reqs[i])->greq;
+      if (q && !q->complete) return true;
+    }
+  return false;
+}
+
+}  // namespace
+
+// Algorithm (waiting for generalized requests): they complete when some
+// thread calls MPI_Grequest_complete, which needs the API lock; so a Wait*
+// on a list holding one that is not complete yet runs as its Test* form in a
+// loop, the lock released between tests.
+int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag, int* outcount,
+                      int* indices, MPI_Status* statuses, const char* fn) {
+  bool wait = kind == chan::kWait || kind == chan::kWaitany || kind == chan::kWaitall ||
+              kind == chan::kWaitsome;
+  if (!wait || !has_pending_greq(n, reqs))
+    return complete_locked(kind, n, reqs, index, flag, outcount, indices, statuses, fn);
+  int test = kind == chan::kWait      ? chan::kTest
+             : kind == chan::kWaitany ? chan::kTestany
+             : kind == chan::kWaitall ? chan::kTestall
+                                      : chan::kTestsome;
+  for (;;) {
+    int done = 0, outc = 0;
+    int rc = complete_locked(test, n, reqs, index, test == chan::kTestsome ? nullptr : &done,
+                             test == chan::kTestsome ? &outc : nullptr, indices, statuses, fn);
+    if (test == chan::kTestsome) {
+      done = outc != 0;
+      *outcount = outc;
+    }
+    if (done || rc != MPI_SUCCESS) return rc;
+    sched_yield();
+  }
 }
 
 }  // namespace crmpi
@@ -373,6 +485,8 @@ CRMPI_API int PMPI_Cancel(MPI_Request* req) {
   Lock l;
   if (!is_virtual(*req, kMagicReq)) return check_world(MPI_ERR_REQUEST, CRMPI_NAME);
   VRequest* r = reinterpret_cast<VRequest*>(*req);
+  if (r->greq)  // the user's cancel_fn, told whether the request is complete
+    return check_world(r->greq->cancel(r->greq->extra, r->greq->complete), CRMPI_NAME);
   if (!r->real) return MPI_SUCCESS;
   Call& m = begin(chan::kOpCancel);
   m.a.request.request = r->real;
@@ -388,6 +502,17 @@ CRMPI_API int PMPI_Request_free(MPI_Request* req) {
   Lock l;
   if (!is_virtual(*req, kMagicReq)) return check_world(MPI_ERR_REQUEST, CRMPI_NAME);
   VRequest* r = reinterpret_cast<VRequest*>(*req);
+  if (r->greq) {  // free_fn runs now if complete, else at MPI_Grequest_complete
+    *req = MPI_REQUEST_NULL;
+    if (!r->greq->complete) {
+      r->greq->user_freed = true;
+      return MPI_SUCCESS;
+    }
+    int rc = r->greq->free(r->greq->extra);
+    delete r->greq;
+    delete r;
+    return check_world(rc, CRMPI_NAME);
+  }
   if (r->real) {
     Call& m = begin(chan::kOpRequestFree);
     m.a.request.request = r->real;
@@ -410,4 +535,31 @@ CRMPI_API int PMPI_Request_free(MPI_Request* req) {
 CRMPI_API int PMPI_Request_get_status(MPI_Request r, int* flag, MPI_Status* st) {
   return complete_requests(chan::kGetStatus, 1, &r, nullptr, flag, nullptr, nullptr, st,
                            CRMPI_NAME);
+}
+
+// ---------------------------------------------------------------- generalized requests
+
+CRMPI_API int PMPI_Grequest_start(MPI_Grequest_query_function* query,
+                                  MPI_Grequest_free_function* free_fn,
+                                  MPI_Grequest_cancel_function* cancel, void* extra,
+                                  MPI_Request* req) {
+  Lock l;
+  VRequest* r = new_request(VRequest::kDone, &g.self);
+  r->greq = new GReq{query, free_fn, cancel, extra};
+  *req = reinterpret_cast<MPI_Request>(r);
+  return MPI_SUCCESS;
+}
+
+CRMPI_API int PMPI_Grequest_complete(MPI_Request req) {
+  Lock l;
+  if (!is_virtual(req, kMagicReq) || !reinterpret_cast<VRequest*>(req)->greq)
+    return check_world(MPI_ERR_REQUEST, CRMPI_NAME);
+  VRequest* r = reinterpret_cast<VRequest*>(req);
+  r->greq->complete = true;
+  r->local_done = true;  // Wait/Test now answer it (query_fn, free_fn)
+  if (!r->greq->user_freed) return MPI_SUCCESS;
+  int rc = r->greq->free(r->greq->extra);  // MPI_Request_free came first
+  delete r->greq;
+  delete r;
+  return check_world(rc, CRMPI_NAME);
 }
