@@ -273,6 +273,35 @@ static void complete(MPI_Request* q, int n, int how) {
   }
 }
 
+/* A derived type freed while operations that use it are pending (MPI
+ * allows it: the operations keep the type alive); an in-place alltoallv
+ * with no send arrays. */
+static void freed_type(void) {
+  MPI_Datatype t, st;
+  MPI_Type_vector(3, 1, 2, MPI_INT, &t);
+  MPI_Type_commit(&t);
+  MPI_Type_dup(t, &st);
+  int* r = malloc(6 * size * sizeof(int));
+  int s[6], b[6], *ip = malloc(size * sizeof(int)), *c = malloc(2 * size * sizeof(int));
+  for (int i = 0; i < 6 * size; ++i) r[i] = -1;
+  for (int i = 0; i < 6; ++i) s[i] = i % 2 ? -2 : 10 * rank + i, b[i] = rank == 0 ? 7 * i : -1;
+  for (int j = 0; j < size; ++j) ip[j] = 10 * rank + j, c[j] = 1, c[size + j] = j;
+  MPI_Request q[3];
+  MPI_Iallgather(s, 1, st, r, 1, t, MPI_COMM_WORLD, &q[0]);
+  MPI_Ibcast(b, 1, t, 0, MPI_COMM_WORLD, &q[1]);
+  MPI_Ialltoallv(MPI_IN_PLACE, NULL, NULL, MPI_DATATYPE_NULL, ip, c, c + size, MPI_INT,
+                 MPI_COMM_WORLD, &q[2]);
+  MPI_Type_free(&t);
+  MPI_Type_free(&st);
+  MPI_Waitall(3, q, MPI_STATUSES_IGNORE);
+  for (int i = 0; i < 6 * size; ++i)
+    CHECK(r[i] == (i >= 5 * size || i % 5 % 2 ? -1 : 10 * (i / 5) + i % 5),
+          "iallgather, type freed while pending"); /* extent 5 ints */
+  for (int i = 0; i < 6; ++i) CHECK(b[i] == (i % 2 && rank ? -1 : 7 * i), "ibcast, type freed");
+  for (int j = 0; j < size; ++j) CHECK(ip[j] == 10 * j + rank, "ialltoallv in place");
+  free(r), free(ip), free(c);
+}
+
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -300,6 +329,7 @@ int main(int argc, char** argv) {
   }
   MPI_Type_free(&vec);
   MPI_Type_free(&cont2);
+  freed_type();
   printf("rank %d: nonblocking collectives ok\n", rank);
   MPI_Finalize();
   return 0;

@@ -91,6 +91,55 @@ static void gathers(int p, MPI_Datatype t, int stride) {
   free(rc), free(s), free(r);
 }
 
+/* In place (MPI_IN_PLACE as the send buffer, send arrays not given): the
+ * data for peer j are taken from receive block j and replaced by j's. */
+static void inplace(void) {
+  int *c = malloc(3 * size * sizeof(int)), *d = c + size, *bd = c + 2 * size;
+  MPI_Datatype* t = malloc(size * sizeof(MPI_Datatype));
+  int n = 0;
+  for (int j = 0; j < size; ++j) c[j] = (j + rank) % 3 + 1, d[j] = 4 * (size - 1 - j), n = 4 * size;
+  for (int j = 0; j < size; ++j) bd[j] = d[j] * (int)sizeof(int), t[j] = MPI_INT;
+  int* b = malloc(n * sizeof(int));
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < n; ++i) b[i] = -1;
+    for (int j = 0; j < size; ++j)
+      for (int i = 0; i < c[j]; ++i) b[d[j] + i] = 1000 * rank + 10 * j + i;
+    if (round == 0)
+      MPI_Alltoallv(MPI_IN_PLACE, NULL, NULL, MPI_DATATYPE_NULL, b, c, d, MPI_INT, MPI_COMM_WORLD);
+    else
+      MPI_Alltoallw(MPI_IN_PLACE, NULL, NULL, NULL, b, c, bd, t, MPI_COMM_WORLD);
+    for (int j = 0; j < size; ++j) {
+      for (int i = 0; i < c[j]; ++i)
+        CHECK(b[d[j] + i] == 1000 * j + 10 * rank + i, round ? "alltoallw in place" : "alltoallv in place");
+      for (int i = c[j]; i < 4; ++i) CHECK(b[d[j] + i] == -1, "in place gap untouched");
+    }
+  }
+  free(c), free(t), free(b);
+}
+
+/* Negative displacements: the buffer arguments point into the middle of
+ * the arrays, blocks lie on both sides of them. */
+static void negative(void) {
+  int *c = malloc(2 * size * sizeof(int)), *d = c + size;
+  int *s = malloc((4 * size + 1) * sizeof(int)), *r = malloc((4 * size + 1) * sizeof(int));
+  int mid = 2 * size;
+  for (int j = 0; j < size; ++j) c[j] = 2, d[j] = 4 * j - mid + 1;
+  for (int i = 0; i <= 4 * size; ++i) s[i] = 100 * rank + i, r[i] = -1;
+  MPI_Alltoallv(s + mid, c, d, MPI_INT, r + mid, c, d, MPI_INT, MPI_COMM_WORLD);
+  for (int j = 0; j < size; ++j)
+    for (int i = 0; i < 4; ++i)
+      CHECK(r[4 * j + 1 + i] == (i < 2 ? 100 * j + 4 * rank + 1 + i : -1), "alltoallv negative displacements");
+  CHECK(r[0] == -1, "before the first block untouched");
+  int mine = rank % 3;
+  for (int j = 0; j < size; ++j) c[j] = j % 3, d[j] = -3 * (j + 1);
+  for (int i = 0; i <= 4 * size; ++i) r[i] = -1;
+  MPI_Allgatherv(s + 1, mine, MPI_INT, r + 3 * size + 1, c, d, MPI_INT, MPI_COMM_WORLD);
+  for (int j = 0; j < size; ++j)
+    for (int i = 0; i < j % 3; ++i)
+      CHECK(r[3 * size + 1 - 3 * (j + 1) + i] == 100 * j + 1 + i, "allgatherv negative displacements");
+  free(c), free(s), free(r);
+}
+
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -109,6 +158,8 @@ int main(int argc, char** argv) {
     if (rank == 0) printf("pattern %d ok\n", p);
   }
   MPI_Type_free(&every2);
+  inplace();
+  negative();
   printf("rank %d: v-collectives ok\n", rank);
   MPI_Finalize();
   return 0;
