@@ -4,7 +4,8 @@
  * ints, and a resized type interleaves the blocks of the gathered buffer.
  * Arguments that the standard says are not significant on a rank (the send
  * type at a scatter's non-root, the receive side at a gather's non-root) are
- * given as MPI_DATATYPE_NULL, NULL and 0. Every root takes its turn. */
+ * given as MPI_DATATYPE_NULL, NULL and 0. Every root takes its turn. Then
+ * a type of size 0 with nonzero counts. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,36 @@
 
 static int rank, size;
 #define B 4 /* ints per rank block */
+
+/* A type of size 0 (a contiguous type of no elements): collectives with
+ * nonzero counts of it move nothing and leave every buffer as it was. */
+static void zero_size(void) {
+  MPI_Datatype z;
+  MPI_Type_contiguous(0, MPI_INT, &z);
+  MPI_Type_commit(&z);
+  int* b = malloc(8 * size * sizeof(int));
+  int* c = malloc(2 * size * sizeof(int));
+  for (int i = 0; i < 8 * size; ++i) b[i] = rank + i;
+  for (int i = 0; i < size; ++i) c[i] = 2, c[size + i] = 3 * i;
+  MPI_Request q;
+  MPI_Bcast(b, 10, z, 0, MPI_COMM_WORLD);
+  MPI_Gather(b, 3, z, b + size, 3, z, size - 1, MPI_COMM_WORLD);
+  MPI_Allgatherv(b, 2, z, b + size, c, c + size, z, MPI_COMM_WORLD);
+  MPI_Ialltoall(b, 2, z, b + 4 * size, 2, z, MPI_COMM_WORLD, &q);
+  MPI_Wait(&q, MPI_STATUS_IGNORE);
+  /* alltoallw: the zero-size type to odd peers, a zero count to even ones */
+  int* wc = malloc(2 * size * sizeof(int));
+  MPI_Datatype* wt = malloc(size * sizeof(MPI_Datatype));
+  for (int i = 0; i < size; ++i) wc[i] = i % 2 ? 5 : 0, wc[size + i] = 0, wt[i] = i % 2 ? z : MPI_INT;
+  int* rc = malloc(size * sizeof(int));
+  MPI_Datatype* rt = malloc(size * sizeof(MPI_Datatype));
+  for (int i = 0; i < size; ++i) rc[i] = rank % 2 ? 5 : 0, rt[i] = rank % 2 ? z : MPI_INT;
+  MPI_Alltoallw(b, wc, wc + size, wt, b + 4 * size, rc, wc + size, rt, MPI_COMM_WORLD);
+  free(wc), free(wt), free(rc), free(rt);
+  for (int i = 0; i < 8 * size; ++i) CHECK(b[i] == rank + i, "zero-size type moves nothing");
+  MPI_Type_free(&z);
+  free(b), free(c);
+}
 
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
@@ -98,6 +129,7 @@ int main(int argc, char** argv) {
   MPI_Type_free(&vec), MPI_Type_free(&vec_blk), MPI_Type_free(&cont);
   MPI_Type_free(&col), MPI_Type_free(&col_r);
   free(big), free(mat), free(a2a);
+  zero_size();
   printf("rank %d: derived-type scatter/gather ok\n", rank);
   MPI_Finalize();
   return 0;

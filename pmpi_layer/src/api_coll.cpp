@@ -163,16 +163,27 @@ struct WireTypes {
   uint64_t s, r;
   int64_t mult = 1;
   VOp* uop;
+  bool sdead = false, rdead = false;  // the side moves nothing: counts 0, MPI_BYTE
 };
+
+// Whether a side of a data-moving collective moves no data on this rank:
+// nothing is covered there, or its type has size 0 (MPI allows such types;
+// every rank's signature is then empty, as the matching rule requires).
+bool dead_side(int span, MPI_Datatype t) {
+  if (span == 0) return true;
+  const TypeMap* tm = typemap(t);
+  return tm && tm->size == 0;
+}
 
 WireTypes wire_types(const Coll& x, const Spans& sp) {
   bool red = is_reduction(x.kind);
   // A side that moves nothing here may name any type, or none: the standard
   // says it is not significant (a scatter's send type at a non-root...).
-  bool sdead = !red && sp.s == 0 && !sp.inplace, rdead = !red && sp.r == 0;
+  bool sdead = !red && !sp.inplace && dead_side(sp.s, x.stype);
+  bool rdead = !red && dead_side(sp.r, x.rtype);
   WireTypes w{sdead ? wire_type(MPI_BYTE) : red ? wire_type(x.stype) : wire_type_packed(x.stype),
               rdead ? wire_type(MPI_BYTE) : red ? wire_type(x.rtype) : wire_type_packed(x.rtype), 1,
-              is_virtual(x.op, kMagicOp) ? reinterpret_cast<VOp*>(x.op) : nullptr};
+              is_virtual(x.op, kMagicOp) ? reinterpret_cast<VOp*>(x.op) : nullptr, sdead, rdead};
   if (red && !w.uop && type_derived(x.rtype)) {
     const TypeMap* tm = typemap(x.rtype);
     if (tm->base == TypeMap::kMixed || tm->base_size * tm->nprims != tm->size)
@@ -221,16 +232,16 @@ void describe_buffers(Call& m, const Coll& x, Spans& sp, Dest& d, std::vector<ch
 }
 
 // The count/displacement arrays, inline (counts in base elements).
-void describe_arrays(Call& m, const Coll& x, const Spans& sp, int n, int64_t mult) {
+void describe_arrays(Call& m, const Coll& x, const Spans& sp, const WireTypes& w, int n) {
   m.extra = {};
   if (!x.scounts && !x.rcounts) return;
   size_t off = m.arena.alloc(4 * n * sizeof(int));
   if (off == SIZE_MAX) fatal("%s: communicator too large for the channel", x.fn);
   int* arr = reinterpret_cast<int*>(m.arena.at(off));
   for (int i = 0; i < n; ++i) {
-    arr[i] = x.scounts ? x.scounts[i] : 0;
+    arr[i] = x.scounts && !w.sdead ? x.scounts[i] : 0;
     arr[n + i] = x.sdispls ? x.sdispls[i] - sp.slo : 0;
-    arr[2 * n + i] = x.rcounts ? static_cast<int>(x.rcounts[i] * mult) : 0;
+    arr[2 * n + i] = x.rcounts && !w.rdead ? static_cast<int>(x.rcounts[i] * w.mult) : 0;
     arr[3 * n + i] = x.rdispls ? x.rdispls[i] - sp.rlo : 0;
   }
   m.extra = {0, 4 * n * sizeof(int), off, chan::kInline, 0};
@@ -240,9 +251,10 @@ void describe_args(Call& m, const Coll& x, const VComm& vc, const WireTypes& w) 
   m.a.coll.kind = x.kind;
   m.a.coll.comm = vc.real;
   m.a.coll.stype = w.s;
-  m.a.coll.scount = static_cast<uint64_t>(x.scount * (is_reduction(x.kind) ? w.mult : 1));
+  m.a.coll.scount =
+      w.sdead ? 0 : static_cast<uint64_t>(x.scount * (is_reduction(x.kind) ? w.mult : 1));
   m.a.coll.rtype = w.r;
-  m.a.coll.rcount = static_cast<uint64_t>(x.rcount * w.mult);
+  m.a.coll.rcount = w.rdead ? 0 : static_cast<uint64_t>(x.rcount * w.mult);
   m.a.coll.root = static_cast<uint64_t>(x.root);
   m.a.coll.op = x.op == MPI_OP_NULL ? 0 : wire_op(x.op);
   m.a.coll.nonblocking = x.req != nullptr;
@@ -279,7 +291,7 @@ int run(const Coll& x) {
     d.tm = keep.get();
     r->after = [keep]() {};
   }
-  describe_arrays(m, x, sp, vc->size, w.mult);
+  describe_arrays(m, x, sp, w, vc->size);
   describe_args(m, x, *vc, w);
   if (r) record(r->coll, x, *vc);
   int rc = execute(m);
