@@ -302,6 +302,36 @@ static void freed_type(void) {
   free(r), free(ip), free(c);
 }
 
+/* A user-defined op (called back into this process while the request is
+ * pending) and payloads far larger than the channel's inline area. */
+static void add_ints(void* in, void* inout, int* len, MPI_Datatype* t) {
+  (void)t;
+  for (int i = 0; i < *len; ++i) ((int*)inout)[i] += ((int*)in)[i];
+}
+
+static void large_and_user_op(void) {
+  enum { N = 150000 };
+  MPI_Op op;
+  MPI_Op_create(add_ints, 1, &op);
+  int *a = malloc(N * sizeof(int)), *b = malloc(N * sizeof(int));
+  int *g = malloc((size_t)N * size * sizeof(int)), x = rank + 1, y = 0;
+  for (int i = 0; i < N; ++i) a[i] = rank + i, b[i] = rank == 0 ? 3 * i : -1;
+  MPI_Request q[4];
+  MPI_Iallreduce(&x, &y, 1, MPI_INT, op, MPI_COMM_WORLD, &q[0]);
+  MPI_Ibcast(b, N, MPI_INT, 0, MPI_COMM_WORLD, &q[1]);
+  MPI_Iallgather(a, N, MPI_INT, g, N, MPI_INT, MPI_COMM_WORLD, &q[2]);
+  MPI_Iallreduce(MPI_IN_PLACE, a, N, MPI_INT, op, MPI_COMM_WORLD, &q[3]);
+  MPI_Waitall(4, q, MPI_STATUSES_IGNORE);
+  CHECK(y == size * (size + 1) / 2, "iallreduce user op");
+  for (int i = 0; i < N; i += 997) {
+    CHECK(b[i] == 3 * i, "ibcast large");
+    CHECK(a[i] == size * i + size * (size - 1) / 2, "iallreduce large, user op, in place");
+    for (int j = 0; j < size; ++j) CHECK(g[(size_t)j * N + i] == j + i, "iallgather large");
+  }
+  MPI_Op_free(&op);
+  free(a), free(b), free(g);
+}
+
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -330,6 +360,7 @@ int main(int argc, char** argv) {
   MPI_Type_free(&vec);
   MPI_Type_free(&cont2);
   freed_type();
+  large_and_user_op();
   printf("rank %d: nonblocking collectives ok\n", rank);
   MPI_Finalize();
   return 0;
