@@ -418,6 +418,20 @@ void type_release(VType* v);
 
 // VRequest helpers (api_req.cpp)
 VRequest* new_request(VRequest::Kind k, VComm* c);
+
+// ---- all-to-all of typed blocks (api_coll.cpp; issue 11): MPI_Alltoallw
+// and the neighbourhood collectives. For each peer (rank of the group MPI
+// exchanges with), the blocks sent to it and received from it, in order.
+struct TypedBlock {
+  char* buf;
+  int count;
+  MPI_Datatype type;
+};
+struct BlockPlan {
+  std::vector<std::vector<TypedBlock>> send, recv;
+  bool inplace = false;  // MPI_IN_PLACE: each peer's send blocks are its receive blocks
+};
+int alltoall_blocks(MPI_Comm c, const BlockPlan& p, MPI_Request* req, const char* fn);
 int complete_requests(int kind, int n, MPI_Request* reqs, int* index, int* flag, int* outcount,
                       int* indices, MPI_Status* statuses, const char* fn);
 

@@ -11,6 +11,7 @@
 // (api_op.cpp). Each collective increments its communicator's coll_seq.
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "api.h"
 
@@ -34,11 +35,28 @@ struct Coll {
   MPI_Request* req = nullptr;
 };
 
-int span(const int* counts, const int* displs, int n) {
-  int s = 0;
+// The elements a v-variant's blocks cover, [lo, hi) in units of the
+// type's extent: lo is below 0 when a displacement is negative (MPI allows
+// it), and the buffer is then described from that element on.
+struct Range {
+  int lo = 0, hi = 0;
+};
+
+Range range(const int* counts, const int* displs, int n) {
+  Range r;
+  if (!counts || !displs) return r;
   for (int i = 0; i < n; ++i)
-    if (counts[i] > 0) s = std::max(s, displs[i] + counts[i]);
-  return s;
+    if (counts[i] > 0) {
+      r.lo = std::min(r.lo, displs[i]);
+      r.hi = std::max(r.hi, displs[i] + counts[i]);
+    }
+  return r;
+}
+
+int span(const int* counts, const int* displs, int n, int* lo) {
+  Range r = range(counts, displs, n);
+  *lo = r.lo;
+  return r.hi - r.lo;
 }
 
 bool is_reduction(chan::CollKind k) {
@@ -51,6 +69,7 @@ bool is_reduction(chan::CollKind k) {
 // "span" above), and whether the destination starts from the app's contents.
 struct Spans {
   int s = 0, r = 0;
+  int slo = 0, rlo = 0;  // first element (v-variants with negative displacements)
   bool prefill = false, inplace = false;
 };
 
@@ -58,7 +77,7 @@ Spans spans(const Coll& x, const VComm& vc) {
   int n = vc.size, me = vc.rank;
   bool root = me == x.root, inplace = x.sbuf == MPI_IN_PLACE;
   if (x.kind == chan::kScatter || x.kind == chan::kScatterv) inplace = false;
-  int sspan = 0, rspan = 0;
+  int sspan = 0, rspan = 0, slo = 0, rlo = 0;
   bool prefill = inplace;
   switch (x.kind) {
     case chan::kBarrier:
@@ -96,7 +115,7 @@ Spans spans(const Coll& x, const VComm& vc) {
       break;
     case chan::kGatherv:
       sspan = x.scount;
-      rspan = root ? span(x.rcounts, x.rdispls, n) : 0;
+      rspan = root ? span(x.rcounts, x.rdispls, n, &rlo) : 0;
       prefill = true;
       break;
     case chan::kScatter:
@@ -104,7 +123,7 @@ Spans spans(const Coll& x, const VComm& vc) {
       rspan = x.rcount;
       break;
     case chan::kScatterv:
-      sspan = root ? span(x.scounts, x.sdispls, n) : 0;
+      sspan = root ? span(x.scounts, x.sdispls, n, &slo) : 0;
       rspan = x.rcount;
       break;
     case chan::kAllgather:
@@ -113,7 +132,7 @@ Spans spans(const Coll& x, const VComm& vc) {
       break;
     case chan::kAllgatherv:
       sspan = x.scount;
-      rspan = span(x.rcounts, x.rdispls, n);
+      rspan = span(x.rcounts, x.rdispls, n, &rlo);
       prefill = true;
       break;
     case chan::kAlltoall:
@@ -125,8 +144,8 @@ Spans spans(const Coll& x, const VComm& vc) {
       prefill = true;
       break;
     case chan::kAlltoallv:
-      sspan = span(x.scounts, x.sdispls, n);
-      rspan = span(x.rcounts, x.rdispls, n);
+      sspan = inplace ? 0 : span(x.scounts, x.sdispls, n, &slo);  // in place: no send arrays
+      rspan = span(x.rcounts, x.rdispls, n, &rlo);
       prefill = true;
       break;
     default:
@@ -135,7 +154,7 @@ Spans spans(const Coll& x, const VComm& vc) {
   if (x.kind == chan::kScatter || x.kind == chan::kScatterv) prefill = false;
   if ((x.kind == chan::kGather || x.kind == chan::kScatter) && inplace)
     prefill = x.kind == chan::kGather;
-  return {sspan, rspan, prefill, inplace};
+  return {sspan, rspan, slo, rlo, prefill, inplace};
 }
 
 // Element types on the wire. A reduction with a predefined op on a derived
@@ -144,13 +163,27 @@ struct WireTypes {
   uint64_t s, r;
   int64_t mult = 1;
   VOp* uop;
+  bool sdead = false, rdead = false;  // the side moves nothing: counts 0, MPI_BYTE
 };
 
-WireTypes wire_types(const Coll& x) {
+// Whether a side of a data-moving collective moves no data on this rank:
+// nothing is covered there, or its type has size 0 (MPI allows such types;
+// every rank's signature is then empty, as the matching rule requires).
+bool dead_side(int span, MPI_Datatype t) {
+  if (span == 0) return true;
+  const TypeMap* tm = typemap(t);
+  return tm && tm->size == 0;
+}
+
+WireTypes wire_types(const Coll& x, const Spans& sp) {
   bool red = is_reduction(x.kind);
-  WireTypes w{red ? wire_type(x.stype) : wire_type_packed(x.stype),
-              red ? wire_type(x.rtype) : wire_type_packed(x.rtype), 1,
-              is_virtual(x.op, kMagicOp) ? reinterpret_cast<VOp*>(x.op) : nullptr};
+  // A side that moves nothing here may name any type, or none: the standard
+  // says it is not significant (a scatter's send type at a non-root...).
+  bool sdead = !red && !sp.inplace && dead_side(sp.s, x.stype);
+  bool rdead = !red && dead_side(sp.r, x.rtype);
+  WireTypes w{sdead ? wire_type(MPI_BYTE) : red ? wire_type(x.stype) : wire_type_packed(x.stype),
+              rdead ? wire_type(MPI_BYTE) : red ? wire_type(x.rtype) : wire_type_packed(x.rtype), 1,
+              is_virtual(x.op, kMagicOp) ? reinterpret_cast<VOp*>(x.op) : nullptr, sdead, rdead};
   if (red && !w.uop && type_derived(x.rtype)) {
     const TypeMap* tm = typemap(x.rtype);
     if (tm->base == TypeMap::kMixed || tm->base_size * tm->nprims != tm->size)
@@ -164,6 +197,13 @@ WireTypes wire_types(const Coll& x) {
   return w;
 }
 
+// `buf` moved by `lo` elements of type t (lo <= 0: see Range).
+const void* shifted(const void* buf, int lo, MPI_Datatype t) {
+  if (lo == 0) return buf;
+  const TypeMap* tm = typemap(t);
+  return static_cast<const char*>(buf) + static_cast<int64_t>(lo) * (tm ? tm->extent() : 0);
+}
+
 // The send and receive buffers (into `d`, where the received data will be
 // finished from). A scatter's in-place root receives nothing (sp.r = 0).
 void describe_buffers(Call& m, const Coll& x, Spans& sp, Dest& d, std::vector<char>& tmp) {
@@ -172,14 +212,18 @@ void describe_buffers(Call& m, const Coll& x, Spans& sp, Dest& d, std::vector<ch
     m.src = {};
   else if (sp.inplace)
     m.src = {0, 0, 0, chan::kInPlace, 0};
+  else if (sp.s == 0)  // nothing to send, or the send side is not significant here
+    m.src = {};
   else
-    source(m.src, m.arena, x.sbuf, sp.s, red ? x.rtype : x.stype, tmp, true, red);
+    source(m.src, m.arena, shifted(x.sbuf, sp.slo, x.stype), sp.s, red ? x.rtype : x.stype, tmp,
+           true, red);
   if ((x.kind == chan::kScatter || x.kind == chan::kScatterv) && x.rbuf == MPI_IN_PLACE) {
     m.dst = {0, 0, 0, chan::kInPlace, 0};
     d.wire = {};
     sp.r = 0;
   } else if (sp.r > 0) {
-    dest(d, m.arena, x.rbuf, sp.r, x.rtype, sp.prefill, !nb, red);
+    dest(d, m.arena, const_cast<void*>(shifted(x.rbuf, sp.rlo, x.rtype)), sp.r, x.rtype,
+         sp.prefill, !nb, red);
     m.dst = d.wire;
   } else {
     m.dst = {};
@@ -188,17 +232,17 @@ void describe_buffers(Call& m, const Coll& x, Spans& sp, Dest& d, std::vector<ch
 }
 
 // The count/displacement arrays, inline (counts in base elements).
-void describe_arrays(Call& m, const Coll& x, int n, int64_t mult) {
+void describe_arrays(Call& m, const Coll& x, const Spans& sp, const WireTypes& w, int n) {
   m.extra = {};
   if (!x.scounts && !x.rcounts) return;
   size_t off = m.arena.alloc(4 * n * sizeof(int));
   if (off == SIZE_MAX) fatal("%s: communicator too large for the channel", x.fn);
   int* arr = reinterpret_cast<int*>(m.arena.at(off));
   for (int i = 0; i < n; ++i) {
-    arr[i] = x.scounts ? x.scounts[i] : 0;
-    arr[n + i] = x.sdispls ? x.sdispls[i] : 0;
-    arr[2 * n + i] = x.rcounts ? static_cast<int>(x.rcounts[i] * mult) : 0;
-    arr[3 * n + i] = x.rdispls ? x.rdispls[i] : 0;
+    arr[i] = x.scounts && !w.sdead ? x.scounts[i] : 0;
+    arr[n + i] = x.sdispls ? x.sdispls[i] - sp.slo : 0;
+    arr[2 * n + i] = x.rcounts && !w.rdead ? static_cast<int>(x.rcounts[i] * w.mult) : 0;
+    arr[3 * n + i] = x.rdispls ? x.rdispls[i] - sp.rlo : 0;
   }
   m.extra = {0, 4 * n * sizeof(int), off, chan::kInline, 0};
 }
@@ -207,9 +251,10 @@ void describe_args(Call& m, const Coll& x, const VComm& vc, const WireTypes& w) 
   m.a.coll.kind = x.kind;
   m.a.coll.comm = vc.real;
   m.a.coll.stype = w.s;
-  m.a.coll.scount = static_cast<uint64_t>(x.scount * (is_reduction(x.kind) ? w.mult : 1));
+  m.a.coll.scount =
+      w.sdead ? 0 : static_cast<uint64_t>(x.scount * (is_reduction(x.kind) ? w.mult : 1));
   m.a.coll.rtype = w.r;
-  m.a.coll.rcount = static_cast<uint64_t>(x.rcount * w.mult);
+  m.a.coll.rcount = w.rdead ? 0 : static_cast<uint64_t>(x.rcount * w.mult);
   m.a.coll.root = static_cast<uint64_t>(x.root);
   m.a.coll.op = x.op == MPI_OP_NULL ? 0 : wire_op(x.op);
   m.a.coll.nonblocking = x.req != nullptr;
@@ -235,13 +280,18 @@ int run(const Coll& x) {
   if (!vc) return check_world(MPI_ERR_COMM, x.fn);
   Spans sp = spans(x, *vc);
   Call& m = begin(chan::kOpColl);
-  WireTypes w = wire_types(x);
+  WireTypes w = wire_types(x, sp);
   VRequest* r = x.req ? new_request(VRequest::kColl, vc) : nullptr;
   Dest local;
   Dest& d = r ? r->dst : local;
   std::vector<char> tmp;
   describe_buffers(m, x, sp, d, tmp);
-  describe_arrays(m, x, vc->size, w.mult);
+  if (r && d.tm) {  // MPI lets the app free the type before completion: unpack with a copy
+    auto keep = std::make_shared<const TypeMap>(*d.tm);
+    d.tm = keep.get();
+    r->after = [keep]() {};
+  }
+  describe_arrays(m, x, sp, w, vc->size);
   describe_args(m, x, *vc, w);
   if (r) record(r->coll, x, *vc);
   int rc = execute(m);
@@ -423,92 +473,97 @@ CRMPI_API int PMPI_Ialltoallv(const void* s, const int* sc, const int* sd, MPI_D
   return run(x);
 }
 
-// Alltoallw: every block is packed densely (predefined types raw, derived
-// types by their typemap), the agent runs MPI_Alltoallw on the packed
-// buffers with byte displacements, and the received blocks are unpacked.
+// All-to-all of typed blocks: MPI_Alltoallw and the neighbourhood
+// collectives (api_topo.cpp).
+//
+// Algorithm: the blocks for each peer are packed densely one after another
+// (put_payload: derived and padded pair types by their type map, the others
+// raw), so that every peer pair exchanges one run of bytes; the agent runs
+// MPI_(I)alltoallw of MPI_BYTE with byte counts and displacements on the
+// packed buffers, and the bytes from each peer are unpacked into its blocks
+// in order. Blocks of count 0 are left out (their type is not looked at:
+// MPI allows any type there). The receive blocks keep their own copy of
+// their type map: the app may free a type before a nonblocking call
+// completes.
 namespace {
 
-void copy_block(bool pack, char* user, int count, MPI_Datatype t, char* packed) {
-  const TypeMap* tm = typemap(t);
-  if (!type_derived(t)) {
-    size_t bytes = static_cast<size_t>(count) * tm->extent();
-    if (pack)
-      memcpy(packed, user, bytes);
+struct Unpack {
+  char* user;
+  int count;
+  bool packed;
+  std::shared_ptr<const TypeMap> tm;
+  size_t off;
+};
+
+const TypeMap* block_map(const TypedBlock& b, const char* fn) {
+  const TypeMap* tm = typemap(b.type);
+  if (!tm) fatal("%s: invalid datatype handle %p", fn, static_cast<void*>(b.type));
+  return tm;
+}
+
+// Byte count and offset of each peer's run; returns the total.
+size_t runs(const std::vector<std::vector<TypedBlock>>& peers, std::vector<int>& cnt,
+            std::vector<int>& off, const char* fn) {
+  size_t tot = 0;
+  for (size_t i = 0; i < peers.size(); ++i) {
+    off[i] = static_cast<int>(tot);
+    for (const TypedBlock& b : peers[i])
+      if (b.count > 0) tot += payload_bytes(*block_map(b, fn), b.count, packs(b.type));
+    cnt[i] = static_cast<int>(tot - static_cast<size_t>(off[i]));
+  }
+  if (tot > static_cast<size_t>(INT32_MAX)) fatal("%s: more than 2 GiB of data", fn);
+  return tot;
+}
+
+void pack_runs(const std::vector<std::vector<TypedBlock>>& peers, char* out) {
+  for (const auto& blocks : peers)
+    for (const TypedBlock& b : blocks) {
+      if (b.count <= 0) continue;
+      const TypeMap* tm = typemap(b.type);
+      put_payload(*tm, packs(b.type), b.buf, b.count, out);
+      out += payload_bytes(*tm, b.count, packs(b.type));
+    }
+}
+
+std::vector<Unpack> unpack_plan(const std::vector<std::vector<TypedBlock>>& peers) {
+  std::vector<Unpack> u;
+  size_t off = 0;
+  for (const auto& blocks : peers)
+    for (const TypedBlock& b : blocks) {
+      if (b.count <= 0) continue;
+      auto tm = std::make_shared<const TypeMap>(*typemap(b.type));
+      u.push_back({b.buf, b.count, packs(b.type), tm, off});
+      off += payload_bytes(*tm, b.count, u.back().packed);
+    }
+  return u;
+}
+
+void unpack_runs(const std::vector<Unpack>& plan, const char* packed) {
+  for (const Unpack& u : plan) {
+    size_t bytes = payload_bytes(*u.tm, u.count, u.packed);
+    if (u.packed)
+      u.tm->unpack(packed + u.off, bytes, u.count, u.user);
     else
-      memcpy(user, packed, bytes);
-  } else if (pack) {
-    tm->pack(user, count, packed);
-  } else {
-    tm->unpack(packed, static_cast<size_t>(count) * tm->size, count, user);
+      memcpy(u.user, packed + u.off, bytes);
   }
 }
 
-size_t block_bytes(int count, MPI_Datatype t, const char* fn) {
-  const TypeMap* tm = typemap(t);
-  if (!tm) fatal("%s: invalid datatype handle %p", fn, static_cast<void*>(t));
-  return payload_bytes(*tm, count, type_derived(t));
-}
-
-int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype* st, void* rbuf,
-              const int* rc, const int* rd, const MPI_Datatype* rt, MPI_Comm c, MPI_Request* req,
-              const char* fn) {
-  Lock l;
-  VComm* vc = comm(c);
-  if (!vc) return check_world(MPI_ERR_COMM, fn);
-  int n = vc->size;
-  bool inplace = sbuf == MPI_IN_PLACE, nb = req != nullptr;
-  const int* scount = inplace ? rc : sc;
-  const MPI_Datatype* stype = inplace ? rt : st;
-  std::vector<int> soff(n), roff(n);
-  std::vector<uint64_t> wt(2 * n);
-  size_t stot = 0, rtot = 0;
-  for (int i = 0; i < n; ++i) {
-    roff[i] = static_cast<int>(rtot);
-    rtot += block_bytes(rc[i], rt[i], fn);
-    soff[i] = static_cast<int>(stot);
-    stot += block_bytes(scount[i], stype[i], fn);
-  }
-  VRequest* r = nb ? new_request(VRequest::kColl, vc) : nullptr;
-  std::vector<char> local;
-  std::vector<char>& rpk = r ? r->packed : local;
-  rpk.resize(rtot);
-  if (inplace)
-    for (int i = 0; i < n; ++i)
-      copy_block(true, static_cast<char*>(rbuf) + rd[i], rc[i], rt[i], rpk.data() + roff[i]);
-  std::vector<char> spk(inplace ? 0 : stot), tmp;
-  if (!inplace)
-    for (int i = 0; i < n; ++i)
-      copy_block(true, static_cast<char*>(const_cast<void*>(sbuf)) + sd[i], sc[i], st[i],
-                 spk.data() + soff[i]);
-
-  Call& m = begin(chan::kOpColl);
-  for (int i = 0; i < n; ++i) {  // after begin(): a restart may have parked us there
-    wt[n + i] = wire_type(rt[i]);
-    wt[i] = wire_type(stype[i]);
-  }
-  Arena& a = m.arena;
-  if (inplace)
-    m.src = {0, 0, 0, chan::kInPlace, 0};
-  else
-    source(m.src, a, spk.data(), static_cast<int>(stot), MPI_BYTE, tmp);
-  Dest local_dest;
-  Dest& d = r ? r->dst : local_dest;
-  dest(d, a, rpk.data(), static_cast<int>(rtot), MPI_BYTE, inplace, !nb);
-  m.dst = d.wire;
+// The call's arguments: arrays scounts, sdispls, rcounts, rdispls (bytes),
+// then 2n wire types, all MPI_BYTE.
+void describe_w(Call& m, VComm& vc, const std::vector<int> (&a)[4], bool inplace, bool nb,
+                const char* fn) {
+  int n = static_cast<int>(a[0].size());
   size_t words = 8 * static_cast<size_t>(n);
-  size_t off = a.alloc(words * sizeof(int));
+  size_t off = m.arena.alloc(words * sizeof(int));
   if (off == SIZE_MAX) fatal("%s: communicator too large for the channel", fn);
-  int* arr = reinterpret_cast<int*>(a.data + off);
-  for (int i = 0; i < n; ++i) {
-    arr[i] = inplace ? 0 : sc[i];
-    arr[n + i] = soff[i];
-    arr[2 * n + i] = rc[i];
-    arr[3 * n + i] = roff[i];
-  }
+  int* arr = reinterpret_cast<int*>(m.arena.data + off);
+  for (int k = 0; k < 4; ++k) memcpy(arr + k * n, a[k].data(), n * sizeof(int));
+  if (inplace) memset(arr, 0, n * sizeof(int));
+  std::vector<uint64_t> wt(2 * n, wire_type(MPI_BYTE));
   memcpy(arr + 4 * n, wt.data(), 2 * n * sizeof(uint64_t));
   m.extra = {0, words * sizeof(int), off, chan::kInline, 0};
   m.a.coll.kind = chan::kAlltoallw;
-  m.a.coll.comm = vc->real;
+  m.a.coll.comm = vc.real;
   m.a.coll.stype = m.a.coll.rtype = wire_type(MPI_BYTE);
   m.a.coll.scount = m.a.coll.rcount = 0;
   m.a.coll.root = 0;
@@ -517,41 +572,79 @@ int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype
   m.a.coll.user_op = 0;
   m.a.coll.app_type = 0;
   m.a.coll.comm_size = static_cast<uint64_t>(n);
-  int rcode = execute(m);
-  if (rcode == chan::kRcPaused) {  // a job checkpoint came first: make it again
+}
+
+}  // namespace
+
+int crmpi::alltoall_blocks(MPI_Comm c, const BlockPlan& p, MPI_Request* req, const char* fn) {
+  Lock l;
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, fn);
+  size_t n = p.recv.size();  // peers: the group MPI exchanges with
+  if (!p.inplace && p.send.size() != n) fatal("%s: send and receive peers differ", fn);
+  std::vector<int> a[4] = {std::vector<int>(n), std::vector<int>(n), std::vector<int>(n),
+                           std::vector<int>(n)};  // scounts, sdispls, rcounts, rdispls
+  size_t stot = p.inplace ? 0 : runs(p.send, a[0], a[1], fn);
+  size_t rtot = runs(p.recv, a[2], a[3], fn);
+  bool nb = req != nullptr;
+  VRequest* r = nb ? new_request(VRequest::kColl, vc) : nullptr;
+  std::vector<char> local, spk(stot), tmp;
+  std::vector<char>& rpk = r ? r->packed : local;
+  rpk.resize(rtot);
+  if (p.inplace) pack_runs(p.recv, rpk.data());  // the data to send are in the receive blocks
+  if (!p.inplace) pack_runs(p.send, spk.data());
+  std::vector<Unpack> plan = unpack_plan(p.recv);
+
+  Call& m = begin(chan::kOpColl);
+  if (p.inplace)
+    m.src = {0, 0, 0, chan::kInPlace, 0};
+  else
+    source(m.src, m.arena, spk.data(), static_cast<int>(stot), MPI_BYTE, tmp);
+  Dest local_dest;
+  Dest& d = r ? r->dst : local_dest;
+  dest(d, m.arena, rpk.data(), static_cast<int>(rtot), MPI_BYTE, p.inplace, !nb);
+  m.dst = d.wire;
+  describe_w(m, *vc, a, p.inplace, nb, fn);
+  int rc = execute(m);
+  if (rc == chan::kRcPaused) {  // a job checkpoint came first: make it again
     delete r;
-    return alltoallw(sbuf, sc, sd, st, rbuf, rc, rd, rt, c, req, fn);
+    return alltoall_blocks(c, p, req, fn);
   }
   vc->coll_seq++;
-  if (r) {  // the replay record (api.h)
-    CollRecord& cr = r->coll;
-    cr.kind = chan::kAlltoallw, cr.seq = vc->coll_seq, cr.sbuf = sbuf, cr.rbuf = rbuf;
-    if (!inplace) {
-      cr.scounts.assign(sc, sc + n), cr.sdispls.assign(sd, sd + n), cr.stypes.assign(st, st + n);
-    }
-    cr.rcounts.assign(rc, rc + n), cr.rdispls.assign(rd, rd + n), cr.rtypes.assign(rt, rt + n);
-  }
-  // Unpacking plan; copies of the arrays because the caller's may go away.
-  std::vector<int> rcv(rc, rc + n), rdv(rd, rd + n);
-  std::vector<MPI_Datatype> rtv(rt, rt + n);
-  auto unpack = [rbuf, rcv, rdv, rtv, roff, &rpk, n]() {
-    for (int i = 0; i < n; ++i)
-      copy_block(false, static_cast<char*>(rbuf) + rdv[i], rcv[i], rtv[i], rpk.data() + roff[i]);
-  };
-  if (nb) {
+  if (r) {
+    CollRecord& cr = r->coll;  // the replay record (api.h): the call as the agent saw it
+    cr.kind = chan::kAlltoallw, cr.seq = vc->coll_seq;
+    cr.scounts = a[0], cr.sdispls = a[1], cr.rcounts = a[2], cr.rdispls = a[3];
     r->real = m.a.request.request;
     std::vector<char>* keep = &r->packed;
-    r->after = [rbuf, rcv, rdv, rtv, roff, keep, n]() {
-      for (int i = 0; i < n; ++i)
-        copy_block(false, static_cast<char*>(rbuf) + rdv[i], rcv[i], rtv[i],
-                   keep->data() + roff[i]);
-    };
+    r->after = [plan = std::move(plan), keep]() { unpack_runs(plan, keep->data()); };
     *req = reinterpret_cast<MPI_Request>(r);
-  } else if (rcode == MPI_SUCCESS) {
+  } else if (rc == MPI_SUCCESS) {
     finish(d, d.wire.bytes, m.arena);
-    unpack();
+    unpack_runs(plan, rpk.data());
   }
-  return check(vc, c, rcode, fn);
+  return check(vc, c, rc, fn);
+}
+
+namespace {
+
+int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype* st, void* rbuf,
+              const int* rc, const int* rd, const MPI_Datatype* rt, MPI_Comm c, MPI_Request* req,
+              const char* fn) {
+  Lock l;
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, fn);
+  size_t n = static_cast<size_t>(vc->size);
+  BlockPlan p;
+  p.inplace = sbuf == MPI_IN_PLACE;
+  p.recv.resize(n);
+  if (!p.inplace) p.send.resize(n);
+  auto* s = static_cast<char*>(const_cast<void*>(sbuf));
+  for (size_t i = 0; i < n; ++i) {
+    p.recv[i] = {{static_cast<char*>(rbuf) + rd[i], rc[i], rt[i]}};
+    if (!p.inplace) p.send[i] = {{s + sd[i], sc[i], st[i]}};
+  }
+  return alltoall_blocks(c, p, req, fn);
 }
 
 }  // namespace

@@ -248,21 +248,27 @@ CRMPI_API int PMPI_Graph_map(MPI_Comm c, int nnodes, const int*, const int*, int
 
 // ---------------------------------------------------------------- neighbour collectives
 //
-// Algorithm: run in the app over point-to-point on a private dup of the
-// topology communicator (created by the first neighbour collective, which all
-// members call). Neighbours are, for a Cartesian topology, the -1 then +1
-// neighbour of each dimension (MPI_PROC_NULL at open edges: nothing moves);
-// for a graph, the adjacency list. A Cartesian message carries the slot it
-// lands in on the receiver as its tag, so that a rank which is both the -1
-// and the +1 neighbour (periodic dimension of size 1 or 2) still fills the
-// right blocks; graph messages between the same pair keep their order.
+// Algorithm: a neighbourhood collective is an all-to-all of typed blocks on
+// the topology communicator (alltoall_blocks, api_coll.cpp: one
+// MPI_(I)alltoallw in the agent, so that it counts as one collective of the
+// communicator and has a real request when nonblocking). Neighbours are, for
+// a Cartesian topology, the -1 then +1 neighbour of each dimension
+// (MPI_PROC_NULL at open edges: nothing moves, the receive block stays as it
+// was); for a graph, the adjacency list. Every block sent to one peer
+// travels in one run, ordered by the slot it lands in on the receiver, and
+// the receiver orders its slots from that peer the same way: for a
+// Cartesian topology the slot on the other side is known (what goes to my
+// -1 neighbour arrives in its +1 slot), which keeps a rank that is both the
+// -1 and the +1 neighbour (periodic dimension of size 1 or 2) right; for
+// graphs, several edges between the same pair match in the order of the
+// adjacency lists.
 namespace {
 
 struct Neighbours {
   std::vector<int> recv_peer;  // neighbour rank per receive slot
   std::vector<int> send_peer;  // neighbour rank per send slot
-  std::vector<int> send_tag;   // tag of the message sent to send slot i
-  std::vector<int> recv_tag;   // tag of the message received in receive slot i
+  std::vector<int> send_order;  // receiver's slot of send slot i (Cartesian), else 0
+  std::vector<int> recv_order;  // receive slot i's own number (Cartesian), else 0
 };
 
 bool neighbours(VComm* vc, Neighbours& n) {
@@ -275,10 +281,10 @@ bool neighbours(VComm* vc, Neighbours& n) {
         n.recv_peer.push_back(p);
         n.send_peer.push_back(p);
       }
-      n.send_tag.push_back(static_cast<int>(2 * d + 1));
-      n.send_tag.push_back(static_cast<int>(2 * d));
-      n.recv_tag.push_back(static_cast<int>(2 * d));
-      n.recv_tag.push_back(static_cast<int>(2 * d + 1));
+      n.send_order.push_back(static_cast<int>(2 * d + 1));
+      n.send_order.push_back(static_cast<int>(2 * d));
+      n.recv_order.push_back(static_cast<int>(2 * d));
+      n.recv_order.push_back(static_cast<int>(2 * d + 1));
     }
     return true;
   }
@@ -292,31 +298,44 @@ bool neighbours(VComm* vc, Neighbours& n) {
   } else {
     return false;
   }
-  n.recv_tag.assign(n.recv_peer.size(), 0);
-  n.send_tag.assign(n.send_peer.size(), 0);
+  n.recv_order.assign(n.recv_peer.size(), 0);
+  n.send_order.assign(n.send_peer.size(), 0);
   return true;
 }
 
-// Exchange: block i of the send side goes to neighbour i, block i of the
-// receive side comes from neighbour i. `same_send` sends block 0 to everyone.
-int neighbour_exchange(MPI_Comm c, const void* sbuf, const int* sc, const MPI_Aint* sd,
-                       MPI_Datatype st, void* rbuf, const int* rc, const MPI_Aint* rd,
-                       MPI_Datatype rt, const char* fn) {
+// One side of an exchange: slot i holds count[i] elements of type[i] at
+// buf + displ[i] bytes.
+struct Side {
+  char* buf;
+  const int* count;
+  const MPI_Aint* displ;
+  const MPI_Datatype* type;
+};
+
+// Blocks per peer, in (order, slot) order; MPI_PROC_NULL slots move nothing.
+std::vector<std::vector<TypedBlock>> per_peer(int n, const std::vector<int>& peer,
+                                              const std::vector<int>& order, const Side& s) {
+  std::vector<size_t> slots(peer.size());
+  for (size_t i = 0; i < slots.size(); ++i) slots[i] = i;
+  std::stable_sort(slots.begin(), slots.end(),
+                   [&order](size_t a, size_t b) { return order[a] < order[b]; });
+  std::vector<std::vector<TypedBlock>> out(static_cast<size_t>(n));
+  for (size_t i : slots)
+    if (peer[i] != MPI_PROC_NULL)
+      out[static_cast<size_t>(peer[i])].push_back({s.buf + s.displ[i], s.count[i], s.type[i]});
+  return out;
+}
+
+int neighbour_exchange(MPI_Comm c, const Side& snd, const Side& rcv, MPI_Request* req,
+                       const char* fn) {
   VComm* vc = comm(c);
   if (!vc) return check_world(MPI_ERR_COMM, fn);
   Neighbours nb;
   if (!neighbours(vc, nb)) return check(vc, c, MPI_ERR_TOPOLOGY, fn);
-  if (vc->shadow == MPI_COMM_NULL) PMPI_Comm_dup(c, &vc->shadow);
-  vc->coll_seq++;
-  size_t k = nb.recv_peer.size(), o = nb.send_peer.size();
-  std::vector<MPI_Request> reqs(k + o, MPI_REQUEST_NULL);
-  for (size_t i = 0; i < k; ++i)
-    PMPI_Irecv(static_cast<char*>(rbuf) + rd[i], rc[i], rt, nb.recv_peer[i], nb.recv_tag[i],
-               vc->shadow, &reqs[i]);
-  for (size_t i = 0; i < o; ++i)
-    PMPI_Isend(static_cast<const char*>(sbuf) + sd[i], sc[i], st, nb.send_peer[i], nb.send_tag[i],
-               vc->shadow, &reqs[k + i]);
-  return check(vc, c, PMPI_Waitall(static_cast<int>(k + o), reqs.data(), MPI_STATUSES_IGNORE), fn);
+  BlockPlan p;
+  p.send = per_peer(vc->size, nb.send_peer, nb.send_order, snd);
+  p.recv = per_peer(vc->size, nb.recv_peer, nb.recv_order, rcv);
+  return alltoall_blocks(c, p, req, fn);
 }
 
 // Receive and send slot counts (in-degree, out-degree) of a topology.
@@ -332,47 +351,115 @@ MPI_Aint extent_of(MPI_Datatype t) {
   return tm ? tm->extent() : 0;
 }
 
+// The per-slot arrays of the regular and v forms, built from their
+// arguments (alltoallw's are the caller's own).
+struct Slots {
+  std::vector<int> count;
+  std::vector<MPI_Aint> displ;
+  std::vector<MPI_Datatype> type;
+  Side side(const void* buf) const {
+    return {static_cast<char*>(const_cast<void*>(buf)), count.data(), displ.data(), type.data()};
+  }
+};
+
+// n slots of `count` elements each: every slot the same block (same_block,
+// an allgather's send side) or consecutive blocks.
+Slots regular(size_t n, int count, MPI_Datatype t, bool same_block) {
+  Slots s{std::vector<int>(n, count), std::vector<MPI_Aint>(n, 0), std::vector<MPI_Datatype>(n, t)};
+  if (!same_block)
+    for (size_t i = 0; i < n; ++i) s.displ[i] = static_cast<MPI_Aint>(i) * count * extent_of(t);
+  return s;
+}
+
+Slots varying(size_t n, const int* counts, const int* displs, MPI_Datatype t) {
+  Slots s{std::vector<int>(counts, counts + n), std::vector<MPI_Aint>(n),
+          std::vector<MPI_Datatype>(n, t)};
+  for (size_t i = 0; i < n; ++i) s.displ[i] = static_cast<MPI_Aint>(displs[i]) * extent_of(t);
+  return s;
+}
+
+int allgather(const void* s, int sc, MPI_Datatype st, void* r, int rc, MPI_Datatype rt,
+              MPI_Comm c, MPI_Request* q, const char* fn) {
+  auto [in, out] = slots(c);
+  Slots snd = regular(out, sc, st, true), rcv = regular(in, rc, rt, false);
+  return neighbour_exchange(c, snd.side(s), rcv.side(r), q, fn);
+}
+
+int allgatherv(const void* s, int sc, MPI_Datatype st, void* r, const int* rc, const int* rd,
+               MPI_Datatype rt, MPI_Comm c, MPI_Request* q, const char* fn) {
+  auto [in, out] = slots(c);
+  Slots snd = regular(out, sc, st, true), rcv = varying(in, rc, rd, rt);
+  return neighbour_exchange(c, snd.side(s), rcv.side(r), q, fn);
+}
+
+int alltoall(const void* s, int sc, MPI_Datatype st, void* r, int rc, MPI_Datatype rt, MPI_Comm c,
+             MPI_Request* q, const char* fn) {
+  auto [in, out] = slots(c);
+  Slots snd = regular(out, sc, st, false), rcv = regular(in, rc, rt, false);
+  return neighbour_exchange(c, snd.side(s), rcv.side(r), q, fn);
+}
+
+int alltoallv(const void* s, const int* sc, const int* sd, MPI_Datatype st, void* r, const int* rc,
+              const int* rd, MPI_Datatype rt, MPI_Comm c, MPI_Request* q, const char* fn) {
+  auto [in, out] = slots(c);
+  Slots snd = varying(out, sc, sd, st), rcv = varying(in, rc, rd, rt);
+  return neighbour_exchange(c, snd.side(s), rcv.side(r), q, fn);
+}
+
+int alltoallw(const void* s, const int* sc, const MPI_Aint* sd, const MPI_Datatype* st, void* r,
+              const int* rc, const MPI_Aint* rd, const MPI_Datatype* rt, MPI_Comm c,
+              MPI_Request* q, const char* fn) {
+  Side snd{static_cast<char*>(const_cast<void*>(s)), sc, sd, st}, rcv{static_cast<char*>(r), rc, rd, rt};
+  return neighbour_exchange(c, snd, rcv, q, fn);
+}
+
 }  // namespace
 
 CRMPI_API int PMPI_Neighbor_allgather(const void* s, int sc, MPI_Datatype st, void* r, int rc,
                                       MPI_Datatype rt, MPI_Comm c) {
-  auto [in, out] = slots(c);
-  std::vector<int> scs(out, sc), rcs(in, rc);
-  std::vector<MPI_Aint> sds(out, 0), rds(in);
-  for (size_t i = 0; i < in; ++i) rds[i] = static_cast<MPI_Aint>(i) * rc * extent_of(rt);
-  return neighbour_exchange(c, s, scs.data(), sds.data(), st, r, rcs.data(), rds.data(), rt,
-                            CRMPI_NAME);
+  return allgather(s, sc, st, r, rc, rt, c, nullptr, CRMPI_NAME);
 }
-
+CRMPI_API int PMPI_Ineighbor_allgather(const void* s, int sc, MPI_Datatype st, void* r, int rc,
+                                       MPI_Datatype rt, MPI_Comm c, MPI_Request* q) {
+  return allgather(s, sc, st, r, rc, rt, c, q, CRMPI_NAME);
+}
 CRMPI_API int PMPI_Neighbor_allgatherv(const void* s, int sc, MPI_Datatype st, void* r,
-                                       const int* rc, const int* rdispls, MPI_Datatype rt,
-                                       MPI_Comm c) {
-  auto [in, out] = slots(c);
-  std::vector<int> scs(out, sc);
-  std::vector<MPI_Aint> sds(out, 0), rds(in);
-  for (size_t i = 0; i < in; ++i) rds[i] = static_cast<MPI_Aint>(rdispls[i]) * extent_of(rt);
-  return neighbour_exchange(c, s, scs.data(), sds.data(), st, r, rc, rds.data(), rt, CRMPI_NAME);
+                                       const int* rc, const int* rd, MPI_Datatype rt, MPI_Comm c) {
+  return allgatherv(s, sc, st, r, rc, rd, rt, c, nullptr, CRMPI_NAME);
 }
-
+CRMPI_API int PMPI_Ineighbor_allgatherv(const void* s, int sc, MPI_Datatype st, void* r,
+                                        const int* rc, const int* rd, MPI_Datatype rt, MPI_Comm c,
+                                        MPI_Request* q) {
+  return allgatherv(s, sc, st, r, rc, rd, rt, c, q, CRMPI_NAME);
+}
 CRMPI_API int PMPI_Neighbor_alltoall(const void* s, int sc, MPI_Datatype st, void* r, int rc,
                                      MPI_Datatype rt, MPI_Comm c) {
-  auto [in, out] = slots(c);
-  std::vector<int> scs(out, sc), rcs(in, rc);
-  std::vector<MPI_Aint> sds(out), rds(in);
-  for (size_t i = 0; i < out; ++i) sds[i] = static_cast<MPI_Aint>(i) * sc * extent_of(st);
-  for (size_t i = 0; i < in; ++i) rds[i] = static_cast<MPI_Aint>(i) * rc * extent_of(rt);
-  return neighbour_exchange(c, s, scs.data(), sds.data(), st, r, rcs.data(), rds.data(), rt,
-                            CRMPI_NAME);
+  return alltoall(s, sc, st, r, rc, rt, c, nullptr, CRMPI_NAME);
 }
-
-CRMPI_API int PMPI_Neighbor_alltoallv(const void* s, const int* sc, const int* sdispls,
-                                      MPI_Datatype st, void* r, const int* rc, const int* rdispls,
-                                      MPI_Datatype rt, MPI_Comm c) {
-  auto [in, out] = slots(c);
-  std::vector<MPI_Aint> sds(out), rds(in);
-  for (size_t i = 0; i < out; ++i) sds[i] = static_cast<MPI_Aint>(sdispls[i]) * extent_of(st);
-  for (size_t i = 0; i < in; ++i) rds[i] = static_cast<MPI_Aint>(rdispls[i]) * extent_of(rt);
-  return neighbour_exchange(c, s, sc, sds.data(), st, r, rc, rds.data(), rt, CRMPI_NAME);
+CRMPI_API int PMPI_Ineighbor_alltoall(const void* s, int sc, MPI_Datatype st, void* r, int rc,
+                                      MPI_Datatype rt, MPI_Comm c, MPI_Request* q) {
+  return alltoall(s, sc, st, r, rc, rt, c, q, CRMPI_NAME);
+}
+CRMPI_API int PMPI_Neighbor_alltoallv(const void* s, const int* sc, const int* sd, MPI_Datatype st,
+                                      void* r, const int* rc, const int* rd, MPI_Datatype rt,
+                                      MPI_Comm c) {
+  return alltoallv(s, sc, sd, st, r, rc, rd, rt, c, nullptr, CRMPI_NAME);
+}
+CRMPI_API int PMPI_Ineighbor_alltoallv(const void* s, const int* sc, const int* sd,
+                                       MPI_Datatype st, void* r, const int* rc, const int* rd,
+                                       MPI_Datatype rt, MPI_Comm c, MPI_Request* q) {
+  return alltoallv(s, sc, sd, st, r, rc, rd, rt, c, q, CRMPI_NAME);
+}
+CRMPI_API int PMPI_Neighbor_alltoallw(const void* s, const int* sc, const MPI_Aint* sd,
+                                      const MPI_Datatype* st, void* r, const int* rc,
+                                      const MPI_Aint* rd, const MPI_Datatype* rt, MPI_Comm c) {
+  return alltoallw(s, sc, sd, st, r, rc, rd, rt, c, nullptr, CRMPI_NAME);
+}
+CRMPI_API int PMPI_Ineighbor_alltoallw(const void* s, const int* sc, const MPI_Aint* sd,
+                                       const MPI_Datatype* st, void* r, const int* rc,
+                                       const MPI_Aint* rd, const MPI_Datatype* rt, MPI_Comm c,
+                                       MPI_Request* q) {
+  return alltoallw(s, sc, sd, st, r, rc, rd, rt, c, q, CRMPI_NAME);
 }
 
 // ---------------------------------------------------------------- distributed graphs (adjacent)
