@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
       MPI_Recv(in, 3, dc, 0, 1, MPI_COMM_WORLD, &st);
       snprintf(what, sizeof what, "{double,char} x3, %d bytes", dc_bytes[i]);
       report(what, &st, dc);
-      if (dc_bytes[i] == 18) CHECK(!memcmp(&in[1].d, bytes + 9, 8) && in[1].c == 17, "partial data");
+      if (dc_bytes[i] == 18)
+        CHECK(!memcmp(&in[1].d, bytes + 9, 8) && in[1].c == 17, "partial data");
     }
     int v[4 * 3 * 2];
     for (unsigned i = 0; i < sizeof vec_bytes / sizeof *vec_bytes; ++i) {

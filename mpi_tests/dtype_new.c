@@ -56,7 +56,8 @@ static void darray_case(const char* what, int nd, const int* gs, const int* dist
   for (int i = 0; i < total; ++i) CHECK(back[i] == -1 || back[i] == i, "darray round trip");
   char line[4096];
   int len = snprintf(line, sizeof line, "%s rank %d:", what, rank);
-  for (int i = 0; i < n && len < (int)sizeof line - 16; ++i) len += snprintf(line + len, sizeof line - len, " %d", got[i]);
+  for (int i = 0; i < n && len < (int)sizeof line - 16; ++i)
+    len += snprintf(line + len, sizeof line - len, " %d", got[i]);
   printf("%s\n", line);
   int ni, na, nt, comb;
   MPI_Type_get_envelope(mine, &ni, &na, &nt, &comb);
@@ -65,38 +66,8 @@ static void darray_case(const char* what, int nd, const int* gs, const int* dist
   free(global), free(got), free(back);
 }
 
-int main(int argc, char** argv) {
-  int rank, size;
-  MPI_Init(&argc, &argv);
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  CHECK(size == 4, "run with 4 ranks");
-
-  {
-    int gs[1] = {10}, ps[1] = {4}, blk[1] = {MPI_DISTRIBUTE_BLOCK}, cyc[1] = {MPI_DISTRIBUTE_CYCLIC};
-    int dflt[1] = {MPI_DISTRIBUTE_DFLT_DARG}, two[1] = {2}, three[1] = {3};
-    darray_case("1d block", 1, gs, blk, dflt, ps, MPI_ORDER_C);
-    darray_case("1d block(3)", 1, gs, blk, three, ps, MPI_ORDER_C);
-    darray_case("1d cyclic", 1, gs, cyc, dflt, ps, MPI_ORDER_C);
-    darray_case("1d cyclic(2)", 1, gs, cyc, two, ps, MPI_ORDER_C);
-  }
-  {
-    int gs[2] = {5, 7}, ps[2] = {2, 2}, dist[2] = {MPI_DISTRIBUTE_BLOCK, MPI_DISTRIBUTE_CYCLIC};
-    int dargs[2] = {MPI_DISTRIBUTE_DFLT_DARG, 2};
-    darray_case("2d block x cyclic(2) C", 2, gs, dist, dargs, ps, MPI_ORDER_C);
-    darray_case("2d block x cyclic(2) Fortran", 2, gs, dist, dargs, ps, MPI_ORDER_FORTRAN);
-    int ps2[2] = {4, 1}, dist2[2] = {MPI_DISTRIBUTE_CYCLIC, MPI_DISTRIBUTE_NONE};
-    int dargs2[2] = {1, MPI_DISTRIBUTE_DFLT_DARG};
-    darray_case("2d cyclic x none", 2, gs, dist2, dargs2, ps2, MPI_ORDER_C);
-  }
-  {
-    int gs[3] = {3, 4, 5}, ps[3] = {1, 2, 2};
-    int dist[3] = {MPI_DISTRIBUTE_NONE, MPI_DISTRIBUTE_BLOCK, MPI_DISTRIBUTE_BLOCK};
-    int dargs[3] = {MPI_DISTRIBUTE_DFLT_DARG, MPI_DISTRIBUTE_DFLT_DARG, MPI_DISTRIBUTE_DFLT_DARG};
-    darray_case("3d none x block x block", 3, gs, dist, dargs, ps, MPI_ORDER_C);
-  }
-
-  /* Subarray, both orders, in a send. */
+/* Subarray, both orders, in a send. */
+static void subarrays(int rank) {
   {
     int sizes[2] = {4, 6}, subs[2] = {2, 3}, starts[2] = {1, 2}, a[24], b[6];
     for (int i = 0; i < 24; ++i) a[i] = i;
@@ -112,8 +83,11 @@ int main(int argc, char** argv) {
       MPI_Type_free(&sub);
     }
   }
+}
 
-  /* Fortran 90 parameterised types: the same handle for the same arguments. */
+/* Fortran 90 parameterised types (the same handle for the same arguments),
+ * and MPI_Type_match_size. */
+static void f90_types(int rank) {
   if (rank == 0) {
     MPI_Datatype t, t2;
     const int rs[] = {2, 4, 9, 18};
@@ -125,7 +99,8 @@ int main(int argc, char** argv) {
       snprintf(w, sizeof w, "f90_integer(%d)", rs[i]);
       envelope(w, t);
     }
-    const int pr[][2] = {{6, 37}, {7, 30}, {15, 307}, {16, 200}, {MPI_UNDEFINED, 300}, {6, MPI_UNDEFINED}};
+    const int pr[][2] = {{6, 37},           {7, 30}, {15, 307}, {16, 200}, {MPI_UNDEFINED, 300},
+                         {6, MPI_UNDEFINED}};
     for (int i = 0; i < 6; ++i) {
       char w[48];
       MPI_Type_create_f90_real(pr[i][0], pr[i][1], &t);
@@ -160,8 +135,10 @@ int main(int argc, char** argv) {
       }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
   }
+}
 
-  /* external32: sizes and the packed bytes, then unpacked back. */
+/* external32: sizes and the packed bytes, then unpacked back. */
+static void external32(int rank) {
   if (rank == 0) {
     struct rec {
       int i;
@@ -176,8 +153,8 @@ int main(int argc, char** argv) {
       out[2];
     int bl[7] = {1, 1, 1, 3, 1, 1, 1};
     MPI_Aint d[7];
-    MPI_Datatype ts[7] = {MPI_INT, MPI_SHORT, MPI_DOUBLE, MPI_CHAR, MPI_FLOAT, MPI_LONG,
-                          MPI_UNSIGNED_LONG_LONG};
+    MPI_Datatype ts[7] = {
+        MPI_INT, MPI_SHORT, MPI_DOUBLE, MPI_CHAR, MPI_FLOAT, MPI_LONG, MPI_UNSIGNED_LONG_LONG};
     MPI_Get_address(&in[0].i, &d[0]);
     MPI_Get_address(&in[0].s, &d[1]);
     MPI_Get_address(&in[0].d, &d[2]);
@@ -221,6 +198,43 @@ int main(int argc, char** argv) {
     MPI_Type_free(&t);
     free(buf);
   }
+}
+
+int main(int argc, char** argv) {
+  int rank, size;
+  MPI_Init(&argc, &argv);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  CHECK(size == 4, "run with 4 ranks");
+
+  {
+    int gs[1] = {10}, ps[1] = {4}, blk[1] = {MPI_DISTRIBUTE_BLOCK},
+        cyc[1] = {MPI_DISTRIBUTE_CYCLIC};
+    int dflt[1] = {MPI_DISTRIBUTE_DFLT_DARG}, two[1] = {2}, three[1] = {3};
+    darray_case("1d block", 1, gs, blk, dflt, ps, MPI_ORDER_C);
+    darray_case("1d block(3)", 1, gs, blk, three, ps, MPI_ORDER_C);
+    darray_case("1d cyclic", 1, gs, cyc, dflt, ps, MPI_ORDER_C);
+    darray_case("1d cyclic(2)", 1, gs, cyc, two, ps, MPI_ORDER_C);
+  }
+  {
+    int gs[2] = {5, 7}, ps[2] = {2, 2}, dist[2] = {MPI_DISTRIBUTE_BLOCK, MPI_DISTRIBUTE_CYCLIC};
+    int dargs[2] = {MPI_DISTRIBUTE_DFLT_DARG, 2};
+    darray_case("2d block x cyclic(2) C", 2, gs, dist, dargs, ps, MPI_ORDER_C);
+    darray_case("2d block x cyclic(2) Fortran", 2, gs, dist, dargs, ps, MPI_ORDER_FORTRAN);
+    int ps2[2] = {4, 1}, dist2[2] = {MPI_DISTRIBUTE_CYCLIC, MPI_DISTRIBUTE_NONE};
+    int dargs2[2] = {1, MPI_DISTRIBUTE_DFLT_DARG};
+    darray_case("2d cyclic x none", 2, gs, dist2, dargs2, ps2, MPI_ORDER_C);
+  }
+  {
+    int gs[3] = {3, 4, 5}, ps[3] = {1, 2, 2};
+    int dist[3] = {MPI_DISTRIBUTE_NONE, MPI_DISTRIBUTE_BLOCK, MPI_DISTRIBUTE_BLOCK};
+    int dargs[3] = {MPI_DISTRIBUTE_DFLT_DARG, MPI_DISTRIBUTE_DFLT_DARG, MPI_DISTRIBUTE_DFLT_DARG};
+    darray_case("3d none x block x block", 3, gs, dist, dargs, ps, MPI_ORDER_C);
+  }
+
+  subarrays(rank);
+  f90_types(rank);
+  external32(rank);
   printf("rank %d: done\n", rank);
   MPI_Finalize();
   return 0;

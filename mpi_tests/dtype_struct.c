@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
   CHECK(ext == sizeof(struct dc), "{double,char} extent is sizeof");
   MPI_Type_get_extent(tic, &lb, &ext);
   CHECK(ext == sizeof(struct ic), "{int,char} extent is sizeof");
-  MPI_Datatype tn = make2(MPI_CHAR, offsetof(struct nested, tag), tdc, offsetof(struct nested, inner));
+  MPI_Datatype tn =
+      make2(MPI_CHAR, offsetof(struct nested, tag), tdc, offsetof(struct nested, inner));
   MPI_Type_get_extent(tn, &lb, &ext);
   CHECK(ext == sizeof(struct nested), "nested struct extent is sizeof");
 
@@ -144,7 +145,8 @@ int main(int argc, char** argv) {
   memset(dj, 0, sizeof dj);
   MPI_Sendrecv(di, 3, MPI_DOUBLE_INT, right, 6, dj, 3, MPI_DOUBLE_INT, left, 6, MPI_COMM_WORLD,
                MPI_STATUS_IGNORE);
-  for (int i = 0; i < 3; ++i) CHECK(dj[i].v == left + i * 0.25 && dj[i].i == left * 10 + i, "DOUBLE_INT array");
+  for (int i = 0; i < 3; ++i)
+    CHECK(dj[i].v == left + i * 0.25 && dj[i].i == left * 10 + i, "DOUBLE_INT array");
   printf("rank %d: structs ok\n", rank);
   MPI_Finalize();
   return 0;

@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   MPI_Aint d[2] = {0, 8};
   MPI_Datatype ts[2] = {MPI_DOUBLE, MPI_INT}, zs, zc, zi;
   MPI_Type_create_struct(2, bl, d, ts, &zs); /* zero blocklengths */
-  MPI_Type_contiguous(0, MPI_INT, &zc);       /* zero count */
+  MPI_Type_contiguous(0, MPI_INT, &zc);      /* zero count */
   int ibl[2] = {0, 0}, idisp[2] = {1, 5};
   MPI_Type_indexed(2, ibl, idisp, MPI_INT, &zi);
   MPI_Type_commit(&zs);
