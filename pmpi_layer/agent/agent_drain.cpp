@@ -130,21 +130,25 @@ void op_comm_rebuild(chan::Msg& m) {
   if (!rebuilding()) throw BadCall{"a communicator rebuild outside a restart"};
   int wsize = 1;
   MPI_Comm_size(MPI_COMM_WORLD, &wsize);
-  if (a.size == 0 || a.size > static_cast<uint64_t>(wsize)) throw BadCall{"bad member count"};
+  uint64_t total = a.size + a.remote_size;
+  if (a.size == 0 || total > static_cast<uint64_t>(wsize)) throw BadCall{"bad member count"};
   const int* members = reinterpret_cast<const int*>(g_sh->data);
   std::vector<char> seen(wsize, 0);
   bool me = false;
-  for (uint64_t i = 0; i < a.size; ++i) {
+  for (uint64_t i = 0; i < total; ++i) {
     int w = members[i];
     if (w < 0 || w >= wsize || seen[w]) throw BadCall{"bad or repeated member"};
     seen[w] = 1;
-    me |= w == g_rank;
+    me |= w == g_rank && i < a.size;
   }
   if (!me) throw BadCall{"a rebuilt communicator without this rank"};
   MPI_Comm nc = MPI_COMM_NULL;
   if (a.id == 1 || a.id == 2) {
     nc = a.id == 1 ? MPI_COMM_WORLD : MPI_COMM_SELF;
     m.rc = MPI_SUCCESS;
+  } else if (a.remote_size) {  // an intercommunicator (agent_intercomm.cpp)
+    std::vector<int> local(members, members + a.size), remote(members + a.size, members + total);
+    m.rc = rebuild_intercomm(a.id, local, remote, &nc);
   } else {
     MPI_Group g = world_subgroup(static_cast<int>(a.size), reinterpret_cast<int*>(g_sh->data));
     int ub = 32767, *v, flag = 0;

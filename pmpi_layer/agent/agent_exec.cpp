@@ -434,7 +434,11 @@ void dispatch(Msg& m) {
     case chan::kOpCommCreate:
     case chan::kOpCommCreateGroup:
     case chan::kOpCommFree:
+    case chan::kOpIntercommMerge:
       op_comm(m);
+      break;
+    case chan::kOpIntercommCreate:
+      op_intercomm_create(m);
       break;
     case chan::kOpOpCreate: {
       MPI_Op op;

@@ -150,7 +150,10 @@ void rebuild_comm(VComm* c) {
   m.a.comm_rebuild.id = c->id;
   m.a.comm_rebuild.seq = c->coll_seq;
   m.a.comm_rebuild.size = c->world.size();
+  m.a.comm_rebuild.remote_size = c->remote.size();  // an intercommunicator's other group
   memcpy(m.arena.at(0), c->world.data(), c->world.size() * sizeof(int));
+  memcpy(m.arena.at(0) + c->world.size() * sizeof(int), c->remote.data(),
+         c->remote.size() * sizeof(int));
   if (execute(m) != MPI_SUCCESS || !m.a.comm_out.comm)
     fatal("restart: cannot rebuild communicator %s (id %016llx)", c->name.c_str(),
           static_cast<unsigned long long>(c->id));
