@@ -164,6 +164,31 @@ int main(int argc, char** argv) {
   CHECK(sum == wsize * (wsize - 1) / 2, "allreduce on merged");
   printf("rank %d: merged rank %d of %d\n", wrank, mrank, msize);
 
+  /* A second intercommunicator, over another peer communicator and with
+   * leaders that are not local rank 0: merged rank 0 alone against the
+   * others; leaders are each group's last member. */
+  {
+    int alone = mrank == 0;
+    MPI_Comm part, ic2;
+    MPI_Comm_split(merged, alone, mrank, &part);
+    int psize, prank;
+    MPI_Comm_size(part, &psize);
+    MPI_Comm_rank(part, &prank);
+    MPI_Intercomm_create(part, psize - 1, merged, alone ? wsize - 1 : 0, 1234, &ic2);
+    int r2;
+    MPI_Comm_remote_size(ic2, &r2);
+    CHECK(r2 == wsize - psize, "second intercomm remote size");
+    MPI_Group g2;
+    MPI_Comm_remote_group(ic2, &g2);
+    int* w2 = malloc(sizeof(int) * r2);
+    world_of(g2, w2);
+    MPI_Group_free(&g2);
+    all_pairs(ic2, w2, "second");
+    free(w2);
+    MPI_Comm_free(&ic2);
+    MPI_Comm_free(&part);
+  }
+
   /* Split: color by local rank parity, reversed key order.  A side with no
    * partner in the remote group gets MPI_COMM_NULL. */
   MPI_Comm sp;

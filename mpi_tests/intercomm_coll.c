@@ -261,6 +261,59 @@ static void reduce_scatter(int v) {
   free(s), free(cnt);
 }
 
+/* A derived type through an intercommunicator broadcast: every other int of
+ * the root's buffer lands at the same places at the receivers, the gaps
+ * stay. */
+static void bcast_vector(int rg) {
+  enum { N = 7 };
+  MPI_Datatype vec;
+  MPI_Type_vector(4, 1, 2, MPI_INT, &vec);
+  MPI_Type_commit(&vec);
+  int buf[N], root_local = rg == color ? lsize - 1 : rsize - 1;
+  int root = color == rg ? (lrank == root_local ? MPI_ROOT : MPI_PROC_NULL) : root_local;
+  for (int i = 0; i < N; ++i) buf[i] = root == MPI_ROOT ? V(wrank, i) : -1;
+  MPI_Request q;
+  if (nb) MPI_Ibcast(buf, 1, vec, root, ic, &q); else MPI_Bcast(buf, 1, vec, root, ic);
+  done(&q);
+  long sum = 0;
+  for (int i = 0; i < N; ++i) {
+    int want = root == MPI_ROOT ? V(wrank, i) : -1;
+    if (color != rg && i % 2 == 0) want = V(rw[root_local], i);
+    CHECK(buf[i] == want, "bcast of a vector type");
+    sum += buf[i];
+  }
+  MPI_Type_free(&vec);
+  report("bcast_vector", sum);
+}
+
+/* A user op (element-wise a*b mod 1009, commutative) in an allreduce. */
+static void mulmod(void* in, void* inout, int* len, MPI_Datatype* t) {
+  (void)t;
+  for (int i = 0; i < *len; ++i)
+    ((int*)inout)[i] = (int)((long)((int*)in)[i] * ((int*)inout)[i] % 1009);
+}
+
+static void allreduce_userop(void) {
+  enum { N = 3 };
+  MPI_Op op;
+  MPI_Op_create(mulmod, 1, &op);
+  int s[N], r[N];
+  for (int i = 0; i < N; ++i) s[i] = wrank + i + 2, r[i] = -1;
+  MPI_Request q;
+  if (nb) MPI_Iallreduce(s, r, N, MPI_INT, op, ic, &q);
+  else MPI_Allreduce(s, r, N, MPI_INT, op, ic);
+  done(&q);
+  long sum = 0;
+  for (int i = 0; i < N; ++i) {
+    long want = 1;
+    for (int j = 0; j < rsize; ++j) want = want * (rw[j] + i + 2) % 1009;
+    CHECK(r[i] == want, "allreduce with a user op over the remote group");
+    sum += r[i];
+  }
+  MPI_Op_free(&op);
+  report("allreduce_userop", sum);
+}
+
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &wrank);
@@ -288,7 +341,10 @@ int main(int argc, char** argv) {
       scatter(rg, 0);
       scatter(rg, 1);
     }
+    bcast_vector(0);
+    bcast_vector(1);
     allreduce();
+    allreduce_userop();
     allgather(0);
     allgather(1);
     alltoall(0);
