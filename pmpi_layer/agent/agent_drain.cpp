@@ -22,6 +22,7 @@
 // receives match those messages before anything MPI delivers.
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -116,6 +117,35 @@ void op_take_message(chan::Msg& m) {
   if (n) dst_done(m.dst, e->bytes.data(), n);
   g_stash.pop_front();
   delete e;
+}
+
+// Algorithm (live set): a member may have freed a communicator (and gone on,
+// e.g. into MPI_Finalize, a safe point) while another still holds it at the
+// capture; rebuilding it would wait for the member that freed it.  Every
+// rank lists the ids it holds (MPI_Allgatherv over the new world); an id
+// listed as many times as it has members is held by all of them.
+void op_comm_live(chan::Msg& m) {
+  if (!rebuilding()) throw BadCall{"a communicator live set outside a restart"};
+  int n = static_cast<int>(m.a.comm_live.n), wsize = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &wsize);
+  if (n < 0 || static_cast<size_t>(n) * 16 > sizeof g_sh->data) throw BadCall{"bad id count"};
+  auto* pairs = reinterpret_cast<uint64_t*>(g_sh->data);
+  std::vector<uint64_t> mine(n);
+  for (int i = 0; i < n; ++i) mine[i] = pairs[2 * i];
+  std::vector<int> counts(wsize), displs(wsize);
+  m.rc = MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  if (m.rc != MPI_SUCCESS) return;
+  int total = 0;
+  for (int r = 0; r < wsize; ++r) displs[r] = total, total += counts[r];
+  std::vector<uint64_t> all(total);
+  m.rc = MPI_Allgatherv(mine.data(), n, MPI_UINT64_T, all.data(), counts.data(), displs.data(),
+                        MPI_UINT64_T, MPI_COMM_WORLD);
+  if (m.rc != MPI_SUCCESS) return;
+  std::sort(all.begin(), all.end());
+  for (int i = 0; i < n; ++i) {
+    auto range = std::equal_range(all.begin(), all.end(), mine[i]);
+    pairs[i] = static_cast<uint64_t>(range.second - range.first) == pairs[2 * i + 1] ? 1 : 0;
+  }
 }
 
 // Algorithm (rebuild): a restarted app makes each of its communicators

@@ -468,6 +468,9 @@ void dispatch(Msg& m) {
     case chan::kOpCommRebuild:
       ckpt::op_comm_rebuild(m);
       break;
+    case chan::kOpCommLive:
+      ckpt::op_comm_live(m);
+      break;
     case chan::kOpCkptRequest:
       m.rc = ckpt::request_job_checkpoint(static_cast<uint32_t>(m.a.ckpt.after)) ? MPI_SUCCESS
                                                                             : MPI_ERR_OTHER;

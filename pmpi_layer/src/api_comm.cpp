@@ -145,9 +145,12 @@ CRMPI_API int PMPI_Comm_free(MPI_Comm* c) {
   if (!vc || vc == &g.world || vc == &g.self) return check_world(MPI_ERR_COMM, CRMPI_NAME);
   crmpi_delete_all_attrs(vc, *c);
   if (vc->shadow != MPI_COMM_NULL) PMPI_Comm_free(&vc->shadow);
-  Call& m = begin(chan::kOpCommFree);
-  m.a.comm_free.comm = vc->real;
-  int rc = execute(m);
+  int rc = MPI_SUCCESS;
+  Call& m = begin(chan::kOpCommFree);  // a restart may park us here: read `real` after it
+  if (vc->real) {  // 0: not rebuilt at a restart, another member had freed it (ckpt.cpp)
+    m.a.comm_free.comm = vc->real;
+    rc = execute(m);
+  }  // else the lent call is left unused (nothing was sent)
   g.comms.erase(vc->id);
   delete vc;
   *c = MPI_COMM_NULL;

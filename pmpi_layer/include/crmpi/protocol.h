@@ -61,6 +61,7 @@ enum Op : uint32_t {
   // Intercommunicators (issue 11): out CommOut, like the other creations.
   kOpIntercommCreate,  // IntercommArgs
   kOpIntercommMerge,   // CommArgs: parent (the intercomm), color = high
+  kOpCommLive,         // restart: which communicators every member still holds (CommLiveArgs)
   kOpMax
 };
 
@@ -300,6 +301,15 @@ struct CommRebuildArgs {
   uint64_t remote_size;
 };
 
+// CommLive (restart, before the rebuilds; collective over MPI_COMM_WORLD):
+// data in: n pairs (id, member count of both groups) of the communicators
+// this rank holds; out, in their place: n words, 1 if every member holds
+// that id (then it can be rebuilt), else 0 (some member freed it before the
+// checkpoint: nobody may communicate on it any more, only free it).
+struct CommLiveArgs {
+  uint64_t n;
+};
+
 // CkptQuiesced: out `status` 0, or an errno when the job abandoned the
 // checkpoint (the app then continues without a capture); `messages`: how
 // many drained messages wait for Peek/Take.
@@ -362,6 +372,7 @@ union Args {
   CommArgs comm;
   CommOut comm_out;
   IntercommArgs intercomm;
+  CommLiveArgs comm_live;
   CommRebuildArgs comm_rebuild;
   CkptArgs ckpt;
   CkptMessageArgs ckpt_msg;
