@@ -94,6 +94,7 @@ int settle();
 void op_peek_message(chan::Msg& m);
 void op_take_message(chan::Msg& m);
 void op_comm_rebuild(chan::Msg& m);
+void op_comm_live(chan::Msg& m);
 // kOpFinalize, before MPI_Finalize: meet every rank while still serving
 // the coordinator (inside MPI_Finalize we could not).  Until all came this
 // is a safe point like a blocking receive: throws Paused when the

@@ -151,29 +151,46 @@ static void op_coll_run(Msg& m) {
 
 // ---------------------------------------------------------------- communicators
 
+// World ranks of the members of g, into out.
+static void world_ranks(MPI_Group g, int* out) {
+  int size;
+  MPI_Group wg;
+  MPI_Group_size(g, &size);
+  MPI_Comm_group(MPI_COMM_WORLD, &wg);
+  std::vector<int> in(size);
+  for (int i = 0; i < size; ++i) in[i] = i;
+  MPI_Group_translate_ranks(g, size, in.data(), wg, out);
+  MPI_Group_free(&wg);
+}
+
 // Reply: chan::CommOut (comm 0 if MPI_COMM_NULL);
-// data: world ranks of the members (int32).
+// data: world ranks of the members (int32), then an intercommunicator's
+// remote group's.
 void reply_comm(Msg& m, MPI_Comm nc) {
   if (nc == MPI_COMM_NULL) {
     m.a.comm_out.comm = 0;
     return;
   }
   MPI_Comm_set_errhandler(nc, MPI_ERRORS_RETURN);
-  int size, rank;
+  int size, rank, inter = 0, rsize = 0;
   MPI_Comm_size(nc, &size);
   MPI_Comm_rank(nc, &rank);
-  MPI_Group g, wg;
+  MPI_Comm_test_inter(nc, &inter);
+  MPI_Group g;
   MPI_Comm_group(nc, &g);
-  MPI_Comm_group(MPI_COMM_WORLD, &wg);
-  std::vector<int> in(size);
-  for (int i = 0; i < size; ++i) in[i] = i;
-  MPI_Group_translate_ranks(g, size, in.data(), wg, reinterpret_cast<int*>(g_sh->data));
+  world_ranks(g, reinterpret_cast<int*>(g_sh->data));
   MPI_Group_free(&g);
-  MPI_Group_free(&wg);
+  if (inter) {
+    MPI_Comm_remote_size(nc, &rsize);
+    MPI_Comm_remote_group(nc, &g);
+    world_ranks(g, reinterpret_cast<int*>(g_sh->data) + size);
+    MPI_Group_free(&g);
+  }
   remember_comm(nc);
   m.a.comm_out.comm = u(nc);
   m.a.comm_out.size = size;
   m.a.comm_out.rank = rank;
+  m.a.comm_out.remote_size = static_cast<uint64_t>(rsize);
 }
 
 MPI_Group world_subgroup(int n, const int* ranks) {
@@ -217,11 +234,13 @@ void op_comm(Msg& m) {
     op_comm_run(m, c, nc);
   }
   if (m.rc != MPI_SUCCESS) return;
+  const chan::CommArgs a = m.a.comm;  // the reply overwrites it
   reply_comm(m, nc);
   if (nc == MPI_COMM_NULL) return;
+  // Lowest of both groups for an intercommunicator: both groups know it.
   auto* w = reinterpret_cast<const int*>(g_sh->data);
-  int lowest = *std::min_element(w, w + m.a.comm_out.size);
-  m.a.comm_out.id = chan::comm_id(m.a.comm.parent_id, m.a.comm.counter, static_cast<uint64_t>(lowest));
+  int lowest = *std::min_element(w, w + m.a.comm_out.size + m.a.comm_out.remote_size);
+  m.a.comm_out.id = chan::comm_id(a.parent_id, a.counter, static_cast<uint64_t>(lowest));
   ckpt::comm_added(nc, m.a.comm_out.id, 0);
 }
 
@@ -247,6 +266,9 @@ static void op_comm_run(Msg& m, MPI_Comm c, MPI_Comm& nc) {
       MPI_Group_free(&g);
       break;
     }
+    case chan::kOpIntercommMerge:
+      m.rc = MPI_Intercomm_merge(c, static_cast<int>(m.a.comm.color), &nc);
+      break;
   }
 }
 

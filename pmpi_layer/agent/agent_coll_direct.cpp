@@ -66,6 +66,9 @@ bool coll_direct(Msg& m, MPI_Datatype st, MPI_Datatype rt) {
       kind != chan::kAllgather && kind != chan::kAlltoall)
     return false;
   MPI_Comm c = wcomm(m.a.coll.comm);
+  int inter = 0;
+  MPI_Comm_test_inter(c, &inter);
+  if (inter) return false;  // roots and blocks follow other rules (MPI_ROOT, remote group)
   int me, n, root = static_cast<int>(m.a.coll.root);
   MPI_Comm_rank(c, &me);
   MPI_Comm_size(c, &n);

@@ -22,6 +22,7 @@
 // receives match those messages before anything MPI delivers.
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -118,6 +119,35 @@ void op_take_message(chan::Msg& m) {
   delete e;
 }
 
+// Algorithm (live set): a member may have freed a communicator (and gone on,
+// e.g. into MPI_Finalize, a safe point) while another still holds it at the
+// capture; rebuilding it would wait for the member that freed it.  Every
+// rank lists the ids it holds (MPI_Allgatherv over the new world); an id
+// listed as many times as it has members is held by all of them.
+void op_comm_live(chan::Msg& m) {
+  if (!rebuilding()) throw BadCall{"a communicator live set outside a restart"};
+  int n = static_cast<int>(m.a.comm_live.n), wsize = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &wsize);
+  if (n < 0 || static_cast<size_t>(n) * 16 > sizeof g_sh->data) throw BadCall{"bad id count"};
+  auto* pairs = reinterpret_cast<uint64_t*>(g_sh->data);
+  std::vector<uint64_t> mine(n);
+  for (int i = 0; i < n; ++i) mine[i] = pairs[2 * i];
+  std::vector<int> counts(wsize), displs(wsize);
+  m.rc = MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  if (m.rc != MPI_SUCCESS) return;
+  int total = 0;
+  for (int r = 0; r < wsize; ++r) displs[r] = total, total += counts[r];
+  std::vector<uint64_t> all(total);
+  m.rc = MPI_Allgatherv(mine.data(), n, MPI_UINT64_T, all.data(), counts.data(), displs.data(),
+                        MPI_UINT64_T, MPI_COMM_WORLD);
+  if (m.rc != MPI_SUCCESS) return;
+  std::sort(all.begin(), all.end());
+  for (int i = 0; i < n; ++i) {
+    auto range = std::equal_range(all.begin(), all.end(), mine[i]);
+    pairs[i] = static_cast<uint64_t>(range.second - range.first) == pairs[2 * i + 1] ? 1 : 0;
+  }
+}
+
 // Algorithm (rebuild): a restarted app makes each of its communicators
 // again from its members' world ranks, with MPI_Comm_create_group on
 // MPI_COMM_WORLD (collective over the members only), in increasing id order
@@ -130,21 +160,25 @@ void op_comm_rebuild(chan::Msg& m) {
   if (!rebuilding()) throw BadCall{"a communicator rebuild outside a restart"};
   int wsize = 1;
   MPI_Comm_size(MPI_COMM_WORLD, &wsize);
-  if (a.size == 0 || a.size > static_cast<uint64_t>(wsize)) throw BadCall{"bad member count"};
+  uint64_t total = a.size + a.remote_size;
+  if (a.size == 0 || total > static_cast<uint64_t>(wsize)) throw BadCall{"bad member count"};
   const int* members = reinterpret_cast<const int*>(g_sh->data);
   std::vector<char> seen(wsize, 0);
   bool me = false;
-  for (uint64_t i = 0; i < a.size; ++i) {
+  for (uint64_t i = 0; i < total; ++i) {
     int w = members[i];
     if (w < 0 || w >= wsize || seen[w]) throw BadCall{"bad or repeated member"};
     seen[w] = 1;
-    me |= w == g_rank;
+    me |= w == g_rank && i < a.size;
   }
   if (!me) throw BadCall{"a rebuilt communicator without this rank"};
   MPI_Comm nc = MPI_COMM_NULL;
   if (a.id == 1 || a.id == 2) {
     nc = a.id == 1 ? MPI_COMM_WORLD : MPI_COMM_SELF;
     m.rc = MPI_SUCCESS;
+  } else if (a.remote_size) {  // an intercommunicator (agent_intercomm.cpp)
+    std::vector<int> local(members, members + a.size), remote(members + a.size, members + total);
+    m.rc = rebuild_intercomm(a.id, local, remote, &nc);
   } else {
     MPI_Group g = world_subgroup(static_cast<int>(a.size), reinterpret_cast<int*>(g_sh->data));
     int ub = 32767, *v, flag = 0;

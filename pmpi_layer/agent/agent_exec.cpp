@@ -435,7 +435,11 @@ void dispatch(Msg& m) {
     case chan::kOpCommCreate:
     case chan::kOpCommCreateGroup:
     case chan::kOpCommFree:
+    case chan::kOpIntercommMerge:
       op_comm(m);
+      break;
+    case chan::kOpIntercommCreate:
+      op_intercomm_create(m);
       break;
     case chan::kOpOpCreate: {
       MPI_Op op;
@@ -464,6 +468,9 @@ void dispatch(Msg& m) {
       break;
     case chan::kOpCommRebuild:
       ckpt::op_comm_rebuild(m);
+      break;
+    case chan::kOpCommLive:
+      ckpt::op_comm_live(m);
       break;
     case chan::kOpCkptRequest:
       m.rc = ckpt::request_job_checkpoint(static_cast<uint32_t>(m.a.ckpt.after)) ? MPI_SUCCESS

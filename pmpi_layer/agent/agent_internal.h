@@ -241,5 +241,9 @@ void op_comm(Msg& m);
 void reply_comm(Msg& m, MPI_Comm nc);
 // The group of these world ranks.
 MPI_Group world_subgroup(int n, const int* ranks);
+// Intercommunicators (agent_intercomm.cpp).
+void op_intercomm_create(Msg& m);
+int rebuild_intercomm(uint64_t id, const std::vector<int>& local, const std::vector<int>& remote,
+                      MPI_Comm* out);
 
 }  // namespace crmpi::agent::internal

@@ -72,7 +72,9 @@ struct CommRecord {
     kCreateGroup,
     kCart,
     kGraph,
-    kCartSub
+    kCartSub,
+    kInterCreate,  // MPI_Intercomm_create (api_intercomm.cpp)
+    kInterMerge    // MPI_Intercomm_merge
   } how;
   uint64_t parent_id = 0;
   int color = 0, key = 0, tag = 0;
@@ -100,7 +102,15 @@ struct VComm {
   uint64_t id = 0;         // job-unique, agreed by all members without messages
   uint64_t creations = 0;  // communicators derived from this one so far
   int rank = 0, size = 0;
-  std::vector<int> world;  // world rank of each member
+  std::vector<int> world;  // world rank of each member (the local group)
+  // An intercommunicator's remote group (world ranks, in rank order); empty
+  // for an intracommunicator (a remote group is never empty).
+  std::vector<int> remote;
+  bool inter() const { return !remote.empty(); }
+  // The group point-to-point ranks and collective blocks name: the remote
+  // group of an intercommunicator, else the communicator's own.
+  const std::vector<int>& peers() const { return remote.empty() ? world : remote; }
+  int peer_size() const { return static_cast<int>(peers().size()); }
   std::string name;
   MPI_Errhandler errh = MPI_ERRORS_ARE_FATAL;
   Attrs attrs;
@@ -327,6 +337,23 @@ bool packs(MPI_Datatype t);
 uint64_t wire_type_packed(MPI_Datatype t);  // bytes element for packed types
 uint64_t wire_op(MPI_Op op);                // agent op
 uint64_t mix_id(uint64_t parent, uint64_t counter, uint64_t extra);
+
+// ---- intercommunicators (api_intercomm.cpp)
+// An intercommunicator collective's buffer spans on this rank (elements,
+// see api_coll.cpp), following MPI-3.1 5.2.2: the root group passes
+// MPI_ROOT at its root and MPI_PROC_NULL elsewhere, the other group the
+// root's rank in the remote group; blocks count the remote group.
+struct InterSpans {
+  int s = 0, r = 0;
+  bool prefill = false;
+};
+InterSpans inter_spans(int kind, const VComm& c, int root, int scount, int rcount,
+                       const int* scounts, const int* sdispls, const int* rcounts,
+                       const int* rdispls);
+// Entries of a collective's count/displacement arrays on `c`: the remote
+// group's size on an intercommunicator (the local one for reduce_scatter),
+// else the size.
+int coll_blocks(const VComm& c, int kind);
 
 // ---- errors
 int check(VComm* c, MPI_Comm h, int rc, const char* fn);

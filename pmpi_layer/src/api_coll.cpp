@@ -74,6 +74,13 @@ struct Spans {
 };
 
 Spans spans(const Coll& x, const VComm& vc) {
+  if (vc.inter()) {  // api_intercomm.cpp
+    InterSpans is = inter_spans(x.kind, vc, x.root, x.scount, x.rcount, x.scounts, x.sdispls,
+                                x.rcounts, x.rdispls);
+    Spans sp;  // (displacements counted from 0 on an intercommunicator)
+    sp.s = is.s, sp.r = is.r, sp.prefill = is.prefill;
+    return sp;
+  }
   int n = vc.size, me = vc.rank;
   bool root = me == x.root, inplace = x.sbuf == MPI_IN_PLACE;
   if (x.kind == chan::kScatter || x.kind == chan::kScatterv) inplace = false;
@@ -260,12 +267,12 @@ void describe_args(Call& m, const Coll& x, const VComm& vc, const WireTypes& w) 
   m.a.coll.nonblocking = x.req != nullptr;
   m.a.coll.user_op = w.uop ? reinterpret_cast<uint64_t>(w.uop) : 0;
   m.a.coll.app_type = reinterpret_cast<uint64_t>(x.rtype);
-  m.a.coll.comm_size = static_cast<uint64_t>(vc.size);
+  m.a.coll.comm_size = static_cast<uint64_t>(coll_blocks(vc, x.kind));
 }
 
 // The replay record of a nonblocking collective (api.h).
 void record(CollRecord& cr, const Coll& x, const VComm& vc) {
-  int n = vc.size;
+  int n = coll_blocks(vc, x.kind);
   cr.kind = x.kind, cr.seq = vc.coll_seq, cr.sbuf = x.sbuf, cr.rbuf = x.rbuf;
   cr.scount = x.scount, cr.rcount = x.rcount, cr.root = x.root;
   cr.stype = x.stype, cr.rtype = x.rtype, cr.op = x.op;
@@ -291,7 +298,7 @@ int run(const Coll& x) {
     d.tm = keep.get();
     r->after = [keep]() {};
   }
-  describe_arrays(m, x, sp, w, vc->size);
+  describe_arrays(m, x, sp, w, coll_blocks(*vc, x.kind));
   describe_args(m, x, *vc, w);
   if (r) record(r->coll, x, *vc);
   int rc = execute(m);
@@ -634,7 +641,7 @@ int alltoallw(const void* sbuf, const int* sc, const int* sd, const MPI_Datatype
   Lock l;
   VComm* vc = comm(c);
   if (!vc) return check_world(MPI_ERR_COMM, fn);
-  size_t n = static_cast<size_t>(vc->size);
+  size_t n = static_cast<size_t>(vc->peer_size());  // an intercommunicator's: the remote group's
   BlockPlan p;
   p.inplace = sbuf == MPI_IN_PLACE;
   p.recv.resize(n);

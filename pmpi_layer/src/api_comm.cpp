@@ -29,8 +29,13 @@ MPI_Comm adopt_comm(const Call& m, VComm* parent, uint64_t counter, CommRecord r
   c->rank = static_cast<int>(m.a.comm_out.rank);
   auto* w = reinterpret_cast<const int*>(m.arena.at(0));
   c->world.assign(w, w + c->size);
-  int lowest = *std::min_element(c->world.begin(), c->world.end());
+  // An intercommunicator's remote group follows; its lowest member counts too.
+  c->remote.assign(w + c->size, w + c->size + m.a.comm_out.remote_size);
+  int lowest = *std::min_element(w, w + c->size + m.a.comm_out.remote_size);
   c->id = mix_id(parent->id, counter, static_cast<uint64_t>(lowest));
+  // MPI_Intercomm_create: the two groups agreed on the id in the agent
+  // (protocol.h, IntercommArgs).
+  if (rec.how == CommRecord::kInterCreate) c->id = m.a.comm_out.id;
   if (m.a.comm_out.id != c->id)
     fatal("libcrpmpi and the agent disagree on a new communicator's id (%016llx vs %016llx)",
           static_cast<unsigned long long>(c->id),
@@ -148,9 +153,12 @@ CRMPI_API int PMPI_Comm_free(MPI_Comm* c) {
   int arc = crmpi_delete_all_attrs(vc, *c);
   if (arc != MPI_SUCCESS) return check(vc, *c, arc, CRMPI_NAME);  // a delete callback failed
   if (vc->shadow != MPI_COMM_NULL) PMPI_Comm_free(&vc->shadow);
-  Call& m = begin(chan::kOpCommFree);
-  m.a.comm_free.comm = vc->real;
-  int rc = execute(m);
+  int rc = MPI_SUCCESS;
+  Call& m = begin(chan::kOpCommFree);  // a restart may park us here: read `real` after it
+  if (vc->real) {  // 0: not rebuilt at a restart, another member had freed it (ckpt.cpp)
+    m.a.comm_free.comm = vc->real;
+    rc = execute(m);
+  }  // else the lent call is left unused (nothing was sent)
   g.comms.erase(vc->id);
   delete vc;
   *c = MPI_COMM_NULL;
@@ -164,22 +172,28 @@ CRMPI_API int PMPI_Comm_disconnect(MPI_Comm* c) {
 CRMPI_API int PMPI_Comm_compare(MPI_Comm a, MPI_Comm b, int* result) {
   VComm *x = comm(a), *y = comm(b);
   if (!x || !y) return check_world(MPI_ERR_COMM, CRMPI_NAME);
+  // Intercommunicators compare both groups; never equal to an intracommunicator.
+  auto sorted = [](std::vector<int> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
   if (x == y)
     *result = MPI_IDENT;
-  else if (x->world == y->world)
+  else if (x->inter() != y->inter())
+    *result = MPI_UNEQUAL;
+  else if (x->world == y->world && x->remote == y->remote)
     *result = MPI_CONGRUENT;
-  else {
-    std::vector<int> p = x->world, q = y->world;
-    std::sort(p.begin(), p.end());
-    std::sort(q.begin(), q.end());
-    *result = p == q ? MPI_SIMILAR : MPI_UNEQUAL;
-  }
+  else
+    *result = sorted(x->world) == sorted(y->world) && sorted(x->remote) == sorted(y->remote)
+                  ? MPI_SIMILAR
+                  : MPI_UNEQUAL;
   return MPI_SUCCESS;
 }
 
 CRMPI_API int PMPI_Comm_test_inter(MPI_Comm c, int* flag) {
-  if (!comm(c)) return check_world(MPI_ERR_COMM, CRMPI_NAME);
-  *flag = 0;
+  VComm* vc = comm(c);
+  if (!vc) return check_world(MPI_ERR_COMM, CRMPI_NAME);
+  *flag = vc->inter();
   return MPI_SUCCESS;
 }
 

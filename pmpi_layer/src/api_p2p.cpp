@@ -48,7 +48,7 @@ static bool big_payload(int count, MPI_Datatype t) {
 // A send that may go by rendezvous (the agent still decides: only to ranks
 // on this node). Buffered sends keep their copy semantics.
 static bool rndv_size(int count, MPI_Datatype t, int dest, VComm* vc, uint64_t mode) {
-  if (mode == chan::kBuffered || dest < 0 || dest >= vc->size) return false;
+  if (mode == chan::kBuffered || dest < 0 || dest >= vc->peer_size()) return false;
   return big_payload(count, t);
 }
 
@@ -66,7 +66,7 @@ int post_isend(VRequest* r, const void* buf, int count, MPI_Datatype t, int dest
   m.a.send.comm = r->comm->real;
   m.a.send.mode = mode;
   m.a.send.rndv = big;
-  m.a.send.dest_world = big ? static_cast<uint64_t>(r->comm->world[dest]) : 0;
+  m.a.send.dest_world = big ? static_cast<uint64_t>(r->comm->peers()[dest]) : 0;
   int rc = execute(m);
   // A rendezvous reads a packed copy until completion: it lives in the request.
   if (big && !tmp.empty()) r->packed = std::move(tmp);
@@ -117,7 +117,7 @@ namespace {
 bool try_post(const void* buf, int count, MPI_Datatype t, int dest, int tag, VComm* vc,
               uint64_t mode) {
   if (mode != chan::kStandard && mode != chan::kBuffered) return false;
-  if (dest < 0 || dest >= vc->size || tag < 0 || tag > g.tag_ub || count < 0) return false;
+  if (dest < 0 || dest >= vc->peer_size() || tag < 0 || tag > g.tag_ub || count < 0) return false;
   const TypeMap* tm = typemap(t);
   if (!tm) return false;
   bool derived = packs(t);
@@ -155,7 +155,7 @@ int send(const void* buf, int count, MPI_Datatype t, int dest, int tag, MPI_Comm
   m.a.send.comm = vc->real;
   m.a.send.mode = mode;
   m.a.send.rndv = big;
-  m.a.send.dest_world = big ? static_cast<uint64_t>(vc->world[dest]) : 0;
+  m.a.send.dest_world = big ? static_cast<uint64_t>(vc->peers()[dest]) : 0;
   int rc = execute(m);
   if (dest != MPI_PROC_NULL) vc->sent++;
   return check(vc, c, rc, fn);

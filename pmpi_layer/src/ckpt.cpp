@@ -150,18 +150,47 @@ void rebuild_comm(VComm* c) {
   m.a.comm_rebuild.id = c->id;
   m.a.comm_rebuild.seq = c->coll_seq;
   m.a.comm_rebuild.size = c->world.size();
+  m.a.comm_rebuild.remote_size = c->remote.size();  // an intercommunicator's other group
   memcpy(m.arena.at(0), c->world.data(), c->world.size() * sizeof(int));
+  memcpy(m.arena.at(0) + c->world.size() * sizeof(int), c->remote.data(),
+         c->remote.size() * sizeof(int));
   if (execute(m) != MPI_SUCCESS || !m.a.comm_out.comm)
     fatal("restart: cannot rebuild communicator %s (id %016llx)", c->name.c_str(),
           static_cast<unsigned long long>(c->id));
   c->real = m.a.comm_out.comm;
 }
 
+// Which of our communicators every member still holds (agent_drain.cpp
+// op_comm_live); the others get no lower half (real 0): a member freed
+// them before the capture, so they can only be freed (api_comm.cpp).
+std::vector<bool> live_comms() {
+  std::vector<bool> live;
+  Call& m = begin(chan::kOpCommLive);
+  auto* pairs = reinterpret_cast<uint64_t*>(m.arena.at(0));
+  size_t i = 0;
+  for (auto& [id, c] : g.comms) {
+    pairs[2 * i] = id;
+    pairs[2 * i + 1] = c->world.size() + c->remote.size();
+    ++i;
+  }
+  m.a.comm_live.n = i;
+  if (execute(m) != MPI_SUCCESS) fatal("restart: cannot agree on the live communicators");
+  for (size_t k = 0; k < i; ++k) live.push_back(pairs[k] != 0);
+  return live;
+}
+
 void rebuild() {
   rehello();
   rebuild_comm(&g.world);  // records their collective counts
   rebuild_comm(&g.self);
-  for (auto& [id, c] : g.comms) rebuild_comm(c);  // increasing ids: the same order everywhere
+  std::vector<bool> live = live_comms();
+  size_t k = 0;
+  for (auto& [id, c] : g.comms) {  // increasing ids: the same order everywhere
+    if (live[k++])
+      rebuild_comm(c);
+    else
+      c->real = 0;
+  }
   for (VOp* op : g.ops) {
     Call& m = begin(chan::kOpOpCreate);
     m.a.op_create.commute = static_cast<uint64_t>(op->commute);

@@ -58,6 +58,10 @@ enum Op : uint32_t {
   kOpCkptResume,       // after the capture (or an abandoned one): serve normally again
   kOpCommRebuild,      // restart: a communicator from its members, with its id and count
   kOpCkptRequest,      // the application asks for a job checkpoint (crmpi_ext.h)
+  // Intercommunicators (issue 11): out CommOut, like the other creations.
+  kOpIntercommCreate,  // IntercommArgs
+  kOpIntercommMerge,   // CommArgs: parent (the intercomm), color = high
+  kOpCommLive,         // restart: which communicators every member still holds (CommLiveArgs)
   kOpMax
 };
 
@@ -261,19 +265,49 @@ struct CommArgs {
   uint64_t key;    // Split(Type): key; CreateGroup: tag
   uint64_t parent_id, counter;  // for comm_id()
 };
+// An intercommunicator's data holds its local group's world ranks, then its
+// remote group's (remote_size of them; 0 for an intracommunicator).  Its
+// `lowest` for comm_id() is the lowest world rank of both groups, which
+// both groups know.
 struct CommOut {
   uint64_t comm;  // 0: MPI_COMM_NULL
   uint64_t size, rank;
-  uint64_t id;  // comm_id() of the new communicator
+  uint64_t id;           // comm_id() of the new communicator
+  uint64_t remote_size;  // intercommunicators (overlaps CommArgs::counter: read it first)
 };
+
+// IntercommCreate: MPI_Intercomm_create(local, local_leader, peer (0 where
+// not significant), remote_leader, tag).  Collective over both groups; it
+// counts in `local`'s collective sequence.  The new id: each group computes
+// comm_id(local_id, counter, lowest local world rank), the two groups
+// exchange theirs over the new intercommunicator, and both take
+// comm_id(min, max, kIntercommSalt).  Out: CommOut.
+struct IntercommArgs {
+  uint64_t local, local_leader, peer, remote_leader, tag;
+  uint64_t local_id, counter;
+};
+inline constexpr uint64_t kIntercommSalt = 0x1c7e;
 
 // CommRebuild (restart): data in: `size` world ranks, in rank order.  The
 // agent makes the communicator of those members (MPI_Comm_create_group on
 // MPI_COMM_WORLD; members call it in increasing id order) and records its
 // id and collective count.  Out: CommOut.
+// An intercommunicator: `remote_size` world ranks of its remote group follow
+// the local group's; the agent makes the local group's communicator, then
+// MPI_Intercomm_create over MPI_COMM_WORLD between the two groups' first
+// members (tag from the id).
 struct CommRebuildArgs {
   uint64_t id, seq, size;
-  uint64_t unused;
+  uint64_t remote_size;
+};
+
+// CommLive (restart, before the rebuilds; collective over MPI_COMM_WORLD):
+// data in: n pairs (id, member count of both groups) of the communicators
+// this rank holds; out, in their place: n words, 1 if every member holds
+// that id (then it can be rebuilt), else 0 (some member freed it before the
+// checkpoint: nobody may communicate on it any more, only free it).
+struct CommLiveArgs {
+  uint64_t n;
 };
 
 // CkptQuiesced: out `status` 0, or an errno when the job abandoned the
@@ -337,6 +371,8 @@ union Args {
   CollArgs coll;
   CommArgs comm;
   CommOut comm_out;
+  IntercommArgs intercomm;
+  CommLiveArgs comm_live;
   CommRebuildArgs comm_rebuild;
   CkptArgs ckpt;
   CkptMessageArgs ckpt_msg;
@@ -362,7 +398,8 @@ static_assert(sizeof(HelloOut) == 13 * 8 && sizeof(SendArgs) == 8 * 8 &&
               sizeof(RecvArgs) == 15 * 8 && sizeof(ProbeArgs) == 15 * 8 &&
               sizeof(MrecvArgs) == 15 * 8 && sizeof(SendrecvArgs) == 15 * 8 &&
               sizeof(CompleteArgs) == 5 * 8 && sizeof(CollArgs) == 12 * 8 &&
-              sizeof(CommArgs) == 5 * 8 && sizeof(CommOut) == 4 * 8 &&
+              sizeof(CommArgs) == 5 * 8 && sizeof(CommOut) == 5 * 8 &&
+              sizeof(IntercommArgs) == 7 * 8 &&
               sizeof(CommRebuildArgs) == 4 * 8 && sizeof(CkptArgs) == 4 * 8 &&
               sizeof(CkptMessageArgs) == 4 * 8 && sizeof(UserOpCallback) == 8 * 8 &&
               sizeof(PullCallback) == 4 * 8);
