@@ -262,6 +262,13 @@ void describe_args(Call& m, const Coll& x, const VComm& vc, const WireTypes& w) 
       w.sdead ? 0 : static_cast<uint64_t>(x.scount * (is_reduction(x.kind) ? w.mult : 1));
   m.a.coll.rtype = w.r;
   m.a.coll.rcount = w.rdead ? 0 : static_cast<uint64_t>(x.rcount * w.mult);
+  // Open MPI skips a zero-count (I)bcast altogether, and its nonblocking
+  // collectives are numbered per call on each process: an
+  // intercommunicator's MPI_PROC_NULL ranks (nothing to move) must still
+  // make the call with the app's count, or their later nonblocking
+  // collectives no longer match the other ranks'.
+  if (x.kind == chan::kBcast && x.root == MPI_PROC_NULL && vc.inter())
+    m.a.coll.rcount = static_cast<uint64_t>(x.rcount);
   m.a.coll.root = static_cast<uint64_t>(x.root);
   m.a.coll.op = x.op == MPI_OP_NULL ? 0 : wire_op(x.op);
   m.a.coll.nonblocking = x.req != nullptr;
