@@ -54,7 +54,10 @@ int main(int argc, char** argv) {
       op = static_cast<uint32_t>(rng() % (kOpMax + 3));
     } while (op == kOpHello || op == kOpFinalize || op == kOpAbort || op == kOpOpCreate ||
              op == kOpCallbackDone || op == kOpBsendFlush || op == kOpErrorString ||
-             op == kOpErrorClass);
+             op == kOpErrorClass ||
+             // A well-formed job checkpoint request whose random `after`
+             // may stop (SIGSTOP) or end the job: not a malformed call.
+             op == kOpCkptRequest);
     Msg& m = sh->msg;
     for (auto& a : m.a.raw) a = small_or_random();
     bool no_buffers = rng() % 2;  // half the time, reach the handle checks
