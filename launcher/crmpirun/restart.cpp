@@ -84,6 +84,15 @@ bool load_restart(const std::string& arg, int expect_ranks, mf::Manifest* m, std
     fprintf(stderr, "crmpirun: cannot restart from %s: the manifest names no program\n", arg.c_str());
     return false;
   }
+  // The images hold the libcrpmpi that took the checkpoint; it must speak
+  // our agents' channel.
+  if (m->channel_version != crmpi::chan::kVersion) {
+    fprintf(stderr,
+            "crmpirun: cannot restart from %s: its ranks speak channel version %u, this build's "
+            "agents version %u (restart it with the crmpi build that took it)\n",
+            arg.c_str(), m->channel_version, crmpi::chan::kVersion);
+    return false;
+  }
   return true;
 }
 

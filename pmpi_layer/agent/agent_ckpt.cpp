@@ -271,6 +271,9 @@ void on_targets(const std::vector<char>& body) {
 }
 
 void on_quiesce() {
+  // Past MPI_Finalize this rank already answered Failed (finishing()); a
+  // Quiesce that crossed it must not make the application write an image.
+  if (g_finishing) return;
   g_ep.stage = Stage::kQuiesce;
   g_sh->hold.store(1);
   if (int rc = request_capture()) {
