@@ -21,7 +21,7 @@ constexpr size_t word(size_t offset) {
 }
 
 TEST(Protocol, VersionAndSizes) {
-  EXPECT_EQ(chan::kVersion, 3u);
+  EXPECT_EQ(chan::kVersion, 4u);
   EXPECT_EQ(sizeof(chan::Args), chan::kArgWords * sizeof(uint64_t));
   EXPECT_EQ(sizeof(chan::Msg), 24 + chan::kArgWords * 8 + 3 * sizeof(chan::Buf));
   EXPECT_EQ(offsetof(chan::Msg, a), 24u);
