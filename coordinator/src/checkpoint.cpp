@@ -167,15 +167,21 @@ void Coordinator::Impl::answer_request(int rank, int error, uint32_t epoch, cons
 // The last rank connected: a request that waited for it starts now.
 void Coordinator::Impl::start_deferred() {
   if (!deferred || nauthed < cfg.nranks || cur) return;
+  std::string err;
+  if (begin(*deferred, &err))
+    deferred.reset();
+  else
+    drop_deferred(EBUSY, err);
+}
+
+// The waiting request will not start: its requester hears why.
+void Coordinator::Impl::drop_deferred(int error, const std::string& text) {
   CheckpointRequest req = std::move(*deferred);
   deferred.reset();
-  std::string err;
-  if (!begin(req, &err) && req.on_done) {
-    Outcome o;
-    o.error = EBUSY;
-    o.text = err;
-    req.on_done(o);
-  }
+  Outcome o;
+  o.error = error;
+  o.text = text;
+  if (req.on_done) req.on_done(o);
 }
 
 // A message of an authenticated rank.  Messages of another epoch are late

@@ -100,6 +100,7 @@ struct Coordinator::Impl {
   void rank_request(int rank, const Request& rq);
   void answer_request(int rank, int error, uint32_t epoch, const std::string& text);
   void start_deferred();
+  void drop_deferred(int error, const std::string& text);
   void on_rank_message(int rank, const Frame& f, const std::vector<char>& body);
   void advance();
   void fail(int error, const std::string& why);

@@ -357,15 +357,10 @@ void Coordinator::Impl::expire() {
     fail(ETIMEDOUT, "timed out after " + std::to_string(cur->req.timeout_s) + " s in stage " +
                         stage_name(cur->stage) + (slow.empty() ? "" : ", waiting for rank(s) " + slow));
   }
-  if (deferred && deferred_deadline <= now) {
-    CheckpointRequest req = std::move(*deferred);
-    deferred.reset();
-    Outcome o;
-    o.error = ETIMEDOUT;
-    o.text = "only " + std::to_string(nauthed) + " of " + std::to_string(cfg.nranks) +
-             " ranks connected to the coordinator within " + std::to_string(cfg.default_timeout_s) + " s";
-    if (req.on_done) req.on_done(o);
-  }
+  if (deferred && deferred_deadline <= now)
+    drop_deferred(ETIMEDOUT, "only " + std::to_string(nauthed) + " of " + std::to_string(cfg.nranks) +
+                                 " ranks connected to the coordinator within " +
+                                 std::to_string(cfg.default_timeout_s) + " s");
 }
 
 }  // namespace crmpi::coord

@@ -41,14 +41,16 @@ int64_t pow2_align(int64_t n) {
   return a;
 }
 
-// Types without handles that pending operations still use (MPI-3.1 4.1.9:
-// a freed type stays valid for the operations already posted with it).
+// Types without handles that pending collectives' records still name
+// (MPI-3.1 4.1.9: a freed type stays valid for the operations already
+// posted with it).  A point-to-point request holds its type itself
+// (VRequest::type_ref counts in refs), so only the records are looked at.
 std::vector<VType*> g_unreferenced;
 
 bool in_use(MPI_Datatype h) {
   for (const VRequest* r : g.requests) {
     const CollRecord& c = r->coll;
-    if (r->type == h || c.stype == h || c.rtype == h) return true;
+    if (c.stype == h || c.rtype == h) return true;
     for (const auto* v : {&c.stypes, &c.rtypes})
       if (std::find(v->begin(), v->end(), h) != v->end()) return true;
   }
