@@ -9,7 +9,11 @@
  * - MPI_Comm_dup_with_info / set_info / get_info: the hints given;
  * - MPI_Comm_get_parent: MPI_COMM_NULL (not spawned);
  * - MPI_Comm_idup: a working duplicate once the request completes, with
- *   attributes copied, several outstanding at once. */
+ *   attributes copied, several outstanding at once; and it really is
+ *   nonblocking: rank 0 completes its idup and only then sends to the
+ *   last rank, which calls idup, receives that message, and only then
+ *   waits (an idup that waited for every member at the call would hang);
+ *   a message sent between idup and its Wait arrives. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -178,6 +182,33 @@ static void idup(void) {
   printf("rank %d: idup ok\n", rank);
 }
 
+/* Progress: rank 0 tests its idup to completion before it sends the
+ * message that the last rank receives between its idup and its Wait. */
+static void idup_progress(void) {
+  MPI_Comm d;
+  MPI_Request r;
+  int last = size - 1, msg = -1;
+  if (size < 2) return;
+  MPI_Comm_idup(MPI_COMM_WORLD, &d, &r);
+  if (rank == 0) {
+    int flag = 0;
+    while (!flag) MPI_Test(&r, &flag, MPI_STATUS_IGNORE);
+    msg = 77;
+    MPI_Ssend(&msg, 1, MPI_INT, last, 5, MPI_COMM_WORLD);
+  } else if (rank == last) {
+    MPI_Recv(&msg, 1, MPI_INT, 0, 5, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    CHECK(msg == 77, "message received while the idup was pending");
+    MPI_Wait(&r, MPI_STATUS_IGNORE);
+  } else {
+    MPI_Wait(&r, MPI_STATUS_IGNORE);
+  }
+  int sum = 0, one = 1;
+  MPI_Allreduce(&one, &sum, 1, MPI_INT, MPI_SUM, d);
+  CHECK(sum == size, "idup communicator after progress");
+  MPI_Comm_free(&d);
+  printf("rank %d: idup progress ok\n", rank);
+}
+
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -188,6 +219,7 @@ int main(int argc, char** argv) {
   errors();
   infos();
   idup();
+  idup_progress();
   MPI_Finalize();
   return 0;
 }

@@ -1,5 +1,5 @@
 /* Intercommunicators (MPI-3.1 6.6): creation, groups, point-to-point, merge,
- * dup, split and create on an intercommunicator.  The world is cut into two
+ * dup, idup, split and create on an intercommunicator.  The world is cut into two
  * uneven groups (even and odd world ranks); every check compares with values
  * computed from the world ranks. */
 #include <stdlib.h>
@@ -149,6 +149,18 @@ int main(int argc, char** argv) {
   MPI_Comm_test_inter(dup, &flag);
   CHECK(flag, "dup is inter");
   all_pairs(dup, rw, "dup");
+
+  /* Idup: the same, through a request (MPI_Comm_idup). */
+  MPI_Comm idup;
+  MPI_Request ireq;
+  MPI_Comm_idup(ic, &idup, &ireq);
+  MPI_Wait(&ireq, MPI_STATUS_IGNORE);
+  MPI_Comm_compare(ic, idup, &cmp);
+  CHECK(cmp == MPI_CONGRUENT, "idup is congruent");
+  MPI_Comm_test_inter(idup, &flag);
+  CHECK(flag, "idup is inter");
+  all_pairs(idup, rw, "idup");
+  MPI_Comm_free(&idup);
 
   /* Merge: the group passing high = 0 comes first. */
   MPI_Comm merged;

@@ -187,6 +187,10 @@ void Coordinator::Impl::drop_deferred(int error, const std::string& text) {
 // A message of an authenticated rank.  Messages of another epoch are late
 // answers to an abandoned checkpoint: ignored.
 void Coordinator::Impl::on_rank_message(int rank, const Frame& f, const std::vector<char>& body) {
+  if (trace())
+    log("trace: rank " + std::to_string(rank) + " sent " + type_name(f.type) + " (epoch " +
+        std::to_string(f.epoch) + ", stage " + (cur ? stage_name(cur->stage) : "none") + ")" +
+        (f.type == kSeqs && body.size() >= sizeof(Seqs) ? seqs_text(body) : ""));
   if (f.type == kRequest) {
     Request rq{};
     memcpy(&rq, body.data(), sizeof rq < body.size() ? sizeof rq : body.size());

@@ -85,6 +85,8 @@ struct Coordinator::Impl {
 
   // coordinator.cpp
   void log(const std::string& s) const;
+  static bool trace();  // $CRMPI_COORD_TRACE set
+  static std::string seqs_text(const std::vector<char>& body);
   void accept_all();
   void on_event(uint64_t key, uint32_t events);
   void drop(int fd, const std::string& why, bool quiet);

@@ -162,6 +162,28 @@ void Coordinator::step(int timeout_ms) {
   if (m.cur) m.report_progress();
 }
 
+// $CRMPI_COORD_TRACE: every rank message and broadcast, on the log (debugging).
+bool Coordinator::Impl::trace() {
+  static const bool on = getenv("CRMPI_COORD_TRACE") != nullptr;
+  return on;
+}
+
+// " ready R round N: id=seq ..." of a Seqs body (the trace).
+std::string Coordinator::Impl::seqs_text(const std::vector<char>& body) {
+  Seqs s;
+  memcpy(&s, body.data(), sizeof s);
+  std::string t = " ready " + std::to_string(s.ready) + " round " + std::to_string(s.round) + ":";
+  for (uint32_t i = 0; i < s.count && sizeof s + (i + 1) * sizeof(CommSeq) <= body.size(); ++i) {
+    CommSeq c;
+    memcpy(&c, body.data() + sizeof s + i * sizeof c, sizeof c);
+    char buf[48];
+    snprintf(buf, sizeof buf, " %llx=%llu", static_cast<unsigned long long>(c.comm_id),
+             static_cast<unsigned long long>(c.seq));
+    t += buf;
+  }
+  return t;
+}
+
 void Coordinator::Impl::log(const std::string& s) const {
   if (cfg.log)
     cfg.log(s);
@@ -305,6 +327,7 @@ void Coordinator::Impl::send_to(int fd, Type t, uint32_t epoch, const void* body
 
 void Coordinator::Impl::broadcast(Type t, const void* body, size_t len) {
   const uint32_t epoch = cur ? cur->epoch : 0;
+  if (trace()) log(std::string("trace: to every rank: ") + type_name(t) + " (epoch " + std::to_string(epoch) + ")");
   for (int fd : rank_fd)
     if (fd >= 0) send_to(fd, t, epoch, body, len);
 }

@@ -41,6 +41,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -87,6 +88,7 @@ bool g_finishing = false;   // the app is leaving MPI (finalize_meet done)
 uint32_t g_requests = 0;    // our kRequests the coordinator has not answered yet
 Epoch g_ep;
 std::unordered_map<MPI_Comm, CommInfo> g_comms;
+std::set<uint64_t> g_coming;  // ids of MPI_Comm_idup communicators not complete here yet
 bool g_in_collective = false;
 
 // The event thread: wakes the main thread (ring) when the coordinator or
@@ -156,18 +158,25 @@ uint64_t target_of(const CommInfo& c) {
 bool behind() {
   for (const auto& kv : g_comms)
     if (kv.second.seq < target_of(kv.second)) return true;
+  for (uint64_t id : g_coming)
+    if (target_of(CommInfo{id, 0}) > 0) return true;
   return false;
 }
 
 void send_seqs() {
-  bool ready = !g_in_collective;
-  std::vector<char> body(sizeof(coord::Seqs) + g_comms.size() * sizeof(coord::CommSeq));
+  // Before the app's hello its libcr has no checkpoint callback (or MPI_Init
+  // is not over): it could only write a plain image.  Not ready until then.
+  bool ready = !g_in_collective && app_initialized();
+  std::vector<char> body(sizeof(coord::Seqs) +
+                         (g_comms.size() + g_coming.size()) * sizeof(coord::CommSeq));
   auto* list = reinterpret_cast<coord::CommSeq*>(body.data() + sizeof(coord::Seqs));
   size_t k = 0;
-  for (const auto& [c, info] : g_comms) {
+  auto report = [&](const CommInfo& info) {
     list[k++] = {info.id, info.seq};
     if (g_ep.have_targets && info.seq != target_of(info)) ready = false;
-  }
+  };
+  for (const auto& [c, info] : g_comms) report(info);
+  for (uint64_t id : g_coming) report(CommInfo{id, 0});
   coord::Seqs s{static_cast<uint32_t>(k), ready ? 1u : 0u, g_ep.round, 0};
   memcpy(body.data(), &s, sizeof s);
   send(coord::kSeqs, body.data(), body.size());
@@ -407,6 +416,12 @@ bool start(bool restored) {
   g_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   std::thread(event_thread).detach();
   g_enabled = true;
+  // The handshake may have read more than the Welcome: a checkpoint a rank
+  // asked for before we joined starts as soon as the last rank is in, and
+  // its Intent can come in the same read.  The socket would stay quiet (the
+  // event thread would never wake us) and the job would wait for our Seqs
+  // forever: look at what is read already at the first poll.
+  g_event.store(1);
   return true;
 }
 
@@ -479,6 +494,15 @@ bool pausing() {
 
 void comm_added(MPI_Comm c, uint64_t id, uint64_t seq) {
   g_comms[c] = {id, seq};
+  g_coming.erase(id);
+}
+
+void comm_coming(uint64_t id) {
+  g_coming.insert(id);
+}
+
+void app_hello() {
+  if (g_ep.stage == Stage::kSafePoint) send_seqs();  // now ready
 }
 
 void comm_freed(MPI_Comm c) {

@@ -57,6 +57,11 @@ bool pausing();
 // (the safe point).  World (1) and self (2) are registered by start().
 void comm_added(MPI_Comm c, uint64_t id, uint64_t seq);
 void comm_freed(MPI_Comm c);
+// A communicator on its way (MPI_Comm_idup posted): counted by id with no
+// collective yet until comm_added() names its handle.
+void comm_coming(uint64_t id);
+// The app said hello (MPI_Init, or a restart's): it may now take part.
+void app_hello();
 // Every communicator the app knows (world and self included).
 std::vector<MPI_Comm> app_comms();
 // Before a collective (or a creation) on c: holds while its number would

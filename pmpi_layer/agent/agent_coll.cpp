@@ -244,6 +244,60 @@ void op_comm(Msg& m) {
   ckpt::comm_added(nc, m.a.comm_out.id, 0);
 }
 
+// Lowest world rank among c's members (both groups of an intercommunicator).
+static int lowest_member(MPI_Comm c) {
+  int size, inter = 0, rsize = 0;
+  MPI_Comm_size(c, &size);
+  MPI_Comm_test_inter(c, &inter);
+  if (inter) MPI_Comm_remote_size(c, &rsize);
+  std::vector<int> w(size + rsize);
+  MPI_Group g;
+  MPI_Comm_group(c, &g);
+  world_ranks(g, w.data());
+  MPI_Group_free(&g);
+  if (inter) {
+    MPI_Comm_remote_group(c, &g);
+    world_ranks(g, w.data() + size);
+    MPI_Group_free(&g);
+  }
+  return *std::min_element(w.begin(), w.end());
+}
+
+// MPI_Comm_idup: Open MPI's own nonblocking duplication, so that a member
+// may still be elsewhere (in a receive from a rank already waiting for the
+// duplicate) while the others wait.  It counts as a collective of the
+// parent when it starts.  The job checkpoint knows the new communicator by
+// its id from then on (ckpt::comm_coming: collective count 0, as the app
+// cannot use it before completion); the agent knows its handle once the
+// request completes (adopt_made), and the completion tells the app.
+void op_comm_idup(Msg& m) {
+  MPI_Comm c = wcomm(m.a.comm.parent);
+  const chan::CommArgs a = m.a.comm;  // the reply overwrites it
+  CollectiveScope scope(c);
+  auto* q = new AReq;
+  q->made = new MPI_Comm(MPI_COMM_NULL);
+  q->made_id = chan::comm_id(a.parent_id, a.counter, static_cast<uint64_t>(lowest_member(c)));
+  m.rc = MPI_Comm_idup(c, q->made, &q->r);
+  if (m.rc != MPI_SUCCESS) {
+    areq_free(q);
+    return;
+  }
+  ckpt::comm_coming(q->made_id);
+  m.a.request.request = u(q);
+}
+
+uint64_t adopt_made(AReq* q) {
+  if (!q->made || *q->made == MPI_COMM_NULL) return 0;
+  MPI_Comm nc = *q->made;
+  if (!q->adopted) {
+    q->adopted = true;
+    MPI_Comm_set_errhandler(nc, MPI_ERRORS_RETURN);
+    remember_comm(nc);
+    ckpt::comm_added(nc, q->made_id, 0);
+  }
+  return u(nc);
+}
+
 static void op_comm_run(Msg& m, MPI_Comm c, MPI_Comm& nc) {
   Armed armed;  // collective: a peer may wait for our pull before it joins
   switch (m.op) {

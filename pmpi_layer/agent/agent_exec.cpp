@@ -287,6 +287,7 @@ void op_hello(Msg& m) {
   MPI_Get_version(&ver, &sub);
   m.a.hello_out.version = ver * 100 + sub;
   m.rc = MPI_SUCCESS;
+  ckpt::app_hello();
 }
 
 }  // namespace internal
@@ -440,6 +441,9 @@ void dispatch(Msg& m) {
       break;
     case chan::kOpIntercommCreate:
       op_intercomm_create(m);
+      break;
+    case chan::kOpCommIdup:
+      op_comm_idup(m);
       break;
     case chan::kOpOpCreate: {
       MPI_Op op;

@@ -73,6 +73,11 @@ struct AReq {
   bool rndv = false;                       // rendezvous send: r is the receive of the ack
   chan::RndvHeader hdr{};
   char ack = 0;
+  // MPI_Comm_idup (agent_coll.cpp op_comm_idup): where MPI puts the new
+  // communicator, and its job-unique id; adopted once it completes.
+  MPI_Comm* made = nullptr;
+  uint64_t made_id = 0;
+  bool adopted = false;
 };
 
 // The live request with this id, or BadCall.
@@ -237,6 +242,11 @@ size_t stashed_size(const Stashed* e);
 // pulled (*pulled). st gets the decoded status.
 int stash_deliver(Stashed* e, const Buf& dst, char* p, MPI_Status& st, bool* pulled);
 void op_comm(Msg& m);
+// MPI_Comm_idup: posts Open MPI's own; the reply is a request id.
+void op_comm_idup(Msg& m);
+// The communicator a completed MPI_Comm_idup request made (0 if none):
+// known to the agent and the job checkpoint from the first call on.
+uint64_t adopt_made(AReq* q);
 // Reply of a communicator creation (CommOut, members' world ranks in data).
 void reply_comm(Msg& m, MPI_Comm nc);
 // The group of these world ranks.

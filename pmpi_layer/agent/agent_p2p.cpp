@@ -37,6 +37,7 @@ void areq_free(AReq* q) {
   free(q->sbuf);
   free(q->rbuf);
   if (q->utype != MPI_DATATYPE_NULL) userop_type_free(q->utype);
+  delete q->made;  // the slot; the communicator is the app's
   delete q;
 }
 
@@ -632,7 +633,8 @@ void write_reply(Completion& c, Msg& m) {
     r.done[i] = 1;
     one = one < 0 ? i : one;
     ++outc;
-    r.wst[i] = {s->MPI_SOURCE, s->MPI_TAG, s->MPI_ERROR, s->_cancelled, s->_ucount};
+    r.wst[i] = {s->MPI_SOURCE, s->MPI_TAG, s->MPI_ERROR, s->_cancelled, s->_ucount,
+                s->MPI_ERROR == MPI_SUCCESS ? adopt_made(q) : 0};
     deliver(q, *s, r, i);
     if (c.kind != chan::kGetStatus) areq_free(q);
   }
@@ -696,6 +698,7 @@ int settle_request(AReq* q) {
   q->rc = q->send ? send_completed(q, st, rc) : rc;
   q->st = st;
   q->done = true;
+  if (rc == MPI_SUCCESS) adopt_made(q);  // counted before the capture
   return 0;
 }
 

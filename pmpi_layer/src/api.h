@@ -252,6 +252,7 @@ struct VRequest {
   uint64_t post_seq = 0;
   bool repost = false;
   GReq* greq = nullptr;  // generalized requests only (owned)
+  VComm* made = nullptr;  // MPI_Comm_idup: its communicator, real once complete
 };
 
 // A message the job checkpoint's drain received for this process: served
@@ -288,6 +289,7 @@ class ApiMutex {
 
 struct Global {
   bool initialized = false, finalized = false;
+  bool initializing = false;  // inside MPI_Init: its checkpoint callback waits for it
   int thread_level = MPI_THREAD_SINGLE;
   int rank = 0, size = 1;
   VComm world, self;

@@ -265,19 +265,55 @@ CRMPI_API int crmpi_request_checkpoint(void) {
 
 // ---------------------------------------------------------------- issue 11: idup, info
 
-// MPI_Comm_idup: the duplicate is made at the call -- a collective of the
-// parent that returns once every member has called MPI_Comm_idup -- and the
-// request is complete at once.  MPI allows this for programs that call it
-// in the same order on every member (they must); one that needs the
-// duplication to progress while a member is still elsewhere blocking would
-// wait (docs/status.md).
+// MPI_Comm_idup: the agent posts Open MPI's own MPI_Comm_idup, so a member
+// may still be elsewhere (say, in a receive from a rank that already waits
+// for the duplicate) while the others wait.  The new communicator exists at
+// once with its id, group and attributes (copied now, as by MPI_Comm_dup);
+// it gets its lower half when the request completes (api_req.cpp
+// adopt_made), and MPI forbids using it before.  Like a dup it counts as a
+// collective of the parent for the job checkpoint when it starts.
 CRMPI_API int PMPI_Comm_idup(MPI_Comm c, MPI_Comm* out, MPI_Request* req) {
   Lock l;
-  int rc = PMPI_Comm_dup(c, out);
-  if (rc != MPI_SUCCESS) return rc;
-  VRequest* r = new_request(VRequest::kDone, comm(c));
-  r->local_done = true;  // Wait/Test answer it without the lower half
+  VComm* p = comm(c);
+  if (!p) return check_world(MPI_ERR_COMM, CRMPI_NAME);
+  Call& m = begin(chan::kOpCommIdup);
+  uint64_t counter = ++p->creations;
+  m.a.comm.parent = p->real;
+  m.a.comm.parent_id = p->id;
+  m.a.comm.counter = counter;
+  int rc = execute(m);
+  if (rc == chan::kRcPaused) {  // a job checkpoint came first: make it again
+    --p->creations;
+    return PMPI_Comm_idup(c, out, req);
+  }
+  if (rc != MPI_SUCCESS) return check(p, c, rc, CRMPI_NAME);
+  p->coll_seq++;
+  auto* n = new VComm;
+  n->size = p->size;
+  n->rank = p->rank;
+  n->world = p->world;
+  n->remote = p->remote;
+  int lowest = *std::min_element(n->world.begin(), n->world.end());
+  if (!n->remote.empty()) lowest = std::min(lowest, *std::min_element(n->remote.begin(), n->remote.end()));
+  n->id = mix_id(p->id, counter, static_cast<uint64_t>(lowest));
+  n->errh = p->errh;
+  n->topo = p->topo;
+  n->rec = CommRecord{CommRecord::kDup};
+  n->rec.parent_id = p->id;
+  g.comms[n->id] = n;
+  VRequest* r = new_request(VRequest::kColl, p);
+  r->real = m.a.request.request;
+  r->coll.kind = chan::kBarrier;  // a collective of the parent, moving no data
+  r->coll.seq = p->coll_seq;
+  r->made = n;
   *req = reinterpret_cast<MPI_Request>(r);
+  *out = reinterpret_cast<MPI_Comm>(n);
+  int arc = crmpi_copy_attrs(p, c, n, *out);
+  if (arc != MPI_SUCCESS) {  // a copy callback failed: so did the idup, once it is done
+    PMPI_Wait(req, MPI_STATUS_IGNORE);
+    PMPI_Comm_free(out);
+    return check(p, c, arc, CRMPI_NAME);
+  }
   return MPI_SUCCESS;
 }
 

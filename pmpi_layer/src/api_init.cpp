@@ -64,8 +64,12 @@ int do_init(int required, int* provided, const char* fn) {
   // under Yama's ptrace_scope 1 that needs our consent (Open MPI's CMA does
   // the same). Harmless where Yama is absent.
   prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
-  hello(required);
+  // The checkpoint callback first: once the agent has our hello it may ask
+  // our libcr for a job checkpoint at any moment (ckpt.cpp waits for the
+  // rest of MPI_Init).
+  g.initializing = true;
   ckpt_init();
+  hello(required);
 
   g.world.id = 1;
   g.world.rank = g.rank;
@@ -85,6 +89,7 @@ int do_init(int required, int* provided, const char* fn) {
   if (g.thread_level < MPI_THREAD_SINGLE) g.thread_level = MPI_THREAD_SINGLE;
   if (provided) *provided = g.thread_level;
   g.initialized = true;
+  g.initializing = false;
   return MPI_SUCCESS;
 }
 

@@ -138,6 +138,12 @@ struct Completion {
   }
 };
 
+// MPI_Comm_idup's communicator gets its lower half when the request
+// completes (api_comm.cpp).
+void adopt_made(VRequest* r, const chan::WireStatus& w) {
+  if (r->made && w.made && !r->made->real) r->made->real = w.made;
+}
+
 void collect_ids(Completion& c) {
   for (int i = 0; i < c.n; ++i) {
     VRequest* r =
@@ -287,6 +293,7 @@ void take_completed(const Completion& c, const Call& m, int i, MPI_Status* st,
   } else if (r->kind == VRequest::kColl) {
     finish(r->dst, r->dst.wire.bytes, m.arena, ioff >= 0 ? ioff : -1);
     if (r->after && c.kind != chan::kGetStatus) r->after();
+    adopt_made(r, w);
   }
   if (c.kind == chan::kGetStatus) {
     // The request stays; its data are already in place. Remember the
@@ -361,6 +368,7 @@ void settle_request(VRequest* r) {
   } else if (r->kind == VRequest::kColl) {
     finish(r->dst, r->dst.wire.bytes, m.arena, ioff[0] >= 0 ? ioff[0] : -1);
     if (r->after) r->after();
+    adopt_made(r, w);
   }
   r->local_done = r->has_status = true;
   r->done_status = {};

@@ -21,11 +21,14 @@ constexpr size_t word(size_t offset) {
 }
 
 TEST(Protocol, VersionAndSizes) {
-  EXPECT_EQ(chan::kVersion, 4u);
+  EXPECT_EQ(chan::kVersion, 5u);
   EXPECT_EQ(sizeof(chan::Args), chan::kArgWords * sizeof(uint64_t));
   EXPECT_EQ(sizeof(chan::Msg), 24 + chan::kArgWords * 8 + 3 * sizeof(chan::Buf));
   EXPECT_EQ(offsetof(chan::Msg, a), 24u);
   EXPECT_EQ(offsetof(chan::Msg, src), 24u + chan::kArgWords * 8);
+  // Version 5: a completion's status names the communicator MPI_Comm_idup made.
+  EXPECT_EQ(sizeof(chan::WireStatus), 32u);
+  EXPECT_EQ(offsetof(chan::WireStatus, made), 24u);
 }
 
 // Version 3's layout, word by word: changing one of these is a protocol

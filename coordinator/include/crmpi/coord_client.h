@@ -40,6 +40,8 @@ class AgentLink {
   // Welcome's MAC.  Blocks at most 10 s in all.  Returns true when
   // authenticated; false with *@err saying why (unreachable, refused,
   // version mismatch, the coordinator does not know the secret, ...).
+  // Messages that followed the Welcome may already be read: call recv()
+  // before waiting for fd() to become readable.
   bool connect(const char* coord_addr, const uint8_t secret[kSecretBytes],
                const Hello& hello_without_mac, std::string* err);
 

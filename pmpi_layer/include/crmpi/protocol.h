@@ -62,6 +62,7 @@ enum Op : uint32_t {
   kOpIntercommCreate,  // IntercommArgs
   kOpIntercommMerge,   // CommArgs: parent (the intercomm), color = high
   kOpCommLive,         // restart: which communicators every member still holds (CommLiveArgs)
+  kOpCommIdup,         // CommArgs; out RequestArgs: MPI_Comm_idup (WireStatus::made at completion)
   kOpMax
 };
 
@@ -137,6 +138,7 @@ enum CollKind : uint64_t {
 struct WireStatus {
   int source, tag, error, cancelled;
   uint64_t ucount;
+  uint64_t made;  // a communicator the completion made (kOpCommIdup's), else 0
 };
 
 // Wire type of an element of n packed bytes: kBytesType | n.
