@@ -2,7 +2,9 @@
  * MPI_Gatherv and MPI_Scatterv with zero counts, displacements in decreasing
  * order, gaps between blocks (which must be left untouched), a rank that
  * sends nothing at all, and counts large enough to leave the channel's
- * inline area; predefined and derived (resized vector) element types.
+ * inline area; predefined and derived (resized vector) element types;
+ * buffers that together just fill (or just overflow) 1 MiB, so that the
+ * count arrays must still find room (MPI_Allgatherv, MPI_Alltoallv).
  * Checked against closed forms; any number of ranks. */
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +142,30 @@ static void negative(void) {
   free(c), free(s), free(r);
 }
 
+/* Per-rank byte counts c from just over 1 MiB / (size + 1) down, 130
+ * sizes: the send and receive buffers together cross every fill level of a
+ * 1 MiB area around its end. */
+static void near_full(void) {
+  int c0 = (1 << 20) / (size + 1) + 20;
+  char* s = malloc(c0);
+  char* r = malloc((size_t)c0 * size);
+  int *counts = malloc(sizeof(int) * size), *displs = malloc(sizeof(int) * size);
+  for (int c = c0; c > c0 - 130; --c) {
+    for (int i = 0; i < c; ++i) s[i] = (char)(rank * 7 + i + c);
+    for (int j = 0; j < size; ++j) counts[j] = c, displs[j] = j * c;
+    MPI_Allgatherv(s, c, MPI_BYTE, r, counts, displs, MPI_BYTE, MPI_COMM_WORLD);
+    for (int j = 0; j < size; ++j)
+      for (int i = 0; i < c; i += 97) CHECK(r[j * c + i] == (char)(j * 7 + i + c), "near-full allgatherv");
+    int cs = c / size;  /* alltoallv: c / size bytes to each rank */
+    for (int j = 0; j < size; ++j) counts[j] = cs, displs[j] = j * cs;
+    for (int i = 0; i < cs * size; ++i) s[i] = (char)(rank + i / (cs ? cs : 1));
+    MPI_Alltoallv(s, counts, displs, MPI_BYTE, r, counts, displs, MPI_BYTE, MPI_COMM_WORLD);
+    for (int j = 0; j < size && cs; ++j) CHECK(r[j * cs] == (char)(j + rank), "near-full alltoallv");
+  }
+  free(s), free(r), free(counts), free(displs);
+  if (rank == 0) printf("near-full buffers ok\n");
+}
+
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -160,6 +186,7 @@ int main(int argc, char** argv) {
   MPI_Type_free(&every2);
   inplace();
   negative();
+  near_full();
   printf("rank %d: v-collectives ok\n", rank);
   MPI_Finalize();
   return 0;

@@ -299,13 +299,15 @@ int run(const Coll& x) {
   Dest local;
   Dest& d = r ? r->dst : local;
   std::vector<char> tmp;
+  // The arrays first: they must be inline, the buffers may go by address
+  // when the channel is full (large counts on any communicator).
+  describe_arrays(m, x, sp, w, coll_blocks(*vc, x.kind));
   describe_buffers(m, x, sp, d, tmp);
   if (r && d.tm) {  // MPI lets the app free the type before completion: unpack with a copy
     auto keep = std::make_shared<const TypeMap>(*d.tm);
     d.tm = keep.get();
     r->after = [keep]() {};
   }
-  describe_arrays(m, x, sp, w, coll_blocks(*vc, x.kind));
   describe_args(m, x, *vc, w);
   if (r) record(r->coll, x, *vc);
   int rc = execute(m);
@@ -610,6 +612,7 @@ int crmpi::alltoall_blocks(MPI_Comm c, const BlockPlan& p, MPI_Request* req, con
   std::vector<Unpack> plan = unpack_plan(p.recv);
 
   Call& m = begin(chan::kOpColl);
+  describe_w(m, *vc, a, p.inplace, nb, fn);  // first: the arrays must be inline
   if (p.inplace)
     m.src = {0, 0, 0, chan::kInPlace, 0};
   else
@@ -618,7 +621,6 @@ int crmpi::alltoall_blocks(MPI_Comm c, const BlockPlan& p, MPI_Request* req, con
   Dest& d = r ? r->dst : local_dest;
   dest(d, m.arena, rpk.data(), static_cast<int>(rtot), MPI_BYTE, p.inplace, !nb);
   m.dst = d.wire;
-  describe_w(m, *vc, a, p.inplace, nb, fn);
   int rc = execute(m);
   if (rc == chan::kRcPaused) {  // a job checkpoint came first: make it again
     delete r;

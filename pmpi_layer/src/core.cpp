@@ -229,11 +229,13 @@ int poll_execute(Call& c) {
   return lower_half().execute(c);
 }
 
+// Single-status calls (receive, probe, sendrecv): MPI_ERROR is left as the
+// app set it (MPI-3.1 3.2.5: only the calls returning several statuses
+// write it; the error is the call's return value).
 void status_from_call(MPI_Status* st, const Call& m) {
   if (st == MPI_STATUS_IGNORE) return;
   st->MPI_SOURCE = static_cast<int>(m.a.recv.status.source);
   st->MPI_TAG = static_cast<int>(m.a.recv.status.tag);
-  st->MPI_ERROR = static_cast<int>(m.a.recv.status.error);
   st->_ucount = m.a.recv.status.ucount;
   st->_cancelled = static_cast<int>(m.a.recv.status.cancelled);
 }

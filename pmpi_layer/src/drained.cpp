@@ -33,8 +33,7 @@ Drained* drained_match(const VComm* c, int src, int tag) {
 void drained_status(const Drained& e, MPI_Status* st) {
   if (st == MPI_STATUS_IGNORE) return;
   st->MPI_SOURCE = e.source;
-  st->MPI_TAG = e.tag;
-  st->MPI_ERROR = MPI_SUCCESS;
+  st->MPI_TAG = e.tag;  // MPI_ERROR untouched: a single status (core.cpp status_from_call)
   st->_cancelled = 0;
   st->_ucount = e.bytes.size();
 }
@@ -51,10 +50,7 @@ int drained_receive(Drained* e, void* buf, int count, MPI_Datatype t, MPI_Status
   else if (k)
     memcpy(buf, e->bytes.data(), k);
   drained_status(*e, st);
-  if (st != MPI_STATUS_IGNORE) {
-    st->_ucount = k;
-    st->MPI_ERROR = rc;
-  }
+  if (st != MPI_STATUS_IGNORE) st->_ucount = k;
   for (auto it = g.drained.begin(); it != g.drained.end(); ++it)
     if (&*it == e) {
       g.drained.erase(it);
@@ -68,7 +64,7 @@ bool drained_complete(VRequest* r) {
   Drained* e = drained_match(r->comm, r->ppeer, r->ptag);
   if (!e) return false;
   MPI_Status st{};
-  drained_receive(e, const_cast<void*>(r->pbuf), r->pcount, r->type, &st);
+  st.MPI_ERROR = drained_receive(e, const_cast<void*>(r->pbuf), r->pcount, r->type, &st);
   r->comm->recvd++;
   r->real = 0;
   r->local_done = true;
