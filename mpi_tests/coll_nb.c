@@ -303,7 +303,8 @@ static void freed_type(void) {
 }
 
 /* A user-defined op (called back into this process while the request is
- * pending) and payloads far larger than the channel's inline area. */
+ * pending), freed before the requests complete (MPI-3.1 5.9.5 allows it),
+ * and payloads far larger than the channel's inline area. */
 static void add_ints(void* in, void* inout, int* len, MPI_Datatype* t) {
   (void)t;
   for (int i = 0; i < *len; ++i) ((int*)inout)[i] += ((int*)in)[i];
@@ -321,6 +322,8 @@ static void large_and_user_op(void) {
   MPI_Ibcast(b, N, MPI_INT, 0, MPI_COMM_WORLD, &q[1]);
   MPI_Iallgather(a, N, MPI_INT, g, N, MPI_INT, MPI_COMM_WORLD, &q[2]);
   MPI_Iallreduce(MPI_IN_PLACE, a, N, MPI_INT, op, MPI_COMM_WORLD, &q[3]);
+  MPI_Op_free(&op);
+  CHECK(op == MPI_OP_NULL, "op freed");
   MPI_Waitall(4, q, MPI_STATUSES_IGNORE);
   CHECK(y == size * (size + 1) / 2, "iallreduce user op");
   for (int i = 0; i < N; i += 997) {
@@ -328,7 +331,6 @@ static void large_and_user_op(void) {
     CHECK(a[i] == size * i + size * (size - 1) / 2, "iallreduce large, user op, in place");
     for (int j = 0; j < size; ++j) CHECK(g[(size_t)j * N + i] == j + i, "iallgather large");
   }
-  MPI_Op_free(&op);
   free(a), free(b), free(g);
 }
 

@@ -164,7 +164,12 @@ struct VOp {
   MPI_User_function* fn = nullptr;
   int commute = 1;
   uint64_t real = 0;
+  // The app's handle, plus each pending nonblocking collective that calls
+  // it: MPI_Op_free may come before their completion (MPI-3.1 5.9.5).
+  int refs = 1;
 };
+// Drops one reference to a user op; the last one deletes it (api_op.cpp).
+void op_release(VOp* v);
 
 struct VErrh {
   uint64_t magic = kMagicErrh;
@@ -253,6 +258,7 @@ struct VRequest {
   bool repost = false;
   GReq* greq = nullptr;  // generalized requests only (owned)
   VComm* made = nullptr;  // MPI_Comm_idup: its communicator, real once complete
+  VOp* op = nullptr;      // a user op the collective calls back (held: op_release)
 };
 
 // A message the job checkpoint's drain received for this process: served

@@ -310,6 +310,7 @@ int run(const Coll& x) {
   }
   describe_args(m, x, *vc, w);
   if (r) record(r->coll, x, *vc);
+  if (r && w.uop) ++(r->op = w.uop)->refs;  // MPI_Op_free may come before completion
   int rc = execute(m);
   if (rc == chan::kRcPaused) {  // a job checkpoint came first: make it again
     delete r;

@@ -58,6 +58,13 @@ CRMPI_API int PMPI_Op_create(MPI_User_function* fn, int commute, MPI_Op* out) {
   return check_world(rc, CRMPI_NAME);
 }
 
+void crmpi::op_release(VOp* v) {
+  if (--v->refs == 0) delete v;
+}
+
+// The agent's op goes at once (Open MPI keeps it for its pending
+// collectives); ours stays while a pending request may call it back, but
+// is no longer rebuilt at a restart (a checkpoint completes those requests).
 CRMPI_API int PMPI_Op_free(MPI_Op* op) {
   Lock l;
   if (!is_virtual(*op, kMagicOp)) return check_world(MPI_ERR_OP, CRMPI_NAME);
@@ -66,7 +73,8 @@ CRMPI_API int PMPI_Op_free(MPI_Op* op) {
   m.a.op.op = v->real;
   int rc = execute(m);
   g.ops.erase(v);
-  delete v;
+  v->magic = 0;  // no longer a valid handle
+  op_release(v);
   *op = MPI_OP_NULL;
   return check_world(rc, CRMPI_NAME);
 }

@@ -371,4 +371,5 @@ VRequest::VRequest() {
 
 VRequest::~VRequest() {
   g.requests.erase(this);
+  if (op) op_release(op);
 }
