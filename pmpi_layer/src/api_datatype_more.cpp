@@ -75,7 +75,7 @@ CRMPI_API int PMPI_Type_create_darray(int size, int rank, int nd, const int* gsi
   for (const int* v : {gsizes, distribs, dargs, psizes}) ints.insert(ints.end(), v, v + nd);
   ints.push_back(order);
   return make_type(out,
-                   TypeMap::darray(rank, g, dist, a, p, order == MPI_ORDER_FORTRAN ? 1 : 0, *old),
+                   BUILD(TypeMap::darray(rank, g, dist, a, p, order == MPI_ORDER_FORTRAN ? 1 : 0, *old)),
                    MPI_COMBINER_DARRAY, ints, {}, {t});
 }
 

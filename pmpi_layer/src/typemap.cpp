@@ -14,8 +14,12 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 namespace crmpi {
+
+size_t TypeMap::max_blocks = size_t{1} << 25;
 namespace {
 
 struct Builder {
@@ -33,8 +37,14 @@ struct Builder {
     if (!r.blocks.empty() && r.blocks.back().off + r.blocks.back().len == off) {
       r.blocks.back().len += len;
     } else {
+      if (r.blocks.size() >= TypeMap::max_blocks) too_large();
       r.blocks.push_back({off, len});
     }
+  }
+  [[noreturn]] static void too_large() {
+    throw std::length_error("a datatype of more than " + std::to_string(TypeMap::max_blocks) +
+                            " separate blocks or runs (the type engine keeps each one) is not "
+                            "supported");
   }
   void push_prims(const std::vector<PrimRun>& p, int64_t n) {
     if (p.size() == 1) {  // homogeneous: one run however many copies
@@ -50,6 +60,8 @@ struct Builder {
     if (q.count == 0) return;
     if (!r.prims.empty() && r.prims.back().same_kind(q))
       r.prims.back().count += q.count;
+    else if (r.prims.size() >= TypeMap::max_blocks)
+      too_large();
     else
       r.prims.push_back(q);
   }

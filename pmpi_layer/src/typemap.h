@@ -43,6 +43,10 @@ struct PrimRun {
 
 struct TypeMap {
   static constexpr uint64_t kMixed = ~0ull;
+  // Constructors throw std::length_error rather than flatten a type into
+  // more blocks (or primitive runs) than this: 32 Mi blocks, 512 MiB by
+  // default (unit tests lower it).
+  static size_t max_blocks;
   std::vector<Block> blocks;
   int64_t size = 0;
   int64_t lb = 0, ub = 0;

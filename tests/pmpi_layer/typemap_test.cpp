@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <numeric>
+#include <stdexcept>
 #include <vector>
 
 using crmpi::Block;
@@ -273,3 +274,18 @@ TEST(TypeMap, External32IsBigEndianPerWord) {
 }
 
 }  // namespace
+
+// A type the engine would flatten into more than max_blocks blocks (or
+// primitive runs) is refused -- the API turns it into a loud error --
+// instead of eating memory and time; up to the limit it is built.
+TEST(TypeMap, RefusesMoreBlocksThanItKeeps) {
+  const size_t saved = TypeMap::max_blocks;
+  TypeMap::max_blocks = 1000;
+  EXPECT_THROW(TypeMap::hvector(1001, 1, 8, kInt), std::length_error);
+  TypeMap ok = TypeMap::hvector(1000, 1, 8, kInt);
+  EXPECT_EQ(ok.blocks.size(), 1000u);
+  EXPECT_EQ(ok.size, 4000);
+  TypeMap s = TypeMap::structure({1, 1}, {0, 8}, {&kInt, &kDouble});  // two runs
+  EXPECT_THROW(TypeMap::contiguous(501, s), std::length_error);
+  TypeMap::max_blocks = saved;
+}
