@@ -107,6 +107,7 @@ TypeMap crmpi::predef_typemap(const char* name, uint64_t id, int64_t size, int64
       int64_t first = size - 4, second = (first + 3) & ~int64_t{3};
       TypeMap t = TypeMap::pair(id, first, second, ext, std::max<int64_t>(4, pow2_align(first)));
       if (strcmp(p, "MPI_LONG_INT") == 0) t.prims[0].xword = 4, t.prims[0].sign = true;
+      if (strcmp(p, "MPI_LONG_DOUBLE_INT") == 0 && first == 16) t.prims[0].x87 = true;
       return t;
     }
   bool two = strncmp(name, "MPI_2", 5) == 0;
@@ -117,6 +118,8 @@ TypeMap crmpi::predef_typemap(const char* name, uint64_t id, int64_t size, int64
   if (two) t.prims = {{part, 2, part, part}};
   PrimRun& q = t.prims.back();
   if (strstr(name, "COMPLEX")) q.word = q.xword = q.word / 2;  // byte order per part
+  // A long double (x86-64: x87 extended in 16 bytes) is binary128 there.
+  if (strstr(name, "LONG_DOUBLE") && q.word == 16) q.x87 = true;
   // external32 has 4-byte longs (MPI-3.1 table 13.2).
   if (strcmp(name, "MPI_LONG") == 0 || strcmp(name, "MPI_UNSIGNED_LONG") == 0) {
     q.xword = 4;

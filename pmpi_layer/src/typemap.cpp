@@ -303,12 +303,47 @@ int64_t TypeMap::external_size() const {
   return n;
 }
 
+namespace {
+
+// x87 extended (64-bit significand with an explicit integer bit, then
+// sign and 15-bit exponent, little-endian in 16 bytes) <-> IEEE binary128
+// big-endian (sign and exponent, same bias, then a 112-bit fraction).
+// The fraction is the significand without its integer bit; the 49 low
+// fraction bits of binary128 are zero here (dropped on the way back).
+void x87_to_quad(const char* in, char* out) {
+  uint64_t m;
+  uint16_t se;
+  std::memcpy(&m, in, 8);
+  std::memcpy(&se, in + 8, 2);
+  uint64_t f = m << 1;  // fraction bits 111..48
+  out[0] = static_cast<char>(se >> 8);
+  out[1] = static_cast<char>(se);
+  for (int b = 0; b < 8; ++b) out[2 + b] = static_cast<char>(f >> (56 - 8 * b));
+  std::memset(out + 10, 0, 6);
+}
+
+void quad_to_x87(const char* in, char* out) {
+  uint16_t se = static_cast<uint16_t>((static_cast<unsigned char>(in[0]) << 8) |
+                                      static_cast<unsigned char>(in[1]));
+  uint64_t f = 0;
+  for (int b = 0; b < 8; ++b) f = (f << 8) | static_cast<unsigned char>(in[2 + b]);
+  uint64_t m = f >> 1;
+  if ((se & 0x7fff) != 0) m |= 1ull << 63;  // normal, infinity, NaN: the integer bit
+  std::memcpy(out, &m, 8);
+  std::memcpy(out + 8, &se, 2);
+  std::memset(out + 10, 0, 6);
+}
+
+}  // namespace
+
 void TypeMap::to_external(const char* in, int64_t count, char* out) const {
   for (int64_t e = 0; e < count; ++e)
     for (const PrimRun& q : prims)
       for (int64_t k = 0; k < q.count * (q.size / q.word); ++k) {
-        // The low xword bytes of a little-endian word, most significant first.
-        for (int64_t b = 0; b < q.xword; ++b) out[b] = in[q.xword - 1 - b];
+        if (q.x87)
+          x87_to_quad(in, out);
+        else  // the low xword bytes of a little-endian word, most significant first
+          for (int64_t b = 0; b < q.xword; ++b) out[b] = in[q.xword - 1 - b];
         in += q.word;
         out += q.xword;
       }
@@ -318,9 +353,13 @@ void TypeMap::from_external(const char* in, int64_t count, char* out) const {
   for (int64_t e = 0; e < count; ++e)
     for (const PrimRun& q : prims)
       for (int64_t k = 0; k < q.count * (q.size / q.word); ++k) {
-        for (int64_t b = 0; b < q.xword; ++b) out[b] = in[q.xword - 1 - b];
-        bool neg = q.sign && q.xword > 0 && (in[0] & 0x80);
-        std::memset(out + q.xword, neg ? 0xff : 0, q.word - q.xword);  // extend
+        if (q.x87) {
+          quad_to_x87(in, out);
+        } else {
+          for (int64_t b = 0; b < q.xword; ++b) out[b] = in[q.xword - 1 - b];
+          bool neg = q.sign && q.xword > 0 && (in[0] & 0x80);
+          std::memset(out + q.xword, neg ? 0xff : 0, q.word - q.xword);  // extend
+        }
         in += q.xword;
         out += q.word;
       }

@@ -29,15 +29,18 @@ struct Block {
 // `count` consecutive primitives of `size` bytes each, in typemap order.
 // external32 (MPI-3.1 13.5.2) stores each `word` of a primitive (a complex
 // has two) big-endian in `xword` bytes: fewer for MPI_LONG (8 here, 4
-// there), sign-extended back if `sign`.
+// there), sign-extended back if `sign`.  An `x87` word is a long double
+// (the x87 80-bit format in 16 bytes), an IEEE binary128 in external32.
 struct PrimRun {
   int64_t size;
   int64_t count;
   int64_t word;
   int64_t xword;
   bool sign = false;
+  bool x87 = false;
   bool same_kind(const PrimRun& o) const {
-    return size == o.size && word == o.word && xword == o.xword && sign == o.sign;
+    return size == o.size && word == o.word && xword == o.xword && sign == o.sign &&
+           x87 == o.x87;
   }
 };
 

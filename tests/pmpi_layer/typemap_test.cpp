@@ -289,3 +289,25 @@ TEST(TypeMap, RefusesMoreBlocksThanItKeeps) {
   EXPECT_THROW(TypeMap::contiguous(501, s), std::length_error);
   TypeMap::max_blocks = saved;
 }
+
+// A long double (x87 extended in 16 bytes here) is an IEEE binary128 in
+// external32 (MPI-3.1 13.5.2): 1.5 is 3fff 8000 0...0, -2 is c000 0...0;
+// values, infinities and the smallest denormal come back unchanged.
+TEST(TypeMap, External32LongDoubleIsBinary128) {
+  TypeMap ld = TypeMap::primitive(7, 16, 16);
+  ld.prims[0].x87 = true;
+  long double v[5] = {1.5L, -2.0L, -3.25e10L, __builtin_infl(), __LDBL_DENORM_MIN__};
+  unsigned char x[80];
+  TypeMap five = TypeMap::contiguous(5, ld);
+  EXPECT_EQ(five.external_size(), 80);
+  five.to_external(reinterpret_cast<const char*>(v), 1, reinterpret_cast<char*>(x));
+  const unsigned char one_half[16] = {0x3f, 0xff, 0x80};
+  const unsigned char minus_two[16] = {0xc0, 0x00};
+  EXPECT_EQ(std::memcmp(x, one_half, 16), 0);
+  EXPECT_EQ(std::memcmp(x + 16, minus_two, 16), 0);
+  EXPECT_EQ(x[64], 0);  // denormal: exponent 0 ...
+  EXPECT_EQ(x[64 + 9], 0x02);  // ... and fraction bit 49: 2^49 * 2^-16494 = 2^-16445
+  long double back[5] = {0, 0, 0, 0, 0};
+  five.from_external(reinterpret_cast<const char*>(x), 1, reinterpret_cast<char*>(back));
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(back[i], v[i]) << i;
+}
