@@ -140,9 +140,16 @@ std::vector<std::string> merge_options(const std::vector<std::string>& saved,
   const std::vector<Opt> s = group(saved), u = group(user);
   std::set<std::string> given;
   for (const Opt& g : u) given.insert(g.key);
+  // Where the ranks run is one choice: a placement given now replaces every
+  // saved one (mpirun would combine a saved --host with a new --hostfile and
+  // keep the ranks on the old hosts).
+  static const std::set<std::string> kPlacement = {"--host", "--hostfile", "--default-hostfile"};
+  bool placed = false;
+  for (const Opt& g : u) placed = placed || kPlacement.count(g.key) > 0;
   std::vector<std::string> out;
   for (const Opt& g : s)
-    if (!given.count(g.key)) out.insert(out.end(), g.words.begin(), g.words.end());
+    if (!given.count(g.key) && !(placed && kPlacement.count(g.key)))
+      out.insert(out.end(), g.words.begin(), g.words.end());
   for (const Opt& g : u) out.insert(out.end(), g.words.begin(), g.words.end());
   return out;
 }
