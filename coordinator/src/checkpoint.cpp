@@ -438,8 +438,10 @@ void Coordinator::Impl::late_linked(int rank, uint32_t epoch) {
 // so that it may start another checkpoint from its callback.
 void Coordinator::Impl::finish(Outcome o) {
   auto done = std::move(cur->req.on_done);
+  const uint32_t after = cur->req.after;
   cur.reset();
   if (done) done(o);
+  if (o.committed && cfg.on_committed) cfg.on_committed(o, after);
 }
 
 Progress Coordinator::Impl::progress() const {

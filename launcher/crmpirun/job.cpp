@@ -85,7 +85,17 @@ void kill_descendants(int sig) {
   }
 }
 
+namespace {
+int g_end_signal = 0;  // a committed --term/--kill checkpoint: the signal to end with
+}  // namespace
+
 bool start_coordinator(co::Coordinator* c, co::CoordinatorConfig cfg) {
+  // Whoever asked (cr_checkpoint, a rank, the timer): the job ends after a
+  // committed --term/--kill, and crmpirun dies of that signal (run_loop).
+  cfg.on_committed = [](const co::Outcome&, uint32_t after) {
+    if (after == co::kAfterTerm) g_end_signal = SIGTERM;
+    if (after == co::kAfterKill) g_end_signal = SIGKILL;
+  };
   if (!co::random_bytes(cfg.secret, sizeof cfg.secret)) {
     fprintf(stderr, "crmpirun: cannot make the job secret: %s\n", strerror(errno));
     return false;
@@ -108,13 +118,9 @@ int run_loop(pid_t mpirun, co::Coordinator* c, const JobOptions& o,
   if (!ctl.listen(&err))
     fprintf(stderr, "crmpirun: warning: no job control socket (cr_checkpoint will not reach this "
                     "job): %s\n", err.c_str());
-  int ending = 0;  // a committed --term/--kill: the signal to end with
-  auto committed = [&](const co::Outcome& out, uint32_t after) {
+  ctl.on_committed = [&](const co::Outcome& out, uint32_t) {
     prune_checkpoints(out.dir, job, o.keep);
-    if (after == co::kAfterTerm) ending = SIGTERM;
-    if (after == co::kAfterKill) ending = SIGKILL;
   };
-  ctl.on_committed = committed;
   const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, mpirun, 0));
   long next_periodic = o.every_s > 0 ? now_s() + o.every_s : -1;
   for (;;) {
@@ -129,9 +135,9 @@ int run_loop(pid_t mpirun, co::Coordinator* c, const JobOptions& o,
     if (n < 0 && errno != EINTR) perror("crmpirun: poll");
     c->step(0);
     ctl.step(*c);
-    if (ending) {
+    if (g_end_signal) {
       ctl.close();
-      end_job(ending);
+      end_job(g_end_signal);
     }
     if (next_periodic >= 0 && now_s() >= next_periodic) {
       next_periodic = now_s() + o.every_s;

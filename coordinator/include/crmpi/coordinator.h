@@ -25,6 +25,8 @@
 
 namespace crmpi::coord {
 
+struct Outcome;
+
 struct CoordinatorConfig {
   int nranks = 0;                  // ranks that will connect (MPI_COMM_WORLD size);
                                    // 0: unknown, taken from the first authenticated Hello
@@ -42,6 +44,11 @@ struct CoordinatorConfig {
   // "127.0.0.1" forces the loopback address (tests, single-host jobs);
   // empty: listen on every interface and give agents this host's name.
   std::string bind_host;
+  // Every committed checkpoint, whoever asked for it (cr_checkpoint, the
+  // periodic timer, a rank), with its coord::After, after the request's own
+  // on_done: crmpirun ends the job after a committed --term/--kill.  May be
+  // empty.
+  std::function<void(const Outcome&, uint32_t after)> on_committed;
 };
 
 enum class Stage : uint32_t {
