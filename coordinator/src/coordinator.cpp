@@ -327,7 +327,9 @@ void Coordinator::Impl::send_to(int fd, Type t, uint32_t epoch, const void* body
 
 void Coordinator::Impl::broadcast(Type t, const void* body, size_t len) {
   const uint32_t epoch = cur ? cur->epoch : 0;
-  if (trace()) log(std::string("trace: to every rank: ") + type_name(t) + " (epoch " + std::to_string(epoch) + ")");
+  if (trace())
+    log(std::string("trace: to every rank: ") + type_name(t) + " (epoch " + std::to_string(epoch) +
+        ")");
   for (int fd : rank_fd)
     if (fd >= 0) send_to(fd, t, epoch, body, len);
 }

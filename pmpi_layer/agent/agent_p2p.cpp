@@ -633,8 +633,8 @@ void write_reply(Completion& c, Msg& m) {
     r.done[i] = 1;
     one = one < 0 ? i : one;
     ++outc;
-    r.wst[i] = {s->MPI_SOURCE, s->MPI_TAG, s->MPI_ERROR, s->_cancelled, s->_ucount,
-                s->MPI_ERROR == MPI_SUCCESS ? adopt_made(q) : 0};
+    r.wst[i] = {s->MPI_SOURCE, s->MPI_TAG, s->MPI_ERROR,
+                s->_cancelled, s->_ucount, s->MPI_ERROR == MPI_SUCCESS ? adopt_made(q) : 0};
     deliver(q, *s, r, i);
     if (c.kind != chan::kGetStatus) areq_free(q);
   }

@@ -294,7 +294,8 @@ CRMPI_API int PMPI_Comm_idup(MPI_Comm c, MPI_Comm* out, MPI_Request* req) {
   n->world = p->world;
   n->remote = p->remote;
   int lowest = *std::min_element(n->world.begin(), n->world.end());
-  if (!n->remote.empty()) lowest = std::min(lowest, *std::min_element(n->remote.begin(), n->remote.end()));
+  if (!n->remote.empty())
+    lowest = std::min(lowest, *std::min_element(n->remote.begin(), n->remote.end()));
   n->id = mix_id(p->id, counter, static_cast<uint64_t>(lowest));
   n->errh = p->errh;
   n->topo = p->topo;

@@ -135,8 +135,9 @@ CRMPI_API int PMPI_Type_contiguous(int n, MPI_Datatype t, MPI_Datatype* out) {
 
 CRMPI_API int PMPI_Type_vector(int n, int bl, int stride, MPI_Datatype t, MPI_Datatype* out) {
   OLD(t, CRMPI_NAME);
-  return make_type(out, BUILD(TypeMap::hvector(n, bl, static_cast<int64_t>(stride) * old->extent(), *old)),
-                   MPI_COMBINER_VECTOR, {n, bl, stride}, {}, {t});
+  return make_type(
+      out, BUILD(TypeMap::hvector(n, bl, static_cast<int64_t>(stride) * old->extent(), *old)),
+      MPI_COMBINER_VECTOR, {n, bl, stride}, {}, {t});
 }
 
 CRMPI_API int PMPI_Type_create_hvector(int n, int bl, MPI_Aint stride, MPI_Datatype t,
@@ -154,7 +155,8 @@ CRMPI_API int PMPI_Type_indexed(int n, const int* bl, const int* d, MPI_Datatype
   for (int i = 0; i < n; ++i) disp[i] = static_cast<int64_t>(d[i]) * old->extent();
   ints.insert(ints.end(), bl, bl + n);
   ints.insert(ints.end(), d, d + n);
-  return make_type(out, BUILD(TypeMap::hindexed(b, disp, *old)), MPI_COMBINER_INDEXED, ints, {}, {t});
+  return make_type(out, BUILD(TypeMap::hindexed(b, disp, *old)), MPI_COMBINER_INDEXED, ints, {},
+                   {t});
 }
 
 CRMPI_API int PMPI_Type_create_hindexed(int n, const int* bl, const MPI_Aint* d, MPI_Datatype t,
@@ -163,8 +165,8 @@ CRMPI_API int PMPI_Type_create_hindexed(int n, const int* bl, const MPI_Aint* d,
   std::vector<int64_t> b(bl, bl + n), disp(d, d + n);
   std::vector<int> ints{n};
   ints.insert(ints.end(), bl, bl + n);
-  return make_type(out, BUILD(TypeMap::hindexed(b, disp, *old)), MPI_COMBINER_HINDEXED, ints, {d, d + n},
-                   {t});
+  return make_type(out, BUILD(TypeMap::hindexed(b, disp, *old)), MPI_COMBINER_HINDEXED, ints,
+                   {d, d + n}, {t});
 }
 
 CRMPI_API int PMPI_Type_create_indexed_block(int n, int bl, const int* d, MPI_Datatype t,
@@ -174,16 +176,16 @@ CRMPI_API int PMPI_Type_create_indexed_block(int n, int bl, const int* d, MPI_Da
   for (int i = 0; i < n; ++i) disp[i] = static_cast<int64_t>(d[i]) * old->extent();
   std::vector<int> ints{n, bl};
   ints.insert(ints.end(), d, d + n);
-  return make_type(out, BUILD(TypeMap::hindexed(b, disp, *old)), MPI_COMBINER_INDEXED_BLOCK, ints, {},
-                   {t});
+  return make_type(out, BUILD(TypeMap::hindexed(b, disp, *old)), MPI_COMBINER_INDEXED_BLOCK, ints,
+                   {}, {t});
 }
 
 CRMPI_API int PMPI_Type_create_hindexed_block(int n, int bl, const MPI_Aint* d, MPI_Datatype t,
                                               MPI_Datatype* out) {
   OLD(t, CRMPI_NAME);
   std::vector<int64_t> b(n, bl), disp(d, d + n);
-  return make_type(out, BUILD(TypeMap::hindexed(b, disp, *old)), MPI_COMBINER_HINDEXED_BLOCK, {n, bl},
-                   {d, d + n}, {t});
+  return make_type(out, BUILD(TypeMap::hindexed(b, disp, *old)), MPI_COMBINER_HINDEXED_BLOCK,
+                   {n, bl}, {d, d + n}, {t});
 }
 
 CRMPI_API int PMPI_Type_create_struct(int n, const int* bl, const MPI_Aint* d,
@@ -194,8 +196,8 @@ CRMPI_API int PMPI_Type_create_struct(int n, const int* bl, const MPI_Aint* d,
   std::vector<int64_t> b(bl, bl + n), disp(d, d + n);
   std::vector<int> ints{n};
   ints.insert(ints.end(), bl, bl + n);
-  return make_type(out, BUILD(TypeMap::structure(b, disp, maps)), MPI_COMBINER_STRUCT, ints, {d, d + n},
-                   {ts, ts + n});
+  return make_type(out, BUILD(TypeMap::structure(b, disp, maps)), MPI_COMBINER_STRUCT, ints,
+                   {d, d + n}, {ts, ts + n});
 }
 
 CRMPI_API int PMPI_Type_create_subarray(int nd, const int* sizes, const int* subs,
@@ -215,7 +217,8 @@ CRMPI_API int PMPI_Type_create_subarray(int nd, const int* sizes, const int* sub
 CRMPI_API int PMPI_Type_create_resized(MPI_Datatype t, MPI_Aint lb, MPI_Aint ext,
                                        MPI_Datatype* out) {
   OLD(t, CRMPI_NAME);
-  return make_type(out, BUILD(TypeMap::resized(*old, lb, ext)), MPI_COMBINER_RESIZED, {}, {lb, ext}, {t});
+  return make_type(out, BUILD(TypeMap::resized(*old, lb, ext)), MPI_COMBINER_RESIZED, {}, {lb, ext},
+                   {t});
 }
 
 CRMPI_API int PMPI_Type_dup(MPI_Datatype t, MPI_Datatype* out) {

@@ -74,9 +74,9 @@ CRMPI_API int PMPI_Type_create_darray(int size, int rank, int nd, const int* gsi
   std::vector<int> ints{size, rank, nd};
   for (const int* v : {gsizes, distribs, dargs, psizes}) ints.insert(ints.end(), v, v + nd);
   ints.push_back(order);
-  return make_type(out,
-                   BUILD(TypeMap::darray(rank, g, dist, a, p, order == MPI_ORDER_FORTRAN ? 1 : 0, *old)),
-                   MPI_COMBINER_DARRAY, ints, {}, {t});
+  return make_type(
+      out, BUILD(TypeMap::darray(rank, g, dist, a, p, order == MPI_ORDER_FORTRAN ? 1 : 0, *old)),
+      MPI_COMBINER_DARRAY, ints, {}, {t});
 }
 
 CRMPI_API int PMPI_Type_create_f90_integer(int r, MPI_Datatype* out) {

@@ -223,9 +223,8 @@ void after_capture(bool restarted) {
 
 int callback(void*) {
   // Not in MPI (yet, or any more): a plain image, as any libcr process.
-  if (g.finalized || (!g.initialized && !g.initializing))
-    return cr_checkpoint(CR_CHECKPOINT_READY);
-  bool own = become_driver();  // inside MPI_Init: once it is done
+  if (g.finalized || (!g.initialized && !g.initializing)) return cr_checkpoint(CR_CHECKPOINT_READY);
+  bool own = become_driver();           // inside MPI_Init: once it is done
   if (g.finalized || !g.initialized) {  // MPI_Finalize got in first, or MPI_Init failed
     release_driver(own);
     return cr_checkpoint(CR_CHECKPOINT_TEMP_FAILURE);

@@ -39,8 +39,7 @@ struct PrimRun {
   bool sign = false;
   bool x87 = false;
   bool same_kind(const PrimRun& o) const {
-    return size == o.size && word == o.word && xword == o.xword && sign == o.sign &&
-           x87 == o.x87;
+    return size == o.size && word == o.word && xword == o.xword && sign == o.sign && x87 == o.x87;
   }
 };
 

@@ -305,7 +305,7 @@ TEST(TypeMap, External32LongDoubleIsBinary128) {
   const unsigned char minus_two[16] = {0xc0, 0x00};
   EXPECT_EQ(std::memcmp(x, one_half, 16), 0);
   EXPECT_EQ(std::memcmp(x + 16, minus_two, 16), 0);
-  EXPECT_EQ(x[64], 0);  // denormal: exponent 0 ...
+  EXPECT_EQ(x[64], 0);         // denormal: exponent 0 ...
   EXPECT_EQ(x[64 + 9], 0x02);  // ... and fraction bit 49: 2^49 * 2^-16494 = 2^-16445
   long double back[5] = {0, 0, 0, 0, 0};
   five.from_external(reinterpret_cast<const char*>(x), 1, reinterpret_cast<char*>(back));

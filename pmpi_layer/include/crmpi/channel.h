@@ -27,7 +27,9 @@
 namespace crmpi::chan {
 
 constexpr uint32_t kMagic = 0x504d5243;  // "CRMP"
-constexpr uint32_t kVersion = 5;  // 2: typed call arguments (protocol.h); 3: job checkpoint; 4: intercommunicators; 5: MPI_Comm_idup
+// 2: typed call arguments (protocol.h); 3: job checkpoint; 4:
+// intercommunicators; 5: MPI_Comm_idup (WireStatus::made).
+constexpr uint32_t kVersion = 5;
 constexpr size_t kDataSize = 1u << 20;       // inline payload area (1 MiB)
 // The channel's fd number in the app: the same in every incarnation, so that
 // a restarted app finds its new agent's channel where the old one was
