@@ -163,6 +163,27 @@ static void world_ranks(MPI_Group g, int* out) {
   MPI_Group_free(&wg);
 }
 
+// World ranks of c's members, then an intercommunicator's remote group's
+// (*rsize of them, 0 for an intracommunicator).
+static std::vector<int> members(MPI_Comm c, int* rsize) {
+  int size, inter = 0;
+  *rsize = 0;
+  MPI_Comm_size(c, &size);
+  MPI_Comm_test_inter(c, &inter);
+  if (inter) MPI_Comm_remote_size(c, rsize);
+  std::vector<int> w(size + *rsize);
+  MPI_Group g;
+  MPI_Comm_group(c, &g);
+  world_ranks(g, w.data());
+  MPI_Group_free(&g);
+  if (inter) {
+    MPI_Comm_remote_group(c, &g);
+    world_ranks(g, w.data() + size);
+    MPI_Group_free(&g);
+  }
+  return w;
+}
+
 // Reply: chan::CommOut (comm 0 if MPI_COMM_NULL);
 // data: world ranks of the members (int32), then an intercommunicator's
 // remote group's.
@@ -172,20 +193,11 @@ void reply_comm(Msg& m, MPI_Comm nc) {
     return;
   }
   MPI_Comm_set_errhandler(nc, MPI_ERRORS_RETURN);
-  int size, rank, inter = 0, rsize = 0;
+  int size, rank, rsize;
   MPI_Comm_size(nc, &size);
   MPI_Comm_rank(nc, &rank);
-  MPI_Comm_test_inter(nc, &inter);
-  MPI_Group g;
-  MPI_Comm_group(nc, &g);
-  world_ranks(g, reinterpret_cast<int*>(g_sh->data));
-  MPI_Group_free(&g);
-  if (inter) {
-    MPI_Comm_remote_size(nc, &rsize);
-    MPI_Comm_remote_group(nc, &g);
-    world_ranks(g, reinterpret_cast<int*>(g_sh->data) + size);
-    MPI_Group_free(&g);
-  }
+  std::vector<int> w = members(nc, &rsize);
+  memcpy(g_sh->data, w.data(), w.size() * sizeof(int));
   remember_comm(nc);
   m.a.comm_out.comm = u(nc);
   m.a.comm_out.size = size;
@@ -244,25 +256,6 @@ void op_comm(Msg& m) {
   ckpt::comm_added(nc, m.a.comm_out.id, 0);
 }
 
-// Lowest world rank among c's members (both groups of an intercommunicator).
-static int lowest_member(MPI_Comm c) {
-  int size, inter = 0, rsize = 0;
-  MPI_Comm_size(c, &size);
-  MPI_Comm_test_inter(c, &inter);
-  if (inter) MPI_Comm_remote_size(c, &rsize);
-  std::vector<int> w(size + rsize);
-  MPI_Group g;
-  MPI_Comm_group(c, &g);
-  world_ranks(g, w.data());
-  MPI_Group_free(&g);
-  if (inter) {
-    MPI_Comm_remote_group(c, &g);
-    world_ranks(g, w.data() + size);
-    MPI_Group_free(&g);
-  }
-  return *std::min_element(w.begin(), w.end());
-}
-
 // MPI_Comm_idup: Open MPI's own nonblocking duplication, so that a member
 // may still be elsewhere (in a receive from a rank already waiting for the
 // duplicate) while the others wait.  It counts as a collective of the
@@ -276,7 +269,10 @@ void op_comm_idup(Msg& m) {
   CollectiveScope scope(c);
   auto* q = new AReq;
   q->made = new MPI_Comm(MPI_COMM_NULL);
-  q->made_id = chan::comm_id(a.parent_id, a.counter, static_cast<uint64_t>(lowest_member(c)));
+  int rsize;
+  std::vector<int> w = members(c, &rsize);  // a dup has its parent's members
+  q->made_id = chan::comm_id(a.parent_id, a.counter,
+                             static_cast<uint64_t>(*std::min_element(w.begin(), w.end())));
   m.rc = MPI_Comm_idup(c, q->made, &q->r);
   if (m.rc != MPI_SUCCESS) {
     areq_free(q);

@@ -15,7 +15,7 @@ int make_type(MPI_Datatype* out, TypeMap tm, int combiner, std::vector<int> ints
               std::vector<MPI_Aint> aints, std::vector<MPI_Datatype> types);
 
 // The typemap `f` builds, or a loud end of the job when the engine refuses
-// the type (TypeMap::kMaxBlocks, typemap.h): never a long hang.
+// the type (TypeMap::max_blocks, typemap.h): never a long hang.
 template <typename F>
 TypeMap build_type(F f, const char* fn) {
   try {
