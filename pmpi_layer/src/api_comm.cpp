@@ -20,6 +20,16 @@ int crmpi_delete_all_attrs(VComm* c, MPI_Comm h);
 
 namespace crmpi {
 
+namespace {
+// The id of a new communicator of `parent` (its members set): an
+// intercommunicator's lowest member counts in both groups.
+uint64_t new_comm_id(const VComm& parent, uint64_t counter, const VComm& c) {
+  int lowest = *std::min_element(c.world.begin(), c.world.end());
+  for (int r : c.remote) lowest = std::min(lowest, r);
+  return mix_id(parent.id, counter, static_cast<uint64_t>(lowest));
+}
+}  // namespace
+
 // Turn a kOpComm* reply (call `m`) into a new VComm (or MPI_COMM_NULL).
 MPI_Comm adopt_comm(const Call& m, VComm* parent, uint64_t counter, CommRecord rec) {
   if (!m.a.comm_out.comm) return MPI_COMM_NULL;
@@ -29,10 +39,8 @@ MPI_Comm adopt_comm(const Call& m, VComm* parent, uint64_t counter, CommRecord r
   c->rank = static_cast<int>(m.a.comm_out.rank);
   auto* w = reinterpret_cast<const int*>(m.arena.at(0));
   c->world.assign(w, w + c->size);
-  // An intercommunicator's remote group follows; its lowest member counts too.
-  c->remote.assign(w + c->size, w + c->size + m.a.comm_out.remote_size);
-  int lowest = *std::min_element(w, w + c->size + m.a.comm_out.remote_size);
-  c->id = mix_id(parent->id, counter, static_cast<uint64_t>(lowest));
+  c->remote.assign(w + c->size, w + c->size + m.a.comm_out.remote_size);  // an intercommunicator's
+  c->id = new_comm_id(*parent, counter, *c);
   // MPI_Intercomm_create: the two groups agreed on the id in the agent
   // (protocol.h, IntercommArgs).
   if (rec.how == CommRecord::kInterCreate) c->id = m.a.comm_out.id;
@@ -52,7 +60,15 @@ int comm_op(uint32_t op, MPI_Comm parent, CommRecord rec, MPI_Comm* out, const c
   VComm* p = comm(parent);
   if (!p) return check_world(MPI_ERR_COMM, fn);
   Call& m = begin(op);
-  uint64_t counter = ++p->creations;
+  // The counter this creation advances (undone if the call is paused):
+  // the parent's, or for create_group -- collective over the group only --
+  // one per (parent, group).
+  static std::map<std::pair<uint64_t, std::vector<int>>, uint64_t> per_group;
+  uint64_t& bump =
+      op == chan::kOpCommCreateGroup ? per_group[{p->id, rec.group}] : p->creations;
+  uint64_t counter = ++bump;
+  if (op == chan::kOpCommCreateGroup)
+    counter = mix_id(counter, static_cast<uint64_t>(rec.tag), 0xC6);
   m.a.comm.parent = p->real;
   m.a.comm.color = static_cast<uint64_t>(rec.color);
   m.a.comm.key = static_cast<uint64_t>(rec.key);
@@ -61,16 +77,12 @@ int comm_op(uint32_t op, MPI_Comm parent, CommRecord rec, MPI_Comm* out, const c
     m.a.comm.key = static_cast<uint64_t>(rec.tag);
     memcpy(m.arena.at(0), rec.group.data(),
            rec.group.size() * sizeof(int));  // the agent reads it at offset 0
-    if (op == chan::kOpCommCreateGroup) {
-      static std::map<std::pair<uint64_t, std::vector<int>>, uint64_t> per_group;
-      counter = mix_id(++per_group[{p->id, rec.group}], static_cast<uint64_t>(rec.tag), 0xC6);
-    }
   }
   m.a.comm.parent_id = p->id;
   m.a.comm.counter = counter;
   int rc = execute(m);
   if (rc == chan::kRcPaused) {  // a job checkpoint came first: make it again
-    --p->creations;
+    --bump;
     return comm_op(op, parent, std::move(rec), out, fn);
   }
   if (rc != MPI_SUCCESS) return check(p, parent, rc, fn);
@@ -293,10 +305,7 @@ CRMPI_API int PMPI_Comm_idup(MPI_Comm c, MPI_Comm* out, MPI_Request* req) {
   n->rank = p->rank;
   n->world = p->world;
   n->remote = p->remote;
-  int lowest = *std::min_element(n->world.begin(), n->world.end());
-  if (!n->remote.empty())
-    lowest = std::min(lowest, *std::min_element(n->remote.begin(), n->remote.end()));
-  n->id = mix_id(p->id, counter, static_cast<uint64_t>(lowest));
+  n->id = new_comm_id(*p, counter, *n);
   n->errh = p->errh;
   n->topo = p->topo;
   n->rec = CommRecord{CommRecord::kDup};
