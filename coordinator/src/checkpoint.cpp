@@ -279,27 +279,38 @@ void Coordinator::Impl::advance() {
 
 // Algorithm (the collective safe point, MANA's sequence numbers):
 //   * every rank answers the Intent, and then every Targets round, with
-//     Seqs(round, ready, [(comm, seq)]), and again whenever its seqs change;
+//     Seqs(round, ready, inside, [(comm, seq)]), and again whenever its
+//     seqs change or it enters a group collective;
 //   * once every rank has answered, targets[comm] = the highest seq any
 //     rank reported for comm (targets never fall);
-//   * the first time, and whenever a target rises, Targets(round + 1) goes
-//     to every rank: ranks behind run up to their targets, ranks at them
-//     park before their next collective;
-//   * the safe point is reached when every rank's latest Seqs answers the
-//     current round, says ready, and each seq equals its comm's target.
+//   * hold = no rank's latest Seqs says it is inside a group collective
+//     (MPI_Comm_create_group, MPI_Intercomm_create: no one communicator's
+//     count orders them, so their members may be parked at targets while
+//     one of them waits inside; with hold 0 nobody parks and they join it);
+//   * the first time, and whenever a target rises or hold changes,
+//     Targets(round + 1, hold) goes to every rank: ranks behind run up to
+//     their targets, ranks at them park before their next collective (if
+//     hold);
+//   * the safe point is reached when hold is 1 and every rank's latest
+//     Seqs answers the current round, says ready, and each seq equals its
+//     comm's target.  A rank that said ready in a hold round parks before
+//     any collective, group collectives included, so none is inside one
+//     when the Quiesce comes.
 void Coordinator::Impl::gather() {
-  bool rose = false;
+  bool rose = false, inside = false;
   for (const RankState& s : cur->ranks) {
     if (!s.have_seqs) return;  // the Intent is not answered by all yet
+    inside = inside || s.last.in_group_collective;
     for (const CommSeq& c : s.seqs) {
       uint64_t& t = cur->targets[c.comm_id];
       if (c.seq > t) t = c.seq, rose = true;
     }
   }
-  if (rose || cur->round == 0) {
+  if (rose || cur->round == 0 || cur->hold == inside) {
     ++cur->round;
+    cur->hold = !inside;
     std::vector<char> msg(sizeof(Targets) + cur->targets.size() * sizeof(CommSeq));
-    Targets t = {static_cast<uint32_t>(cur->targets.size()), cur->round};
+    Targets t = {static_cast<uint32_t>(cur->targets.size()), cur->round, cur->hold ? 1u : 0u, 0};
     memcpy(msg.data(), &t, sizeof t);
     size_t i = 0;
     for (const auto& [id, seq] : cur->targets) {
@@ -309,12 +320,12 @@ void Coordinator::Impl::gather() {
     broadcast(kTargets, msg.data(), msg.size());
     return;
   }
-  if (converged()) quiesce();
+  if (cur->hold && converged()) quiesce();
 }
 
 bool Coordinator::Impl::converged() const {
   for (const RankState& s : cur->ranks) {
-    if (!s.last.ready || s.last.round != cur->round) return false;
+    if (!s.last.ready || s.last.in_group_collective || s.last.round != cur->round) return false;
     for (const CommSeq& c : s.seqs)
       if (cur->targets.at(c.comm_id) != c.seq) return false;
   }

@@ -52,6 +52,7 @@ struct Attempt {
   long deadline = 0;
   std::map<uint64_t, uint64_t> targets;  // comm id -> max seq reported
   uint32_t round = 0;                     // Targets rounds sent
+  bool hold = true;                       // the last Targets' hold
   uint32_t drain_round = 0;
   std::vector<RankState> ranks;
   int n_quiesced = 0, n_written = 0, n_linked = 0;

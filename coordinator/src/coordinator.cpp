@@ -172,7 +172,8 @@ bool Coordinator::Impl::trace() {
 std::string Coordinator::Impl::seqs_text(const std::vector<char>& body) {
   Seqs s;
   memcpy(&s, body.data(), sizeof s);
-  std::string t = " ready " + std::to_string(s.ready) + " round " + std::to_string(s.round) + ":";
+  std::string t = " ready " + std::to_string(s.ready) + " round " + std::to_string(s.round) +
+                  (s.in_group_collective ? " inside a group collective" : "") + ":";
   for (uint32_t i = 0; i < s.count && sizeof s + (i + 1) * sizeof(CommSeq) <= body.size(); ++i) {
     CommSeq c;
     memcpy(&c, body.data() + sizeof s + i * sizeof c, sizeof c);

@@ -20,9 +20,10 @@
 //
 //   coordinator                                agent (each rank)
 //   Intent(e, dir)                  ---->      reports Seqs(e, ready?, [(comm id, seq)])
-//   Targets(e, [(comm id, max seq)])---->      keeps running up to the targets,
+//   Targets(e, hold, [(comm id, max seq)]) -> keeps running up to the targets,
 //                                   <----      Seqs again whenever they change
-//   (all ready, all seqs == targets)
+//   (hold 0 while a rank is inside a group collective)
+//   (hold 1, all ready, all seqs == targets)
 //   Quiesce(e)                      ---->      pauses the app's blocking calls, asks
 //                                              the app's libcr for a checkpoint
 //                                   <----      Quiesced(e)
@@ -48,7 +49,7 @@
 namespace crmpi::coord {
 
 inline constexpr uint32_t kFrameMagic = 0x44524f43;  // "CORD"
-inline constexpr uint32_t kVersion = 2;
+inline constexpr uint32_t kVersion = 3;
 inline constexpr size_t kSecretBytes = 32;  // $CRMPI_JOB_SECRET: 64 hex digits
 inline constexpr size_t kNonceBytes = 32;
 inline constexpr size_t kMacBytes = 32;  // HMAC-SHA256
@@ -140,9 +141,14 @@ static_assert(sizeof(CommSeq) == 16);
 // with the highest seq reported for it.
 struct Targets {
   uint32_t count;
-  uint32_t round;  // increases each time the targets rise
+  uint32_t round;  // increases each time the targets rise or `hold` changes
+  uint32_t hold;   // 1: a rank at its targets parks before its next
+                   // collective; 0: no rank parks (some rank is inside a
+                   // group collective, Seqs.in_group_collective, whose
+                   // members must be free to join it)
+  uint32_t reserved;
 };
-static_assert(sizeof(Targets) == 8);
+static_assert(sizeof(Targets) == 16);
 
 struct Link {
   uint32_t reserved[2];
@@ -166,7 +172,11 @@ struct Seqs {
   uint32_t ready;  // 1: not inside a collective, and every seq equals the
                    // target it last received (or no targets yet)
   uint32_t round;  // the Targets round this answers (0: the Intent)
-  uint32_t reserved;
+  uint32_t in_group_collective;  // 1: inside a collective that no single
+                                 // communicator's count orders
+                                 // (MPI_Comm_create_group over its group,
+                                 // MPI_Intercomm_create across two groups);
+                                 // then ready is 0
 };
 static_assert(sizeof(Seqs) == 16);
 

@@ -11,6 +11,11 @@
 //              that would pass one (enter_collective waits); a rank behind
 //              somewhere runs on, even past a target elsewhere (then the
 //              targets rise); each collective that completes is reported.
+//              A group collective (create_group, intercomm_create) cannot
+//              be paused and its members may be parked elsewhere: a rank
+//              parks before it like before any collective, and once inside
+//              reports so (not ready); the coordinator then sends Targets
+//              with hold 0 -- no rank parks -- until it is out.
 //   Quiesce    Quiesce(e) came: the channel's `hold` asks app threads to
 //              start no call; a blocking call in progress is paused (its
 //              wait returns, the app is answered kRcPaused and makes it
@@ -65,6 +70,10 @@ enum class Stage { kIdle, kSafePoint, kQuiesce, kDrain, kCaptured };
 
 struct CommInfo {
   uint64_t id = 0, seq = 0;
+  // A one-member intracommunicator (MPI_COMM_SELF, or made from it): its
+  // collectives wait for nobody, and its id may be every rank's (self is 2
+  // everywhere), so it takes no part in the safe point.
+  bool solo = false;
 };
 
 struct Epoch {
@@ -73,6 +82,7 @@ struct Epoch {
   std::unordered_map<uint64_t, uint64_t> targets;
   uint32_t round = 0;
   bool have_targets = false;
+  bool hold = true;  // the last Targets' hold (coord::Targets)
   std::string dir, image_name;
   uint32_t after = 0;  // coord::After
   int image_fd = -1;
@@ -90,6 +100,7 @@ Epoch g_ep;
 std::unordered_map<MPI_Comm, CommInfo> g_comms;
 std::set<uint64_t> g_coming;  // ids of MPI_Comm_idup communicators not complete here yet
 bool g_in_collective = false;
+bool g_in_group_collective = false;  // enter_group_collective() .. left_collective()
 
 // The event thread: wakes the main thread (ring) when the coordinator or
 // the app's libcr has something for it; re-armed by poll().
@@ -157,7 +168,7 @@ uint64_t target_of(const CommInfo& c) {
 // Some communicator of ours has fewer collectives than its target.
 bool behind() {
   for (const auto& kv : g_comms)
-    if (kv.second.seq < target_of(kv.second)) return true;
+    if (!kv.second.solo && kv.second.seq < target_of(kv.second)) return true;
   for (uint64_t id : g_coming)
     if (target_of(CommInfo{id, 0}) > 0) return true;
   return false;
@@ -168,16 +179,19 @@ void send_seqs() {
   // is not over): it could only write a plain image.  Not ready until then.
   bool ready = !g_in_collective && app_initialized();
   std::vector<char> body(sizeof(coord::Seqs) +
-                         (g_comms.size() + g_coming.size()) * sizeof(coord::CommSeq));
+                         (g_comms.size() + g_coming.size()) * sizeof(coord::CommSeq));  // at most
   auto* list = reinterpret_cast<coord::CommSeq*>(body.data() + sizeof(coord::Seqs));
   size_t k = 0;
   auto report = [&](const CommInfo& info) {
     list[k++] = {info.id, info.seq};
     if (g_ep.have_targets && info.seq != target_of(info)) ready = false;
   };
-  for (const auto& [c, info] : g_comms) report(info);
+  for (const auto& [c, info] : g_comms)
+    if (!info.solo) report(info);
   for (uint64_t id : g_coming) report(CommInfo{id, 0});
-  coord::Seqs s{static_cast<uint32_t>(k), ready ? 1u : 0u, g_ep.round, 0};
+  body.resize(sizeof(coord::Seqs) + k * sizeof(coord::CommSeq));
+  coord::Seqs s{static_cast<uint32_t>(k), ready ? 1u : 0u, g_ep.round,
+                g_in_group_collective ? 1u : 0u};
   memcpy(body.data(), &s, sizeof s);
   send(coord::kSeqs, body.data(), body.size());
 }
@@ -275,6 +289,7 @@ void on_targets(const std::vector<char>& body) {
   g_ep.targets.clear();
   for (uint32_t i = 0; i < t.count; ++i) g_ep.targets[list[i].comm_id] = list[i].seq;
   g_ep.round = t.round;
+  g_ep.hold = t.hold != 0;
   g_ep.have_targets = true;
   send_seqs();
 }
@@ -283,6 +298,13 @@ void on_quiesce() {
   // Past MPI_Finalize this rank already answered Failed (finishing()); a
   // Quiesce that crossed it must not make the application write an image.
   if (g_finishing) return;
+  // The coordinator quiesces only when every rank said ready in a hold
+  // round, and a ready rank enters no group collective: this cannot
+  // happen -- but if it did, the image would wait for a call that cannot
+  // pause.  Fail this checkpoint rather than stall it to its timeout.
+  if (g_in_group_collective)
+    return fail(EAGAIN, "rank " + std::to_string(g_rank) +
+                            " is inside MPI_Comm_create_group or MPI_Intercomm_create");
   g_ep.stage = Stage::kQuiesce;
   g_sh->hold.store(1);
   if (int rc = request_capture()) {
@@ -493,7 +515,10 @@ bool pausing() {
 }
 
 void comm_added(MPI_Comm c, uint64_t id, uint64_t seq) {
-  g_comms[c] = {id, seq};
+  int inter = 0, size = 0;
+  MPI_Comm_test_inter(c, &inter);
+  MPI_Comm_size(c, &size);
+  g_comms[c] = {id, seq, !inter && size == 1};
   g_coming.erase(id);
 }
 
@@ -515,30 +540,67 @@ std::vector<MPI_Comm> app_comms() {
   return v;
 }
 
+namespace {
+
+// Parks the caller while this rank is at a safe point (agent_ckpt.cpp,
+// "Algorithm"): the coordinator holds, this rank is at its target on every
+// communicator, and the collective ahead would pass one (`passes`).
+// Throws Paused once the checkpoint wants the app quiescent.
+void park_at_targets(const CommInfo* info) {
+  for (;;) {
+    if (pausing()) throw Paused{chan::kRcPaused};
+    // (A communicator the targets do not know yet -- made since -- counts
+    // as at its target: its first collective waits too.)
+    bool passes = !info || info->seq + 1 > target_of(*info);
+    bool held =
+        g_ep.stage == Stage::kSafePoint && g_ep.have_targets && g_ep.hold && passes && !behind();
+    if (!held) return;
+    idle(1);
+  }
+}
+
+}  // namespace
+
 void enter_collective(MPI_Comm c) {
   auto it = g_comms.find(c);
   if (it == g_comms.end()) return;  // not one of the app's (internal)
-  CommInfo& info = it->second;
+  // A one-member communicator's collective waits for nobody: never held.
+  if (it->second.solo) {
+    if (pausing()) throw Paused{chan::kRcPaused};
+    g_in_collective = true;
+    return;
+  }
   // Held only at a safe point: this collective would pass its target, and
   // this rank is at its target on every other communicator.  A rank behind
   // on one communicator must go on -- its program may reach those
   // collectives only through more collectives here (the targets then rise
   // with what it reports).
-  for (;;) {
-    if (pausing()) throw Paused{chan::kRcPaused};
-    // (A communicator the targets do not know yet -- made since -- counts
-    // as at its target: its first collective waits too.)
-    bool held = g_ep.stage == Stage::kSafePoint && g_ep.have_targets &&
-                info.seq + 1 > target_of(info) && !behind();
-    if (!held) break;
-    idle(1);
-  }
-  info.seq++;
+  park_at_targets(&it->second);
+  it->second.seq++;
   g_in_collective = true;
 }
 
+void enter_group_collective(MPI_Comm counted) {
+  auto it = g_comms.find(counted);
+  CommInfo* info = it == g_comms.end() || it->second.solo ? nullptr : &it->second;
+  // A rank at its targets parks here like before any collective (nothing
+  // it reported ready for may follow); once inside it cannot pause, so it
+  // tells the coordinator, which lifts every hold until it is out: the
+  // group's other members may be parked elsewhere, before this call.
+  park_at_targets(info);
+  if (info) info->seq++;
+  g_in_collective = g_in_group_collective = true;
+  if (g_ep.stage == Stage::kSafePoint) send_seqs();
+}
+
 void left_collective() {
-  g_in_collective = false;
+  // Out of a group collective, this rank holds again at once, before the
+  // coordinator's next Targets: otherwise a rank that goes from one group
+  // collective to the next (waiting in each for members busy elsewhere)
+  // would be inside one whenever the coordinator looks, and the safe point
+  // would never come.
+  if (g_in_group_collective) g_ep.hold = true;
+  g_in_collective = g_in_group_collective = false;
   if (g_ep.stage == Stage::kSafePoint) send_seqs();
 }
 

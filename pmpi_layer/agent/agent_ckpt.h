@@ -68,6 +68,13 @@ std::vector<MPI_Comm> app_comms();
 // pass the job's target; throws Paused when the checkpoint needs the app
 // quiescent instead.  Counts it once it may go.
 void enter_collective(MPI_Comm c);
+// Before a group collective: one that no single communicator's count
+// orders (MPI_Comm_create_group: its group only; MPI_Intercomm_create:
+// across two groups).  Parks like enter_collective, counts it on `counted`
+// if that is one of the app's communicators (MPI_COMM_NULL: none), and
+// tells the coordinator this rank is inside one until left_collective():
+// meanwhile no rank parks.  Throws Paused as enter_collective does.
+void enter_group_collective(MPI_Comm counted);
 // After it: tells the coordinator the new counts during a safe point.
 void left_collective();
 

@@ -222,6 +222,15 @@ struct CollectiveScope {
   CollectiveScope& operator=(const CollectiveScope&) = delete;
 };
 
+// MPI_Comm_create_group: collective over its group only, counted on no
+// communicator (ckpt::enter_group_collective).
+struct GroupCollectiveScope {
+  GroupCollectiveScope() { ckpt::enter_group_collective(MPI_COMM_NULL); }
+  ~GroupCollectiveScope() { ckpt::left_collective(); }
+  GroupCollectiveScope(const GroupCollectiveScope&) = delete;
+  GroupCollectiveScope& operator=(const GroupCollectiveScope&) = delete;
+};
+
 void op_coll(Msg& m) {
   if (m.a.coll.kind == chan::kReduceLocal) return op_coll_run(m);
   CollectiveScope scope(wcomm(m.a.coll.comm));
@@ -239,7 +248,8 @@ void op_comm(Msg& m) {
     m.rc = MPI_Comm_free(&c);
     return;
   }
-  if (m.op == chan::kOpCommCreateGroup) {  // collective over the group only: not counted
+  if (m.op == chan::kOpCommCreateGroup) {
+    GroupCollectiveScope scope;
     op_comm_run(m, c, nc);
   } else {
     CollectiveScope scope(c);

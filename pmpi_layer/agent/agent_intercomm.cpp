@@ -13,9 +13,10 @@ namespace crmpi::agent::internal {
 namespace {
 
 // The intercommunicator creation is a collective of the local communicator
-// for the job checkpoint's safe point (agent_ckpt.cpp).
+// for the job checkpoint's safe point (agent_ckpt.cpp), and a group
+// collective: the remote group's members count it on another communicator.
 struct LocalScope {
-  explicit LocalScope(MPI_Comm c) { ckpt::enter_collective(c); }
+  explicit LocalScope(MPI_Comm c) { ckpt::enter_group_collective(c); }
   ~LocalScope() { ckpt::left_collective(); }
   LocalScope(const LocalScope&) = delete;
   LocalScope& operator=(const LocalScope&) = delete;

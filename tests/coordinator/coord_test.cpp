@@ -193,6 +193,28 @@ TEST(Coordinator, TargetsRiseUntilEveryRankConverges) {
   for (auto& a : h.agents) EXPECT_GE(a->max_round, 2u);  // a second Targets round went out
 }
 
+// A rank inside MPI_Comm_create_group cannot pause, and the group's other
+// members may be parked at their targets: while it says it is inside, the
+// Targets lift every hold, and no Quiesce goes out; once it is out they
+// hold again and the checkpoint completes.
+TEST(Coordinator, NoHoldWhileARankIsInsideAGroupCollective) {
+  std::vector<Script> s = plain(3);
+  for (auto& x : s) x.seqs = {{1, 5}};
+  s[1].group_collective_answers = 2;  // the Intent's answer and the first round
+  Harness h(s);
+  h.connect_all();
+  std::string err;
+  ASSERT_TRUE(h.c.request_checkpoint(h.request(), &err)) << err;
+  h.run();
+  ASSERT_TRUE(h.outcome && h.outcome->committed) << (h.outcome ? h.outcome->text : "none");
+  for (auto& a : h.agents) {
+    EXPECT_FALSE(a->quiesced_inside);
+    ASSERT_GE(a->holds.size(), 2u);
+    EXPECT_EQ(a->holds.front(), 0u);  // rank 1 was inside from the start
+    EXPECT_EQ(a->holds.back(), 1u);   // the safe point is reached holding
+  }
+}
+
 TEST(Coordinator, DrainRoundsUntilCountsBalance) {
   std::vector<Script> s = plain(4);
   s[0].sent = 10;

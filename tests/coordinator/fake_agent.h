@@ -35,6 +35,9 @@ struct Script {
   // and answer Linked (a real agent whose Link was on the wire when the
   // coordinator abandoned the checkpoint).
   bool link_after_abort = false;
+  // Inside a group collective (MPI_Comm_create_group) for this many Seqs
+  // answers, the Intent's first; then out of it, which it reports at once.
+  int group_collective_answers = 0;
 };
 
 class FakeAgent {
@@ -83,14 +86,21 @@ class FakeAgent {
   std::string image_path;
   int drain_steps = 0;
   uint32_t max_round = 0;
+  std::vector<uint32_t> holds;   // each Targets' hold, in order
+  bool quiesced_inside = false;  // a Quiesce came while it was inside
 
  private:
   void reply_seqs(uint32_t epoch, uint32_t round) {
-    bool ready = true;
+    const bool inside = s_.group_collective_answers > 0;
+    send_seqs(epoch, round, inside);
+    if (inside && --s_.group_collective_answers == 0) send_seqs(epoch, round, false);
+  }
+  void send_seqs(uint32_t epoch, uint32_t round, bool inside) {
+    bool ready = !inside;
     for (auto& [id, seq] : s_.seqs)
       if (targets_.count(id) && targets_[id] != seq) ready = false;
     std::vector<char> b(sizeof(Seqs) + s_.seqs.size() * sizeof(CommSeq));
-    Seqs sq = {static_cast<uint32_t>(s_.seqs.size()), ready ? 1u : 0u, round, 0};
+    Seqs sq = {static_cast<uint32_t>(s_.seqs.size()), ready ? 1u : 0u, round, inside ? 1u : 0u};
     memcpy(b.data(), &sq, sizeof sq);
     size_t i = 0;
     for (auto& [id, seq] : s_.seqs) {
@@ -125,6 +135,7 @@ class FakeAgent {
         Targets tg;
         memcpy(&tg, body.data(), sizeof tg);
         max_round = tg.round;
+        holds.push_back(tg.hold);
         for (uint32_t i = 0; i < tg.count; ++i) {
           CommSeq c;
           memcpy(&c, body.data() + sizeof tg + i * sizeof c, sizeof c);
@@ -140,6 +151,7 @@ class FakeAgent {
         return reply_seqs(f.epoch, tg.round);
       }
       case kQuiesce: {
+        if (s_.group_collective_answers > 0) quiesced_inside = true;
         Quiesced q = {};
         link_.send(kQuiesced, f.epoch, &q, sizeof q);
         return;
