@@ -1,5 +1,5 @@
 #!/bin/bash
-# ckpt_job_test.sh BIN MOMENT NP GATES [continue|restart|both|self]
+# ckpt_job_test.sh BIN MOMENT NP GATES [continue|restart|both|self|keep]
 # Job checkpoint of mt_ckpt_moments (BIN: the build's bin folder) at each of
 # its gates, where MOMENT puts MPI traffic in flight (see ckpt_moments.c):
 #   reference  an uninterrupted run (every gate open from the start)
@@ -8,6 +8,9 @@
 #              gate 2 of the restarted job again, `cr_restart DIR` (a
 #              restart of a restart), and so on: the outputs put together
 #              equal the reference
+#   self       the application asks for a checkpoint at every gate
+#   keep       the same under crmpirun --keep 2: after each, only the two
+#              newest complete checkpoints are left; the newest restarts
 # Each checkpoint must exit 0 and leave a manifest that cr_info accepts.
 # No sleeps against markers: the script waits (bounded) for the program's
 # "GATE k" line, or for the checkpoint folder that shows the request is in.
@@ -64,18 +67,38 @@ rm -f "$T"/go*
 
 # self: the application asks for the checkpoint at every gate
 # (crmpi_request_checkpoint); it goes to the job's default folder.
-if [ "$what" = self ]; then
-  (cd "$T" && CKPT_SELF_REQUEST=$self_request exec "${run[@]}" "${prog[@]}" >"$T/self.out" 2>"$T/self.err") &
+# keep: the same with --keep 2, whose pruning follows each checkpoint.
+if [ "$what" = self ] || [ "$what" = keep ]; then
+  keep=()
+  [ "$what" = keep ] && keep=(--keep 2)
+  (cd "$T" && CKPT_SELF_REQUEST=$self_request exec "${run[@]}" "${keep[@]}" "${prog[@]}" >"$T/self.out" 2>"$T/self.err") &
   job=$!
   for g in $(seq "$gates"); do
     wait_for "$T/self.out" "^GATE $g"
     for _ in $(seq 1200); do [ -f "$T/mt_ckpt_moments.ckpt.$g/job.manifest.json" ] && break; sleep 0.05; done
     [ -f "$T/mt_ckpt_moments.ckpt.$g/job.manifest.json" ] || fail "no checkpoint $g after the application asked"
     "$bin/cr_info" "$T/mt_ckpt_moments.ckpt.$g" >/dev/null || fail "cr_info rejects checkpoint $g"
+    if [ "$what" = keep ]; then
+      # crmpirun prunes right after writing the manifest (bounded wait).
+      want=$( ( [ "$g" -gt 1 ] && echo "mt_ckpt_moments.ckpt.$((g - 1))"; echo "mt_ckpt_moments.ckpt.$g") | tr '\n' ' ')
+      for _ in $(seq 1200); do
+        left=$(cd "$T" && ls -d mt_ckpt_moments.ckpt.* | sort -t. -k3n | tr '\n' ' ')
+        [ "$left" = "$want" ] && break
+        sleep 0.05
+      done
+      [ "$left" = "$want" ] || fail "after checkpoint $g with --keep 2: folders '$left', expected '$want'"
+    fi
     touch "$T/go$g"
   done
   wait "$job" || fail "the job exited $?"
   [ "$(lines "$T/ref.out")" = "$(lines "$T/self.out")" ] || fail "output differs"
+  if [ "$what" = keep ]; then
+    timeout -k 5 60 "$bin/crmpirun" --restart "$T/mt_ckpt_moments.ckpt.$gates" >"$T/kept.out" 2>"$T/kept.err" ||
+      fail "restart of the newest kept checkpoint exited $?"
+    [ -z "$(comm -23 <(lines "$T/kept.out") <(lines "$T/ref.out"))" ] || fail "the restarted job printed other lines"
+    echo "keep: $gates checkpoints asked by the application, the 2 newest kept, the newest restarts"
+    exit 0
+  fi
   echo "self: $gates checkpoints asked by the application, output identical"
   exit 0
 fi

@@ -146,8 +146,7 @@ void JobControlServer::serve(coord::Coordinator& c, int fd) {
     r.bytes = p.bytes;
     send_reply(fd, r);
   };
-  const uint32_t after = w.after;
-  req.on_done = [this, fd, after](const coord::Outcome& o) {
+  req.on_done = [this, fd](const coord::Outcome& o) {
     WireReply r = final_reply(o.committed ? 0 : (o.error ? o.error : EIO), o.text);
     r.stage = static_cast<uint32_t>(o.committed ? coord::Stage::kCommit : coord::Stage::kIdle);
     r.epoch = o.epoch;
@@ -157,7 +156,6 @@ void JobControlServer::serve(coord::Coordinator& c, int fd) {
       send_reply(fd, r);
       conns_[fd].active = false;
     }
-    if (o.committed && on_committed) on_committed(o, after);
   };
   std::string err;
   if (!c.request_checkpoint(req, &err)) {

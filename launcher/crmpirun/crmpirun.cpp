@@ -429,9 +429,9 @@ int main(int argc, char** argv) {
   std::string agent;
   if (int rc = locate(program[0], a.preload, &agent); rc >= 0) return rc;
   crmpi::coord::Coordinator coordinator;
-  if (!crmpirun::start_coordinator(&coordinator, cfg)) return 1;
+  if (!crmpirun::start_coordinator(&coordinator, cfg, a.job)) return 1;
   std::vector<std::string> cmd = mpirun_command(opts, agent, restore, program);
   if (!start_mpirun(cmd)) return 1;
-  const int st = crmpirun::run_loop(g_child, &coordinator, a.job, cfg.job);
+  const int st = crmpirun::run_loop(g_child, &coordinator, a.job);
   return mirror_mpirun(st);
 }

@@ -89,10 +89,12 @@ namespace {
 int g_end_signal = 0;  // a committed --term/--kill checkpoint: the signal to end with
 }  // namespace
 
-bool start_coordinator(co::Coordinator* c, co::CoordinatorConfig cfg) {
-  // Whoever asked (cr_checkpoint, a rank, the timer): the job ends after a
-  // committed --term/--kill, and crmpirun dies of that signal (run_loop).
-  cfg.on_committed = [](const co::Outcome&, uint32_t after) {
+bool start_coordinator(co::Coordinator* c, co::CoordinatorConfig cfg, const JobOptions& o) {
+  // Whoever asked (cr_checkpoint, a rank, the timer): --keep prunes older
+  // checkpoints; the job ends after a committed --term/--kill, and crmpirun
+  // dies of that signal (run_loop).
+  cfg.on_committed = [job = cfg.job, keep = o.keep](const co::Outcome& out, uint32_t after) {
+    prune_checkpoints(out.dir, job, keep);
     if (after == co::kAfterTerm) g_end_signal = SIGTERM;
     if (after == co::kAfterKill) g_end_signal = SIGKILL;
   };
@@ -111,16 +113,12 @@ bool start_coordinator(co::Coordinator* c, co::CoordinatorConfig cfg) {
 }
 
 // Waits for mpirun while serving checkpoints; returns its wait status.
-int run_loop(pid_t mpirun, co::Coordinator* c, const JobOptions& o,
-             const crmpi::manifest::Manifest& job) {
+int run_loop(pid_t mpirun, co::Coordinator* c, const JobOptions& o) {
   crmpi::jobctl::JobControlServer ctl;
   std::string err;
   if (!ctl.listen(&err))
     fprintf(stderr, "crmpirun: warning: no job control socket (cr_checkpoint will not reach this "
                     "job): %s\n", err.c_str());
-  ctl.on_committed = [&](const co::Outcome& out, uint32_t) {
-    prune_checkpoints(out.dir, job, o.keep);
-  };
   const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, mpirun, 0));
   long next_periodic = o.every_s > 0 ? now_s() + o.every_s : -1;
   for (;;) {
@@ -142,13 +140,10 @@ int run_loop(pid_t mpirun, co::Coordinator* c, const JobOptions& o,
     if (next_periodic >= 0 && now_s() >= next_periodic) {
       next_periodic = now_s() + o.every_s;
       co::CheckpointRequest req;  // in the default folder (config.checkpoint_parent)
-      req.on_done = [&](const co::Outcome& out) {
-        if (out.committed) {
-          if (getenv("CRMPI_VERBOSE"))
-            fprintf(stderr, "crmpirun: checkpoint %u committed: %s\n", out.epoch,
-                    out.manifest_path.c_str());
-          prune_checkpoints(out.dir, job, o.keep);
-        }
+      req.on_done = [](const co::Outcome& out) {
+        if (out.committed && getenv("CRMPI_VERBOSE"))
+          fprintf(stderr, "crmpirun: checkpoint %u committed: %s\n", out.epoch,
+                  out.manifest_path.c_str());
       };
       if (!c->request_checkpoint(req, &err) && getenv("CRMPI_VERBOSE"))
         fprintf(stderr, "crmpirun: periodic checkpoint skipped: %s\n", err.c_str());

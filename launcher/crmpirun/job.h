@@ -56,14 +56,15 @@ void prune_checkpoints(const std::string& committed, const crmpi::manifest::Mani
                        int keep);
 
 // Makes the job secret, starts the coordinator and exports CRMPI_COORD and
-// CRMPI_JOB_SECRET.  False with a message on stderr.
-bool start_coordinator(crmpi::coord::Coordinator* c, crmpi::coord::CoordinatorConfig cfg);
+// CRMPI_JOB_SECRET; every committed checkpoint, whoever asked, then prunes
+// by @o.keep (prune_checkpoints).  False with a message on stderr.
+bool start_coordinator(crmpi::coord::Coordinator* c, crmpi::coord::CoordinatorConfig cfg,
+                       const JobOptions& o);
 
 // The main loop: serves the coordinator and the job control socket, takes
 // periodic checkpoints, and returns mpirun's wait status once it exits.
 // Ends the job for a committed --term/--kill (never returns then).
-int run_loop(pid_t mpirun, crmpi::coord::Coordinator* c, const JobOptions& o,
-             const crmpi::manifest::Manifest& job);
+int run_loop(pid_t mpirun, crmpi::coord::Coordinator* c, const JobOptions& o);
 
 // Kills every descendant (mpirun and the ranks) with @sig; reaps them.
 void kill_descendants(int sig);

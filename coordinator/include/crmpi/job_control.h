@@ -24,7 +24,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include <functional>
 #include <map>
 #include <string>
 
@@ -84,10 +83,6 @@ class JobControlServer {
   // Removes the socket file and closes everything (also done by the
   // destructor).
   void close();
-
-  // Called after a committed checkpoint's final reply went out, with the
-  // requested after-action (crmpirun ends the job for kAfterTerm/kAfterKill).
-  std::function<void(const coord::Outcome&, uint32_t after)> on_committed;
 
  private:
   struct Conn {
