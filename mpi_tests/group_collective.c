@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   CHECK(size >= 3, "at least 3 ranks");
-  const int rounds = argc > 1 ? atoi(argv[1]) : 8;
+  const int rounds = argc > 1 ? atoi(argv[1]) : 12;
 
   /* Every rank but 0, and the world's group. */
   MPI_Comm rest;

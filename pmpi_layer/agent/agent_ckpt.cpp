@@ -10,12 +10,15 @@
 //              target.  A rank at its targets everywhere holds a collective
 //              that would pass one (enter_collective waits); a rank behind
 //              somewhere runs on, even past a target elsewhere (then the
-//              targets rise); each collective that completes is reported.
+//              targets rise); each collective that completes is reported,
+//              and one entered past its target is at once (its members
+//              parked at the target wait for the rise).
 //              A group collective (create_group, intercomm_create) cannot
 //              be paused and its members may be parked elsewhere: a rank
 //              parks before it like before any collective, and once inside
 //              reports so (not ready); the coordinator then sends Targets
-//              with hold 0 -- no rank parks -- until it is out.
+//              with hold 0 -- no rank parks -- until nobody is inside one;
+//              a rank out of one holds again at once (left_collective).
 //   Quiesce    Quiesce(e) came: the channel's `hold` asks app threads to
 //              start no call; a blocking call in progress is paused (its
 //              wait returns, the app is answered kRcPaused and makes it
@@ -576,8 +579,16 @@ void enter_collective(MPI_Comm c) {
   // collectives only through more collectives here (the targets then rise
   // with what it reports).
   park_at_targets(&it->second);
-  it->second.seq++;
+  CommInfo& info = it->second;
+  info.seq++;
   g_in_collective = true;
+  // Past its target (a rank behind elsewhere, or no hold): members parked
+  // at that target wait for the targets to rise, which only this report
+  // can make happen while this collective waits for them.
+  if (g_ep.stage == Stage::kSafePoint && g_ep.have_targets) {
+    auto t = g_ep.targets.find(info.id);
+    if (t == g_ep.targets.end() || info.seq > t->second) send_seqs();
+  }
 }
 
 void enter_group_collective(MPI_Comm counted) {
