@@ -62,6 +62,25 @@ std::string prepare_dir(const std::string& dir, int nranks, uint32_t epoch, bool
   return "";
 }
 
+// The default folder: @parent/<job>.ckpt.<epoch>, made (0700) here for the
+// first epoch from *epoch on whose folder does not exist yet -- the same
+// program run before in the same place, or running beside this job, keeps
+// its own.  Returns "" (with *epoch and *dir set) or the problem.
+std::string claim_default_dir(const std::string& parent, const std::string& job_name,
+                              uint32_t* epoch, std::string* dir) {
+  for (uint32_t e = *epoch; e < *epoch + 10000; ++e) {
+    const std::string d = default_checkpoint_dir(parent, job_name, e);
+    if (d.size() >= kPathMax) return "checkpoint folder path is too long";
+    if (mkdir(d.c_str(), 0700) == 0) {
+      *epoch = e;
+      *dir = d;
+      return "";
+    }
+    if (errno != EEXIST) return "cannot create checkpoint folder " + d + ": " + strerror(errno);
+  }
+  return "no free checkpoint folder name in " + parent + " (10000 taken)";
+}
+
 int fsync_dir(const std::string& dir) {
   const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return errno;
@@ -100,17 +119,21 @@ bool Coordinator::Impl::begin(const CheckpointRequest& req, std::string* err) {
            " ranks have connected to the coordinator (is the job still starting?)";
     return false;
   }
-  const uint32_t epoch = next_epoch;
+  uint32_t epoch = next_epoch;
   Attempt a;
-  a.epoch = epoch;
   a.req = req;
   if (!a.req.timeout_s) a.req.timeout_s = cfg.default_timeout_s;
-  a.dir = req.dir.empty() ? default_checkpoint_dir(cfg.checkpoint_parent, cfg.job.job_name, epoch)
-                          : req.dir;
-  while (a.dir.size() > 1 && a.dir.back() == '/') a.dir.pop_back();
-  *err = prepare_dir(a.dir, cfg.nranks, epoch, &a.made_dir);
+  if (req.dir.empty()) {
+    *err = claim_default_dir(cfg.checkpoint_parent, cfg.job.job_name, &epoch, &a.dir);
+    a.made_dir = err->empty();
+  } else {
+    a.dir = req.dir;
+    while (a.dir.size() > 1 && a.dir.back() == '/') a.dir.pop_back();
+    *err = prepare_dir(a.dir, cfg.nranks, epoch, &a.made_dir);
+  }
   if (!err->empty()) return false;
-  ++next_epoch;  // from here on this number is used, whatever happens
+  a.epoch = epoch;
+  next_epoch = epoch + 1;  // from here on this number is used, whatever happens
   a.deadline = now_ms() + 1000L * a.req.timeout_s;
   a.ranks.resize(static_cast<size_t>(cfg.nranks));
   cur = std::move(a);

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -175,6 +176,31 @@ TEST(Coordinator, FullCheckpointOfFourRanks) {
   h.run();
   ASSERT_TRUE(h.outcome && h.outcome->committed) << (h.outcome ? h.outcome->text : "none");
   EXPECT_EQ(h.outcome->epoch, 2u);
+}
+
+// The same program run again in the same folder: the default folders of
+// the earlier run (a checkpoint, and an empty one) are left alone, and the
+// epochs they hold are skipped.
+TEST(Coordinator, DefaultFolderSkipsTheEpochsOfAnEarlierRun) {
+  Harness h(plain(2));
+  fs::create_directory(h.parent + "/app.ckpt.1");
+  { std::ofstream(h.parent + "/app.ckpt.1/job.manifest.json") << "{}"; }
+  fs::create_directory(h.parent + "/app.ckpt.2");
+  h.connect_all();
+  std::string err;
+  ASSERT_TRUE(h.c.request_checkpoint(h.request(), &err)) << err;
+  h.run();
+  ASSERT_TRUE(h.outcome && h.outcome->committed) << (h.outcome ? h.outcome->text : "none");
+  EXPECT_EQ(h.outcome->epoch, 3u);
+  EXPECT_EQ(h.outcome->dir, h.parent + "/app.ckpt.3");
+  EXPECT_TRUE(fs::exists(h.parent + "/app.ckpt.3/rank.1.e3.img"));
+  EXPECT_TRUE(fs::is_empty(h.parent + "/app.ckpt.2"));
+  EXPECT_EQ(fs::file_size(h.parent + "/app.ckpt.1/job.manifest.json"), 2u);
+  h.outcome.reset();
+  ASSERT_TRUE(h.c.request_checkpoint(h.request(), &err)) << err;
+  h.run();
+  ASSERT_TRUE(h.outcome && h.outcome->committed) << (h.outcome ? h.outcome->text : "none");
+  EXPECT_EQ(h.outcome->epoch, 4u);
 }
 
 TEST(Coordinator, TargetsRiseUntilEveryRankConverges) {

@@ -82,9 +82,10 @@ struct Outcome {
 };
 
 struct CheckpointRequest {
-  // The checkpoint folder.  Empty: checkpoint_parent/<job>.ckpt.<epoch>.
-  // Made (0700) if missing; if it exists it must be a directory the user
-  // owns that holds no manifest.
+  // The checkpoint folder.  Made (0700) if missing; if it exists it must be
+  // a directory the user owns that holds no manifest.  Empty: the default,
+  // checkpoint_parent/<job>.ckpt.<epoch>, always a new folder: an epoch
+  // whose folder exists already is skipped.
   std::string dir;
   uint32_t after = kAfterContinue;  // coord::After, sent with Commit
   uint32_t timeout_s = 0;           // 0: the config's default
