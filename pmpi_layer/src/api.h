@@ -121,6 +121,13 @@ struct VComm {
   // Accounting: collectives entered (the job checkpoint's safe point; the
   // agent counts them too), point-to-point messages sent and received.
   uint64_t coll_seq = 0, sent = 0, recvd = 0;
+  // MPI_Comm_free marks a communicator for deallocation: operations pending
+  // on it complete normally (MPI-3.1 6.4.3).  `requests` counts the
+  // requests that name it; while there are any, a freed one (`freed`: its
+  // handle is invalid) stays, with its lower half, for them -- and for a
+  // checkpoint, which may re-post their receives or rebuild it.
+  uint64_t requests = 0;
+  bool freed = false;
 };
 
 struct VGroup {
@@ -326,6 +333,9 @@ struct Global {
   std::unordered_set<VRequest*> requests;
   uint64_t posts = 0;  // VRequest::post_seq counter
   std::deque<Drained> drained;
+  // Freed communicators whose last request is gone: their lower halves are
+  // freed when the API call that dropped it ends (reap_comms).
+  std::vector<VComm*> dead_comms;
 };
 extern Global g;
 
@@ -453,6 +463,9 @@ void type_release(VType* v);
 
 // VRequest helpers (api_req.cpp)
 VRequest* new_request(VRequest::Kind k, VComm* c);
+// Frees the lower half of every communicator in g.dead_comms, and them.
+// Called by the outermost Lock as it ends (no Call is in use then).
+void reap_comms();
 
 // ---- all-to-all of typed blocks (api_coll.cpp; issue 11): MPI_Alltoallw
 // and the neighbourhood collectives. For each peer (rank of the group MPI

@@ -28,6 +28,19 @@ uint64_t new_comm_id(const VComm& parent, uint64_t counter, const VComm& c) {
   for (int r : c.remote) lowest = std::min(lowest, r);
   return mix_id(parent.id, counter, static_cast<uint64_t>(lowest));
 }
+
+// The end of a freed communicator: its lower half, then it.
+int free_lower_half(VComm* vc) {
+  int rc = MPI_SUCCESS;
+  Call& m = begin(chan::kOpCommFree);  // a restart may park us here: read `real` after it
+  if (vc->real) {  // 0: not rebuilt at a restart, another member had freed it (ckpt.cpp)
+    m.a.comm_free.comm = vc->real;
+    rc = execute(m);
+  }  // else the lent call is left unused (nothing was sent)
+  g.comms.erase(vc->id);
+  delete vc;
+  return rc;
+}
 }  // namespace
 
 // Turn a kOpComm* reply (call `m`) into a new VComm (or MPI_COMM_NULL).
@@ -165,16 +178,16 @@ CRMPI_API int PMPI_Comm_free(MPI_Comm* c) {
   int arc = crmpi_delete_all_attrs(vc, *c);
   if (arc != MPI_SUCCESS) return check(vc, *c, arc, CRMPI_NAME);  // a delete callback failed
   if (vc->shadow != MPI_COMM_NULL) PMPI_Comm_free(&vc->shadow);
-  int rc = MPI_SUCCESS;
-  Call& m = begin(chan::kOpCommFree);  // a restart may park us here: read `real` after it
-  if (vc->real) {  // 0: not rebuilt at a restart, another member had freed it (ckpt.cpp)
-    m.a.comm_free.comm = vc->real;
-    rc = execute(m);
-  }  // else the lent call is left unused (nothing was sent)
-  g.comms.erase(vc->id);
-  delete vc;
   *c = MPI_COMM_NULL;
-  return check_world(rc, CRMPI_NAME);
+  vc->freed = true;
+  if (vc->requests) return MPI_SUCCESS;  // the last one's end frees it (reap_comms)
+  return check_world(free_lower_half(vc), CRMPI_NAME);
+}
+
+void crmpi::reap_comms() {
+  std::vector<VComm*> dead;
+  dead.swap(g.dead_comms);
+  for (VComm* vc : dead) free_lower_half(vc);
 }
 
 CRMPI_API int PMPI_Comm_disconnect(MPI_Comm* c) {

@@ -87,6 +87,7 @@ VRequest* new_request(VRequest::Kind k, VComm* c) {
   auto* r = new VRequest;
   r->kind = k;
   r->comm = c;
+  if (c) ++c->requests;
   return r;
 }
 

@@ -360,6 +360,7 @@ Lock::Lock() {
 
 Lock::~Lock() {
   if (!held_) return;
+  if (tl_depth == 1 && !g.dead_comms.empty()) reap_comms();
   --tl_depth;
   g.mu.unlock();
 }
@@ -371,4 +372,5 @@ VRequest::VRequest() {
 VRequest::~VRequest() {
   g.requests.erase(this);
   if (op) op_release(op);
+  if (comm && --comm->requests == 0 && comm->freed) g.dead_comms.push_back(comm);
 }

@@ -36,7 +36,10 @@ void unsupported(const char* name) {
 VComm* comm(MPI_Comm c) {
   if (c == MPI_COMM_WORLD) return &g.world;
   if (c == MPI_COMM_SELF) return &g.self;
-  if (is_virtual(c, kMagicComm)) return reinterpret_cast<VComm*>(c);
+  if (is_virtual(c, kMagicComm)) {
+    auto* vc = reinterpret_cast<VComm*>(c);
+    return vc->freed ? nullptr : vc;  // kept for its requests only
+  }
   return nullptr;
 }
 
