@@ -238,7 +238,9 @@ void Coordinator::Impl::on_rank_message(int rank, const Frame& f, const std::vec
     }
     case kSeqs: {
       if (cur->stage != Stage::kGather) return;  // crossed our Quiesce: stale
+      const bool was_inside = s.have_seqs && s.last.in_group_collective;
       memcpy(&s.last, body.data(), sizeof s.last);
+      if (was_inside && !s.last.in_group_collective) s.left_group = true;
       const auto* cs = reinterpret_cast<const CommSeq*>(body.data() + sizeof(Seqs));
       s.seqs.assign(cs, cs + s.last.count);
       s.have_seqs = true;
@@ -310,28 +312,35 @@ void Coordinator::Impl::advance() {
 //     (MPI_Comm_create_group, MPI_Intercomm_create: no one communicator's
 //     count orders them, so their members may be parked at targets while
 //     one of them waits inside; with hold 0 nobody parks and they join it);
-//   * the first time, and whenever a target rises or hold changes,
-//     Targets(round + 1, hold) goes to every rank: ranks behind run up to
-//     their targets, ranks at them park before their next collective (if
-//     hold);
+//   * the first time, and whenever a target rises or hold changes, or a
+//     rank left a group collective while another is inside one (a rank
+//     that leaves one holds again at once, and must hear again that nobody
+//     holds: it may be a member of the other), Targets(round + 1, hold)
+//     goes to every rank: ranks behind run up to their targets, ranks at
+//     them park before their next collective (if hold);
 //   * the safe point is reached when hold is 1 and every rank's latest
 //     Seqs answers the current round, says ready, and each seq equals its
 //     comm's target.  A rank that said ready in a hold round parks before
 //     any collective, group collectives included, so none is inside one
 //     when the Quiesce comes.
 void Coordinator::Impl::gather() {
-  bool rose = false, inside = false;
+  bool rose = false, inside = false, left = false;
   for (const RankState& s : cur->ranks) {
     if (!s.have_seqs) return;  // the Intent is not answered by all yet
     inside = inside || s.last.in_group_collective;
+    left = left || s.left_group;
     for (const CommSeq& c : s.seqs) {
       uint64_t& t = cur->targets[c.comm_id];
       if (c.seq > t) t = c.seq, rose = true;
     }
   }
-  if (rose || cur->round == 0 || cur->hold == inside) {
+  // (A rank that left a group collective holds again at once; while
+  // another is inside one, it must hear that nobody holds, or it could
+  // stay parked before the very call the other waits in.)
+  if (rose || cur->round == 0 || cur->hold == inside || (inside && left)) {
     ++cur->round;
     cur->hold = !inside;
+    for (RankState& s : cur->ranks) s.left_group = false;
     std::vector<char> msg(sizeof(Targets) + cur->targets.size() * sizeof(CommSeq));
     Targets t = {static_cast<uint32_t>(cur->targets.size()), cur->round, cur->hold ? 1u : 0u, 0};
     memcpy(msg.data(), &t, sizeof t);

@@ -36,6 +36,9 @@ struct Peer {
 struct RankState {
   bool have_seqs = false;
   Seqs last = {};
+  // Its Seqs said it left a group collective since the last Targets: it
+  // holds again until the next one (coord_protocol.h, Targets.hold).
+  bool left_group = false;
   std::vector<CommSeq> seqs;
   bool quiesced = false, counted = false, written = false, linked = false;
   Counts counts = {};

@@ -241,6 +241,27 @@ TEST(Coordinator, NoHoldWhileARankIsInsideAGroupCollective) {
   }
 }
 
+// A rank that leaves a group collective holds again at once; while another
+// is still inside one, the coordinator must tell it again that nobody
+// holds (it may be a member of the other's), with a new round.
+TEST(Coordinator, ALeaveWhileAnotherIsInsideStillHoldsNobody) {
+  std::vector<Script> s = plain(3);
+  for (auto& x : s) x.seqs = {{1, 5}};
+  s[1].group_collective_answers = 2;  // leaves after answering round 1
+  s[2].group_collective_answers = 3;  // needs one more round to answer
+  Harness h(s);
+  h.connect_all();
+  std::string err;
+  ASSERT_TRUE(h.c.request_checkpoint(h.request(), &err)) << err;
+  h.run();
+  ASSERT_TRUE(h.outcome && h.outcome->committed) << (h.outcome ? h.outcome->text : "none");
+  const std::vector<uint32_t> want = {0, 0, 1};
+  for (auto& a : h.agents) {
+    EXPECT_EQ(a->holds, want);
+    EXPECT_FALSE(a->quiesced_inside);
+  }
+}
+
 TEST(Coordinator, DrainRoundsUntilCountsBalance) {
   std::vector<Script> s = plain(4);
   s[0].sent = 10;
