@@ -111,6 +111,17 @@ struct Harness {
     return r;
   }
 
+  // A checkpoint into the default folder, run to its end: true once it
+  // committed (else the outcome's text is in *why).
+  bool commit(std::string* why) {
+    outcome.reset();
+    if (!c.request_checkpoint(request(), why)) return false;
+    run();
+    if (outcome && outcome->committed) return true;
+    *why = outcome ? outcome->text : "no outcome";
+    return false;
+  }
+
   // Steps everything until the outcome is known (at most @ms).
   void run(long ms = 15000) {
     const long end = now_ms() + ms;
@@ -188,18 +199,13 @@ TEST(Coordinator, DefaultFolderSkipsTheEpochsOfAnEarlierRun) {
   fs::create_directory(h.parent + "/app.ckpt.2");
   h.connect_all();
   std::string err;
-  ASSERT_TRUE(h.c.request_checkpoint(h.request(), &err)) << err;
-  h.run();
-  ASSERT_TRUE(h.outcome && h.outcome->committed) << (h.outcome ? h.outcome->text : "none");
+  ASSERT_TRUE(h.commit(&err)) << err;
   EXPECT_EQ(h.outcome->epoch, 3u);
   EXPECT_EQ(h.outcome->dir, h.parent + "/app.ckpt.3");
   EXPECT_TRUE(fs::exists(h.parent + "/app.ckpt.3/rank.1.e3.img"));
   EXPECT_TRUE(fs::is_empty(h.parent + "/app.ckpt.2"));
   EXPECT_EQ(fs::file_size(h.parent + "/app.ckpt.1/job.manifest.json"), 2u);
-  h.outcome.reset();
-  ASSERT_TRUE(h.c.request_checkpoint(h.request(), &err)) << err;
-  h.run();
-  ASSERT_TRUE(h.outcome && h.outcome->committed) << (h.outcome ? h.outcome->text : "none");
+  ASSERT_TRUE(h.commit(&err)) << err;
   EXPECT_EQ(h.outcome->epoch, 4u);
 }
 
@@ -230,9 +236,7 @@ TEST(Coordinator, NoHoldWhileARankIsInsideAGroupCollective) {
   Harness h(s);
   h.connect_all();
   std::string err;
-  ASSERT_TRUE(h.c.request_checkpoint(h.request(), &err)) << err;
-  h.run();
-  ASSERT_TRUE(h.outcome && h.outcome->committed) << (h.outcome ? h.outcome->text : "none");
+  ASSERT_TRUE(h.commit(&err)) << err;
   for (auto& a : h.agents) {
     EXPECT_FALSE(a->quiesced_inside);
     ASSERT_GE(a->holds.size(), 2u);
@@ -252,9 +256,7 @@ TEST(Coordinator, ALeaveWhileAnotherIsInsideStillHoldsNobody) {
   Harness h(s);
   h.connect_all();
   std::string err;
-  ASSERT_TRUE(h.c.request_checkpoint(h.request(), &err)) << err;
-  h.run();
-  ASSERT_TRUE(h.outcome && h.outcome->committed) << (h.outcome ? h.outcome->text : "none");
+  ASSERT_TRUE(h.commit(&err)) << err;
   const std::vector<uint32_t> want = {0, 0, 1};
   for (auto& a : h.agents) {
     EXPECT_EQ(a->holds, want);
